@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine:  `make demo` (the explorer)  and  `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+export HF_HUB_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test world bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(PY) -m core info --run data/runs/world-e2e 2>/dev/null || $(PY) -m core info
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/sweep.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,121 @@
+"""Metrics over stored logits; numpy only, so the app and notebooks compute them without torch.
+
+Shapes: logits (N, C) or (A, N, C) for A alphas; labels (N,) int.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _f32(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(logits, dtype=np.float32)
+
+
+def predictions(logits: np.ndarray) -> np.ndarray:
+    """Arg-max class per example: (..., N, C) -> (..., N)."""
+    return np.asarray(logits).argmax(axis=-1)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
+    """Top-1 accuracy in [0, 1]; (N, C) -> float, (A, N, C) -> (A,)."""
+    acc = (predictions(logits) == labels).mean(axis=-1)
+    return float(acc) if np.ndim(acc) == 0 else acc
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = _f32(logits)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(logits))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
+    """Mean cross-entropy in nats; (N, C) -> float, (A, N, C) -> (A,)."""
+    logp = log_softmax(logits)  # (..., N, C)
+    idx = np.broadcast_to(labels[:, None], logp.shape[:-1] + (1,))
+    nll = -np.take_along_axis(logp, idx, axis=-1)[..., 0]  # (..., N)
+    loss = nll.mean(axis=-1)
+    return float(loss) if np.ndim(loss) == 0 else loss
+
+
+def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Accuracy per true class, (C,); NaN for classes with no examples."""
+    correct = predictions(logits) == labels
+    hits = np.bincount(labels, weights=correct, minlength=num_classes)
+    counts = np.bincount(labels, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
+def flips(logits_a: np.ndarray, logits_b: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-example changes from model a to model b: index arrays of fixed and broken examples.
+
+    fixed: wrong under a, right under b. broken: right under a, wrong under b.
+    """
+    right_a = predictions(logits_a) == labels
+    right_b = predictions(logits_b) == labels
+    return {
+        "fixed": np.flatnonzero(~right_a & right_b),
+        "broken": np.flatnonzero(right_a & ~right_b),
+    }
+
+
+def logit(p: np.ndarray | float, eps: float = 1e-4) -> np.ndarray:
+    """The logit (probit-like) axis scaling of Taori et al. for accuracies in [0, 1]."""
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def fit_linear_trend(id_acc: np.ndarray, ood_acc: np.ndarray) -> tuple[float, float]:
+    """Least-squares line logit(ood) = slope * logit(id) + intercept over baseline models."""
+    id_acc, ood_acc = np.asarray(id_acc), np.asarray(ood_acc)
+    if id_acc.size < 2:
+        raise ValueError("effective robustness needs at least 2 baseline models to fit a line")
+    slope, intercept = np.polyfit(logit(id_acc), logit(ood_acc), deg=1)
+    return float(slope), float(intercept)
+
+
+def predicted_ood(id_acc: np.ndarray | float, trend: tuple[float, float]) -> np.ndarray:
+    """OOD accuracy the baseline trend predicts at a given ID accuracy."""
+    slope, intercept = trend
+    return sigmoid(slope * logit(id_acc) + intercept)
+
+
+def effective_robustness(
+    id_acc: np.ndarray | float, ood_acc: np.ndarray | float, trend: tuple[float, float]
+) -> np.ndarray | float:
+    """OOD accuracy above the baseline trend at the same ID accuracy (Taori et al., 2020)."""
+    er = np.asarray(ood_acc, dtype=np.float64) - predicted_ood(id_acc, trend)
+    return float(er) if er.ndim == 0 else er
+
+
+def chord(values: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Straight line between a path's endpoints (alpha = first and last grid point), (A,)."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    a0, a1 = alphas[0], alphas[-1]
+    t = (alphas - a0) / (a1 - a0)
+    return (1 - t) * values[0] + t * values[-1]
+
+
+def loss_barrier(losses: np.ndarray, alphas: np.ndarray) -> float:
+    """Largest rise of the loss above the chord between the path's endpoints (Frankle et al.).
+
+    Positive: a barrier separates the endpoints; <= 0: the path stays at or below the chord
+    (linearly mode-connected). `alphas` must be sorted with the endpoints first and last.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    return float(np.max(losses - chord(losses, alphas)))
+
+
+def accuracy_barrier(accs: np.ndarray, alphas: np.ndarray) -> float:
+    """Largest drop of accuracy below the chord; the same test for accuracy, positive = barrier."""
+    accs = np.asarray(accs, dtype=np.float64)
+    return float(np.max(chord(accs, alphas) - accs))

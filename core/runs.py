@@ -1,0 +1,104 @@
+"""Creating runs and moving weights in and out of them (safetensors only)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save as save_torch
+
+from . import artifacts
+from .models import ImageClassifier, ModelSpec, empty_classifier, load_clip, save_arch, zero_shot_classifier
+from .runtime import pick_device
+
+ARCH_DIR = "model"
+
+
+class WeightsError(ValueError):
+    """A weight file that is missing, truncated or not a safetensors file."""
+
+
+def save_weights(path: Path, state: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Save a state dict as safetensors, atomically (tensors made contiguous, on CPU)."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    metadata = {k: str(v) for k, v in (meta or {}).items()}
+    artifacts.atomic_write_bytes(path, save_torch(tensors, metadata=metadata))
+
+
+def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Load a safetensors state dict with an error that names the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file {path} does not exist")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({err}); it may be truncated by an "
+            "interrupted copy or write. Re-create it (re-run the step that wrote it)."
+        ) from err
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, to tell whether partial results were made from the same weights."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def create_zeroshot_run(
+    out: Path, spec: ModelSpec, classnames: Sequence[str], templates: Sequence[str],
+    seed: int = 0, name: str | None = None, device: str | None = None,
+) -> Path:
+    """Load a CLIP model, build theta_0 (image tower + zero-shot head) and start a run folder."""
+    out = Path(out)
+    if (out / artifacts.MANIFEST).exists():
+        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    dev = pick_device(device)
+    model, _, _, tokenizer = load_clip(spec, device=dev)
+    classifier = zero_shot_classifier(model, tokenizer, list(classnames), list(templates), dev)
+    save_arch(spec, model, out / ARCH_DIR)
+    save_weights(out / "weights" / "zeroshot.safetensors", classifier.state_dict())
+    artifacts.update_manifest(out, {
+        "name": name or out.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": {**spec.to_dict(), "arch": ARCH_DIR},
+        "classnames": list(classnames),
+        "templates": list(templates),
+        "seed": seed,
+    })
+    return out
+
+
+def load_classifier(
+    run_dir: Path, which: str = "zeroshot", device: str | torch.device = "cpu"
+) -> tuple[ImageClassifier, dict]:
+    """Rebuild a run's ImageClassifier with weights 'zeroshot', 'finetuned' or a file path.
+
+    Returns the classifier (eval mode) and its open_clip preprocess config.
+    """
+    run_dir = Path(run_dir)
+    manifest = artifacts.read_manifest(run_dir)
+    classifier, pp_cfg = empty_classifier(run_dir / manifest["model"]["arch"], len(manifest["classnames"]))
+    path = Path(which) if which.endswith(".safetensors") else run_dir / "weights" / f"{which}.safetensors"
+    state = load_weights(path)
+    check_head(state, len(manifest["classnames"]), path)
+    classifier.load_state_dict(state)
+    return classifier.to(device).eval(), pp_cfg
+
+
+def check_head(state: dict[str, torch.Tensor], num_classes: int, path: Path) -> None:
+    head = state.get("head.weight")
+    if head is None:
+        raise WeightsError(f"{path} has no head.weight: not an ImageClassifier state dict")
+    if head.shape[0] != num_classes:
+        raise WeightsError(
+            f"{path} has a head for {head.shape[0]} classes but the run has {num_classes} classnames; "
+            "fine-tune and evaluate with the classes the run was created with"
+        )
