@@ -10,6 +10,7 @@ A run folder is self-describing (see docs/run-format.md):
     RUN/sweep/<dataset>.safetensors    logits and labels of one eval set (float16 / int64)
     RUN/sweep/<dataset>.ids.json       per-example ids (image path for folder datasets)
     RUN/metrics.csv                    one row per (dataset, alpha): accuracy, loss, n
+    RUN/baselines.csv                  optional: standard models' accuracies (model, dataset, accuracy)
 
 Every file is written to a temporary name in the same folder and renamed into place, so a reader
 never loads a half-written file. Nothing is pickled.
@@ -304,6 +305,15 @@ class Run:
                 rows.append({"dataset": d["name"], "role": d["role"], "alpha": float(a),
                              "accuracy": float(acc), "loss": float(loss), "n": int(len(labels))})
         return rows
+
+    def baselines(self) -> list[dict]:
+        """Accuracies of baseline ("standard") models on this run's eval sets, for the effective-
+        robustness fit: rows {model, dataset, accuracy in [0, 1]}; [] when the run ships none."""
+        path = self.path / self.manifest.get("baselines", "baselines.csv")
+        if not path.exists():
+            return []
+        with path.open() as f:
+            return [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
 
     def weights_path(self, which: str) -> Path:
         """Path of 'zeroshot' (theta_0) or 'finetuned' (theta_1) weights."""

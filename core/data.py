@@ -174,6 +174,16 @@ def open_image(path: str) -> Image.Image:
         raise DatasetError(f"cannot read image {path}: {err}") from err
 
 
+def open_example(example_id: str) -> Image.Image:
+    """The image behind a per-example id stored in a run: a file path, or `world:SPLIT/INDEX`
+    (regenerated on the fly, since world images are procedural)."""
+    if example_id.startswith("world:"):
+        from .worlds.registry import world_image
+
+        return world_image(example_id)
+    return open_image(example_id)
+
+
 def align_classes(images: ImageSet, head_classnames: list[str]) -> ImageSet:
     """Map an eval set's labels onto a head's classes by name, or raise naming the mismatch.
 
