@@ -184,6 +184,12 @@ class Run:
         return self.manifest.get("name") or self.path.name
 
     @property
+    def endpoints(self) -> tuple[str, str]:
+        """Labels of theta_0 and theta_1: zero-shot and fine-tuned unless the run says otherwise."""
+        ends = self.manifest.get("endpoints", {})
+        return ends.get("theta_0", "zero-shot"), ends.get("theta_1", "fine-tuned")
+
+    @property
     def classnames(self) -> list[str]:
         return list(self.manifest["classnames"])
 

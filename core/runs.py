@@ -102,3 +102,30 @@ def check_head(state: dict[str, torch.Tensor], num_classes: int, path: Path) -> 
             f"{path} has a head for {head.shape[0]} classes but the run has {num_classes} classnames; "
             "fine-tune and evaluate with the classes the run was created with"
         )
+
+
+def create_path_run(
+    out: Path, source_run: Path, theta_0: Path, theta_1: Path, endpoints: tuple[str, str], name: str | None = None,
+) -> Path:
+    """A run whose path joins two arbitrary weight sets of one architecture (e.g. two models trained
+    from different random inits, or two fine-tunes), for linear-mode-connectivity sweeps.
+
+    The architecture, classes and templates come from `source_run`; `endpoints` labels theta_0 and
+    theta_1 (stored in the manifest; the files keep their names zeroshot/finetuned).
+    """
+    import shutil
+
+    out, source_run = Path(out), Path(source_run)
+    if (out / artifacts.MANIFEST).exists():
+        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    manifest = artifacts.read_manifest(source_run)
+    shutil.copytree(source_run / manifest["model"]["arch"], out / ARCH_DIR)
+    for src, which in ((theta_0, "zeroshot"), (theta_1, "finetuned")):
+        state = load_weights(src)
+        state = {k.removeprefix("model."): v for k, v in state.items() if not k.startswith(("optim.", "rng."))}
+        save_weights(out / "weights" / f"{which}.safetensors", state)
+    keep = {k: manifest[k] for k in ("model", "classnames", "templates", "seed") if k in manifest}
+    artifacts.update_manifest(out, {**keep, "name": name or out.name,
+                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                    "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]}})
+    return out
