@@ -160,6 +160,14 @@ def read_manifest(run_dir: Path) -> dict:
     return manifest
 
 
+def weights_file(run_dir: Path, which: str, manifest: dict | None = None) -> Path:
+    """Where a run keeps theta_0 ('zeroshot') or theta_1 ('finetuned'): weights/<which>.safetensors,
+    or the run-relative path its manifest names under "weights" (runs that share weight files)."""
+    run_dir = Path(run_dir)
+    manifest = manifest if manifest is not None else read_manifest(run_dir)
+    return run_dir / manifest.get("weights", {}).get(which, f"weights/{which}.safetensors")
+
+
 # ----------------------------------------------------------------------------- reader
 
 
@@ -323,7 +331,7 @@ class Run:
 
     def weights_path(self, which: str) -> Path:
         """Path of 'zeroshot' (theta_0) or 'finetuned' (theta_1) weights."""
-        path = self.path / "weights" / f"{which}.safetensors"
+        path = weights_file(self.path, which, self.manifest)
         if not path.exists():
             raise RunFormatError(f"{path} is missing")
         return path

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .artifacts import weights_file
 from .interpolate import check_compatible, interpolate_
 from .models import transforms_from_cfg
 from .runs import load_classifier, load_weights
@@ -26,8 +27,8 @@ class PathPredictor:
         self.device = torch.device(device)
         self.model, pp_cfg = load_classifier(run_dir, "zeroshot", self.device)
         self.transform = transforms_from_cfg(pp_cfg)[1]
-        self.theta_0 = load_weights(run_dir / "weights" / "zeroshot.safetensors", self.device)
-        self.theta_1 = load_weights(run_dir / "weights" / "finetuned.safetensors", self.device)
+        self.theta_0 = load_weights(weights_file(run_dir, "zeroshot"), self.device)
+        self.theta_1 = load_weights(weights_file(run_dir, "finetuned"), self.device)
         check_compatible(self.theta_0, self.theta_1)
 
     @torch.no_grad()

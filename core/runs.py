@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -86,7 +87,7 @@ def load_classifier(
     run_dir = Path(run_dir)
     manifest = artifacts.read_manifest(run_dir)
     classifier, pp_cfg = empty_classifier(run_dir / manifest["model"]["arch"], len(manifest["classnames"]))
-    path = Path(which) if which.endswith(".safetensors") else run_dir / "weights" / f"{which}.safetensors"
+    path = Path(which) if which.endswith(".safetensors") else artifacts.weights_file(run_dir, which, manifest)
     state = load_weights(path)
     check_head(state, len(manifest["classnames"]), path)
     classifier.load_state_dict(state)
@@ -106,12 +107,15 @@ def check_head(state: dict[str, torch.Tensor], num_classes: int, path: Path) -> 
 
 def create_path_run(
     out: Path, source_run: Path, theta_0: Path, theta_1: Path, endpoints: tuple[str, str], name: str | None = None,
+    share_weights: bool = False,
 ) -> Path:
     """A run whose path joins two arbitrary weight sets of one architecture (e.g. two models trained
     from different random inits, or two fine-tunes), for linear-mode-connectivity sweeps.
 
     The architecture, classes and templates come from `source_run`; `endpoints` labels theta_0 and
-    theta_1 (stored in the manifest; the files keep their names zeroshot/finetuned).
+    theta_1 (stored in the manifest; the files keep their names zeroshot/finetuned). With
+    share_weights, the manifest points at the given ImageClassifier weight files (by relative path)
+    instead of copying them, so runs shipped together store each weight set once.
     """
     import shutil
 
@@ -120,12 +124,17 @@ def create_path_run(
         raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
     manifest = artifacts.read_manifest(source_run)
     shutil.copytree(source_run / manifest["model"]["arch"], out / ARCH_DIR)
+    shared = {}
     for src, which in ((theta_0, "zeroshot"), (theta_1, "finetuned")):
+        if share_weights:
+            shared[which] = os.path.relpath(Path(src).resolve(), out.resolve())
+            continue
         state = load_weights(src)
         state = {k.removeprefix("model."): v for k, v in state.items() if not k.startswith(("optim.", "rng."))}
         save_weights(out / "weights" / f"{which}.safetensors", state)
     keep = {k: manifest[k] for k in ("model", "classnames", "templates", "seed") if k in manifest}
     artifacts.update_manifest(out, {**keep, "name": name or out.name,
                                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                    "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]}})
+                                    "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]},
+                                    **({"weights": shared} if shared else {})})
     return out

@@ -108,13 +108,11 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
 
 
 def _plan(run_dir: Path, cfg: SweepConfig, dev: torch.device) -> _Plan:
-    w = run_dir / "weights"
-    theta_0 = load_weights(w / "zeroshot.safetensors", dev)
-    theta_1 = load_weights(w / "finetuned.safetensors", dev)
+    paths = [artifacts.weights_file(run_dir, which) for which in ("zeroshot", "finetuned")]
+    theta_0, theta_1 = (load_weights(p, dev) for p in paths)
     check_compatible(theta_0, theta_1)
     head_only = all(k.startswith("head.") for k in differing_keys(theta_0, theta_1))
-    digest = json.dumps([cfg.alphas, cfg.logits_dtype, file_digest(w / "zeroshot.safetensors"),
-                         file_digest(w / "finetuned.safetensors")])
+    digest = json.dumps([cfg.alphas, cfg.logits_dtype, *map(file_digest, paths)])
     return _Plan(theta_0, theta_1, head_only, digest, cfg.alphas)
 
 
