@@ -23,20 +23,28 @@ class WeightsError(ValueError):
     """A weight file that is missing, truncated or not a safetensors file."""
 
 
-def save_weights(path: Path, state: dict[str, torch.Tensor], meta: dict | None = None) -> None:
-    """Save a state dict as safetensors, atomically (tensors made contiguous, on CPU)."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+def save_weights(path: Path, state: dict[str, torch.Tensor], meta: dict | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+    """Save a state dict as safetensors, atomically (tensors made contiguous, on CPU); `dtype`
+    (e.g. torch.float16, for shipping) casts the floating-point tensors."""
+    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().to("cpu").contiguous()
+               for k, v in state.items()}
     metadata = {k: str(v) for k, v in (meta or {}).items()}
     artifacts.atomic_write_bytes(path, save_torch(tensors, metadata=metadata))
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Load a safetensors state dict with an error that names the file and what to do."""
+    """Load a safetensors state dict with an error that names the file and what to do.
+
+    Half-precision tensors (weights shipped as float16) are returned as float32, so interpolation
+    and inference run in full precision whatever the storage.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file {path} does not exist")
     try:
-        return load_file(str(path), device=str(device))
+        state = load_file(str(path), device=str(device))
+        return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
     except (SafetensorError, OSError, ValueError) as err:
         raise WeightsError(
             f"{path} is not a readable safetensors file ({err}); it may be truncated by an "
@@ -137,4 +145,26 @@ def create_path_run(
                                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                     "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]},
                                     **({"weights": shared} if shared else {})})
+    return out
+
+
+def create_scratch_run(out: Path, arch_dir: Path, classnames: Sequence[str], seed: int = 0,
+                       name: str | None = None) -> Path:
+    """A run whose theta_0 is a randomly initialised classifier of a saved architecture: fine-tuning
+    it trains a "standard model" from scratch (the baselines of effective robustness)."""
+    import shutil
+
+    out = Path(out)
+    if (out / artifacts.MANIFEST).exists():
+        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    torch.manual_seed(seed)
+    classifier, _ = empty_classifier(Path(arch_dir), len(classnames))
+    shutil.copytree(arch_dir, out / ARCH_DIR)
+    save_weights(out / "weights" / "zeroshot.safetensors", classifier.state_dict())
+    artifacts.update_manifest(out, {
+        "name": name or out.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": {"name": f"local-dir:{arch_dir}", "pretrained": None, "arch": ARCH_DIR},
+        "classnames": list(classnames), "templates": [], "seed": seed,
+        "endpoints": {"theta_0": "random init", "theta_1": "trained from scratch"},
+    })
     return out

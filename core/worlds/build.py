@@ -1,0 +1,273 @@
+"""`make world`: regenerate every shipped artifact of the embedded world from scratch.
+
+    python -m core.worlds.build [--out data] [--quick] [--work build/world]
+
+Steps (each skipped when its output exists, so an interrupted build resumes):
+  1. pretrain the zero-shot CLIP model on `pretrain`                 -> data/world/model/
+  2. world-e2e: zero-shot head, end-to-end fine-tune on id_train,
+     21-alpha sweep on id_test and the five OOD sets                   -> data/runs/world-e2e/
+     (+ fine-tuning trajectory snapshots)                             -> data/runs/world-e2e/trajectory/
+  3. world-lc: the same with a linear classifier (exact in alpha)     -> data/runs/world-lc/
+  4. the linear-mode-connectivity runs: a second fine-tune (seed 1), two models trained from
+     scratch from different random inits, and a fork that shares the first epochs of one of them;
+     their weights                                                    -> data/world/weights/
+     and path sweeps between them                                      -> data/runs/lmc-*/
+  5. the baseline family trained from scratch on id_train only         -> baselines.csv in each run
+Everything runs through core's code path (models, finetune, sweep) like a real CLIP run. Weights are
+stored as float16 and every sweep is computed from the stored float16 weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import artifacts
+from ..data import get_dataset
+from ..finetune import FinetuneConfig, finetune
+from ..models import ModelSpec
+from ..runs import create_path_run, create_scratch_run, create_zeroshot_run, load_weights, save_weights
+from ..sweep import DEFAULT_ALPHAS, SweepConfig, sweep
+from . import shapes
+from .pretrain import PretrainConfig, pretrain
+
+OOD_SPLITS = ("v2", "sketch", "rendition", "objectnet", "hard")
+PATH_ALPHAS = tuple(round(a, 2) for a in np.linspace(0, 1, 11))
+HALF = torch.float16
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One standard model trained from scratch on id_train: its settings vary along the family."""
+
+    name: str
+    width: int  # ModifiedResNet base width
+    epochs: int
+    fraction: float = 1.0  # share of id_train used
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class WorldBuild:
+    """Everything `make world` does; the defaults are the shipped build, `quick()` the test one."""
+
+    out: Path = Path("data")
+    work: Path = Path("build/world")  # intermediate runs (checkpoints); not shipped
+    n_train: int = 10_000
+    n_test: int = 2_000
+    pretrain: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig(lr=3e-4, epochs=10, batch_size=256, warmup_steps=50,
+                                              keep_checkpoints=0)
+    linear: FinetuneConfig = FinetuneConfig(mode="linear-classifier", lr=3e-3, epochs=10, batch_size=256,
+                                            warmup_steps=20)
+    scratch: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=10, batch_size=128, warmup_steps=100,
+                                             weight_decay=0.05, keep_checkpoints=0)
+    fork_epoch: int = 3  # the fork shares this many epochs with scratch-a
+    baselines: tuple[Baseline, ...] = (
+        Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e5", 8, 5), Baseline("scratch w16 e3", 16, 3),
+        Baseline("scratch w16 e10", 16, 10), Baseline("scratch w16 e5 25% data", 16, 5, 0.25),
+        Baseline("scratch w16 e5 50% data", 16, 5, 0.5), Baseline("scratch w4 e5", 4, 5),
+        Baseline("scratch w16 e5 no aug", 16, 5, augment=False),
+    )
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+
+    @classmethod
+    def quick(cls, out: Path, work: Path) -> "WorldBuild":
+        """The same steps on a tiny budget (tests): a few hundred images, an epoch or two."""
+        small = dict(batch_size=64, warmup_steps=5)
+        return cls(
+            out=out, work=work, n_train=400, n_test=120, pretrain=PretrainConfig.quick(),
+            finetune=replace(cls.finetune, epochs=2, **small), linear=replace(cls.linear, epochs=2, **small),
+            scratch=replace(cls.scratch, epochs=2, **small), fork_epoch=1,
+            baselines=(Baseline("scratch w4 e1", 4, 1), Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e1", 8, 1)),
+            alphas=(0.0, 0.5, 1.0),
+        )
+
+    @property
+    def model_dir(self) -> Path:
+        return self.out / "world" / "model"
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    def train_set(self, fraction: float = 1.0):
+        return get_dataset(f"world:id_train:{int(self.n_train * fraction)}")
+
+    def eval_sets(self):
+        return [(get_dataset(f"world:id_test:{self.n_test}"), "id")] + [
+            (get_dataset(f"world:{s}:{self.n_test}"), "ood") for s in OOD_SPLITS]
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def halve(path: Path) -> None:
+    """Store a weight file as float16 (results are computed from the stored file afterwards)."""
+    save_weights(path, load_weights(path), dtype=HALF)
+
+
+def build_model(b: WorldBuild) -> Path:
+    if not (b.model_dir / "open_clip_model.safetensors").exists():
+        pretrain(b.model_dir, b.pretrain)
+        halve(b.model_dir / "open_clip_model.safetensors")
+    return b.model_dir
+
+
+def trained(b: WorldBuild, name: str, start: Path, train_set, cfg: FinetuneConfig) -> Path:
+    """Fine-tune (or train from scratch) a copy of run `start` in the work folder; returns the work run."""
+    work = b.work / name
+    if not (work / "weights" / "finetuned.safetensors").exists():
+        if not work.exists():
+            shutil.copytree(start, work)
+        finetune(work, train_set, cfg)
+    return work
+
+
+def zeroshot(b: WorldBuild) -> Path:
+    """theta_0 for every WiSE-FT run: the zero-shot head on the pretrained image tower."""
+    run = b.work / "zeroshot"
+    if not (run / artifacts.MANIFEST).exists():
+        create_zeroshot_run(run, ModelSpec(f"local-dir:{b.model_dir}"), shapes.CLASSNAMES, shapes.TEMPLATES)
+        halve(run / "weights" / "zeroshot.safetensors")
+    return run
+
+
+def wiseft_run(b: WorldBuild, name: str, cfg: FinetuneConfig, trajectory_every: int = 0) -> Path:
+    """A shipped WiSE-FT run: zero-shot head, fine-tune on id_train, 21-alpha sweep."""
+    run = b.runs / name
+    work = trained(b, name, zeroshot(b), b.train_set(), cfg)
+    if not (run / "weights" / "finetuned.safetensors").exists():
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(b.work / "zeroshot", run)
+        artifacts.update_manifest(run, {"name": name, "finetune": artifacts.read_manifest(work)["finetune"]})
+        snapshots = sorted((work / "checkpoints").glob("step_*.safetensors"))[:-1]  # per epoch; last = theta_1
+        for epoch, ckpt in enumerate(snapshots, start=1):
+            if trajectory_every and epoch % trajectory_every == 0:
+                state = {k[6:]: v for k, v in load_weights(ckpt).items() if k.startswith("model.")}
+                save_weights(run / "trajectory" / f"epoch_{epoch:02d}.safetensors", state, dtype=HALF)
+        save_weights(run / "weights" / "finetuned.safetensors",
+                     load_weights(work / "weights" / "finetuned.safetensors"), dtype=HALF)
+    sweep(run, b.eval_sets(), SweepConfig(alphas=b.alphas))
+    return run
+
+
+def scratch_model(b: WorldBuild, name: str, width: int, cfg: FinetuneConfig, fraction: float = 1.0,
+                  start: Path | None = None) -> Path:
+    """Train a classifier from random init (or from `start`'s theta_0) on id_train; returns its work run."""
+    init = b.work / f"init-w{width}-s{cfg.seed}" if start is None else start
+    if start is None and not (init / artifacts.MANIFEST).exists():
+        config = json.loads((b.model_dir / "open_clip_config.json").read_text())
+        config["model_cfg"]["vision_cfg"]["width"] = width
+        arch = b.work / f"arch-w{width}"
+        arch.mkdir(parents=True, exist_ok=True)
+        (arch / "open_clip_config.json").write_text(json.dumps(config))
+        create_scratch_run(init, arch, shapes.CLASSNAMES, seed=cfg.seed)
+    return trained(b, name, init, b.train_set(fraction), cfg)
+
+
+def ship_weights(b: WorldBuild, work: Path, name: str) -> Path:
+    dest = b.out / "world" / "weights" / f"{name}.safetensors"
+    if not dest.exists():
+        save_weights(dest, load_weights(work / "weights" / "finetuned.safetensors"), dtype=HALF)
+    return dest
+
+
+def path_run(b: WorldBuild, name: str, theta_0: Path, theta_1: Path, labels: tuple[str, str], source: Path) -> Path:
+    """A shipped linear-mode-connectivity run between two stored weight sets (shared, not copied)."""
+    run = b.runs / name
+    if not (run / artifacts.MANIFEST).exists():
+        create_path_run(run, source, theta_0, theta_1, labels, name=name, share_weights=True)
+    sweep(run, b.eval_sets(), SweepConfig(alphas=PATH_ALPHAS if len(b.alphas) > 3 else b.alphas))
+    return run
+
+
+def fork_model(b: WorldBuild, parent: Path, width: int) -> Path:
+    """Spawn from `parent`'s train state after `fork_epoch` epochs and continue with another data
+    order (seed 1): the two models share the start of their trajectory (Frankle et al., 2020)."""
+    work = b.work / "scratch-fork"
+    if not work.exists():
+        shutil.copytree(b.work / f"init-w{width}-s{b.scratch.seed}", work)
+        ckpt = sorted((parent / "checkpoints").glob("step_*.safetensors"))[b.fork_epoch - 1]
+        (work / "checkpoints").mkdir()
+        shutil.copyfile(ckpt, work / "checkpoints" / ckpt.name)
+    return trained(b, "scratch-fork", work, b.train_set(), replace(b.scratch, seed=b.scratch.seed + 1))
+
+
+def baseline_rows(b: WorldBuild, name: str, work: Path) -> list[dict]:
+    """Accuracy of a from-scratch model (theta_1 of its work run) on every eval set."""
+    sweep(work, b.eval_sets(), SweepConfig(alphas=(1.0,)))
+    return [{"model": name, "dataset": r["dataset"], "accuracy": r["accuracy"]}
+            for r in artifacts.Run(work).metrics_rows()]
+
+
+def write_baselines(runs: list[Path], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=("model", "dataset", "accuracy"), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**r, "accuracy": f"{r['accuracy']:.6f}"} for r in rows)
+    for run in runs:
+        artifacts.atomic_write_bytes(run / "baselines.csv", buf.getvalue().encode())
+
+
+def build(b: WorldBuild) -> dict[str, float]:
+    """Run every step; returns the seconds each took."""
+    times, t0 = {}, time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal t0
+        times[step] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+
+    build_model(b); lap("pretrain")
+    e2e = wiseft_run(b, "world-e2e", b.finetune, trajectory_every=2); lap("world-e2e")
+    lc = wiseft_run(b, "world-lc", b.linear); lap("world-lc")
+    ft1 = ship_weights(b, trained(b, "finetune-seed1", zeroshot(b), b.train_set(),
+                                  replace(b.finetune, seed=1, keep_checkpoints=1)), "finetune-seed1")
+    lmc = [path_run(b, "lmc-finetunes", e2e / "weights" / "finetuned.safetensors", ft1,
+                    ("fine-tuned, seed 0", "fine-tuned, seed 1"), e2e)]
+    lap("finetune-seed1")
+    width = b.pretrain.vision_width
+    scratch_a = scratch_model(b, "scratch-a", width, b.scratch)
+    scratch_b = scratch_model(b, "scratch-b", width, replace(b.scratch, seed=b.scratch.seed + 1))
+    fork = fork_model(b, scratch_a, width)
+    a, bb, f = (ship_weights(b, w, n) for w, n in ((scratch_a, "scratch-a"), (scratch_b, "scratch-b"), (fork, "scratch-fork")))
+    lmc.append(path_run(b, "lmc-scratch", a, bb, ("from scratch, init A", "from scratch, init B"), scratch_a))
+    lmc.append(path_run(b, "lmc-shared-start", a, f, ("from scratch, A", f"A's first {b.fork_epoch} epochs, then another data order"), scratch_a))
+    lap("scratch and paths")
+    rows = baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (A)", scratch_a)
+    rows += baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (B)", scratch_b)
+    for base in b.baselines:
+        cfg = replace(b.scratch, epochs=base.epochs, augment=base.augment, keep_checkpoints=1)
+        slug = "baseline-" + "".join(c if c.isalnum() else "-" for c in base.name)
+        rows += baseline_rows(b, base.name, scratch_model(b, slug, base.width, cfg, base.fraction))
+    write_baselines([e2e, lc, *lmc], rows)
+    lap("baselines")
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.worlds.build", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("data"))
+    p.add_argument("--work", type=Path, default=Path("build/world"))
+    p.add_argument("--quick", action="store_true", help="tiny budget (tests): minutes, not the shipped runs")
+    args = p.parse_args(argv)
+    b = WorldBuild.quick(args.out, args.work) if args.quick else WorldBuild(out=args.out, work=args.work)
+    torch.set_num_threads(b.pretrain.threads)
+    times = build(b)
+    print("world built:", json.dumps(times), f"total {sum(times.values()):.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
