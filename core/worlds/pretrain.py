@@ -15,6 +15,10 @@ alignment to learn, which is fast and reliable. A word-level vocabulary (~60 wor
 BPE table, which would be 80% of the parameters at this size. The vision tower is open_clip's
 ModifiedResNet (a conv stem suits 32 px images and is fast on CPU); the text tower uses tanh-GELU.
 
+Status (measured, seed 0): zero-shot ID 50.8%, OOD sets 28.9-51.1%; the shape field is still
+under-trained after 1,560 stage-A steps (the loss plateaus ~300 steps before shapes start to be
+learned), which is the main lever left: more stage-A steps, or a larger shape_weight.
+
 Output: a model dir that `load_model_dir` (or any open_clip user) re-creates from JSON alone:
   open_clip_config.json      {"model_cfg": {...}, "preprocess_cfg": {"size", "mean", "std"}}
   open_clip_model.safetensors  state_dict, fp32
@@ -45,9 +49,9 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Everything that defines the zero-shot model. Defaults: the full recipe (~6-8 min, 2 CPUs)."""
+    """Everything that defines the zero-shot model. Defaults: the measured recipe (~8.5 min on 2 busy CPUs)."""
     seed: int = 0
-    n_images: int = 120_000  # pretrain split examples rendered
+    n_images: int = 80_000  # pretrain split examples rendered
     # model
     embed_dim: int = 128  # joint embedding width
     vision_width: int = 16  # ModifiedResNet base width; output channels = 32 * width
@@ -55,15 +59,16 @@ class PretrainConfig:
     text_width: int = 128
     text_layers: int = 2
     text_heads: int = 4
-    context_length: int = 20
+    context_length: int = 16
     # stage A: image tower on caption fields
-    epochs_a: float = 1.5
+    epochs_a: float = 2.5
     batch_a: int = 128
     lr_a: float = 2e-3
+    shape_weight: float = 3.0  # weight of the shape field in the stage A loss (the one zero-shot needs)
     # stage B: text tower against the locked image tower
-    n_images_b: int = 60_000  # first n pretrain images used for alignment
-    epochs_b: float = 3.0
-    batch_b: int = 512
+    n_images_b: int = 30_000  # first n pretrain images used for alignment
+    epochs_b: float = 2.0
+    batch_b: int = 256
     lr_b: float = 1e-3
     weight_decay: float = 0.05
     threads: int = 2
@@ -132,7 +137,8 @@ def train_image_tower(model: open_clip.CLIP, x: torch.Tensor, targets: dict, cfg
         idx = order[step * cfg.batch_a:(step + 1) * cfg.batch_a]
         _cosine_lr(opt, step, steps, cfg.lr_a, warmup=max(1, steps // 20))
         z = model.visual(x[idx])  # (B, D)
-        loss = sum(F.cross_entropy(heads[k](z), targets[k][idx], ignore_index=-1) for k in FIELDS)
+        loss = sum((cfg.shape_weight if k == "shape" else 1.0)
+                   * F.cross_entropy(heads[k](z), targets[k][idx], ignore_index=-1) for k in FIELDS)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

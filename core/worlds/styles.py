@@ -127,10 +127,10 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
                     scale=float(rng.uniform(0.55, 0.85)), cx=float(rng.uniform(-3, 3)),
                     cy=float(rng.uniform(-3, 3)), noise=float(rng.uniform(2, 6)))
     if split == "hard":
-        s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=180, scale=(0.45, 0.65), shift=5,
-                   noise=(10, 16), gradient_p=0, bg_kinds=TEXTURES)
-        return Spec(**{**s.__dict__, "contrast": float(rng.uniform(0.5, 0.8)),
-                       "n_clutter": int(rng.integers(1, 4)), "n_bars": int(rng.integers(1, 3))})
+        s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=180, scale=(0.5, 0.75), shift=4,
+                   noise=(6, 12), gradient_p=0, bg_kinds=TEXTURES)
+        return Spec(**{**s.__dict__, "contrast": float(rng.uniform(0.65, 0.9)),
+                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, 2))})
     raise KeyError(split)
 
 
