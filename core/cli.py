@@ -4,6 +4,9 @@
     python -m core finetune --run RUN --train folder:train --epochs 10
     python -m core sweep    --run RUN --id folder:val --ood sketch=folder:sketch --alphas 0:1:21
     python -m core info     --run RUN [--json]
+    python -m core compare  --run RUN --reference table5   (the paper's numbers beside the run's)
+
+Under `torchrun --nproc_per_node=N -m core finetune|sweep ...` the work is split across N processes.
 """
 
 from __future__ import annotations
@@ -48,6 +51,20 @@ def _classnames(args) -> list[str]:
     raise ValueError("give the classes: --classnames FILE (one per line) or --classes-from DATASET")
 
 
+def _download(args) -> None:
+    """--download: fetch the named datasets that allow it (CIFAR-10) before loading; never implicit."""
+    if not getattr(args, "download", False):
+        return
+    from . import runtime
+    from .datasets import download
+
+    specs = [getattr(args, k, None) for k in ("classes_from", "train")]
+    if runtime.is_main():  # one download under torchrun; the other ranks wait for it
+        for spec in filter(None, specs + getattr(args, "id", []) + getattr(args, "ood", [])):
+            download(spec, args.data_root)
+    runtime.barrier()
+
+
 def cmd_zeroshot(args) -> None:
     from .models import ModelSpec
     from .runs import create_zeroshot_run
@@ -68,7 +85,10 @@ def cmd_finetune(args) -> None:
         overrides = {**get_preset(args.preset).finetune, **overrides}
     cfg = FinetuneConfig(**overrides)
     path = finetune(Path(args.run), get_dataset(args.train, args.data_root).subset(args.limit), cfg, args.device)
-    print(f"fine-tuned weights written to {path}")
+    from . import runtime
+
+    if runtime.is_main():
+        print(f"fine-tuned weights written to {path}")
 
 
 def cmd_sweep(args) -> None:
@@ -77,15 +97,17 @@ def cmd_sweep(args) -> None:
 
     alphas = parse_alphas(args.alphas)  # parse before any work, so a typo writes nothing
     cfg = SweepConfig(alphas=alphas, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                      num_workers=args.workers, device=args.device,
+                      num_workers=args.workers, device=args.device, compile=args.compile,
                       logits_dtype="float32" if args.float32 else "float16")
     sets = [(get_dataset(s, args.data_root).subset(args.limit), "id") for s in args.id]
     sets += [(get_dataset(s, args.data_root).subset(args.limit), "ood") for s in args.ood]
     sweep(Path(args.run), sets, cfg)
+    from . import runtime
     from .artifacts import Run
     from .report import format_table
 
-    print(format_table(Run(args.run)))
+    if runtime.is_main():
+        print(format_table(Run(args.run)))
 
 
 def cmd_info(args) -> None:
@@ -102,6 +124,14 @@ def cmd_info(args) -> None:
               + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2))
         return
     print(json.dumps(as_json(run), indent=2) if args.json else format_table(run))
+
+
+def cmd_compare(args) -> None:
+    from .artifacts import Run
+    from .compare import compare, format_comparison, load_reference
+
+    reference = load_reference(args.reference)
+    print(format_comparison(compare(Run(args.run), reference, model=args.model, finetune=args.finetune)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("finetune", help="fine-tune the run's zero-shot model")
     f.add_argument("--run", required=True)
     f.add_argument("--train", required=True, help="dataset spec, e.g. folder:PATH")
-    f.add_argument("--preset", help="named recipe (see core.presets)")
+    f.add_argument("--preset", help="named recipe: vit-b-16-imagenet, ... (core.presets.list_presets())")
     f.add_argument("--mode", choices=("end-to-end", "linear-classifier"))
     for name, typ in (("lr", float), ("weight-decay", float), ("batch-size", int), ("epochs", int),
                       ("warmup-steps", int), ("label-smoothing", float), ("grad-clip", float),
@@ -130,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument(f"--{name}", type=typ, dest=name.replace("-", "_"))
     f.add_argument("--workers", type=int, dest="num_workers")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    f.add_argument("--compile", dest="compile", action="store_const", const=True, help="torch.compile the model")
 
     s = sub.add_parser("sweep", help="logits of theta_alpha on eval sets for a grid of alphas")
     s.add_argument("--run", required=True)
@@ -140,21 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-size", type=int, default=4096)
     s.add_argument("--workers", type=int, default=0)
     s.add_argument("--float32", action="store_true", help="store float32 logits (default float16)")
+    s.add_argument("--compile", action="store_true", help="torch.compile the model")
 
     i = sub.add_parser("info", help="print a run's accuracy table (or list runs)")
     i.add_argument("--run")
     i.add_argument("--json", action="store_true")
 
+    c = sub.add_parser("compare", help="a run's accuracies beside the paper's, with deltas")
+    c.add_argument("--run", required=True)
+    c.add_argument("--reference", required=True, help="paper table (table5, table4, table6, ...) or a CSV path")
+    c.add_argument("--model", help="the table's model to compare with (default: matched to the run's)")
+    c.add_argument("--finetune", choices=("end-to-end", "linear-classifier"),
+                   help="the table's fine-tuning rows (default: the run's mode)")
+
     for sp in (z, f, s):
         sp.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     for sp in (z, f, s):
         sp.add_argument("--data-root", help="where named datasets live")
+        sp.add_argument("--download", action="store_true", help="fetch missing datasets that allow it (CIFAR-10)")
     for sp in (f, s):
         sp.add_argument("--limit", type=int, help="use only the first N examples of each dataset")
     return p
 
 
-VERBS = {"zeroshot": cmd_zeroshot, "finetune": cmd_finetune, "sweep": cmd_sweep, "info": cmd_info}
+VERBS = {"zeroshot": cmd_zeroshot, "finetune": cmd_finetune, "sweep": cmd_sweep, "info": cmd_info,
+         "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.init_distributed()
     try:
+        _download(args)
         VERBS[args.verb](args)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)

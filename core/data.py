@@ -181,6 +181,10 @@ def open_example(example_id: str) -> Image.Image:
         from .worlds.registry import world_image
 
         return world_image(example_id)
+    if "#" in example_id:  # FILE#INDEX: an image inside an array file (CIFAR)
+        from .datasets import open_array_example
+
+        return open_array_example(example_id)
     return open_image(example_id)
 
 

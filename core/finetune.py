@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class FinetuneConfig:
     checkpoint_every: int = 0  # steps between train-state checkpoints; 0 = at each epoch end
     keep_checkpoints: int = 1  # newest checkpoints kept; 0 keeps all (the trajectory)
     max_steps: int | None = None  # stop after this many steps (smoke tests)
+    compile: bool = False  # torch.compile the trained module (GPU runs; the first steps pay for compiling)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -185,6 +187,8 @@ def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: in
     model = trainable
     if world > 1:
         model = nn.parallel.DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if cfg.compile:
+        model = torch.compile(model)  # shares the parameters: checkpoints still save `classifier`
     classifier.train() if trainable is classifier else classifier.eval()
     bar = tqdm(total=stop, initial=step, desc=f"finetune ({cfg.mode})", disable=not runtime.is_main())
     every = cfg.checkpoint_every or steps_per_epoch
@@ -211,4 +215,8 @@ def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: in
             if step >= stop:
                 break
     bar.close()
+    if seen and runtime.is_main():
+        seconds = time.perf_counter() - t0
+        tqdm.write(f"finetune: {seen} images in {seconds:.1f} s, {seen / seconds:.1f} images/s "
+                   f"({world} process(es))", file=sys.stderr)
     classifier.eval()

@@ -13,8 +13,9 @@ where it stopped; the eval set's final file appears (by rename) only when comple
 from __future__ import annotations
 
 import json
-import sys
 import shutil
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class SweepConfig:
     num_workers: int = 0  # data loader workers for decoding
     logits_dtype: str = "float16"  # stored logits: float16 (small) or float32 (exact)
     device: str | None = None  # default: CUDA when available, else CPU
+    compile: bool = False  # torch.compile the model's forward (worth it on GPUs for long sweeps)
 
     def __post_init__(self):
         if not self.alphas:
@@ -100,10 +102,13 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
     dev = runtime.pick_device(cfg.device)
     plan = _plan(run_dir, cfg, dev)
     model, pp_cfg = load_classifier(run_dir, "zeroshot", dev)
+    if cfg.compile:
+        model.compile()  # in place: state_dict keys, which the sweep writes theta_alpha into, stay the same
     _, val_tf = transforms_from_cfg(pp_cfg)
     for images, _ in eval_sets:
         _sweep_one(run_dir, images, model, val_tf, plan, cfg, dev)
     _write_results(run_dir, eval_sets, plan, cfg)
+    runtime.barrier()  # under torchrun, no rank returns before rank 0 has written the results
     return run_dir
 
 
@@ -124,12 +129,14 @@ def _sweep_one(run_dir: Path, images: ImageSet, model: ImageClassifier, val_tf, 
         return  # done by an earlier (interrupted or repeated) sweep with the same weights and grid
     partial = run_dir / "sweep" / ".partial" / images.name
     starts = range(0, len(images), cfg.chunk_size)
-    passes = 1 if plan.head_only else len(plan.alphas)
+    passes = 1 if _closed_form(plan, images.logit_indices) else len(plan.alphas)
     bar = tqdm(total=len(images) * passes, desc=f"sweep {images.name}", unit="img",
                disable=not runtime.is_main())
     done = sum(_chunk_done(partial / f"chunk_{i:05d}.safetensors", plan) for i in range(len(starts)))
-    if done:
+    runtime.barrier()  # every rank counts the finished chunks before any rank writes new ones
+    if done and runtime.is_main():
         tqdm.write(f"sweep {images.name}: resuming, {done}/{len(starts)} chunks already done", file=sys.stderr)
+    t0, computed = time.perf_counter(), 0
     for i, start in enumerate(starts):
         path = partial / f"chunk_{i:05d}.safetensors"
         stop = min(start + cfg.chunk_size, len(images))
@@ -141,11 +148,22 @@ def _sweep_one(run_dir: Path, images: ImageSet, model: ImageClassifier, val_tf, 
         x = decode(images, val_tf, np.arange(start, stop), cfg.batch_size, cfg.num_workers)  # (n, 3, H, W)
         arrays = _chunk_logits(model, x, plan, cfg, dev, images.logit_indices, bar)
         artifacts.atomic_save_arrays(path, arrays, {"fingerprint": plan.fingerprint})
+        computed += len(x)
     bar.close()
+    if computed and runtime.is_main():
+        seconds = time.perf_counter() - t0
+        tqdm.write(f"sweep {images.name}: {computed} images x {passes} passes in {seconds:.1f} s on rank 0 of "
+                   f"{runtime.world_size()}: {computed * passes / seconds:.1f} images/s per process", file=sys.stderr)
     runtime.barrier()
     if runtime.is_main():
         _consolidate(final, partial, len(starts), images, plan)
     runtime.barrier()
+
+
+def _closed_form(plan: _Plan, logit_indices: np.ndarray | None) -> bool:
+    """Head-only runs store the two endpoint logits, unless a max-projection (ObjectNet) breaks
+    linearity in alpha; then logits are stored per alpha like end-to-end runs."""
+    return plan.head_only and (logit_indices is None or logit_indices.ndim == 1)
 
 
 def _chunk_done(path: Path, plan: _Plan) -> bool:
@@ -156,7 +174,9 @@ def _chunk_logits(model: ImageClassifier, x: torch.Tensor, plan: _Plan, cfg: Swe
                   dev: torch.device, logit_indices: np.ndarray | None, bar) -> dict[str, np.ndarray]:
     dtype = np.dtype(cfg.logits_dtype)
     project = (lambda z: z) if logit_indices is None else (lambda z: z[..., logit_indices])
-    if plan.head_only:  # encoder once; logits are linear in alpha
+    if logit_indices is not None and logit_indices.ndim == 2:  # (K, G): class k scores max of its group
+        project = lambda z: z[..., logit_indices].max(axis=-1)  # noqa: E731
+    if _closed_form(plan, logit_indices):  # encoder once; logits are linear in alpha
         feats = predict(model.features, x, cfg.batch_size, dev).to(dev)  # (n, D)
         ends = {}
         for key, theta in (("logits_0", plan.theta_0), ("logits_1", plan.theta_1)):

@@ -1,0 +1,141 @@
+"""A run's accuracies beside the paper's published numbers: `python -m core compare --run RUN --reference table5`.
+
+The reference tables are tidy CSVs (table,model,finetune,method,alpha,dataset,metric,value; see
+data/paper/README.md). A reference row is matched to the run by dataset name (case and punctuation
+ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep rows by their alpha,
+"zero-shot" rows at alpha 0, "standard fine-tuning" at alpha 1, "optimal alpha" rows by the best
+grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
+all five ImageNet shifts.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import Run
+from .report import accuracy_grid
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_DIRS = (REPO / "data" / "paper", REPO.parent / "shared" / "reference")
+ACCURACY_METRICS = ("accuracy", "top-1")
+SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def load_reference(table: str) -> list[dict]:
+    """Rows of a reference CSV given its path, or a table name: 'table5', '5', 'Table 5' or a file
+    stem, looked up in data/paper/ and then ../shared/reference/. A comma joins tables: 'table2,table6'."""
+    if "," in table and not Path(table).is_file():
+        return [row for part in table.split(",") for row in load_reference(part.strip())]
+    path = Path(table)
+    if not path.is_file():
+        number = re.fullmatch(r"(?:table)?(\d+)", _norm(table))
+        pattern = f"wiseft_paper_table{number.group(1)}_*.csv" if number else f"{table}.csv"
+        found = [p for d in REFERENCE_DIRS if d.is_dir() for p in sorted(d.glob(pattern))]
+        if not found:
+            raise ValueError(f"no reference table {table!r}: give a CSV path or a table of "
+                             f"{', '.join(str(d) for d in REFERENCE_DIRS)} (e.g. table5)")
+        path = found[0]
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("value", "").strip()]
+    if not rows or not {"dataset", "value", "alpha", "method"} <= set(rows[0]):
+        raise ValueError(f"{path} is not a reference table (table,model,finetune,method,alpha,dataset,metric,value)")
+    return rows
+
+
+def _pick_model(rows: list[dict], model: str | None, run: Run) -> str:
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    wanted = _norm(model or run.manifest.get("model", {}).get("name", ""))
+    matches = [m for m in models if wanted and wanted in _norm(m)]
+    if len(models) == 1 and not model:
+        return models[0]
+    if len(matches) != 1:
+        raise ValueError(f"pick the reference model with --model; the table has: {'; '.join(models)}")
+    return matches[0]
+
+
+def _run_accuracy(run: Run) -> dict[str, np.ndarray]:
+    """Run accuracies in %, keyed by normalised dataset name, with the paper's two averages."""
+    acc = {_norm(name): 100 * values for name, values in accuracy_grid(run).items() if name != "avg_ood"}
+    if all(s in acc for s in SHIFTS):
+        acc["avgshifts"] = np.mean([acc[s] for s in SHIFTS], axis=0)
+        if "imagenet" in acc:
+            acc["avgrefshifts"] = (acc["imagenet"] + acc["avgshifts"]) / 2
+    return acc
+
+
+def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float] | None:
+    """(row label, run value) for a reference row, or None when the run has no such point."""
+    method = row["method"].lower()
+    if row["alpha"].strip():
+        alpha = float(row["alpha"])
+    elif method.startswith("zero-shot"):
+        alpha = 0.0
+    elif method == "standard fine-tuning":
+        alpha = 1.0
+    elif method.startswith("wise-ft, optimal"):
+        return "optimal alpha", float(values.max())
+    else:
+        return None  # rows of other methods (CoOp, output-space ensembles, ...) have no run counterpart
+    hit = np.flatnonzero(np.abs(alphas - alpha) < 1e-6)
+    label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
+    return (label, float(values[hit[0]])) if hit.size else None
+
+
+def compare(run: Run, reference: list[dict], model: str | None = None, finetune: str | None = None) -> dict:
+    """Match a run's accuracies to a reference table's rows.
+
+    Returns {"title", "datasets", "missing", "rows": [{label, dataset, run, paper, delta}]}, accuracies in %.
+    """
+    finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
+    rows = [r for r in reference if r.get("metric", "accuracy") in ACCURACY_METRICS
+            and r.get("finetune", "none") in (finetune, "none")]
+    if not rows:
+        raise ValueError(f"the reference has no {finetune} accuracy rows")
+    chosen = _pick_model(rows, model, run)
+    rows = [r for r in rows if r["model"] == chosen]
+    acc, alphas = _run_accuracy(run), run.alphas
+    out, missing = [], []
+    for r in rows:
+        key = _norm(r["dataset"])
+        if key not in acc:
+            missing.append(r["dataset"])
+            continue
+        matched = _run_value(r, acc[key], alphas)
+        if matched:
+            paper = float(r["value"].lstrip("+"))
+            out.append({"label": matched[0], "dataset": r["dataset"], "run": matched[1], "paper": paper,
+                        "delta": matched[1] - paper})
+    if not out:
+        raise ValueError(f"no reference row matches the run's datasets {run.dataset_names} and alphas")
+    tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
+    return {"title": f"{tables}: {chosen}, {finetune}", "run": run.name,
+            "datasets": list(dict.fromkeys(o["dataset"] for o in out)),
+            "missing": list(dict.fromkeys(missing)), "rows": out}
+
+
+def format_comparison(result: dict) -> str:
+    """Three lines per row label (paper, run, delta), one column per dataset, accuracies in %."""
+    cols = result["datasets"]
+    width = max(10, *(len(c) + 2 for c in cols))
+    cell = {(o["label"], o["dataset"]): o for o in result["rows"]}
+    labels = list(dict.fromkeys(o["label"] for o in result["rows"]))
+    pad = max(map(len, labels))
+    lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper)",
+             " " * (pad + 7) + "".join(c.rjust(width) for c in cols)]
+    for label in labels:
+        for what, fmt in (("paper", "{:.1f}"), ("run", "{:.2f}"), ("delta", "{:+.2f}")):
+            vals = [fmt.format(cell[label, c][what]) if (label, c) in cell else "" for c in cols]
+            lines.append(f"{label if what == 'paper' else '':<{pad}} {what:>6}" + "".join(v.rjust(width) for v in vals))
+    deltas = np.abs([o["delta"] for o in result["rows"]])
+    lines.append(f"\n{len(deltas)} cells: mean |delta| {deltas.mean():.2f} pp, max |delta| {deltas.max():.2f} pp")
+    if result["missing"]:
+        lines.append(f"not in the run: {', '.join(result['missing'])}")
+    return "\n".join(lines)
