@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
-	$(PY) -m core info --run data/runs/world-e2e 2>/dev/null || $(PY) -m core info
+	$(PY) -m streamlit run explorer/app.py --server.address 127.0.0.1 --server.headless true
 
 test: setup
 	$(PY) -m pytest

@@ -1,0 +1,239 @@
+"""Plotly figures of the explorer, shared with the notebooks (plotly and numpy only, no streamlit).
+
+Every function takes plain arrays (accuracies in [0, 1], shown in %) and returns a go.Figure:
+
+    fig = accuracy_vs_alpha(ra.alphas, ra.accuracy_curves(), alpha=0.5, id_name=ra.id_name)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.colors
+import plotly.graph_objects as go
+
+from core import metrics
+
+AVG_OOD = "avg_ood"
+ID_COLOR, AVG_COLOR = "#1f3b73", "#111111"
+OOD_COLORS = plotly.colors.qualitative.D3[1:] + plotly.colors.qualitative.Set2
+FIXED_COLOR, BROKEN_COLOR, OTHER_COLOR = "#2ca02c", "#d62728", "#b8b8b8"
+FONT = dict(size=15)
+TICK_PERCENTS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5,
+                 99.9, 99.99)
+
+
+def pretty(name: str) -> str:
+    return "avg OOD" if name == AVG_OOD else name
+
+
+def dataset_colors(names: list[str], id_name: str | None) -> dict[str, str]:
+    """A stable colour per set: ID navy, average OOD black, the OOD sets from a palette."""
+    ood = [n for n in names if n not in (id_name, AVG_OOD)]
+    colors = {n: OOD_COLORS[i % len(OOD_COLORS)] for i, n in enumerate(ood)}
+    return {**colors, **({id_name: ID_COLOR} if id_name else {}), AVG_OOD: AVG_COLOR}
+
+
+BASE_LAYOUT = dict(  # a light theme spelled out: plotly's named templates cost ~0.1 s per figure
+    plot_bgcolor="white", paper_bgcolor="white", font=FONT, colorway=OOD_COLORS,
+    margin=dict(l=60, r=20, t=60, b=40), hovermode="closest",
+    legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.3, yanchor="top"),  # below: plots keep their width
+    xaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"), yaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"))
+
+
+def _figure(data: list[dict], title: str, x: str, y: str, height: int = 480, **layout) -> go.Figure:
+    """A figure from plain trace dicts, unvalidated: plotly's per-property validation of go.Scatter
+    objects costs ~10 ms a trace, too slow to redraw on every slider move. Check new charts with
+    go.Figure(fig.to_dict()) once, which validates."""
+    spec = {**BASE_LAYOUT, "title": dict(text=title, font=dict(size=18)), "height": height, **layout}
+    spec["xaxis"] = {**BASE_LAYOUT["xaxis"], "title": dict(text=x), **layout.get("xaxis", {})}
+    spec["yaxis"] = {**BASE_LAYOUT["yaxis"], "title": dict(text=y), **layout.get("yaxis", {})}
+    return go.Figure({"data": data, "layout": spec}, _validate=False)
+
+
+def _scatter(x, y, **kw) -> dict:
+    return {"type": "scatter", "x": np.asarray(x), "y": np.asarray(y), **kw}
+
+
+def _alpha_marker(alpha: float | None) -> dict:
+    """A dotted vertical line at the slider's alpha, labelled: layout shapes and annotations."""
+    if alpha is None:
+        return {}
+    return {"shapes": [dict(type="line", x0=alpha, x1=alpha, y0=0, y1=1, yref="paper",
+                            line=dict(color="grey", dash="dot", width=2))],
+            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
+                                 text=f" α = {alpha:.2f}", bgcolor="rgba(255,255,255,0.7)")]}
+
+
+# ----------------------------------------------------------------------------- 1. accuracy
+
+
+def accuracy_vs_alpha(alphas: np.ndarray, curves: dict[str, np.ndarray], alpha: float | None = None,
+                      id_name: str | None = None, title: str = "Accuracy along the path",
+                      endpoints: tuple[str, str] = ("zero-shot", "fine-tuned")) -> go.Figure:
+    """One line per eval set (ID thick, average OOD dashed), the current alpha marked."""
+    colors = dataset_colors(list(curves), id_name)
+    data = []
+    for name, acc in curves.items():
+        bold = name in (id_name, AVG_OOD)
+        line = dict(color=colors[name], width=4 if bold else 2, dash="dash" if name == AVG_OOD else "solid")
+        data.append(_scatter(alphas, 100 * np.asarray(acc), mode="lines", name=pretty(name), line=line,
+                             hovertemplate="α=%{x:.2f}: %{y:.1f}%<extra>" + pretty(name) + "</extra>"))
+        if alpha is not None:
+            data.append(_scatter([alpha], [100 * np.interp(alpha, alphas, acc)], mode="markers", showlegend=False,
+                                 marker=dict(color=colors[name], size=11 if bold else 8), hoverinfo="skip"))
+    x_title, legend = f"α (0 = {endpoints[0]}, 1 = {endpoints[1]})", BASE_LAYOUT["legend"]
+    if len(x_title) > 36:  # long endpoint labels (paths between other weight sets): a smaller second line
+        x_title, legend = f"α<br><sup>0 = {endpoints[0]}; 1 = {endpoints[1]}</sup>", {**legend, "y": -0.38}
+    return _figure(data, title, x_title, "accuracy (%)", legend=legend, **_alpha_marker(alpha))
+
+
+def paper_curves(sweep, alpha: float | None = None) -> go.Figure:
+    """accuracy_vs_alpha for a published sweep (explorer.paper.PaperSweep)."""
+    return accuracy_vs_alpha(sweep.alphas, sweep.accuracy, alpha, id_name="ImageNet",
+                             title=f"{sweep.model}, {sweep.finetune} ({sweep.table})")
+
+
+# ----------------------------------------------------------------------------- 2. robustness
+
+
+def _logit_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Tick positions (in logit units) and % labels for an axis spanning [lo, hi] (logit units)."""
+    ticks, gap = [], (hi - lo) / 7  # at most ~7 ticks, none closer than a seventh of the axis
+    for p in TICK_PERCENTS:
+        at = float(metrics.logit(p / 100))
+        if lo <= at <= hi and (not ticks or at - metrics.logit(ticks[-1] / 100) >= gap):
+            ticks.append(p)
+    return [float(metrics.logit(p / 100)) for p in ticks], [f"{p:g}%" for p in ticks]
+
+
+def _axis_range(values: list[np.ndarray]) -> tuple[float, float]:
+    flat = metrics.logit(np.concatenate([np.ravel(v) for v in values]))
+    flat = flat[np.isfinite(flat)]
+    pad = 0.2 * max(float(flat.max() - flat.min()), 0.5)
+    return float(flat.min() - pad), float(flat.max() + pad)
+
+
+def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict]:
+    """An alpha path on logit axes with its endpoints marked. A highlighted path is bold and its
+    endpoints labelled; the others are thin grey lines, named on hover, one legend entry for all."""
+    x, y, alphas = (np.asarray(path[k], dtype=float) for k in ("x", "y", "alphas"))
+    big = path.get("highlight", True)
+    color = color if big else OTHER_COLOR
+    line = _scatter(metrics.logit(x), metrics.logit(y), mode="lines", line=dict(color=color, width=4 if big else 1.5),
+                    name=path["name"] if big else "other sweeps (hover for names)",
+                    legendgroup=None if big else "others", showlegend=big or first_other,
+                    customdata=np.stack([alphas, 100 * x, 100 * y], -1),
+                    hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>"
+                                  "OOD %{customdata[2]:.1f}%<extra>" + path["name"] + "</extra>")
+    ends = [int(np.argmin(np.abs(alphas - a))) for a in (0.0, 1.0)]
+    marks = _scatter(metrics.logit(x[ends]), metrics.logit(y[ends]), mode="markers+text" if big else "markers",
+                     marker=dict(color=color, size=12 if big else 6, symbol=["circle", "square"]),
+                     text=list(path.get("endpoints", ("zero-shot", "fine-tuned"))),
+                     textposition=["top left", "bottom left"],
+                     cliponaxis=False, showlegend=False, hoverinfo="skip")
+    return [line, marks]
+
+
+def _current_trace(current: dict) -> dict:
+    er = "" if current.get("er") is None else f"<br>ER {100 * current['er']:+.1f} pp"
+    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers+text",
+                    name=f"α = {current['alpha']:.2f}", text=[f"α={current['alpha']:.2f}{er}"],
+                    textposition="bottom right", cliponaxis=False,
+                    marker=dict(color="#ff7f0e", size=18, symbol="star"))
+
+
+def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, float]] = (),
+                       fit: tuple[float, float] | None = None, current: dict | None = None,
+                       x_label: str = "ID accuracy", y_label: str = "OOD accuracy",
+                       title: str = "Effective robustness") -> go.Figure:
+    """ID (x) vs OOD (y) accuracy on logit-scaled axes (Taori et al., 2020).
+
+    Args:
+        paths: alpha paths, each {name, alphas, x, y, endpoints=(label_0, label_1), highlight}.
+        baselines: (model, ID accuracy, OOD accuracy) of standard models; `fit` their logit-space line.
+        current: {alpha, x, y, er} for the marker at the slider's alpha (er may be None).
+    """
+    others = [i for i, p in enumerate(paths) if not p.get("highlight", True)]
+    data = [t for i, path in enumerate(paths)
+            for t in _path_traces(path, ID_COLOR if i == 0 else OOD_COLORS[(i - 1) % len(OOD_COLORS)],
+                                  first_other=bool(others) and i == others[0])]
+    lo, hi = _axis_range([p for path in paths for p in (path["x"], path["y"])]
+                         + [np.array([b[1], b[2]]) for b in baselines])
+    diag = np.array([lo, hi])
+    data.append(_scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
+    if baselines:
+        data.append(_scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
+                             mode="markers", name="baseline models", text=[b[0] for b in baselines],
+                             marker=dict(color="#7f7f7f", size=10, symbol="diamond"),
+                             hovertemplate="%{text}<extra>baseline</extra>"))
+    if fit is not None:
+        data.append(_scatter(diag, fit[0] * diag + fit[1], mode="lines", name="baselines' linear fit",
+                             line=dict(color="#7f7f7f", dash="dash")))
+    if current is not None:
+        data.append(_current_trace(current))
+    tickvals, ticktext = _logit_ticks(lo, hi)
+    axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False)
+    return _figure(data, title, f"{x_label} (logit scale)", f"{y_label} (logit scale)", xaxis=axis,
+                   yaxis={**axis, "scaleanchor": "x"})  # equal scales: y = x at 45 degrees
+
+
+# ----------------------------------------------------------------------------- 3. loss
+
+
+def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | None = None,
+              id_name: str | None = None, barriers: dict[str, float] | None = None) -> go.Figure:
+    """Loss of each set along the path, with the chord between its endpoint losses (dashed).
+
+    A curve above its chord is a loss barrier; the title prints the largest barrier's height.
+    """
+    colors = dataset_colors(list(losses), id_name)
+    data = []
+    for name, loss in losses.items():
+        data.append(_scatter(alphas, loss, mode="lines", name=pretty(name), legendgroup=name,
+                             line=dict(color=colors[name], width=4 if name == id_name else 2)))
+        data.append(_scatter(alphas, metrics.chord(loss, alphas), mode="lines", legendgroup=name,
+                             line=dict(color=colors[name], width=1.5, dash="dash"), showlegend=False,
+                             hoverinfo="skip"))
+    title = "Loss along the path"
+    if barriers:
+        worst = max(barriers, key=barriers.get)
+        title += f"<br><sup>dashed: chord. Largest barrier: {barriers[worst]:+.3f} ({pretty(worst)})</sup>"
+    return _figure(data, title, "α", "cross-entropy (nats)", **_alpha_marker(alpha))
+
+
+# ----------------------------------------------------------------------------- 4, 5. changes
+
+
+def flip_bars(counts: dict[str, dict[str, int]], alpha_a: float, alpha_b: float) -> go.Figure:
+    """Per set: examples fixed (wrong at a, right at b) and broken (right at a, wrong at b)."""
+    names = list(counts)
+    data = [{"type": "bar", "x": [pretty(n) for n in names], "y": [counts[n][kind] for n in names],
+             "name": kind, "marker": dict(color=color), "text": [counts[n][kind] for n in names],
+             "textposition": "outside", "cliponaxis": False}
+            for kind, color in (("fixed", FIXED_COLOR), ("broken", BROKEN_COLOR))]
+    return _figure(data, f"Fixed and broken from α={alpha_a:.2f} to α={alpha_b:.2f}", "", "examples",
+                   height=380, barmode="group")
+
+
+def per_class_change(classnames: list[str], acc_a: np.ndarray, acc_b: np.ndarray, alpha_a: float,
+                     alpha_b: float, dataset: str) -> go.Figure:
+    """Change of per-class accuracy from alpha_a to alpha_b, in percentage points."""
+    diff = 100 * (np.asarray(acc_b) - np.asarray(acc_a))
+    bar = {"type": "bar", "x": diff, "y": list(classnames), "orientation": "h",
+           "text": [f"{d:+.1f}" for d in diff], "textposition": "auto", "cliponaxis": False,
+           "marker": dict(color=[FIXED_COLOR if d >= 0 else BROKEN_COLOR for d in np.nan_to_num(diff)]),
+           "customdata": np.stack([100 * np.asarray(acc_a), 100 * np.asarray(acc_b)], -1),
+           "hovertemplate": "%{y}: %{customdata[0]:.1f}% → %{customdata[1]:.1f}%<extra></extra>"}
+    return _figure([bar], f"{dataset}: per-class accuracy, α={alpha_a:.2f} → α={alpha_b:.2f}", "change (pp)",
+                   "", height=max(380, 28 * len(classnames) + 100), yaxis=dict(autorange="reversed"))
+
+
+def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[str],
+                       alpha: float | None = None, k: int = 5) -> go.Figure:
+    """One image's class probabilities along alpha: the k classes that peak highest. probs (A, C)."""
+    top = np.argsort(-probs.max(axis=0))[:k]
+    palette = plotly.colors.qualitative.D3
+    data = [_scatter(alphas, 100 * probs[:, c], mode="lines+markers", name=classnames[c],
+                     line=dict(width=3, color=palette[j % len(palette)])) for j, c in enumerate(top)]
+    return _figure(data, "This image's top classes along the path", "α", "probability (%)",
+                   **_alpha_marker(alpha))

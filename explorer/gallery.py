@@ -1,0 +1,158 @@
+"""The app's two example-level panels: what changed between two alphas, and "try your own image"."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from explorer import charts, state
+
+ALL_CLASSES = "all classes"
+THUMB = 112  # gallery thumbnail side, pixels (world images are 32 px: upscaled without smoothing)
+PLOTLY = dict(theme=None, config={"displayModeBar": False})
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def example_thumbnail(example_id: str) -> np.ndarray | None:
+    """The image behind a per-example id, as a thumbnail; None when it cannot be opened."""
+    from core.data import DatasetError, open_example  # imports torch: only when a gallery is shown
+
+    try:
+        img = open_example(example_id)
+    except (DatasetError, OSError, ValueError):
+        return None
+    scale = THUMB / max(img.size)
+    resample = Image.NEAREST if scale > 1 else Image.LANCZOS  # keep small images' pixels crisp
+    return np.asarray(img.resize((round(img.width * scale), round(img.height * scale)), resample))
+
+
+# ----------------------------------------------------------------------------- what changed
+
+
+def changes_controls_ui(ra: state.RunArrays, key: str, alpha: float) -> dict:
+    """Widgets of the changes tab: the α to compare with, the set, the class and the kind."""
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    ref_alpha = c1.select_slider("compare with α", options=[float(a) for a in ra.alphas], value=0.0
+                                 if state.view_index(ra, 0.0) is not None else float(ra.alphas[0]),
+                                 format_func=lambda a: f"{a:.2f}", key=f"ref:{key}")
+    dataset = c2.selectbox("eval set", list(ra.sets), key=f"set:{key}")
+    cls = c3.selectbox("true class", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
+    kind = c4.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
+                    format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k])
+    return {"ref_alpha": float(ref_alpha), "dataset": dataset, "cls": cls, "kind": kind}
+
+
+def changes_ui(ra: state.RunArrays, snap: state.Snapshot, controls: dict) -> None:
+    """Chart 4 (fixed / broken counts per set, and a gallery) and chart 5 (per-class change)."""
+    a, b, dataset = snap.ref_alpha, snap.alpha, snap.dataset
+    if abs(a - b) < 1e-9:
+        st.info("Both alphas are the same: move the α slider (or 'compare with α') to see which predictions change.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.flip_bars(snap.flip_counts, a, b), **PLOTLY)
+    right.plotly_chart(charts.per_class_change(ra.classnames, *snap.per_class, a, b, dataset), **PLOTLY)
+    idx = state.flips(ra, dataset, a, b)[controls["kind"]]
+    if controls["cls"] != ALL_CLASSES:
+        idx = idx[ra.sets[dataset].labels[idx] == ra.classnames.index(controls["cls"])]
+    verb = "wrong → right" if controls["kind"] == "fixed" else "right → wrong"
+    st.markdown(f"**{len(idx)} {controls['kind']}** examples of *{dataset}* ({verb} from α={a:.2f} to "
+                f"α={b:.2f})" + (f", true class *{controls['cls']}*" if controls["cls"] != ALL_CLASSES else ""))
+    if len(idx):
+        limit = st.select_slider("examples shown", [6, 12, 24, 48], value=12, key=f"limit:{ra.run.path}")
+        example_grid_ui(ra, dataset, idx[:limit], a, b)
+
+
+def _top_line(ra: state.RunArrays, alpha: float, classes: np.ndarray, probs: np.ndarray, label: int) -> str:
+    items = [f"{'**' if c == label else ''}{ra.classnames[c]} {100 * p:.0f}%{'**' if c == label else ''}"
+             for c, p in zip(classes, probs)]
+    return f"α={alpha:.2f}: " + ", ".join(items)
+
+
+def example_grid_ui(ra: state.RunArrays, dataset: str, idx: np.ndarray, a: float, b: float,
+                    per_row: int = 6) -> None:
+    """Each example: its image, true label, and top-3 predictions with probabilities at both alphas."""
+    top_a, probs_a = state.top_predictions(ra, dataset, idx, a)
+    top_b, probs_b = state.top_predictions(ra, dataset, idx, b)
+    cols = st.columns(per_row)
+    for j, i in enumerate(idx):
+        label = int(ra.sets[dataset].labels[i])
+        with cols[j % per_row]:
+            thumb = example_thumbnail(ra.sets[dataset].ids[i])
+            if thumb is None:
+                st.caption(f"(image unavailable: {ra.sets[dataset].ids[i]})")
+            else:
+                st.image(thumb)
+            st.markdown(f"true: **{ra.classnames[label]}**  \n"
+                        + _top_line(ra, a, top_a[j], probs_a[j], label) + "  \n"
+                        + _top_line(ra, b, top_b[j], probs_b[j], label))
+
+
+# ----------------------------------------------------------------------------- your own image
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's two weight sets…")
+def path_predictor(run_dir: str, stamp: float):
+    """core.predict.PathPredictor for a run (holds theta_0, theta_1 and one model)."""
+    from core.predict import PathPredictor
+
+    return PathPredictor(run_dir)
+
+
+@st.cache_data(max_entries=64, show_spinner="Classifying along the path…")
+def image_probabilities(run_dir: str, stamp: float, png: bytes, alphas: tuple[float, ...]) -> np.ndarray:
+    """(A, C) class probabilities of the image at each alpha."""
+    image = Image.open(io.BytesIO(png))
+    return path_predictor(run_dir, stamp).probabilities(image, np.asarray(alphas))
+
+
+def pick_image_ui(ra: state.RunArrays, key: str) -> tuple[Image.Image | None, str]:
+    """An example picked from the run's eval sets, or an uploaded image, with a caption;
+    (None, '') until there is one."""
+    source = st.radio("image", ["pick one from the run", "upload one"], horizontal=True, key=f"src:{key}")
+    if source == "upload one":
+        upload = st.file_uploader("an image file", key=f"upload:{key}")
+        if upload is None:
+            return None, ""
+        try:
+            return state.decode_image(upload.getvalue()), upload.name
+        except ValueError as err:
+            st.error(f"**Cannot read {upload.name}**: {err}")
+            return None, ""
+    c1, c2 = st.columns(2)
+    dataset = c1.selectbox("eval set", list(ra.sets), key=f"img_set:{key}")
+    ids = ra.sets[dataset].ids
+    i = int(c2.number_input("example", 0, len(ids) - 1, 0, key=f"img_i:{key}"))
+    from core.data import DatasetError, open_example
+
+    try:
+        return open_example(ids[i]), f"{ids[i]}: true class **{ra.classnames[ra.sets[dataset].labels[i]]}**"
+    except (DatasetError, OSError, ValueError) as err:
+        st.error(f"**Cannot open example {ids[i]}**: {err}")
+        return None, ""
+
+
+def try_image_ui(ra: state.RunArrays, alpha: float) -> None:
+    """An image's top predictions along the path, computed with the run's two weight sets."""
+    key = str(ra.run.path)
+    image, note = pick_image_ui(ra, key)
+    if image is None:
+        return
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    grid = tuple(float(a) for a in ra.run.alphas)
+    try:
+        probs = image_probabilities(key, state.run_stamp(ra.run.path), buf.getvalue(), grid)  # (A, C)
+    except Exception as err:  # noqa: BLE001  (missing weights, a model that cannot be rebuilt, ...)
+        st.error(f"**Cannot classify with this run's weights**: {err}")
+        return
+    left, right = st.columns([1, 3])
+    resample = Image.NEAREST if image.width < 224 else Image.LANCZOS  # small world images stay crisp
+    left.image(np.asarray(image.resize((224, max(1, 224 * image.height // image.width)), resample)))
+    left.markdown(note)
+    near = int(np.argmin(np.abs(np.asarray(grid) - alpha)))
+    top = np.argsort(-probs[near])[:3]
+    left.markdown(f"at α={grid[near]:.2f}" + (" (nearest grid point)" if abs(grid[near] - alpha) > 1e-6 else "")
+                  + ":  \n" + "  \n".join(f"{ra.classnames[c]}: {100 * probs[near, c]:.1f}%" for c in top))
+    right.plotly_chart(charts.path_probabilities(np.asarray(grid), probs, ra.classnames, alpha), **PLOTLY)

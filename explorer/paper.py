@@ -1,0 +1,80 @@
+"""The paper's published alpha sweeps (data/paper/wiseft_paper_table*_sweep.csv) as read-only runs.
+
+Each sweep is one (model, fine-tuning) block of 21 alphas x 8 columns: ImageNet (ID), its five
+shifts, and the paper's two averages. Values are top-1 accuracy, stored here in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+ID_NAME = "ImageNet"
+SHIFTS = ("ImageNetV2", "ImageNet-R", "ImageNet-Sketch", "ObjectNet", "ImageNet-A")
+AVG_OOD = "avg_ood"  # the paper's "Avg shifts" column, named like the runs' average
+
+
+@dataclass(frozen=True)
+class PaperSweep:
+    """One published sweep: accuracies (A,) per column over the alpha grid (NaN where blank)."""
+
+    table: str  # e.g. "Table 4"
+    model: str
+    finetune: str  # 'end-to-end' or 'linear-classifier'
+    alphas: np.ndarray  # (A,)
+    accuracy: dict[str, np.ndarray]  # ImageNet, the five shifts and avg_ood: (A,) in [0, 1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}, {self.finetune} ({self.table})"
+
+    @property
+    def ood_names(self) -> list[str]:
+        return [s for s in SHIFTS if s in self.accuracy]
+
+
+def _read(path: Path) -> list[PaperSweep]:
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["metric"] == "accuracy" and r["alpha"].strip()]
+    blocks: dict[tuple[str, str, str], dict[str, dict[float, float]]] = {}
+    for r in rows:
+        name = AVG_OOD if r["dataset"] == "avg_shifts" else r["dataset"]
+        value = float(r["value"]) / 100 if r["value"].strip() else np.nan
+        blocks.setdefault((r["table"], r["model"], r["finetune"]), {}).setdefault(name, {})[float(r["alpha"])] = value
+    sweeps = []
+    for (table, model, finetune), columns in blocks.items():
+        alphas = np.array(sorted(columns[ID_NAME]))
+        acc = {name: np.array([col.get(a, np.nan) for a in alphas])
+               for name, col in columns.items() if name in (ID_NAME, *SHIFTS, AVG_OOD)}
+        sweeps.append(PaperSweep(table, model, finetune, alphas, acc))
+    return sweeps
+
+
+def list_sweeps(folder: Path = PAPER_DIR) -> list[PaperSweep]:
+    """Every published sweep found in the folder, in table order (ViT-L/14@336px first)."""
+    paths = sorted(folder.glob("wiseft_paper_table*_sweep.csv"),
+                   key=lambda p: int(p.name.split("table")[1].split("_")[0]))
+    return [s for p in paths for s in _read(p)]
+
+
+def accuracy_at(sweep: PaperSweep, alpha: float) -> dict[str, float]:
+    """The sweep's accuracies at a grid alpha (nearest grid point)."""
+    i = int(np.argmin(np.abs(sweep.alphas - alpha)))
+    return {name: float(v[i]) for name, v in sweep.accuracy.items()}
+
+
+def scatter_path(sweep: PaperSweep, highlight: bool = False) -> dict:
+    """The sweep as a path for charts.robustness_scatter: ImageNet (x) vs average shift (y)."""
+    return {"name": sweep.label, "alphas": sweep.alphas, "x": sweep.accuracy[ID_NAME],
+            "y": sweep.accuracy[AVG_OOD], "endpoints": ("zero-shot", "fine-tuned"), "highlight": highlight}
+
+
+def metric_rows(sweep: PaperSweep, alpha: float) -> list[dict]:
+    """Like explorer.state.metric_rows: accuracy at alpha and its change vs alpha 0 and 1."""
+    now, lo, hi = (accuracy_at(sweep, a) for a in (alpha, 0.0, 1.0))
+    return [{"name": n, "accuracy": now[n], "vs_zero": now[n] - lo[n], "vs_one": now[n] - hi[n]}
+            for n in (ID_NAME, *sweep.ood_names, AVG_OOD)]

@@ -1,0 +1,328 @@
+"""What the explorer computes: per-run arrays prepared once, then per-slider-change reductions.
+
+`load_run(path)` reads a run through `core` and precomputes, at every alpha of its view grid,
+which examples theta_alpha gets right (G, N) and the mean loss (G,) of each eval set. Everything
+the app does when the slider moves (`on_alpha_change`) is then indexing and numpy reductions on
+those arrays; bench/app_latency.py times exactly that function.
+
+Runs whose logits are linear in alpha (linear-classifier fine-tunes) get a dense view grid (step
+0.01, exact); any other alpha of theirs is computed from (1 - alpha) * L0 + alpha * L1 on the fly.
+No streamlit here: the app caches what these functions return.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core import metrics
+from core.artifacts import Run, RunFormatError, find_runs
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ROOTS = (REPO / "data" / "runs", REPO / "runs")  # shipped runs, then the user's
+RUNS_ENV = "WISEFT_RUNS"  # os.pathsep-separated folders to search instead of DEFAULT_ROOTS
+PREFERRED_RUN = "world-e2e"  # the default when several runs are found
+LINEAR_STEP = 0.01  # slider step (and view grid) for runs that are exact at any alpha
+AVG_OOD = "avg_ood"
+
+
+# ----------------------------------------------------------------------------- finding runs
+
+
+def run_roots() -> list[Path]:
+    """Where the run picker looks: $WISEFT_RUNS when set, else data/runs and runs/."""
+    env = os.environ.get(RUNS_ENV, "")
+    return [Path(p) for p in env.split(os.pathsep) if p] if env else list(DEFAULT_ROOTS)
+
+
+def _swept(path: Path) -> bool:
+    try:
+        return bool(json.loads((path / "manifest.json").read_text()).get("sweep"))
+    except (OSError, ValueError):
+        return False
+
+
+def list_runs(roots: list[Path] | None = None) -> list[Path]:
+    """Run folders (with a manifest) under the roots: swept runs first, PREFERRED_RUN first of them,
+    so the default is a run that opens (not one whose sweep is still being written)."""
+    runs = find_runs(*(roots if roots is not None else run_roots()))
+    return sorted(runs, key=lambda p: (not _swept(p), p.name != PREFERRED_RUN, str(p)))
+
+
+def run_stamp(path: Path) -> float:
+    """Changes when a run is re-swept (cache key next to the path)."""
+    files = [path / "manifest.json", path / "metrics.csv"]
+    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+
+
+# ----------------------------------------------------------------------------- prepared arrays
+
+
+@dataclass
+class EvalSet:
+    """One eval set's results on the view grid."""
+
+    name: str
+    role: str  # 'id' or 'ood'
+    labels: np.ndarray  # (N,) int
+    ids: list[str]  # per-example ids (core.data.open_example opens them)
+    correct: np.ndarray  # (G, N) bool: theta_alpha right on example n
+    accuracy: np.ndarray  # (G,) in [0, 1]
+    loss: np.ndarray  # (G,) mean cross-entropy, nats
+
+
+@dataclass
+class RunArrays:
+    """A run prepared for the app: its view grid, eval sets and baselines."""
+
+    run: Run
+    alphas: np.ndarray  # (G,) view grid: the sweep grid, or a dense one for linear runs
+    sets: dict[str, EvalSet]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
+    ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
+
+    @property
+    def linear(self) -> bool:
+        return self.run.linear_in_alpha
+
+    @property
+    def id_name(self) -> str:
+        return self.run.id_dataset
+
+    @property
+    def ood_names(self) -> list[str]:
+        return [s.name for s in self.sets.values() if s.role == "ood"]
+
+    @property
+    def classnames(self) -> list[str]:
+        return self.run.classnames
+
+    def accuracy_curves(self) -> dict[str, np.ndarray]:
+        """{set: (G,)} plus 'avg_ood' when the run has OOD sets."""
+        curves = {name: s.accuracy for name, s in self.sets.items()}
+        if self.ood_names:
+            curves[AVG_OOD] = np.mean([curves[n] for n in self.ood_names], axis=0)
+        return curves
+
+    def loss_curves(self) -> dict[str, np.ndarray]:
+        return {name: s.loss for name, s in self.sets.items()}
+
+
+def view_grid(run: Run) -> np.ndarray:
+    """The alphas the app precomputes: the sweep grid, plus a 0.01 grid for linear runs."""
+    alphas = run.alphas
+    if run.linear_in_alpha:
+        dense = np.arange(alphas.min(), alphas.max() + LINEAR_STEP / 2, LINEAR_STEP)
+        alphas = np.concatenate([alphas, dense])
+    return np.unique(np.round(alphas, 6))
+
+
+def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) -> EvalSet:
+    labels = run.labels(name)
+    correct = np.empty((len(alphas), len(labels)), dtype=bool)  # (G, N)
+    loss = np.empty(len(alphas))
+    for g, alpha in enumerate(alphas):
+        a = np.float32(alpha)
+        logits = (1 - a) * ends[0] + a * ends[1] if ends else run.logits(name, float(alpha))  # (N, C) float32
+        correct[g] = metrics.predictions(logits) == labels
+        loss[g] = metrics.cross_entropy(logits, labels)
+    return EvalSet(name, run.dataset_info(name)["role"], labels, run.ids(name), correct,
+                   correct.mean(axis=1), loss)
+
+
+def load_run(path: str | Path) -> RunArrays:
+    """Read a run and precompute its per-alpha correctness and losses.
+
+    Raises RunFormatError (unknown schema, no sweep, missing files) with a message for the user.
+    """
+    run = Run(path)
+    if not run.has_sweep:
+        raise RunFormatError(f"{run.path} has no sweep yet: run `python -m core sweep --run {run.path} ...`")
+    run.id_dataset  # noqa: B018  (raises when the run has no ID set)
+    alphas = view_grid(run)
+    names = run.dataset_names
+    ends = {n: (run.logits(n, 0.0), run.logits(n, 1.0)) for n in names} if run.linear_in_alpha else {}
+    sets = {name: _prepare_set(run, name, alphas, ends.get(name)) for name in names}
+    baselines: dict[str, dict[str, float]] = {}
+    for row in run.baselines():
+        baselines.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
+    return RunArrays(run, alphas, sets, baselines, ends)
+
+
+# ----------------------------------------------------------------------------- per alpha
+
+
+def view_index(ra: RunArrays, alpha: float) -> int | None:
+    """Index of alpha on the view grid (to 1e-6), or None."""
+    i = int(np.argmin(np.abs(ra.alphas - alpha)))
+    return i if abs(ra.alphas[i] - alpha) <= 1e-6 else None
+
+
+def logits_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
+    """(N, C) float32 logits of theta_alpha: the closed form for linear runs (computed as
+    Run.logits does), the stored grid point otherwise (off-grid alphas raise)."""
+    if name in ra.ends:
+        l0, l1 = ra.ends[name]
+        a = np.float32(alpha)
+        return (1 - a) * l0 + a * l1
+    return ra.run.logits(name, alpha)
+
+
+def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
+    """(N,) bool: which examples of a set theta_alpha classifies right."""
+    i = view_index(ra, alpha)
+    if i is not None:
+        return ra.sets[name].correct[i]
+    return metrics.predictions(logits_at(ra, name, alpha)) == ra.sets[name].labels
+
+
+def accuracies_at(ra: RunArrays, alpha: float) -> dict[str, float]:
+    """Accuracy of each set at alpha, plus 'avg_ood'."""
+    i = view_index(ra, alpha)
+    if i is not None:
+        acc = {name: float(s.accuracy[i]) for name, s in ra.sets.items()}
+    else:
+        acc = {name: float(correct_at(ra, name, alpha).mean()) for name in ra.sets}
+    if ra.ood_names:
+        acc[AVG_OOD] = float(np.mean([acc[n] for n in ra.ood_names]))
+    return acc
+
+
+def losses_at(ra: RunArrays, alpha: float) -> dict[str, float]:
+    """Mean loss of each set at alpha."""
+    i = view_index(ra, alpha)
+    if i is not None:
+        return {name: float(s.loss[i]) for name, s in ra.sets.items()}
+    return {name: metrics.cross_entropy(logits_at(ra, name, alpha), s.labels) for name, s in ra.sets.items()}
+
+
+def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:
+    """The alphas the changes are measured against: 0 and 1 (or the grid's ends when absent)."""
+    lo = 0.0 if view_index(ra, 0.0) is not None else float(ra.alphas[0])
+    hi = 1.0 if view_index(ra, 1.0) is not None else float(ra.alphas[-1])
+    return lo, hi
+
+
+def metric_rows(ra: RunArrays, alpha: float) -> list[dict]:
+    """One row per set (ID, each OOD, avg OOD): accuracy at alpha and its change vs alpha 0 and 1."""
+    now = accuracies_at(ra, alpha)
+    lo, hi = (accuracies_at(ra, a) for a in endpoint_alphas(ra))
+    return [{"name": n, "accuracy": now[n], "vs_zero": now[n] - lo[n], "vs_one": now[n] - hi[n]}
+            for n in [ra.id_name, *ra.ood_names, *([AVG_OOD] if ra.ood_names else [])]]
+
+
+def flips(ra: RunArrays, name: str, alpha_a: float, alpha_b: float) -> dict[str, np.ndarray]:
+    """Indices of the examples fixed (wrong at a, right at b) and broken (right at a, wrong at b)."""
+    right_a, right_b = correct_at(ra, name, alpha_a), correct_at(ra, name, alpha_b)
+    return {"fixed": np.flatnonzero(~right_a & right_b), "broken": np.flatnonzero(right_a & ~right_b)}
+
+
+def flip_counts(ra: RunArrays, alpha_a: float, alpha_b: float) -> dict[str, dict[str, int]]:
+    """{set: {'fixed': n, 'broken': n}} between two alphas."""
+    return {name: {k: len(v) for k, v in flips(ra, name, alpha_a, alpha_b).items()} for name in ra.sets}
+
+
+def per_class_accuracy(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
+    """(C,) accuracy per true class at alpha; NaN for classes absent from the set."""
+    labels, num = ra.sets[name].labels, len(ra.classnames)
+    hits = np.bincount(labels, weights=correct_at(ra, name, alpha), minlength=num)
+    counts = np.bincount(labels, minlength=num)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
+def top_predictions(ra: RunArrays, name: str, idx: np.ndarray, alpha: float, k: int = 3):
+    """Top-k classes and probabilities of some examples at alpha: ((n, k) int, (n, k) float)."""
+    probs = metrics.softmax(logits_at(ra, name, alpha)[idx])  # (n, C)
+    top = np.argsort(-probs, axis=1)[:, :k]
+    return top, np.take_along_axis(probs, top, axis=1)
+
+
+def barriers(ra: RunArrays) -> dict[str, float]:
+    """Loss barrier of each set: the largest rise of its loss above the endpoints' chord."""
+    return {name: metrics.loss_barrier(s.loss, ra.alphas) for name, s in ra.sets.items()}
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """An uploaded file as an RGB image; ValueError with a readable message when it is not one."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(f"this file is not an image that Pillow can read ({type(err).__name__}: {err}); "
+                         "upload a PNG, JPEG, WebP, GIF, BMP or TIFF") from err
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def y_options(ra: RunArrays) -> list[str]:
+    """What the robustness scatter can put on its y axis: average OOD, then each OOD set."""
+    return [AVG_OOD, *ra.ood_names] if ra.ood_names else []
+
+
+def baseline_points(ra: RunArrays, y_name: str) -> list[tuple[str, float, float]]:
+    """(model, ID accuracy, y accuracy) of the baselines that report the sets needed."""
+    need = ra.ood_names if y_name == AVG_OOD else [y_name]
+    points = []
+    for model, acc in ra.baselines.items():
+        if ra.id_name in acc and all(n in acc for n in need):
+            points.append((model, acc[ra.id_name], float(np.mean([acc[n] for n in need]))))
+    return points
+
+
+def trend(ra: RunArrays, y_name: str) -> tuple[float, float] | None:
+    """The baselines' linear fit in logit space, or None with fewer than 2 baselines."""
+    points = baseline_points(ra, y_name)
+    if len(points) < 2:
+        return None
+    return metrics.fit_linear_trend([p[1] for p in points], [p[2] for p in points])
+
+
+def effective_robustness_at(ra: RunArrays, acc: dict[str, float], fit: tuple[float, float] | None,
+                            y_name: str) -> float | None:
+    """OOD accuracy above the baselines' trend at theta_alpha's ID accuracy (None without a fit)."""
+    if fit is None or y_name not in acc:
+        return None
+    return metrics.effective_robustness(acc[ra.id_name], acc[y_name], fit)
+
+
+# ----------------------------------------------------------------------------- one slider change
+
+
+@dataclass
+class Snapshot:
+    """Everything the page shows that depends on the slider."""
+
+    alpha: float
+    ref_alpha: float
+    rows: list[dict]  # metric_rows
+    losses: dict[str, float]
+    effective_robustness: float | None
+    flip_counts: dict[str, dict[str, int]]
+    per_class: tuple[np.ndarray, np.ndarray]  # (C,) at ref_alpha and at alpha, for `dataset`
+    dataset: str
+
+
+def on_alpha_change(ra: RunArrays, alpha: float, ref_alpha: float = 0.0, dataset: str | None = None,
+                    y_name: str = AVG_OOD, fit: tuple[float, float] | None = None) -> Snapshot:
+    """The work of one slider change: metrics, loss, effective robustness, flips, per-class.
+
+    `fit` is the baselines' trend (precomputed once per run with `trend`).
+    """
+    dataset = dataset or ra.id_name
+    rows = metric_rows(ra, alpha)
+    acc = {r["name"]: r["accuracy"] for r in rows}
+    return Snapshot(
+        alpha=alpha, ref_alpha=ref_alpha, rows=rows, losses=losses_at(ra, alpha),
+        effective_robustness=effective_robustness_at(ra, acc, fit, y_name),
+        flip_counts=flip_counts(ra, ref_alpha, alpha),
+        per_class=(per_class_accuracy(ra, dataset, ref_alpha), per_class_accuracy(ra, dataset, alpha)),
+        dataset=dataset,
+    )

@@ -1,0 +1,232 @@
+"""The explorer, headless: its per-change computations against core, its charts, and the Streamlit app
+through streamlit.testing.v1.AppTest (opens, follows the slider, switches runs, paper mode, messages)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from PIL import Image
+
+from conftest import REPO, copy_run, run_cli
+from core import metrics
+from core.artifacts import Run, update_manifest
+from explorer import charts, paper, state
+
+APP = str(REPO / "explorer" / "app.py")
+TIMEOUT = 60  # the first run imports torch (gallery, predictor)
+
+
+def write_baselines(run: Path, models: int = 4, seed: int = 0) -> None:
+    """A baselines.csv for the robustness scatter's fit: a few models with made-up accuracies."""
+    rng = np.random.default_rng(seed)
+    names = Run(run).dataset_names
+    with (run / "baselines.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "dataset", "accuracy"])
+        for m in range(models):
+            for name in names:
+                writer.writerow([f"baseline {m}", name, f"{rng.uniform(0.3, 0.9):.4f}"])
+
+
+@pytest.fixture(scope="session")
+def runs_root(tmp_path_factory, zeroshot_run, e2e_run, folders) -> Path:
+    """A runs folder with a tiny end-to-end run and a linear-classifier run trained long enough
+    that its accuracy changes mid-path (conftest's lc_run stays at chance), each with baselines."""
+    root = tmp_path_factory.mktemp("app_runs")
+    write_baselines(copy_run(e2e_run, root / "tiny-e2e"))
+    lc = copy_run(zeroshot_run, root / "tiny-lc")
+    run_cli("finetune", "--run", lc, "--train", f"folder:{folders['train']}", "--mode", "linear-classifier",
+            "--epochs", "20", "--batch-size", "16", "--warmup-steps", "1", "--lr", "0.2")
+    run_cli("sweep", "--run", lc, "--id", f"folder:{folders['val']}", "--ood", f"folder:{folders['shift']}",
+            "--alphas", "0,0.5,1", "--float32")
+    write_baselines(lc)
+    return root
+
+
+def open_app(monkeypatch, root: Path | None):
+    from streamlit.testing.v1 import AppTest
+
+    if root is None:
+        monkeypatch.delenv(state.RUNS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(state.RUNS_ENV, str(root))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at) -> dict[str, str]:
+    """The metric row: {set name: value shown}."""
+    return {m.label.split(" (")[0]: m.value for m in at.metric}
+
+
+def expected(run: Run, alpha: float) -> dict[str, str]:
+    """The metric row recomputed here from the run's stored logits."""
+    acc = {n: metrics.accuracy(run.logits(n, alpha), run.labels(n)) for n in run.dataset_names}
+    if run.ood_datasets:
+        acc["avg OOD"] = np.mean([acc[n] for n in run.ood_datasets])
+    return {n: f"{100 * a:.1f}%" for n, a in acc.items()}
+
+
+def pick(at, run_dir: Path):
+    at.selectbox(key="run").set_value(run_dir).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# ----------------------------------------------------------------------------- state and charts
+
+
+@pytest.mark.parametrize("kind", ["tiny-e2e", "tiny-lc"])
+def test_state_agrees_with_core_metrics(runs_root, kind):
+    run = Run(runs_root / kind)
+    ra = state.load_run(run.path)
+    for name in run.dataset_names:
+        logits = run.grid_logits(name)  # (A, N, C)
+        grid = [state.view_index(ra, a) for a in run.alphas]
+        assert np.array_equal(ra.sets[name].accuracy[grid], metrics.accuracy(logits, run.labels(name)))
+        np.testing.assert_allclose(ra.sets[name].loss[grid], metrics.cross_entropy(logits, run.labels(name)), rtol=1e-5)
+        got = state.flips(ra, name, 0.0, 1.0)
+        want = metrics.flips(logits[0], logits[-1], run.labels(name))
+        assert all(np.array_equal(got[k], want[k]) for k in ("fixed", "broken"))
+        np.testing.assert_array_equal(state.per_class_accuracy(ra, name, 1.0),
+                                      metrics.per_class_accuracy(logits[-1], run.labels(name), len(run.classnames)))
+
+
+def test_linear_runs_are_exact_off_the_sweep_grid(runs_root):
+    run = Run(runs_root / "tiny-lc")
+    ra = state.load_run(run.path)
+    assert state.view_index(ra, 0.37) is not None and state.view_index(ra, 0.371) is None
+    for alpha in (0.37, 0.371):
+        acc = state.accuracies_at(ra, alpha)
+        for name in run.dataset_names:
+            assert acc[name] == metrics.accuracy(run.logits(name, alpha), run.labels(name))
+
+
+def test_every_chart_is_a_valid_plotly_figure(runs_root):
+    ra = state.load_run(runs_root / "tiny-e2e")
+    fit = state.trend(ra, state.AVG_OOD)
+    snap = state.on_alpha_change(ra, 0.5, 0.0, None, state.AVG_OOD, fit)
+    curves = ra.accuracy_curves()
+    sweep = paper.list_sweeps()[0]
+    figs = [
+        charts.accuracy_vs_alpha(ra.alphas, curves, 0.5, ra.id_name),
+        charts.robustness_scatter([{"name": "run", "alphas": ra.alphas, "x": curves[ra.id_name],
+                                    "y": curves[state.AVG_OOD]}], state.baseline_points(ra, state.AVG_OOD), fit,
+                                  {"alpha": 0.5, "x": 0.6, "y": 0.5, "er": snap.effective_robustness}),
+        charts.loss_path(ra.alphas, ra.loss_curves(), 0.5, ra.id_name, state.barriers(ra)),
+        charts.flip_bars(snap.flip_counts, 0.0, 0.5),
+        charts.per_class_change(ra.classnames, *snap.per_class, 0.0, 0.5, snap.dataset),
+        charts.path_probabilities(ra.alphas, np.full((len(ra.alphas), 3), 1 / 3), ra.classnames, 0.5),
+        charts.paper_curves(sweep, 0.5),
+    ]
+    for fig in figs:
+        go.Figure(fig.to_dict())  # validates every property (the charts are built unvalidated)
+
+
+def test_unreadable_upload_has_a_clear_message():
+    with pytest.raises(ValueError, match="not an image"):
+        state.decode_image(b"this is not an image")
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def test_app_opens_on_the_default_run(monkeypatch, runs_root):
+    shipped = state.list_runs(list(state.DEFAULT_ROOTS))  # the embedded world's runs, once built
+    at = open_app(monkeypatch, None if shipped else runs_root)
+    default = Run((shipped or state.list_runs([runs_root]))[0])
+    assert default.name in at.subheader[0].value
+    assert shown(at) == expected(default, 0.5)
+    assert len(at.get("plotly_chart")) >= 3
+
+
+@pytest.mark.parametrize("kind", ["tiny-e2e", "tiny-lc"])
+def test_moving_the_slider_shows_accuracies_recomputed_from_the_logits(monkeypatch, runs_root, kind):
+    run = Run(runs_root / kind)
+    # a slider value where the metrics differ from the start (0.5); off the sweep grid for the linear run
+    grid = state.view_grid(run)
+    candidates = grid[~np.isin(grid, run.alphas)] if run.linear_in_alpha else run.alphas
+    alpha = next(float(a) for a in candidates if expected(run, a) != expected(run, 0.5))
+    at = pick(open_app(monkeypatch, runs_root), run.path)
+    assert shown(at) == expected(run, 0.5)
+    slider = at.slider if run.linear_in_alpha else at.select_slider
+    slider(key=f"alpha:{run.path}").set_value(alpha).run()
+    assert not at.exception, at.exception
+    assert shown(at) == expected(run, alpha)
+
+
+def test_the_run_picker_switches_runs(monkeypatch, runs_root):
+    at = open_app(monkeypatch, runs_root)
+    for kind in ("tiny-lc", "tiny-e2e"):
+        run = Run(runs_root / kind)
+        pick(at, run.path)
+        assert run.name in at.subheader[0].value and shown(at) == expected(run, 0.5)
+    assert len(at.select_slider(key=f"alpha:{run.path}").options) == 3  # the e2e grid: 0, 0.5, 1
+    at.text_input(key="run_path").set_value(str(runs_root / "tiny-lc")).run()  # a path typed in
+    assert "tiny-lc" in at.subheader[0].value and not at.exception
+    at.text_input(key="run_path").set_value(str(runs_root / "no-such-run")).run()
+    assert "does not exist" in at.error[0].value
+
+
+def test_the_changes_tab_shows_fixed_examples_with_their_images(monkeypatch, runs_root):
+    run = Run(runs_root / "tiny-e2e")
+    at = pick(open_app(monkeypatch, runs_root), run.path)
+    at.select_slider(key=f"alpha:{run.path}").set_value(1.0).run()
+    fixed = metrics.flips(run.logits("val", 0.0), run.logits("val", 1.0), run.labels("val"))["fixed"]
+    assert any(f"**{len(fixed)} fixed** examples of *val*" in m.value for m in at.markdown)
+    assert len(at.get("image")) == min(len(fixed), 12)
+
+
+def test_try_your_own_image(monkeypatch, runs_root):
+    run = Run(runs_root / "tiny-e2e")
+    at = pick(open_app(monkeypatch, runs_root), run.path)
+    at.session_state[f"tabs:{run.path}"] = "Try your own image"
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 4  # an example of the run, along alpha
+    at.radio(key=f"src:{run.path}").set_value("upload one").run()
+    at.file_uploader(key=f"upload:{run.path}").set_value(("notes.png", b"not an image", "image/png")).run()
+    assert "Cannot read notes.png" in at.error[0].value
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(buf, format="PNG")
+    charts_before = len(at.get("plotly_chart"))
+    at.file_uploader(key=f"upload:{run.path}").set_value(("red.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert len(at.get("plotly_chart")) == charts_before + 1
+
+
+def test_paper_mode_shows_the_published_numbers(monkeypatch, runs_root):
+    at = open_app(monkeypatch, runs_root)
+    at.radio(key="mode").set_value("The paper's numbers").run()
+    assert not at.exception, at.exception
+    assert shown(at)["ImageNet"] == "86.8%" and shown(at)["avg OOD"] == "76.9%"  # Table 4, E2E, alpha 0.5
+    at.select_slider(key="paper_alpha").set_value(1.0).run()
+    assert shown(at)["ImageNet"] == "86.2%" and shown(at)["ImageNet-R"] == "79.8%"  # = Table 1, fine-tuned E2E
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_no_runs_found(monkeypatch, tmp_path):
+    at = open_app(monkeypatch, tmp_path)
+    assert "No runs found" in at.warning[0].value
+
+
+def test_a_run_of_an_unknown_schema_version(monkeypatch, tmp_path, runs_root):
+    run = copy_run(runs_root / "tiny-e2e", tmp_path / "future")
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 99}))
+    at = open_app(monkeypatch, tmp_path)
+    assert "schema version 99" in at.error[0].value
+
+
+def test_a_run_without_an_ood_set(monkeypatch, tmp_path, runs_root):
+    run = copy_run(runs_root / "tiny-e2e", tmp_path / "id-only")
+    update_manifest(run, lambda m: m["sweep"].update(datasets=[d for d in m["sweep"]["datasets"] if d["role"] == "id"]))
+    at = open_app(monkeypatch, tmp_path)
+    assert "no OOD eval set" in at.warning[0].value
+    assert list(shown(at)) == ["val"]
