@@ -1,0 +1,89 @@
+"""The embedded world shows the paper's phenomena, recomputed here from the shipped runs' logits.
+
+Nothing is read from stored summaries: accuracies and losses come from data/runs/*/sweep logits,
+the baseline fit from baselines.csv (the standard models' accuracies).
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from core import metrics
+from core.artifacts import Run
+from core.report import accuracy_grid, loss_grid
+
+RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))  # override: check a build elsewhere
+CHANCE = 0.1  # ten classes
+
+
+@pytest.fixture(scope="module")
+def e2e():
+    return Run(RUNS / "world-e2e")
+
+
+def at(run: Run, grid: dict, alpha: float) -> dict[str, float]:
+    i = int(np.argmin(np.abs(run.alphas - alpha)))
+    return {k: float(v[i]) for k, v in grid.items()}
+
+
+def baseline_trend(run: Run) -> tuple[float, float]:
+    rows = run.baselines()
+    models = sorted({r["model"] for r in rows})
+    assert len(models) >= 8, f"need >= 8 baseline models, found {len(models)}"
+    acc = {(r["model"], r["dataset"]): r["accuracy"] for r in rows}
+    ids = [acc[m, run.id_dataset] for m in models]
+    oods = [np.mean([acc[m, d] for d in run.ood_datasets]) for m in models]
+    return metrics.fit_linear_trend(ids, oods)
+
+
+def test_zero_shot_is_well_above_chance_everywhere(e2e):
+    zs = at(e2e, accuracy_grid(e2e), 0.0)
+    for name in e2e.dataset_names:
+        assert zs[name] >= 3 * CHANCE, f"zero-shot {name} {zs[name]:.3f} < 3x chance"
+
+
+def test_zero_shot_is_more_robust_than_the_fine_tuned_model(e2e):
+    grid, trend = accuracy_grid(e2e), baseline_trend(e2e)
+    er = {a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
+          for a in (0.0, 1.0)}
+    assert er[0.0] > 0, f"zero-shot effective robustness {er[0.0]:.3f} <= 0"
+    assert er[0.0] > er[1.0], f"zero-shot ER {er[0.0]:.3f} <= fine-tuned ER {er[1.0]:.3f}"
+
+
+# Known gaps of the current shipped world (issue 3 stays open): measured fine-tuning gain +11.3 pp ID
+# (bar 15) and best WiSE-FT OOD gain +2.3 pp with ID within 2 pp (bar 3). strict: a build that meets
+# the bar turns these into failures, so the marks must then be removed.
+@pytest.mark.xfail(strict=True, reason="shipped world: ID gain +11.3 pp < 15 pp (issue 3 open)")
+def test_fine_tuning_trades_robustness(e2e):
+    grid = accuracy_grid(e2e)
+    zs, ft = at(e2e, grid, 0.0), at(e2e, grid, 1.0)
+    assert ft[e2e.id_dataset] - zs[e2e.id_dataset] >= 0.15
+    assert ft["avg_ood"] < zs["avg_ood"]
+
+
+@pytest.mark.xfail(strict=True, reason="shipped world: best OOD gain +2.3 pp < 3 pp at ID within 2 pp (issue 3 open)")
+def test_wise_ft_beats_both_endpoints_out_of_distribution(e2e):
+    grid = accuracy_grid(e2e)
+    ends = max(grid["avg_ood"][0], grid["avg_ood"][-1])
+    ft_id = grid[e2e.id_dataset][-1]
+    inner = (e2e.alphas > 0) & (e2e.alphas < 1)
+    good = inner & (grid["avg_ood"] >= ends + 0.03) & (grid[e2e.id_dataset] >= ft_id - 0.02)
+    assert good.any(), "no alpha in (0, 1) with avg OOD >= max(endpoints) + 3 pp and ID within 2 pp of fine-tuned"
+
+
+def test_independently_trained_models_have_a_barrier():
+    run = Run(RUNS / "lmc-scratch")
+    losses, accs = loss_grid(run), accuracy_grid(run)
+    assert metrics.loss_barrier(losses[run.id_dataset], run.alphas) > 0.5
+    assert at(run, accs, 0.5)[run.id_dataset] <= 2.5 * CHANCE, "midpoint accuracy should be near chance"
+
+
+@pytest.mark.parametrize("name", ["world-e2e", "lmc-finetunes"])
+def test_paths_from_one_zero_shot_model_have_no_barrier(name):
+    run = Run(RUNS / name)
+    losses = loss_grid(run)
+    for dataset in run.dataset_names:
+        assert metrics.loss_barrier(losses[dataset], run.alphas) <= 0.02, f"{name}: barrier on {dataset}"
