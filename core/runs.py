@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -61,14 +62,19 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _refuse_existing(out: Path) -> None:
+    """Never overwrite a run: creating one where a manifest already exists is an error."""
+    if (out / artifacts.MANIFEST).exists():
+        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+
+
 def create_zeroshot_run(
     out: Path, spec: ModelSpec, classnames: Sequence[str], templates: Sequence[str],
     seed: int = 0, name: str | None = None, device: str | None = None,
 ) -> Path:
     """Load a CLIP model, build theta_0 (image tower + zero-shot head) and start a run folder."""
     out = Path(out)
-    if (out / artifacts.MANIFEST).exists():
-        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    _refuse_existing(out)
     dev = pick_device(device)
     model, _, _, tokenizer = load_clip(spec, device=dev)
     classifier = zero_shot_classifier(model, tokenizer, list(classnames), list(templates), dev)
@@ -125,11 +131,8 @@ def create_path_run(
     share_weights, the manifest points at the given ImageClassifier weight files (by relative path)
     instead of copying them, so runs shipped together store each weight set once.
     """
-    import shutil
-
     out, source_run = Path(out), Path(source_run)
-    if (out / artifacts.MANIFEST).exists():
-        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    _refuse_existing(out)
     manifest = artifacts.read_manifest(source_run)
     shutil.copytree(source_run / manifest["model"]["arch"], out / ARCH_DIR)
     shared = {}
@@ -152,11 +155,8 @@ def create_scratch_run(out: Path, arch_dir: Path, classnames: Sequence[str], see
                        name: str | None = None) -> Path:
     """A run whose theta_0 is a randomly initialised classifier of a saved architecture: fine-tuning
     it trains a "standard model" from scratch (the baselines of effective robustness)."""
-    import shutil
-
     out = Path(out)
-    if (out / artifacts.MANIFEST).exists():
-        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    _refuse_existing(out)
     torch.manual_seed(seed)
     classifier, _ = empty_classifier(Path(arch_dir), len(classnames))
     shutil.copytree(arch_dir, out / ARCH_DIR)
