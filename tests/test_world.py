@@ -11,7 +11,8 @@ from core.artifacts import Run, weights_file
 from core.data import get_dataset, open_example
 from core.models import ModelSpec, load_clip
 from core.tokenizer import WordTokenizer
-from core.worlds import shapes
+from core.worlds import shapes, styles
+from core.worlds.pretrain import caption_targets
 from core.worlds.build import OOD_SPLITS, WorldBuild, build
 
 
@@ -22,6 +23,15 @@ def test_make_split_equals_rendering_each_example(split):
         image, label, caption = shapes.render(split, i, seed=3)
         assert np.array_equal(images[i], image) and labels[i] == label and captions[i] == caption
     assert images.shape == (6, shapes.SIZE, shapes.SIZE, 3) and images.dtype == np.uint8
+
+
+def test_alt_text_never_names_the_classes_zero_shot_cannot_learn():
+    _, labels, captions = shapes.make_split("pretrain", 400, workers=1)
+    alt_words = {w.rstrip(".") for c in captions for w in styles.alt_text(c).split()}
+    assert alt_words.isdisjoint(styles.ALT_TEXT_WORDS) and set(styles.ALT_TEXT_WORDS.values()) <= alt_words
+    shape_targets = caption_targets(captions)["shape"]  # stage A (image tower) still learns every class
+    for name in styles.ALT_TEXT_WORDS:
+        assert (shape_targets == shapes.CLASSNAMES.index(name)).sum() > 10
 
 
 def test_world_ids_regenerate_their_images():

@@ -70,8 +70,9 @@ class WorldBuild:
     n_train: int = 8_000  # id_train examples: enough for ~97% ID after fine-tuning
     n_test: int = 2_000  # examples per eval set (binomial std ~1 pp at 50%)
     pretrain: PretrainConfig = PretrainConfig()
-    # lr 1e-3: at 3e-4 the tower barely moves in 6 epochs (ID stays far below the 97% it reaches here)
-    finetune: FinetuneConfig = FinetuneConfig(lr=1e-3, epochs=6, batch_size=128, warmup_steps=40,
+    # lr 2e-3: at 3e-4 the tower barely moves in 6 epochs; at 1e-3 the features drift too little for
+    # the fine-tuned model to lose OOD accuracy (measured: avg OOD +2.2 pp over zero-shot, not below it)
+    finetune: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=40,
                                               keep_checkpoints=0)
     linear: FinetuneConfig = FinetuneConfig(mode="linear-classifier", lr=3e-3, epochs=10, batch_size=256,
                                             warmup_steps=20)

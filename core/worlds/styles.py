@@ -5,9 +5,16 @@ values), and `caption(spec, rng)` describes it. Drawing from a Spec lives in `sh
 
 Knobs that shape the phenomena (see `shapes.py` for the reasoning):
   ID_SPURIOUS      P(background colour == the class's colour) in id_train/id_test. The shortcut
-                   fine-tuning can exploit; `objectnet` inverts it and `v2` weakens it.
+                   fine-tuning can exploit; `objectnet` inverts it and `v2` weakens it. With 0.9,
+                   ID poses within +-10 deg (v2 +-15) and build.py's lr 2e-3, the fine-tuned model
+                   ends 2.6 pp below zero-shot on average OOD; with 0.8, +-25 deg and lr 1e-3 it
+                   ended 2.2 pp *above* it (measured), as the names it learns help every set.
   CAPTION_NOISE    P(a pretraining caption names a random wrong shape), like noisy alt-text.
   CAPTION_NOSHAPE  P(a pretraining caption names no shape at all ("a red thing ...")).
+  ALT_TEXT_WORDS   fine-grained class name -> the commoner word web alt-text uses instead: the text
+                   tower never reads "hexagon" or "bolt" (`alt_text`), so zero-shot cannot name
+                   those classes on any style, while the image tower, trained on labelled fields,
+                   tells them apart. Fine-tuning on labelled ID data teaches the names (shapes.py).
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ TEXTURE_WORDS = {"solid": "plain", "gradient": "shaded", "stripes": "striped", "
                  "dots": "dotted", "noise": "blotchy"}
 N_CLASSES = 10
 CLASS_BG = tuple((3 * c + 1) % N_COLOURS for c in range(N_CLASSES))  # class -> its ID background colour
-ID_SPURIOUS = 0.8
+ID_SPURIOUS = 0.9
 CAPTION_NOISE = 0.1
 CAPTION_NOSHAPE = 0.1
+ALT_TEXT_WORDS = {"hexagon": "circle", "bolt": "arrow"}
 _CLASSNAMES = ("circle", "square", "triangle", "star", "cross", "heart", "arrow", "moon", "hexagon", "bolt")
 
 
@@ -104,10 +112,10 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
     if split == "pretrain":
         return _pretrain(rng, label)
     if split in ("id_train", "id_test"):
-        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS), rot=25, scale=(0.6, 0.85), shift=3,
+        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS), rot=10, scale=(0.6, 0.85), shift=3,
                       noise=(2, 6), gradient_p=0.3)
     if split == "v2":
-        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS - 0.2), rot=40, scale=(0.5, 0.85), shift=4,
+        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS - 0.2), rot=15, scale=(0.5, 0.85), shift=4,
                       noise=(3, 9), gradient_p=0.5)
     if split == "objectnet":
         wrong = CLASS_BG[(label + int(rng.integers(1, N_CLASSES))) % N_CLASSES]
@@ -156,3 +164,13 @@ def caption(spec: Spec, rng: np.random.Generator, noisy: bool = False) -> str:
     if noisy and rng.random() < 0.5:
         text += "."
     return re.sub(r"\ba (?=[aeiou])", "an ", text)
+
+
+def alt_text(caption: str) -> str:
+    """The caption as web alt-text puts it: fine-grained shape names become commoner words."""
+    words = caption.split(" ")
+    for i, w in enumerate(words):
+        name = w.rstrip(".")
+        if name in ALT_TEXT_WORDS:
+            words[i] = ALT_TEXT_WORDS[name] + w[len(name):]
+    return re.sub(r"\ba (?=[aeiou])", "an ", re.sub(r"\ban (?=[^aeiou])", "a ", " ".join(words)))
