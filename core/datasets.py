@@ -132,6 +132,14 @@ def _files_set(name: str, classnames: list[str], paths: list[str], labels: np.nd
     return ImageSet(name=name, classnames=classnames, ids=paths, labels=labels, get_image=get_image, **kwargs)
 
 
+def _split(name: str, arg: str, allowed: tuple[str, ...]) -> str:
+    """The split named after the colon (default: the first allowed one), or an error naming the choices."""
+    split = arg or allowed[0]
+    if split not in allowed:
+        raise DatasetError(f"{name}:{arg}: the split must be {' or '.join(allowed)}")
+    return split
+
+
 # ----------------------------------------------------------------------------- ImageNet family
 
 IMAGENET_SOURCE = "https://image-net.org (ILSVRC-2012), with the validation images sorted into wnid folders"
@@ -139,9 +147,7 @@ IMAGENET_SOURCE = "https://image-net.org (ILSVRC-2012), with the validation imag
 
 @register("imagenet", "ImageNet ILSVRC-2012: imagenet[:val|train], DATA_ROOT/imagenet/<split>/<wnid>/*.JPEG")
 def imagenet(arg: str, data_root: str | None = None) -> ImageSet:
-    split = arg or "val"
-    if split not in ("val", "train"):
-        raise DatasetError(f"imagenet:{arg}: the split must be val or train")
+    split = _split("imagenet", arg, ("val", "train"))
     layout = f"imagenet/{split}/<wnid>/<image>.JPEG (1000 folders n01440764 ...)"
     root = _locate(data_root, "imagenet", [f"imagenet/{split}"], layout, IMAGENET_SOURCE)
     wnids = imagenet_wnids()
@@ -279,9 +285,7 @@ def _array_set(name: str, classnames: list[str], files: list[Path]) -> ImageSet:
 
 @register("cifar10", "CIFAR-10: cifar10[:test|train], DATA_ROOT/cifar-10-batches-bin/ (or -py/); --download")
 def cifar10(arg: str, data_root: str | None = None) -> ImageSet:
-    split = arg or "test"
-    if split not in CIFAR10_FILES:
-        raise DatasetError(f"cifar10:{arg}: the split must be test or train")
+    split = _split("cifar10", arg, ("test", "train"))
     layout = f"{CIFAR10_BIN}/{{data_batch_1..5,test_batch}}.bin (the binary version)"
     root = _locate(data_root, "cifar10", [CIFAR10_BIN, CIFAR10_PY], layout,
                    f"{CIFAR10_URL}, or pass --download to fetch it")
@@ -305,9 +309,7 @@ def cifar10_1(arg: str, data_root: str | None = None) -> ImageSet:
 
 @register("cifar10.2", "CIFAR-10.2: cifar10.2[:test|train], DATA_ROOT/CIFAR-10.2/cifar102_<split>.npz")
 def cifar10_2(arg: str, data_root: str | None = None) -> ImageSet:
-    split = arg or "test"
-    if split not in ("test", "train"):
-        raise DatasetError(f"cifar10.2:{arg}: the split must be test or train")
+    split = _split("cifar10.2", arg, ("test", "train"))
     layout = f"CIFAR-10.2/cifar102_{split}.npz (keys images, labels)"
     path = _locate(data_root, "cifar10.2", [f"CIFAR-10.2/cifar102_{split}.npz"], layout,
                    "https://github.com/modestyachts/cifar-10.2")
