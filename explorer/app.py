@@ -119,7 +119,7 @@ def scatter_ui(ra: state.RunArrays, snap: state.Snapshot, y_name: str, fit) -> N
     path = {"name": ra.run.name, "alphas": ra.alphas, "x": curves[ra.id_name], "y": curves[y_name],
             "endpoints": ra.run.endpoints}
     current = {"alpha": snap.alpha, "x": acc[ra.id_name], "y": acc[y_name], "er": er}
-    title = "Effective robustness" + ("" if er is None else f" at α={snap.alpha:.2f}: {100 * er:+.1f} pp")
+    title = "Effective robustness" + ("" if er is None else f"<br>at α={snap.alpha:.2f}: {100 * er:+.1f} pp")  # 2 lines: narrow column
     fig = charts.robustness_scatter([path], state.baseline_points(ra, y_name), fit, current,
                                     f"ID accuracy ({ra.id_name})", f"{charts.pretty(y_name)} accuracy", title)
     st.plotly_chart(fig, **PLOTLY)
