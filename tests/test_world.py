@@ -12,8 +12,8 @@ from core.data import get_dataset, open_example
 from core.models import ModelSpec, load_clip
 from core.tokenizer import WordTokenizer
 from core.worlds import shapes, styles
-from core.worlds.pretrain import caption_targets
 from core.worlds.build import OOD_SPLITS, WorldBuild, build
+from core.worlds.pretrain import caption_targets
 
 
 @pytest.mark.parametrize("split", shapes.SPLITS)
@@ -26,7 +26,7 @@ def test_make_split_equals_rendering_each_example(split):
 
 
 def test_alt_text_never_names_the_classes_zero_shot_cannot_learn():
-    _, labels, captions = shapes.make_split("pretrain", 400, workers=1)
+    _, _, captions = shapes.make_split("pretrain", 400, workers=1)
     alt_words = {w.rstrip(".") for c in captions for w in styles.alt_text(c).split()}
     assert alt_words.isdisjoint(styles.ALT_TEXT_WORDS) and set(styles.ALT_TEXT_WORDS.values()) <= alt_words
     shape_targets = caption_targets(captions)["shape"]  # stage A (image tower) still learns every class

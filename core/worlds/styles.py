@@ -163,7 +163,7 @@ def caption(spec: Spec, rng: np.random.Generator, noisy: bool = False) -> str:
         text += f" on a {PALETTE[spec.bg_color]} {TEXTURE_WORDS[spec.bg_kind]} background"
     if noisy and rng.random() < 0.5:
         text += "."
-    return re.sub(r"\ba (?=[aeiou])", "an ", text)
+    return _articles(text)
 
 
 def alt_text(caption: str) -> str:
@@ -173,4 +173,9 @@ def alt_text(caption: str) -> str:
         name = w.rstrip(".")
         if name in ALT_TEXT_WORDS:
             words[i] = ALT_TEXT_WORDS[name] + w[len(name):]
-    return re.sub(r"\ba (?=[aeiou])", "an ", re.sub(r"\ban (?=[^aeiou])", "a ", " ".join(words)))
+    return _articles(" ".join(words))
+
+
+def _articles(text: str) -> str:
+    """'a' before a vowel, 'an' before a consonant."""
+    return re.sub(r"\ba (?=[aeiou])", "an ", re.sub(r"\ban (?=[^aeiou])", "a ", text))
