@@ -3,7 +3,9 @@
     python -m core zeroshot --model ViT-B-32 --pretrained openai --classes-from folder:train --out RUN
     python -m core finetune --run RUN --train folder:train --epochs 10
     python -m core sweep    --run RUN --id folder:val --ood sketch=folder:sketch --alphas 0:1:21
-    python -m core info     --run RUN [--json]
+    python -m core info     --run RUN [--format table|csv|markdown|latex|json]
+    python -m core export   --run RUN --alpha 0.5 --out DIR   (theta_alpha as a folder open_clip loads)
+    python -m core predict  --run RUN --alpha 0 --alpha 0.5 IMAGE...   (top-k classes along the path)
     python -m core compare  --run RUN --reference table5   (the paper's numbers beside the run's)
 
 Under `torchrun --nproc_per_node=N -m core finetune|sweep ...` the work is split across N processes.
@@ -119,11 +121,17 @@ def cmd_info(args) -> None:
         print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
         return
     run = Run(args.run)
+    fmt = "json" if args.json else args.format
     if not run.has_sweep:
-        print(json.dumps(run.manifest, indent=2) if args.json else f"{run.path}: no sweep yet\n"
+        print(json.dumps(run.manifest, indent=2) if fmt == "json" else f"{run.path}: no sweep yet\n"
               + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2))
         return
-    print(json.dumps(as_json(run), indent=2) if args.json else format_table(run))
+    if fmt in ("table", "json"):
+        print(json.dumps(as_json(run), indent=2) if fmt == "json" else format_table(run))
+        return
+    from .tables import format_frame, run_table
+
+    print(format_frame(run_table(run), fmt))
 
 
 def cmd_compare(args) -> None:
@@ -132,6 +140,22 @@ def cmd_compare(args) -> None:
 
     reference = load_reference(args.reference)
     print(format_comparison(compare(Run(args.run), reference, model=args.model, finetune=args.finetune)))
+
+
+def cmd_export(args) -> None:
+    from .artifacts import Run
+    from .export import export_model
+
+    out = export_model(Run(args.run), args.alpha, Path(args.out))
+    print(f"theta_alpha (alpha {args.alpha:g}) written to {out}; see {out / 'README.md'} to load it with open_clip")
+
+
+def cmd_predict(args) -> None:
+    from .artifacts import Run
+    from .predict import format_predictions, predict_files
+
+    rows = predict_files(Run(args.run), args.images, args.alpha or [0.5], top_k=args.top_k, device=args.device or "cpu")
+    print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +199,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print a run's accuracy table (or list runs)")
     i.add_argument("--run")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--format", choices=("table", "csv", "markdown", "latex", "json"), default="table",
+                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.tables); json: everything")
+    i.add_argument("--json", action="store_true", help="same as --format json")
+
+    e = sub.add_parser("export", help="write theta_alpha as a folder that plain open_clip loads")
+    e.add_argument("--run", required=True)
+    e.add_argument("--alpha", type=float, required=True, help="any real: 0 zero-shot, 1 fine-tuned, >1 extrapolates")
+    e.add_argument("--out", required=True, help="a new (or empty) folder")
+
+    pr = sub.add_parser("predict", help="top-k classes of theta_alpha for images, along the path")
+    pr.add_argument("--run", required=True)
+    pr.add_argument("--alpha", type=float, action="append", help="repeatable (default 0.5); any real")
+    pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--json", action="store_true", help="rows {image, alpha, rank, class, index, probability}")
+    pr.add_argument("--device", help="cpu, cuda, cuda:1 (default: cpu)")
+    pr.add_argument("images", nargs="+", help="image files or folders of images")
 
     c = sub.add_parser("compare", help="a run's accuracies beside the paper's, with deltas")
     c.add_argument("--run", required=True)
@@ -195,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VERBS = {"zeroshot": cmd_zeroshot, "finetune": cmd_finetune, "sweep": cmd_sweep, "info": cmd_info,
-         "compare": cmd_compare}
+         "compare": cmd_compare, "export": cmd_export, "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
