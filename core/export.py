@@ -33,6 +33,7 @@ from .models import ModelLoadError, ModelSpec, load_clip
 from .predict import check_alpha, check_variances, require_finetuned
 from .runs import load_weights, save_weights
 
+REPO = Path(__file__).resolve().parents[1]
 CONFIG = "open_clip_config.json"
 CLIP_WEIGHTS = "open_clip_model.safetensors"  # the name open_clip's local-dir loader prefers
 HEAD_WEIGHTS = "classifier_head.safetensors"
@@ -60,6 +61,8 @@ def _text_tower(run: Run) -> tuple[dict[str, torch.Tensor], str]:
     """Every non-image tensor of the run's base CLIP model (text tower, logit scale), and its source."""
     model = run.manifest["model"]
     spec = ModelSpec(model["name"], model.get("pretrained"))
+    if spec.local_dir is not None and not spec.local_dir.is_absolute() and not spec.local_dir.is_dir():
+        spec = ModelSpec(f"local-dir:{REPO / spec.local_dir}")  # shipped runs name it from the repo root
     try:
         clip = load_clip(spec)[0]
     except (ModelLoadError, RuntimeError, OSError) as err:
