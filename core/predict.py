@@ -101,7 +101,6 @@ class PathPredictor:
     @torch.no_grad()
     def logits(self, images: Sequence[Image.Image], alphas) -> np.ndarray:
         """Logits of theta_alpha for each alpha and image: (A, N, C) float32."""
-        check_variances(self.theta_0, self.theta_1, [float(a) for a in np.atleast_1d(alphas)])
         x = torch.stack([self.transform(im.convert("RGB")) for im in images]).to(self.device)  # (N, 3, H, W)
         target = self.model.state_dict()
         out = []
@@ -127,7 +126,9 @@ def predict_files(run: Run, paths: Sequence[str | Path], alphas: Sequence[float]
     require_finetuned(run)
     files = image_files(paths)
     images = [open_image(str(p)) for p in files]
-    logits = PathPredictor(run.path, device).logits(images, alphas)  # (A, N, C)
+    predictor = PathPredictor(run.path, device)
+    check_variances(predictor.theta_0, predictor.theta_1, alphas)
+    logits = predictor.logits(images, alphas)  # (A, N, C)
     probs = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
     k = max(1, min(top_k, probs.shape[-1]))
     rows = []
