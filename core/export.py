@@ -71,7 +71,9 @@ def _text_tower(run: Run) -> tuple[dict[str, torch.Tensor], str]:
             f"tower: {str(err).splitlines()[0]}; make it available offline (open_clip cache or path) "
             "and export again") from err
     state = {k: v for k, v in clip.state_dict().items() if not k.startswith("visual.")}
-    return state, f"{spec.name}" + (f" ({spec.pretrained})" if spec.pretrained else "")
+    weighted = spec.pretrained or (spec.local_dir is not None and any(spec.local_dir.glob("*.safetensors")))
+    source = f"{spec.name}" + (f" ({spec.pretrained})" if spec.pretrained else "")
+    return state, source if weighted else f"{source}: random init (the base model has no pretrained weights)"
 
 
 def _check_out(out: Path) -> None:

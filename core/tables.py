@@ -138,8 +138,9 @@ def run_accuracy_frame(run: Run) -> "pd.DataFrame":
 
 def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = True) -> "pd.DataFrame":
     """Lay a tidy frame out as the paper's tables: one row per (method, alpha), in order of first
-    appearance (preceded by model, finetune and metric when the frame mixes several, e.g. a whole paper table); columns the ID sets, then each shift (role 'ood'), then the paper's own averages when
-    the frame has them (role 'avg'), else AVG_SHIFTS computed as the mean of the row's shifts.
+    appearance (preceded by model, finetune and metric when the frame mixes several, e.g. a whole
+    paper table); columns the ID sets, then each shift (role 'ood'), then the paper's own averages
+    when the frame has them (role 'avg'), else AVG_SHIFTS computed as the mean of the row's shifts.
 
     Args:
         frame: columns method, alpha, dataset, role and `value` (a run_accuracy_frame, reference_frame,
@@ -147,7 +148,8 @@ def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = Tr
         value: the column to lay out ('value', or 'run' / 'paper' / 'delta' of a comparison_frame).
         average: add the AVG_SHIFTS column when there are shifts and the frame has no averages.
     """
-    keys = [c for c in ("model", "finetune", "metric") if c in frame and frame[c].nunique() > 1] + ["method", "alpha"]
+    keys = [c for c in ("model", "finetune", "metric") if c in frame and frame[c].nunique() > 1]
+    keys += ["method", "alpha"]
     order = {role: list(dict.fromkeys(frame.loc[frame["role"] == role, "dataset"])) for role in ("id", "ood", "avg")}
     table = frame.drop_duplicates(keys + ["dataset"]).set_index(keys + ["dataset"])[value].unstack("dataset")
     rows = _pd().MultiIndex.from_frame(frame[keys].drop_duplicates())

@@ -161,3 +161,17 @@ def test_bad_input_gets_one_line_errors_and_changes_nothing(no_finetune, images,
     assert [p.name for p in busy.iterdir()] == ["keep.txt"] and (busy / "keep.txt").read_text() == "mine"
     assert not (tmp_path / "y").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+
+
+def test_export_of_a_tiny_vit_run_matches_its_float32_sweep(e2e_run, tmp_path, monkeypatch):
+    """The same on a ViT (the architecture of real CLIP) built from a config JSON, swept in float32."""
+    run = Run(e2e_run)
+    out = tmp_path / "vit-0.5"
+    assert cli.main(["export", "--run", str(e2e_run), "--alpha", "0.5", "--out", str(out)]) == 0
+    config = json.loads((out / "open_clip_config.json").read_text())
+    assert "random init" in config["wiseft"]["text_tower"]  # the tiny model has no pretrained weights
+    code = readme_snippet((out / "README.md").read_text())
+    name = run.ood_datasets[0]
+    for i in (0, 5):
+        logits = _run_snippet(code, Path(run.ids(name)[i]), monkeypatch)["logits"][0].numpy()  # (C,)
+        np.testing.assert_allclose(logits, run.logits(name, 0.5)[i], rtol=1e-4, atol=1e-4)
