@@ -6,6 +6,11 @@ ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep
 "zero-shot" rows at alpha 0, "standard fine-tuning" at alpha 1, "optimal alpha" rows by the best
 grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
 all five ImageNet shifts.
+
+Comparing a run with a table it does not reproduce prints meaningless deltas, so `compare` refuses
+(unless allow_mismatch) when the run's model is not the table's, or when a dataset the paper names
+(ImageNet, CIFAR-10.1, ...) was not evaluated from that named dataset (e.g. `imagenet=folder:...`).
+Rows of a user's own CSV with dataset names unknown here are not checked.
 """
 
 from __future__ import annotations
@@ -23,6 +28,20 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIRS = (REPO / "data" / "paper", REPO.parent / "shared" / "reference")
 ACCURACY_METRICS = ("accuracy", "top-1")
 SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
+
+
+# the paper's dataset names (normalised) -> the registered dataset (core.datasets) they were measured on
+PAPER_DATASETS = {"imagenet": "imagenet", "imagenetv2": "imagenetv2", "imagenetr": "imagenet-r",
+                  "imagenetsketch": "imagenet-sketch", "objectnet": "objectnet", "imageneta": "imagenet-a",
+                  "cifar10": "cifar10", "cifar101": "cifar10.1", "cifar102": "cifar10.2", "cifar100": "cifar100",
+                  "food101": "food101", "cars": "stanford-cars", "dtd": "dtd", "sun397": "sun397"}
+
+
+def list_tables() -> list[str]:
+    """The paper tables `load_reference` finds by name (table2, table4, ...), in number order."""
+    found = {re.match(r"wiseft_paper_(table\d+)_", p.name).group(1)
+             for d in REFERENCE_DIRS if d.is_dir() for p in d.glob("wiseft_paper_table*_*.csv")}
+    return sorted(found, key=lambda t: int(t[5:]))
 
 
 def _norm(name: str) -> str:
@@ -89,9 +108,40 @@ def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, 
     return (label, float(values[hit[0]])) if hit.size else None
 
 
-def compare(run: Run, reference: list[dict], model: str | None = None, finetune: str | None = None) -> dict:
+def _model_mismatch(run: Run, table_model: str) -> str | None:
+    """Why the run's model is not the table's, or None when it is."""
+    spec = run.manifest.get("model", {})
+    ours, theirs = _norm(spec.get("name", "")), _norm(table_model)
+    if not ours or not (ours in theirs or theirs in ours):
+        return f"the run's model is {spec.get('name')!r}, the table's is {table_model!r}"
+    if theirs.startswith("clip") and spec.get("pretrained") != "openai":
+        return f"the table's {table_model} has OpenAI's weights, the run's are {spec.get('pretrained')!r}"
+    return None
+
+
+def _dataset_mismatches(run: Run, rows: list[dict]) -> list[str]:
+    """The paper datasets of rows that the run evaluated on something else (e.g. a folder)."""
+    specs = {_norm(d["name"]): d.get("spec", "") for d in run.datasets}
+    wrong = {}
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        key = _norm(name)
+        want = PAPER_DATASETS.get(key)
+        if want and key in specs:
+            spec = specs[key].split("=", 1)[1] if "=" in specs[key].split(":", 1)[0] else specs[key]
+            kind, _, arg = spec.partition(":")  # (core.data.parse_spec, without importing torch)
+            if kind != want or arg not in ("", "val", "test", "v6"):
+                wrong[name] = specs[key]
+    if not wrong:
+        return []
+    first = next(iter(wrong.items()))
+    return [f"{', '.join(wrong)} were not evaluated on the named datasets (e.g. {first[0]} on {first[1]!r})"]
+
+
+def compare(run: Run, reference: list[dict], model: str | None = None, finetune: str | None = None,
+            allow_mismatch: bool = False) -> dict:
     """Match a run's accuracies to a reference table's rows.
 
+    Raises ValueError when the run's model or datasets are not the table's, unless allow_mismatch.
     Returns {"title", "datasets", "missing", "rows": [{label, dataset, run, paper, delta}]}, accuracies in %.
     """
     finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
@@ -101,6 +151,10 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
         raise ValueError(f"the reference has no {finetune} accuracy rows")
     chosen = _pick_model(rows, model, run)
     rows = [r for r in rows if r["model"] == chosen]
+    problems = [_model_mismatch(run, chosen)] + _dataset_mismatches(run, rows)
+    if (problems := [p for p in problems if p]) and not allow_mismatch:
+        raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
+                         "would mean nothing; pass --allow-mismatch to compare anyway")
     acc, alphas = _run_accuracy(run), run.alphas
     out, missing = [], []
     for r in rows:
@@ -118,7 +172,7 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
     return {"title": f"{tables}: {chosen}, {finetune}", "run": run.name,
             "datasets": list(dict.fromkeys(o["dataset"] for o in out)),
-            "missing": list(dict.fromkeys(missing)), "rows": out}
+            "missing": list(dict.fromkeys(missing)), "rows": out, "warnings": problems}
 
 
 def format_comparison(result: dict) -> str:
@@ -138,4 +192,6 @@ def format_comparison(result: dict) -> str:
     lines.append(f"\n{len(deltas)} cells: mean |delta| {deltas.mean():.2f} pp, max |delta| {deltas.max():.2f} pp")
     if result["missing"]:
         lines.append(f"not in the run: {', '.join(result['missing'])}")
+    for problem in result.get("warnings", []):
+        lines.append(f"warning: {problem} (compared because of --allow-mismatch)")
     return "\n".join(lines)
