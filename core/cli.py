@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for name, verb in VERBS.items():
         examples = "examples:\n" + "\n".join(f"  {e}" for e in verb.examples)
-        sp = sub.add_parser(name, help=verb.summary, description=inspect.cleandoc(verb.run.__doc__), epilog=examples,
+        sp = sub.add_parser(name, help=verb.summary, description=inspect.cleandoc(verb.run.__doc__ or verb.summary), epilog=examples,
                             formatter_class=_Formatter)
         verb.add_arguments(sp)
     return p

@@ -257,12 +257,19 @@ def align_classes(images: ImageSet, head_classnames: list[str], role: str | None
     role: what the set is used for, for the message ("training set", "eval set"); a neutral
     "dataset" when not given.
     """
-    if images.logit_indices is not None or list(images.classnames) == list(head_classnames):
+    what = f"{role or 'dataset'} {images.name!r}" + (f" ({images.spec})" if images.spec else "")
+    if images.logit_indices is not None:  # projected from a larger head (ImageNet-R/A, ObjectNet)
+        if int(images.logit_indices.max()) >= len(head_classnames):
+            raise DatasetError(
+                f"{what} is scored on a projection of ImageNet's 1000 classes, but the model's head has "
+                f"{len(head_classnames)} classes. Start the run with --classes-from imagenet"
+            )
+        return images
+    if list(images.classnames) == list(head_classnames):
         return images
     index = {c: i for i, c in enumerate(head_classnames)}
     unknown = [c for c in images.classnames if c not in index]
     if unknown:
-        what = f"{role or 'dataset'} {images.name!r}" + (f" ({images.spec})" if images.spec else "")
         n, m = len(images.classnames), len(head_classnames)
         counts = f"{n} classes but the model's head has {m}" if n != m else f"the same number of classes as the model's head ({m})"
         absent = [c for c in head_classnames if c not in set(images.classnames)]
