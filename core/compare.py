@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import Run
+from .extra_metrics import dataset_metric
 from .report import accuracy_grid
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIRS = (REPO / "data" / "paper", REPO.parent / "shared" / "reference")
 ACCURACY_METRICS = ("accuracy", "top-1")
+EXTRA_METRICS = ("macro F1", "worst-region accuracy", "pm-0", "pm-k")  # core.extra_metrics
 SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
 
 
@@ -34,7 +36,11 @@ SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
 PAPER_DATASETS = {"imagenet": "imagenet", "imagenetv2": "imagenetv2", "imagenetr": "imagenet-r",
                   "imagenetsketch": "imagenet-sketch", "objectnet": "objectnet", "imageneta": "imagenet-a",
                   "cifar10": "cifar10", "cifar101": "cifar10.1", "cifar102": "cifar10.2", "cifar100": "cifar100",
-                  "food101": "food101", "cars": "stanford-cars", "dtd": "dtd", "sun397": "sun397"}
+                  "food101": "food101", "cars": "stanford-cars", "dtd": "dtd", "sun397": "sun397",
+                  "wildsiwildcamidtest": "iwildcam:id_test", "wildsiwildcamoodtest": "iwildcam:ood_test",
+                  "wildsfmowidtest": "fmow:id_test", "wildsfmowoodtest": "fmow:ood_test",
+                  "imagenetvidrobust": "imagenet-vid-robust", "ytbbrobust": "ytbb-robust"}
+DEFAULT_SPLITS = ("", "val", "test", "v6")  # a spec without a split means the table's (test) split
 
 
 def list_tables() -> list[str]:
@@ -90,6 +96,17 @@ def _run_accuracy(run: Run) -> dict[str, np.ndarray]:
     return acc
 
 
+def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
+    """{(normalised dataset, metric): (A,) values in %} for the sets whose manifest entry names a
+    metric beyond top-1 (WILDS, video sets; see core.extra_metrics)."""
+    out = {}
+    for d in run.datasets:
+        if d.get("metric", "accuracy") in EXTRA_METRICS:
+            name, values = dataset_metric(run.grid_logits(d["name"]), run.labels(d["name"]), d)
+            out[_norm(d["name"]), name] = 100 * np.asarray(values)
+    return out
+
+
 def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float] | None:
     """(row label, run value) for a reference row, or None when the run has no such point."""
     method = row["method"].lower()
@@ -129,7 +146,8 @@ def _dataset_mismatches(run: Run, rows: list[dict]) -> list[str]:
         if want and key in specs:
             spec = specs[key].split("=", 1)[1] if "=" in specs[key].split(":", 1)[0] else specs[key]
             kind, _, arg = spec.partition(":")  # (core.data.parse_spec, without importing torch)
-            if kind != want or arg not in ("", "val", "test", "v6"):
+            want_kind, _, want_arg = want.partition(":")
+            if kind != want_kind or (arg != want_arg if want_arg else arg not in DEFAULT_SPLITS):
                 wrong[name] = specs[key]
     if not wrong:
         return []
@@ -145,7 +163,7 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     Returns {"title", "datasets", "missing", "rows": [{label, dataset, run, paper, delta}]}, accuracies in %.
     """
     finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
-    rows = [r for r in reference if r.get("metric", "accuracy") in ACCURACY_METRICS
+    rows = [r for r in reference if r.get("metric", "accuracy") in ACCURACY_METRICS + EXTRA_METRICS
             and r.get("finetune", "none") in (finetune, "none")]
     if not rows:
         raise ValueError(f"the reference has no {finetune} accuracy rows")
@@ -155,18 +173,19 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     if (problems := [p for p in problems if p]) and not allow_mismatch:
         raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
                          "would mean nothing; pass --allow-mismatch to compare anyway")
-    acc, alphas = _run_accuracy(run), run.alphas
+    acc, extra, alphas = _run_accuracy(run), _run_extra_metrics(run), run.alphas
     out, missing = [], []
     for r in rows:
-        key = _norm(r["dataset"])
-        if key not in acc:
-            missing.append(r["dataset"])
+        key, metric = _norm(r["dataset"]), r.get("metric", "accuracy")
+        values = acc.get(key) if metric in ACCURACY_METRICS else extra.get((key, metric))
+        if values is None:
+            missing.append(r["dataset"] if metric in ACCURACY_METRICS else f"{r['dataset']} ({metric})")
             continue
-        matched = _run_value(r, acc[key], alphas)
+        matched = _run_value(r, values, alphas)
         if matched:
             paper = float(r["value"].lstrip("+"))
             out.append({"label": matched[0], "dataset": r["dataset"], "run": matched[1], "paper": paper,
-                        "delta": matched[1] - paper})
+                        "delta": matched[1] - paper, "metric": metric})
     if not out:
         raise ValueError(f"no reference row matches the run's datasets {run.dataset_names} and alphas")
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
@@ -182,8 +201,10 @@ def format_comparison(result: dict) -> str:
     cell = {(o["label"], o["dataset"]): o for o in result["rows"]}
     labels = list(dict.fromkeys(o["label"] for o in result["rows"]))
     pad = max(map(len, labels))
-    lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper)",
-             " " * (pad + 7) + "".join(c.rjust(width) for c in cols)]
+    others = {o["dataset"]: o["metric"] for o in result["rows"] if o.get("metric", "accuracy") not in ACCURACY_METRICS}
+    lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper)"]
+    lines += [f"  {d}: {m} (%), not top-1" for d, m in others.items()]
+    lines.append(" " * (pad + 7) + "".join(c.rjust(width) for c in cols))
     for label in labels:
         for what, fmt in (("paper", "{:.1f}"), ("run", "{:.2f}"), ("delta", "{:+.2f}")):
             vals = [fmt.format(cell[label, c][what]) if (label, c) in cell else "" for c in cols]

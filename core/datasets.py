@@ -252,11 +252,18 @@ def read_cifar10_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), records[:, 0].astype(np.int64)
 
 
-def read_cifar10_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR-10 python batch (a pickled dict), read with the restricted unpickler."""
+def read_pickle_safely(path: Path) -> dict:
+    """A CIFAR python file (a pickled dict of arrays, lists and bytes), read with the restricted
+    unpickler: a tampered file cannot run code."""
     with open(path, "rb") as f:
-        batch = _ArraysOnly(f, encoding="bytes").load()
-    data, labels = (batch.get(k.encode(), batch.get(k)) for k in ("data", "labels"))
+        return _ArraysOnly(f, encoding="bytes").load()
+
+
+def read_cifar10_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 python batch, or a CIFAR-100 python split (its `fine_labels`), read safely."""
+    batch = read_pickle_safely(path)
+    label_key = "labels" if b"labels" in batch or "labels" in batch else "fine_labels"
+    data, labels = (batch.get(k.encode(), batch.get(k)) for k in ("data", label_key))
     images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images, np.asarray(labels, dtype=np.int64)
 

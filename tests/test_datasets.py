@@ -19,6 +19,7 @@ from conftest import CLASSES, make_image_folder
 from core import datasets as ds
 from core.cli import main
 from core.data import DatasetError, get_dataset, list_datasets
+from test_datasets_talk import TALK_FAKES
 
 NAMES = list(open_clip.IMAGENET_CLASSNAMES)
 WNIDS = ds.imagenet_wnids()
@@ -149,7 +150,7 @@ def fake_world(root):
 FAKES = {"imagenet": fake_imagenet, "imagenetv2": fake_imagenetv2, "imagenet-r": fake_subset("imagenet-r"),
          "imagenet-a": fake_subset("imagenet-a"), "imagenet-sketch": fake_sketch, "objectnet": fake_objectnet,
          "cifar10": fake_cifar10, "cifar10.1": fake_cifar10_1, "cifar10.2": fake_cifar10_2,
-         "folder": fake_folder, "world": fake_world}
+         "folder": fake_folder, "world": fake_world, **TALK_FAKES}  # the talk's other datasets (issue 16)
 
 
 @pytest.mark.parametrize("name", sorted(list_datasets()))
