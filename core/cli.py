@@ -128,7 +128,10 @@ def cmd_finetune(args) -> None:
     if args.preset:
         from .presets import get_preset
 
-        overrides = {**get_preset(args.preset).finetune, **overrides}
+        preset = get_preset(args.preset)
+        overrides = {**preset.finetune, **overrides}
+        if preset.recipe_source != "paper":
+            print(f"note: preset {preset.name}: {preset.recipe_source}", file=sys.stderr)
     cfg = FinetuneConfig(**overrides)
     path = finetune(Path(args.run), _datasets([args.train], args, "training set")[0], cfg, args.device)
     from . import runtime
