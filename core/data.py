@@ -110,7 +110,8 @@ _REGISTRY: dict[str, DatasetEntry] = {}
 _OPENERS: list[tuple[str, Callable[[str], bool], Opener]] = []
 # Modules whose dataset families register themselves (the package's own "entry points"); imported
 # on first use so that `core.data` never imports them at module level (they import it).
-PLUGINS = ("core.worlds.registry", "core.datasets", "core.datasets_transfer", "core.datasets_wilds")
+PLUGINS = ("core.worlds.registry", "core.datasets", "core.datasets_transfer", "core.datasets_wilds",
+           "core.datasets_video")
 
 
 def register(name: str, help: str = "", sizes: dict | None = None,

