@@ -111,6 +111,8 @@ def cmd_zeroshot(args) -> None:
     from .models import ModelSpec
     from .runs import create_zeroshot_run
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file; give the path of a new run folder")
     out = create_zeroshot_run(Path(args.out), ModelSpec(args.model, args.pretrained), _classnames(args),
                               _templates(args.templates), seed=args.seed, name=args.name, device=args.device)
     print(f"zero-shot run written to {out}")
@@ -219,8 +221,19 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="accept a named dataset whose size differs from its published size")
 
 
+def device_name(text: str) -> str:
+    """argparse type: a torch device string (cpu, cuda, cuda:1, mps, ...), checked by torch itself."""
+    import torch
+
+    try:
+        torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    return text
+
+
 def _device_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available, else cpu)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 (default: cuda when available, else cpu)")
 
 
 def _limit_arg(p: argparse.ArgumentParser) -> None:

@@ -97,6 +97,17 @@ def test_error_starts_on_a_fresh_line_after_a_progress_bar(monkeypatch, capsys):
     assert err.endswith("error: the disk is full: free some space\n")
 
 
+def test_out_is_a_file_and_unknown_device(tiny_config, tmp_path, capsys):
+    names = tmp_path / "classes.txt"
+    names.write_text("cat\ndog\n")
+    (tmp_path / "afile").write_text("keep me")
+    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", names, "--out", tmp_path / "afile")
+    assert "is a file" in err and (tmp_path / "afile").read_text() == "keep me"
+    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", names, "--out", tmp_path / "r",
+                "--device", "nosuch")
+    assert "'nosuch' is not a device" in err and not (tmp_path / "r").exists()
+
+
 def test_usage_mistakes_are_one_line_too(capsys):
     err = fails(capsys, "sweep", "--run", "somewhere")
     assert "--id" in err and "--help" in err
