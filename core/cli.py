@@ -164,6 +164,8 @@ def cmd_sweep(args) -> None:
 def cmd_info(args) -> None:
     """Print a run's accuracy table (or its manifest as JSON). Without --run, list the runs found
     under data/runs/ and runs/."""
+    import numpy as np
+
     from .artifacts import Run, find_runs
     from .report import as_json, format_table
 
@@ -176,7 +178,13 @@ def cmd_info(args) -> None:
         print(json.dumps(run.manifest, indent=2) if args.json else f"{run.path}: no sweep yet\n"
               + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2))
         return
-    print(json.dumps(as_json(run), indent=2) if args.json else format_table(run))
+    from .extra_metrics import format_extra_metrics, run_extra_metrics
+
+    if args.json:
+        extra = {name: {"metric": m, "values": np.asarray(v).tolist()} for name, (m, v) in run_extra_metrics(run).items()}
+        print(json.dumps({**as_json(run), **({"extra_metrics": extra} if extra else {})}, indent=2))
+    else:
+        print("\n\n".join(filter(None, [format_table(run), format_extra_metrics(run)])))
 
 
 def cmd_compare(args) -> None:

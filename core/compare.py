@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import Run
-from .extra_metrics import dataset_metric
+from .extra_metrics import run_extra_metrics
 from .report import accuracy_grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,12 +99,8 @@ def _run_accuracy(run: Run) -> dict[str, np.ndarray]:
 def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
     """{(normalised dataset, metric): (A,) values in %} for the sets whose manifest entry names a
     metric beyond top-1 (WILDS, video sets; see core.extra_metrics)."""
-    out = {}
-    for d in run.datasets:
-        if d.get("metric", "accuracy") in EXTRA_METRICS:
-            name, values = dataset_metric(run.grid_logits(d["name"]), run.labels(d["name"]), d)
-            out[_norm(d["name"]), name] = 100 * np.asarray(values)
-    return out
+    return {(_norm(name), metric): 100 * np.asarray(values)
+            for name, (metric, values) in run_extra_metrics(run).items()}
 
 
 def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float] | None:

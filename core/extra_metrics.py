@@ -79,3 +79,27 @@ def dataset_metric(logits: np.ndarray, labels: np.ndarray, info: dict) -> tuple[
         return metric, pm0 if metric == "pm-0" else pmk
     acc = (_predictions(logits) == np.asarray(labels)).mean(-1)
     return "accuracy", float(acc) if np.ndim(acc) == 0 else acc
+
+
+def run_extra_metrics(run) -> dict[str, tuple[str, np.ndarray]]:
+    """{dataset name: (metric, (A,) values in [0, 1])} for a run's eval sets whose manifest entry
+    names a metric beyond top-1 (run: a core.artifacts.Run; only its datasets, grid_logits and
+    labels are used, so this module stays numpy-only)."""
+    out = {}
+    for d in run.datasets:
+        if d.get("metric", "accuracy") != "accuracy":
+            out[d["name"]] = dataset_metric(run.grid_logits(d["name"]), run.labels(d["name"]), d)
+    return out
+
+
+def format_extra_metrics(run) -> str:
+    """The extra metrics as a fixed-width table (one row per alpha, values in %), or '' if none."""
+    extra = run_extra_metrics(run)
+    if not extra:
+        return ""
+    cols = [f"{name} [{metric}]" for name, (metric, _) in extra.items()]
+    width = max(9, *(len(c) + 2 for c in cols))
+    lines = ["metrics beyond top-1 (%):", "alpha".rjust(6) + "".join(c.rjust(width) for c in cols)]
+    for i, a in enumerate(run.alphas):
+        lines.append(f"{a:6.3g}" + "".join(f"{100 * np.asarray(v)[i]:{width}.2f}" for _, v in extra.values()))
+    return "\n".join(lines)

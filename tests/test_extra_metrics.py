@@ -97,3 +97,14 @@ def test_wilds_metric_reaches_the_run_and_compare_table6(fmow_run, capsys):
     out = capsys.readouterr().out
     assert "WILDS-FMoW (OOD test): worst-region accuracy" in out
     assert json.loads((fmow_run / "manifest.json").read_text())["sweep"]["datasets"][0]["metric"] == "accuracy"
+
+
+def test_info_shows_the_extra_metrics(fmow_run, capsys):
+    run_cli("info", "--run", fmow_run)
+    out = capsys.readouterr().out
+    assert "metrics beyond top-1 (%):" in out and "wilds-fmow-ood-test [worst-region accuracy]" in out
+    run_cli("info", "--run", fmow_run, "--json")
+    data = json.loads(capsys.readouterr().out)
+    values = data["extra_metrics"]["wilds-fmow-ood-test"]
+    assert values["metric"] == "worst-region accuracy" and len(values["values"]) == 3
+    assert "wilds-fmow-id-test" not in data["extra_metrics"]  # plain accuracy is in the main table
