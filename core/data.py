@@ -8,6 +8,10 @@ datasets), so a viewer can find any example a run refers to. Datasets are named 
     <registered name>    real datasets under --data-root (see list_datasets())
 
 A spec may carry a display name: `sketch=folder:/data/sketch`.
+
+Each dataset family registers itself (`register`, with its published sizes and layout) and the
+opener of the per-example ids it stores in runs (`register_opener`); this module knows no family's
+ids or files. `python -m core datasets` lists the families.
 """
 
 from __future__ import annotations
@@ -272,8 +276,10 @@ def align_classes(images: ImageSet, head_classnames: list[str], role: str | None
     unknown = [c for c in images.classnames if c not in index]
     if unknown:
         n, m = len(images.classnames), len(head_classnames)
-        counts = f"{n} classes but the model's head has {m}" if n != m else f"the same number of classes as the model's head ({m})"
-        absent = [c for c in head_classnames if c not in set(images.classnames)]
+        counts = (f"{n} classes but the model's head has {m}" if n != m
+                  else f"the same number of classes as the model's head ({m})")
+        present = set(images.classnames)
+        absent = [c for c in head_classnames if c not in present]
         raise DatasetError(
             f"{what} has {counts}, and {len(unknown)} of its classes are not in the head: {_few(unknown)}"
             + (f"; head classes it lacks: {_few(absent)}" if absent else "")
