@@ -17,6 +17,11 @@ core/metadata/). ImageNet-R/A carry `logit_indices`, so a 1000-class head's logi
 onto their 200 classes before argmax and loss; ObjectNet carries a (113, 3) index array: each of
 its classes scores the max over the ImageNet classes mapped to it (the paper's code does the same).
 
+Each registration carries the dataset's published size per split: get_dataset refuses a copy of
+another size unless allow_partial (`--allow-partial`). The talk's other datasets live in
+core.datasets_transfer (CIFAR-100, Food-101, DTD, SUN397), core.datasets_wilds (iWildCam, FMoW) and
+core.datasets_video (ImageNet-Vid-Robust).
+
 Nothing is downloaded implicitly: a missing dataset raises an error naming the expected layout and
 where to get it. `download(spec, data_root)` (the CLI's --download) fetches CIFAR-10's official
 archive, the one set whose licence lets a tool fetch it for the user.
