@@ -81,9 +81,10 @@ def _datasets(specs: list[str], args, role: str) -> list:
     from .data import align_classes, get_dataset
 
     try:
-        head = read_manifest(Path(args.run)).get("classnames")
+        manifest = read_manifest(Path(args.run))
     except ValueError:  # not a run: finetune / sweep say so themselves
-        head = None
+        manifest = None
+    head = manifest.get("classnames") if isinstance(manifest, dict) else None
     sets = [get_dataset(spec, args.data_root, args.allow_partial).subset(args.limit) for spec in specs]
     return [align_classes(s, head, role) for s in sets] if isinstance(head, list) else sets
 
