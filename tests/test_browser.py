@@ -90,7 +90,7 @@ OVERFLOW_JS = """() => {
     return [...p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')].filter(t => {
       const r = t.getBoundingClientRect();
       return r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1);
-    }).map(t => t.textContent);
+    }).map(t => { const r = t.getBoundingClientRect(); return `${t.textContent.slice(0, 20)} [${Math.round(r.top - box.top)},${Math.round(r.bottom - box.bottom)},${Math.round(r.left - box.left)},${Math.round(r.right - box.right)}]`; });
   });
   return {cut, out};
 }"""

@@ -143,7 +143,7 @@ const CONFIG = (name) => ({
 function layout(title, x, y, extra) {
   const fs = built && built.presenter ? 19 : 14;
   return Object.assign({
-    title: { text: title, font: { size: fs + 3 }, x: 0.02, xanchor: "left", yref: "container", y: 1, yanchor: "top", automargin: true,
+    title: { text: title, font: { size: fs + 3 }, x: 0.02, xanchor: "left", yref: "container", y: 0.975, yanchor: "top", automargin: true,
              pad: { t: 12 } },
     font: { size: fs, family: "Source Sans Pro, system-ui, sans-serif" }, plot_bgcolor: "white", paper_bgcolor: "white",
     margin: { l: 64, r: 16, t: 80, b: 130 }, hovermode: "closest", autosize: true,
