@@ -125,8 +125,8 @@ function drawTiles() {
   });
   const sc = P.scatter;
   if (sc && sc.er) {
-    rows.push(`<div class="tile" data-set="er"><div class="tl">effective robustness (${sc.y_label})</div>` +
-      `<div class="tv">${pp(sc.er[cur])}</div><div class="td">above the baselines' fit at this ID accuracy</div></div>`);
+    rows.push(`<div class="tile" data-set="er" title="effective robustness: OOD accuracy above the baselines' fit at this ID accuracy">` +
+      `<div class="tl">ER (${sc.y_label})</div><div class="tv">${pp(sc.er[cur])}</div><div class="td">above the fit</div></div>`);
   }
   document.getElementById("tiles").innerHTML = rows.join("");
 }
