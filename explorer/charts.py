@@ -71,7 +71,7 @@ def _alpha_marker(alpha: float | None) -> dict:
         return {}
     return {"shapes": [dict(type="line", x0=alpha, x1=alpha, y0=0, y1=1, yref="paper",
                             line=dict(color="grey", dash="dot", width=2))],
-            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
+            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="bottom", xanchor="center", showarrow=False,  # above the plot, off the curves
                                  text=f" α = {alpha:.2f}", bgcolor="rgba(255,255,255,0.7)")]}
 
 
@@ -147,9 +147,8 @@ def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict
 
 def _current_trace(current: dict) -> dict:
     er = "" if current.get("er") is None else f"<br>ER {100 * current['er']:+.1f} pp"
-    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers+text",
-                    name=f"α = {current['alpha']:.2f}", text=[f"α={current['alpha']:.2f}{er}"],
-                    textposition="bottom right", cliponaxis=False,
+    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers",  # named in the
+                    name=f"α = {current['alpha']:.2f}{er.replace('<br>', ', ')}",  # legend: a text label collided
                     marker=dict(color="#ff7f0e", size=18, symbol="star"))
 
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -83,14 +84,19 @@ def app_url(runs_root, tmp_path):  # noqa: F811
 
 SIZES = [(1024, 768), (1280, 720), (1440, 900)]  # projectors
 OVERFLOW_JS = """() => {
-  const cut = [...document.querySelectorAll('.tile, .tile *')].filter(e => e.scrollWidth > e.clientWidth + 1)
-    .map(e => e.textContent);
+  const cut = [...document.querySelectorAll('.tile, .tile *, .head h4, .head .sub')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent);
   const out = [...document.querySelectorAll('.plot')].flatMap(p => {
     const box = p.getBoundingClientRect();
-    return [...p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')].filter(t => {
+    const card = p.closest('.card').getBoundingClientRect();
+    const heads = [...p.closest('.card').querySelectorAll('.head h4, .head .sub')].filter(h => {
+      const r = h.getBoundingClientRect();
+      return r.left < card.left - 1 || r.right > card.right + 1 || r.top < card.top - 1 || r.bottom > box.top + 1;
+    }).map(h => h.textContent);
+    return heads.concat([...p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')].filter(t => {
       const r = t.getBoundingClientRect();
       return r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1);
-    }).map(t => { const r = t.getBoundingClientRect(); return `${t.textContent.slice(0, 20)} [${Math.round(r.top - box.top)},${Math.round(r.bottom - box.bottom)},${Math.round(r.left - box.left)},${Math.round(r.right - box.right)}]`; });
+    }).map(t => t.textContent));
   });
   return {cut, out};
 }"""
@@ -136,7 +142,6 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
                 page.close()
             page, frame = open_page(browser, app_url, SIZES[-1], errors)
             before = frame.inner_text("#tiles")
-            runs = page.evaluate("window.__st_runs = 0")  # noqa: F841
             frame.locator("#alpha").focus()
             page.keyboard.press("ArrowLeft")
             frame.wait_for_function("t => document.getElementById('tiles').innerText !== t", arg=before, timeout=5000)
@@ -149,6 +154,15 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             page.close()
             page, frame = open_page(browser, url, SIZES[-1], errors)  # the link opens the same view
             assert frame.inner_text("#alphaOut") == alpha and frame.inner_text("#tiles") == text
+            page.set_viewport_size({"width": SIZES[-1][0], "height": 2400})
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SHOTS / "explorer-full.png"))
+            page.close()
+            sweep = urllib.parse.quote("ALIGN, linear-classifier (Table 9)")
+            page, frame = open_page(browser, f"{app_url}/?mode=paper&sweep={sweep}&alpha=1.0", SIZES[1], errors)
+            tiles = frame.inner_text("#tiles")  # Table 9 leaves four alpha = 1 cells blank
+            assert "n/a" in tiles and "nan" not in tiles and "NaN" not in tiles, tiles
+            page.screenshot(path=str(SHOTS / "explorer-paper-1280x720.png"))
             page.close()
         finally:
             browser.close()
