@@ -166,7 +166,7 @@ def run_ui(path: Path, presenter: bool) -> None:
     if not ra.ood_names:
         st.warning("This run has **no OOD eval set**: only ID accuracy and loss are shown. Re-sweep it with "
                    "`--ood NAME=SPEC` to see robustness under distribution shift.")
-    controls = view_controls_ui(ra, key, st.query_params.get("set"))
+    controls = view_controls_ui(ra, key, st.query_params.get("set"), wide=not presenter)
     set_param("set", controls["dataset"])
     payload = dict(run_payload(key, state.run_stamp(path), controls["dataset"], controls["ref_alpha"],
                                controls["cls"], controls["y_name"] or state.AVG_OOD))

@@ -32,18 +32,19 @@ def example_thumbnail(example_id: str) -> np.ndarray | None:
 # ----------------------------------------------------------------------------- what changed
 
 
-def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None) -> dict:
+def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True) -> dict:
     """The server-side choices of the live view: the set for per-class changes and the gallery, the α
-    to compare with, the class filter and the scatter's OOD axis (each change reruns the script)."""
-    c1, c2, c3, c4 = st.columns(4)
+    to compare with, the class filter and the scatter's OOD axis (each change reruns the script).
+    Four columns, or two rows of two (`wide=False`, presenter mode: larger type would cut them)."""
+    c1, c2, c3, c4 = st.columns(4) if wide else [*st.columns(2), *st.columns(2)]
     names = list(ra.sets)
     dataset = c1.selectbox("eval set (per-class, gallery)", names, key=f"set:{key}",
                            index=names.index(dataset) if dataset in names else 0)
     ref_alpha = c2.select_slider("compare with α", options=[float(a) for a in ra.run.alphas], value=0.0
                                  if state.view_index(ra, 0.0) is not None else float(ra.run.alphas[0]),
                                  format_func=lambda a: f"{a:.2f}", key=f"ref:{key}")
-    cls = c3.selectbox("true class filter", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
-    y_name = c4.selectbox("scatter's OOD axis", state.y_options(ra), key=f"y:{key}",
+    cls = c3.selectbox("class filter", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
+    y_name = c4.selectbox("scatter's y axis", state.y_options(ra), key=f"y:{key}",
                           format_func=charts.pretty) if ra.ood_names else None
     return {"ref_alpha": float(ref_alpha), "dataset": dataset, "y_name": y_name,
             "cls": None if cls == ALL_CLASSES else ra.classnames.index(cls)}

@@ -9,6 +9,7 @@ CI installs chromium with apt (.ci/run); the test skips, saying why, where it is
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -147,7 +148,10 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             frame.wait_for_function("t => document.getElementById('tiles').innerText !== t", arg=before, timeout=5000)
             assert page.locator('[data-testid="stStatusWidget"] button').count() == 0  # no script rerun
             text = frame.inner_text("#tiles")
-            assert "nan" not in text and "-0.0" not in text and "−0.0" not in text, text
+            every = frame.evaluate("() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
+                                   "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
+                                   "cur = i0; drawTiles(); return out.join('\\n'); }")  # the tiles at every alpha
+            assert not re.search(r"nan|NaN|[-−]0\.0 pp", every), every
             alpha = frame.inner_text("#alphaOut")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
             url = page.url
@@ -157,6 +161,17 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             page.set_viewport_size({"width": SIZES[-1][0], "height": 2400})
             page.wait_for_timeout(1000)
             page.screenshot(path=str(SHOTS / "explorer-full.png"))
+            page.close()
+            page, frame = open_page(browser, app_url, SIZES[-1], errors)  # presenter mode: larger type
+            page.get_by_text("Presenter mode (larger type)").click()
+            frame.wait_for_selector(".live.presenter", timeout=WAIT_MS)
+            frame.wait_for_function("window.__wiseft.drawnSeq >= 1", timeout=WAIT_MS)
+            for size in (SIZES[-1], SIZES[0]):  # at 1024 with the sidebar still open: the hardest case
+                page.set_viewport_size({"width": size[0], "height": size[1]})
+                page.wait_for_timeout(1000)
+                bad = frame.evaluate(OVERFLOW_JS)
+                assert bad == {"cut": [], "out": []}, ("presenter", size, bad)
+                page.screenshot(path=str(SHOTS / f"explorer-presenter-{size[0]}x{size[1]}.png"))
             page.close()
             sweep = urllib.parse.quote("ALIGN, linear-classifier (Table 9)")
             page, frame = open_page(browser, f"{app_url}/?mode=paper&sweep={sweep}&alpha=1.0", SIZES[1], errors)
