@@ -52,10 +52,10 @@ def best_alphas(alphas: np.ndarray, curves: dict[str, np.ndarray]) -> dict[str, 
 def flip_table(ra: state.RunArrays, ref_alpha: float, cls: int | None) -> dict[str, list]:
     """{set: (G, 2) [fixed, broken]} from ref_alpha to every alpha of the view grid; only examples of
     true class `cls` when given (the class filter of the gallery)."""
-    table = {}
+    table, r = {}, int(np.argmin(np.abs(ra.alphas - ref_alpha)))  # the compared alpha is a grid point
     for name, s in ra.sets.items():
         right = s.correct  # (G, N) bool
-        ref = state.correct_at(ra, name, ref_alpha)  # (N,)
+        ref = right[r]  # (N,)
         keep = np.ones(len(ref), bool) if cls is None else s.labels == cls
         fixed = (right & ~ref & keep).sum(axis=1)  # (G,)
         broken = (~right & ref & keep).sum(axis=1)
