@@ -152,6 +152,10 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
                                    "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
                                    "cur = i0; drawTiles(); return out.join('\\n'); }")  # the tiles at every alpha
             assert not re.search(r"nan|NaN|[-−]0\.0 pp", every), every
+            for fmt in ("PNG", "SVG"):  # each chart's toolbar exports it, offline
+                with page.expect_download(timeout=20_000) as download:
+                    frame.locator(f'#pScatter [data-title="Download as {fmt}"]').click()
+                assert download.value.suggested_filename == f"robustness_scatter.{fmt.lower()}"
             alpha = frame.inner_text("#alphaOut")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
             url = page.url
