@@ -200,9 +200,10 @@ VERBS = {"zeroshot": cmd_zeroshot, "finetune": cmd_finetune, "sweep": cmd_sweep,
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import runtime
+    if args.verb not in ("info", "compare"):  # readers need neither torch nor torchrun (fast `info`)
+        from . import runtime
 
-    runtime.init_distributed()
+        runtime.init_distributed()
     try:
         _download(args)
         VERBS[args.verb](args)

@@ -134,6 +134,25 @@ def open_arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None) -> np.ndarray:
+    """Tensor `name` (index None) or its slab `index` along the first axis, read with pread into
+    fresh memory: unlike a memmap, the pages read do not stay mapped into the reader (the sweep's
+    consolidation reads gigabytes this way with a flat resident set)."""
+    entries, data_start, _ = header
+    e = entries[name]
+    dtype, shape = np.dtype(DTYPES[e["dtype"]]), tuple(e["shape"])
+    start = data_start + e["data_offsets"][0]
+    if index is not None:
+        rest = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        start, shape = start + index * rest, shape[1:]
+    count = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    with open(path, "rb") as f:
+        data = os.pread(f.fileno(), count, start)
+    if len(data) != count:
+        raise TensorFileError(f"{path} is truncated: tensor {name!r}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
 def write_arrays(path: Path, specs: dict[str, tuple[np.dtype, tuple[int, ...], Iterable[np.ndarray]]],
                  meta: dict | None = None) -> None:
     """Stream tensors into a safetensors file, atomically.

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts
-from .files import TensorFileError, open_arrays, read_header, write_arrays
+from .files import DTYPES, TensorFileError, open_arrays, read_header, read_slab, write_arrays
 
 PER_ALPHA = ("logits", "pred", "loss", "topk", "topk_prob")  # (A, n, ...): concatenated along examples
 
@@ -98,28 +98,34 @@ def _link(src: Path, dst: Path) -> None:
 
 def consolidate(folder: Path, name: str, n_chunks: int, run: artifacts.Run, labels: np.ndarray,
                 ids: list[str], meta: dict) -> None:
-    """Stream the chunks of a set into folder/<name>.safetensors (never all of it in memory)."""
-    chunks = [open_arrays(chunk_path(run, name, i)) for i in range(n_chunks)]
-    first, n = chunks[0], len(labels)
+    """Stream the chunks of a set into folder/<name>.safetensors: one chunk's slab of one alpha in
+    memory at a time (pread, not memmaps, so the resident set stays flat over gigabytes)."""
+    paths = [chunk_path(run, name, i) for i in range(n_chunks)]
+    heads = [read_header(p) for p in paths]
+    n = len(labels)
     specs: dict[str, tuple] = {"labels": (np.int64, (n,), [np.asarray(labels, np.int64)])}
-    for key, arr in first.items():
-        if key in PER_ALPHA:
-            shape = (arr.shape[0], n, *arr.shape[2:])
-            blocks = _per_alpha_blocks(chunks, key, arr.shape[0])
-        elif key == "class_hits":
-            shape, blocks = arr.shape, [sum(np.asarray(c[key]) for c in chunks)]
-        else:  # logits_0, logits_1: (n, C)
-            shape, blocks = (n, *arr.shape[1:]), [c[key] for c in chunks]
-        specs[key] = (arr.dtype, shape, blocks)
+    for key, e in heads[0][0].items():
+        dtype, shape = DTYPES[e["dtype"]], tuple(e["shape"])
+        if key in PER_ALPHA:  # (A, n_chunk, ...) -> (A, N, ...)
+            specs[key] = (dtype, (shape[0], n, *shape[2:]), _per_alpha_blocks(paths, heads, key, shape[0]))
+        elif key == "class_hits":  # (A, C): summed over chunks
+            specs[key] = (dtype, shape, [sum(read_slab(p, h, key) for p, h in zip(paths, heads))])
+        else:  # logits_0, logits_1: (n_chunk, C) -> (N, C)
+            specs[key] = (dtype, (n, *shape[1:]), _chunk_blocks(paths, heads, key))
     write_arrays(folder / f"{name}.safetensors", specs, meta)
     artifacts.atomic_write_json(folder / f"{name}.ids.json", list(ids))
 
 
-def _per_alpha_blocks(chunks: list[dict], key: str, n_alphas: int):
-    """(A, N, ...) in C order: for each alpha, every chunk's rows (read from the memmaps lazily)."""
+def _chunk_blocks(paths: list[Path], heads: list, key: str):
+    for p, h in zip(paths, heads):
+        yield read_slab(p, h, key)
+
+
+def _per_alpha_blocks(paths: list[Path], heads: list, key: str, n_alphas: int):
+    """(A, N, ...) in C order: for each alpha, every chunk's rows."""
     for a in range(n_alphas):
-        for c in chunks:
-            yield c[key][a]
+        for p, h in zip(paths, heads):
+            yield read_slab(p, h, key, a)
 
 
 def switch(run: artifacts.Run, folder: Path, sweep_info: dict) -> None:
