@@ -394,10 +394,7 @@ class Run:
         arrays = self._logit_arrays(name)
         alpha_arr = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
         if "logits_0" in arrays:  # exact closed form: (1 - a) * L0 + a * L1
-            l0 = np.asarray(arrays["logits_0"][idx], dtype=np.float32)  # (n, C)
-            l1 = np.asarray(arrays["logits_1"][idx], dtype=np.float32)
-            a = alpha_arr.astype(np.float32)[:, None, None]
-            out = (1 - a) * l0 + a * l1  # (A, n, C)
+            out = metrics.closed_form(arrays["logits_0"][idx], arrays["logits_1"][idx], alpha_arr)  # (A, n, C)
         else:
             grid = np.atleast_1d(self.grid_index(alpha_arr))
             out = np.stack([np.asarray(arrays["logits"][g][idx], dtype=np.float32) for g in grid])  # (A, n, C)

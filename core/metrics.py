@@ -47,6 +47,14 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
     return float(loss) if np.ndim(loss) == 0 else loss
 
 
+def closed_form(logits_0: np.ndarray, logits_1: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """Logits of theta_alpha for head-only fine-tunes, exact at any alpha: (1 - alpha) L0 + alpha L1
+    in float32; one alpha -> (N, C), an array of A alphas -> (A, N, C)."""
+    a = np.asarray(alpha, dtype=np.float32)
+    a = a[:, None, None] if a.ndim else a
+    return (1 - a) * np.asarray(logits_0, np.float32) + a * np.asarray(logits_1, np.float32)
+
+
 TOPK = 5  # top classes (and probabilities) kept per example and alpha: the gallery shows 3
 
 

@@ -234,9 +234,8 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
             logits = feats @ theta["head.weight"].float().T + theta["head.bias"].float()  # (n, C)
             ends[key] = project(logits.cpu().numpy()).astype(dtype)
         bar.update(len(x))
-        l0, l1 = (ends[k].astype(np.float32) for k in ("logits_0", "logits_1"))
-        parts = [metrics.reduce_logits(((1 - a) * l0 + a * l1)[None], labels, cfg.topk)  # (1, n, C) each
-                 for a in np.asarray(cfg.alphas, dtype=np.float32)]
+        parts = [metrics.reduce_logits(metrics.closed_form(ends["logits_0"], ends["logits_1"], [a]), labels, cfg.topk)
+                 for a in cfg.alphas]  # (1, n, C) each
         return {**ends, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
     target = model.state_dict()  # shares storage with the live parameters
     per_alpha = []

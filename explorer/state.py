@@ -151,8 +151,7 @@ def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) ->
         correct = np.empty((len(alphas), len(labels)), dtype=bool)  # (G, N)
         loss = np.empty(len(alphas))
         for g, alpha in enumerate(alphas):
-            a = np.float32(alpha)
-            red = metrics.reduce_logits(((1 - a) * ends[0] + a * ends[1])[None], labels, k=1)  # (1, N, ...)
+            red = metrics.reduce_logits(metrics.closed_form(*ends, [alpha]), labels, k=1)  # (1, N, ...)
             correct[g], loss[g] = red["pred"][0] == labels, red["loss"][0].astype(np.float64).mean()
         red = run.reductions(name)
     return EvalSet(name, run.dataset_info(name)["role"], labels, run.ids(name), correct,
@@ -192,9 +191,7 @@ def logits_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
     """(N, C) float32 logits of theta_alpha: the closed form for linear runs (computed as
     Run.logits does), the stored grid point otherwise (off-grid alphas raise)."""
     if name in ra.ends:
-        l0, l1 = ra.ends[name]
-        a = np.float32(alpha)
-        return (1 - a) * l0 + a * l1
+        return metrics.closed_form(*ra.ends[name], alpha)
     return ra.run.logits(name, alpha)
 
 
@@ -203,7 +200,12 @@ def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
     i = view_index(ra, alpha)
     if i is not None:
         return ra.sets[name].correct[i]
-    return metrics.predictions(logits_at(ra, name, alpha)) == ra.sets[name].labels
+    return _reduced_at(ra, name, alpha)["pred"][0] == ra.sets[name].labels
+
+
+def _reduced_at(ra: RunArrays, name: str, alpha: float) -> dict[str, np.ndarray]:
+    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...)."""
+    return metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
 
 
 def accuracies_at(ra: RunArrays, alpha: float) -> dict[str, float]:
@@ -223,7 +225,7 @@ def losses_at(ra: RunArrays, alpha: float) -> dict[str, float]:
     i = view_index(ra, alpha)
     if i is not None:
         return {name: float(s.loss[i]) for name, s in ra.sets.items()}
-    return {name: metrics.cross_entropy(logits_at(ra, name, alpha), s.labels) for name, s in ra.sets.items()}
+    return {name: float(_reduced_at(ra, name, alpha)["loss"][0].astype(np.float64).mean()) for name in ra.sets}
 
 
 def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:
@@ -272,9 +274,7 @@ def top_predictions(ra: RunArrays, name: str, idx: np.ndarray, alpha: float, k: 
         g = int(np.argmax(on_grid))
         return np.asarray(top[0][g][idx, :k]), np.asarray(top[1][g][idx, :k], dtype=np.float32)
     if name in ra.ends:
-        l0, l1 = ra.ends[name]
-        a = np.float32(alpha)
-        logits = (1 - a) * l0[idx] + a * l1[idx]  # (n, C)
+        logits = metrics.closed_form(ra.ends[name][0][idx], ra.ends[name][1][idx], alpha)  # (n, C)
     else:
         logits = ra.run.logits_rows(name, idx, alpha)  # (n, C)
     probs = metrics.softmax(logits)  # (n, C)
