@@ -73,10 +73,13 @@ def reduce_logits(logits: np.ndarray, labels: np.ndarray, k: int = TOPK) -> dict
     rows = np.arange(n)
     for a in range(n_alpha):
         logp = log_softmax(logits[a])  # (N, C) float32
-        top = np.argpartition(-logp, k - 1, axis=-1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))  # (N, k)
-        order = np.argsort(-np.take_along_axis(logp, top, axis=-1), axis=-1, kind="stable")
-        top = np.take_along_axis(top, order, axis=-1)
         pred = np.asarray(logits[a]).argmax(axis=-1)  # as `predictions` breaks ties: the first class
+        if k == 1:
+            top = pred[:, None]  # (N, 1)
+        else:
+            top = np.argpartition(-logp, k - 1, axis=-1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))  # (N, k)
+            order = np.argsort(-np.take_along_axis(logp, top, axis=-1), axis=-1, kind="stable")
+            top = np.take_along_axis(top, order, axis=-1)
         out["pred"][a], out["loss"][a] = pred, -logp[rows, labels]
         out["topk"][a], out["topk_prob"][a] = top, np.exp(np.take_along_axis(logp, top, axis=-1))
         out["class_hits"][a] = np.bincount(labels[pred == labels], minlength=c)[:c]

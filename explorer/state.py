@@ -104,6 +104,7 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
+    off_grid: dict[tuple[str, float], dict] = field(default_factory=dict, repr=False)  # a few reductions off the view grid
 
     @property
     def linear(self) -> bool:
@@ -204,8 +205,15 @@ def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
 
 
 def _reduced_at(ra: RunArrays, name: str, alpha: float) -> dict[str, np.ndarray]:
-    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...)."""
-    return metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
+    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...), kept for
+    the last few alphas (one slider change asks for the same alpha several times)."""
+    key = (name, float(alpha))
+    found = ra.off_grid.get(key)  # the app shares RunArrays across sessions: no check-then-read
+    if found is None:
+        if len(ra.off_grid) >= 4 * len(ra.sets):
+            ra.off_grid.clear()
+        found = ra.off_grid[key] = metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
+    return found
 
 
 def accuracies_at(ra: RunArrays, alpha: float) -> dict[str, float]:
