@@ -126,7 +126,7 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
     entries = []
     for images, role in eval_sets:
         entry = _entry(images, role, plan, cfg)
-        if not sweep_store.reuse(run, folder, entry):
+        if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
             _sweep_one(run, folder, images, entry, model, val_tf, plan, cfg, dev)
         entries.append(entry)
     if runtime.is_main():

@@ -67,8 +67,9 @@ def chunk_done(path: Path, meta: dict) -> bool:
         return False
 
 
-def reuse(run: artifacts.Run, folder: Path, entry: dict) -> bool:
-    """Link the current generation's file of this set into `folder` when its identity is the same."""
+def reuse(run: artifacts.Run, folder: Path, entry: dict, is_main: bool = True) -> bool:
+    """Link the current generation's file of this set into `folder` when its identity is the same
+    (every rank decides alike; only the main rank links)."""
     try:
         old = run.dataset_info(entry["name"]) if run.has_sweep else {}
     except KeyError:
@@ -81,7 +82,7 @@ def reuse(run: artifacts.Run, folder: Path, entry: dict) -> bool:
             return False
     except (TensorFileError, OSError):
         return False  # a damaged final file is recomputed, not reused
-    for suffix in (".safetensors", ".ids.json"):
+    for suffix in (".safetensors", ".ids.json") if is_main else ():
         _link(run.folder / f"{entry['name']}{suffix}", folder / f"{entry['name']}{suffix}")
     return True
 
