@@ -39,6 +39,7 @@ from .manifest import (  # noqa: F401  (re-exported: callers use artifacts.read_
 
 METRICS_FIELDS = ("dataset", "role", "alpha", "accuracy", "loss", "n")
 REDUCTIONS = ("pred", "loss", "topk", "topk_prob", "class_hits")
+CORE_REDUCTIONS = ("pred", "loss", "class_hits")  # always stored; top-k only where smaller than the logits
 
 
 # ----------------------------------------------------------------------------- writing helpers
@@ -213,11 +214,12 @@ class Run:
 
     def reductions(self, name: str) -> dict[str, np.ndarray]:
         """pred, loss, topk, topk_prob (A, N, ...) and class_hits (A, C) at each grid alpha: stored by
-        the sweep, or (schema-1 runs) computed here from the logits by `metrics.reduce_logits`."""
+        the sweep, or (schema-1 runs) computed here from the logits by `metrics.reduce_logits`.
+        The sweep leaves top-k out where it is larger than the logits (heads of <= 3k classes)."""
         if name not in self._reductions:
             arrays = self._load(name)
-            if set(REDUCTIONS) <= set(arrays):
-                self._reductions[name] = {k: arrays[k] for k in REDUCTIONS}
+            if set(CORE_REDUCTIONS) <= set(arrays):  # top-k may be absent (small heads): see top_k()
+                self._reductions[name] = {k: arrays[k] for k in REDUCTIONS if k in arrays}
             else:
                 labels = self.labels(name)
                 parts = [metrics.reduce_logits(self.logits(name, np.array([a])), labels) for a in self.alphas]

@@ -236,7 +236,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
         bar.update(len(x))
         parts = [metrics.reduce_logits(metrics.closed_form(ends["logits_0"], ends["logits_1"], [a]), labels, cfg.topk)
                  for a in cfg.alphas]  # (1, n, C) each
-        return {**ends, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
+        return {**ends, **_drop_small_topk({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, ends["logits_0"])}
     target = model.state_dict()  # shares storage with the live parameters
     per_alpha = []
     for alpha in cfg.alphas:
@@ -246,4 +246,12 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
     interpolate_(target, plan.theta_0, plan.theta_1, 0.0)
     logits = np.stack(per_alpha)  # (A, n, C) in the stored dtype
     reduced = metrics.reduce_logits(logits, labels, cfg.topk)
-    return {"logits": logits, **reduced} if storage == "grid" else reduced
+    return {"logits": logits, **_drop_small_topk(reduced, logits)} if storage == "grid" else reduced
+
+
+def _drop_small_topk(reduced: dict, logits: np.ndarray) -> dict:
+    """Top-k is kept beside the logits only when it is smaller than a logit row (C > 3k in float16):
+    for the embedded world's 10 classes it would double the shipped runs; readers then take the
+    top-k of the few examples shown from their logits."""
+    row, top = logits.shape[-1] * logits.itemsize, reduced["topk"].shape[-1] * 6
+    return reduced if top < row else {k: v for k, v in reduced.items() if not k.startswith("topk")}

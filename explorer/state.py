@@ -156,7 +156,7 @@ def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) ->
             correct[g], loss[g] = red["pred"][0] == labels, red["loss"][0].astype(np.float64).mean()
         red = run.reductions(name)
     return EvalSet(name, run.dataset_info(name)["role"], labels, run.ids(name), correct,
-                   correct.mean(axis=1), loss, (red["topk"], red["topk_prob"]))
+                   correct.mean(axis=1), loss, (red["topk"], red["topk_prob"]) if "topk" in red else None)
 
 
 def load_run(path: str | Path) -> RunArrays:

@@ -49,7 +49,7 @@ def reductions_only(e2e_run, folders, tmp_path_factory):
 def test_reductions_only_run_keeps_no_logits(reductions_only, e2e_run):
     run, full = Run(reductions_only), Run(e2e_run)
     assert {d["storage"] for d in run.datasets} == {"reductions"}
-    assert "logits" not in run._load("val") and not run.has_logits("val")
+    assert "logits" not in run._load("val") and "topk" in run._load("val") and not run.has_logits("val")
     with pytest.raises(RunFormatError, match="keeps only reductions"):
         run.logits("val", 0.5)
     for name in run.dataset_names:
@@ -73,8 +73,10 @@ def test_info_and_explorer_on_a_reductions_only_run(reductions_only, e2e_run, ca
 
 
 def test_full_logit_top_predictions_match_the_stored_top_k(e2e_run):
-    """The gallery's top-k from the stored reductions equals softmax of the stored logits."""
+    """The gallery's top-k (from the logits of the rows shown when the run stores no top-k) equals
+    softmax of the stored logits."""
     ra, run = state.load_run(e2e_run), Run(e2e_run)
+    assert "topk" not in run._load("val")  # 3 classes: a logit row is smaller than a top-5, not stored
     idx = np.array([0, 3, 7])
     top, probs = state.top_predictions(ra, "val", idx, 0.5)
     want = metrics.softmax(run.logits_rows("val", idx, 0.5))  # (3, C): only those rows read
