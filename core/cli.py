@@ -447,14 +447,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every verb; with `only`, just that verb's options are added (the others'
+    option builders import torch, which `info` and `compare` never need)."""
     p = _Parser(prog="python -m core", description=__doc__, formatter_class=_Formatter)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for name, verb in VERBS.items():
         examples = "examples:\n" + "\n".join(f"  {e}" for e in verb.examples)
         sp = sub.add_parser(name, help=verb.summary, description=inspect.cleandoc(verb.run.__doc__ or verb.summary), epilog=examples,
                             formatter_class=_Formatter)
-        verb.add_arguments(sp)
+        if only is None or only == name:
+            verb.add_arguments(sp)
     return p
 
 
@@ -480,13 +483,15 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser(next((a for a in argv if a in VERBS), None)).parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2, already printed)
         return int(stop.code or 0)
-    from . import runtime
-
     try:
-        runtime.init_distributed()
+        if args.verb not in ("info", "compare"):  # readers need neither torch nor torchrun (fast `info`)
+            from . import runtime
+
+            runtime.init_distributed()
         _download(args)
         VERBS[args.verb].run(args)
         sys.stdout.flush()

@@ -257,7 +257,7 @@ def test_a_run_of_an_unknown_schema_version(monkeypatch, tmp_path, runs_root):
 def test_a_damaged_run_is_listed_as_damaged_and_the_others_still_open(monkeypatch, tmp_path, runs_root):
     good = copy_run(runs_root / "tiny-e2e", tmp_path / "b-good")
     bad = copy_run(runs_root / "tiny-e2e", tmp_path / "a-bad")
-    (bad / "sweep" / "val.safetensors").write_bytes(b"truncated")
+    (Run(bad).folder / "val.safetensors").write_bytes(b"truncated")  # the generation the manifest names
     at = open_app(monkeypatch, tmp_path)
     labels = at.selectbox(key="run").options  # as the picker shows them
     assert any("a-bad" in label and "damaged" in label for label in labels), labels
