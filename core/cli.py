@@ -84,7 +84,8 @@ def cmd_finetune(args) -> None:
 
         overrides = {**get_preset(args.preset).finetune, **overrides}
     cfg = FinetuneConfig(**overrides)
-    path = finetune(Path(args.run), get_dataset(args.train, args.data_root).subset(args.limit), cfg, args.device)
+    path = finetune(Path(args.run), get_dataset(args.train, args.data_root).subset(args.limit), cfg, args.device,
+                    restart=args.restart, init_from=args.init_from)
     from . import runtime
 
     if runtime.is_main():
@@ -161,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--workers", type=int, dest="num_workers")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     f.add_argument("--compile", dest="compile", action="store_const", const=True, help="torch.compile the model")
+    # training helper's hunk (issue 10.3): explicit restart and fork instead of resume-as-fork
+    f.add_argument("--restart", action="store_true", help="discard the run's checkpoints and train anew")
+    f.add_argument("--init-from", type=Path, help="start from these weights (a weight file, or a train-state "
+                   "checkpoint whose optimizer state and step are continued) instead of theta_0")
 
     s = sub.add_parser("sweep", help="logits of theta_alpha on eval sets for a grid of alphas")
     s.add_argument("--run", required=True)
