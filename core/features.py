@@ -10,8 +10,9 @@ training set ids and labels digest, preprocessing); a rerun reuses finished chun
 identity and recomputes the rest.
 
 float16 storage: normalised features have |x| <= 1, where float16 keeps ~3.3 significant digits
-(rel. error <= 4.9e-4); measured on the tests' tiny model, the trained heads agree with the float32
-in-memory path to 1e-3 of their scale and predict identically.
+(rel. error <= 4.9e-4). Measured on the tests' tiny model (tests/test_linear_features.py): the head
+moved 0.087 from theta_0 and differs from the one trained on in-memory float32 features by 1.3e-5,
+with identical predictions.
 """
 
 from __future__ import annotations
