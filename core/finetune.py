@@ -259,6 +259,22 @@ def _start(start: Path | None, classifier: nn.Module, opt: torch.optim.Optimizer
     return trainstate.load_train_state(start, classifier, opt, rng=bool(own))
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: torch.Tensor, y: torch.Tensor,
+               lr: float, cfg: FinetuneConfig, amp) -> torch.Tensor:
+    """One optimiser step on a batch already on the device; returns the loss (not synced)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with amp:
+        logits = model(x)  # (B, C) float32 (the head runs in fp32)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    opt.step()
+    return loss
+
+
 def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: int, cfg: FinetuneConfig,
            run_dir: Path, dev: torch.device, ident: dict, start: Path | None) -> None:
     """The optimisation loop shared by both modes; checkpoints the whole classifier."""
@@ -283,16 +299,8 @@ def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: in
     while step < stop:
         epoch, offset = divmod(step, steps_per_epoch)
         for x, y in batches(epoch, offset):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, cfg)
-            with amp:
-                logits = model(x.to(dev, non_blocking=True))  # (B, C) float32 (the head runs in fp32)
-            loss = F.cross_entropy(logits.float(), y.to(dev, non_blocking=True), label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            loss = train_step(model, opt, params, x.to(dev, non_blocking=True), y.to(dev, non_blocking=True),
+                              cosine_lr(step, total, cfg), cfg, amp)
             step, seen = step + 1, seen + len(x) * world
             bar.update(1)
             if step % LOG_EVERY == 0 or step == stop:  # the only host sync of the loop
