@@ -167,10 +167,19 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     init = None if init_from is None else {"digest": file_digest(init_from)[:16]}
     theta_0 = file_digest(artifacts.weights_file(run_dir, "zeroshot", manifest))[:16]
     ident = trainstate.identity(cfg, train_set, theta_0, pp_cfg, init)
+    if init_from is not None:  # checked before --restart deletes anything
+        _load_init(classifier, Path(init_from), len(manifest["classnames"]))
     resume = _resume_point(run_dir, ident, restart, manifest)
     runtime.seed_everything(cfg.seed)
-    if init_from is not None:
-        _load_init(classifier, Path(init_from), len(manifest["classnames"]))
+    trainable, batches = _batches(classifier, train_set, cfg, pp_cfg, run_dir, ident, dev)
+    _train(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from)
+    return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
+
+
+def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp_cfg: dict, run_dir: Path,
+             ident: dict, dev: torch.device) -> tuple[nn.Module, Callable]:
+    """The trained module and `batches(epoch, offset)`: augmented images (end-to-end), or rows of the
+    frozen encoder's streamed features (linear-classifier)."""
     train_tf, val_tf = transforms_from_cfg(pp_cfg)
     per_rank = max(1, cfg.batch_size // runtime.world_size())
     if cfg.mode == "linear-classifier":
@@ -196,8 +205,7 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
             idx, seeds = (a[offset * per_rank:] for a in epoch_plan(len(train_set), epoch, cfg))
             return image_loader(data, idx, seeds, per_rank, cfg, epoch, dev)
 
-    _train(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from)
-    return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
+    return trainable, batches
 
 
 def _resume_point(run_dir: Path, ident: dict, restart: bool, manifest: dict) -> Path | None:
