@@ -127,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {name}; batch {args.batch}; bf16 peak: {f'{peak:.0f} TFLOPS' if peak else 'unknown'}")
     for model in args.models.split(","):
         r = bench_model(model, args.batch, args.steps, args.warmup, dev)
-        frac = (lambda t: f"{t / peak:.1%} of peak" if peak else "peak unknown")
-        print(f"{r['model']:>10}: {r['gflops_per_image']:.1f} GFLOP/img fwd | sweep {r['sweep_img_s']:,.1f} img/s "
-              f"({r['sweep_tflops']:.1f} TFLOPS, {frac(r['sweep_tflops'])}; interpolation {r['lerp_ms']:.2f} ms/alpha) | "
-              f"fine-tune {r['finetune_img_s']:,.1f} img/s ({r['finetune_tflops']:.1f} TFLOPS, {frac(r['finetune_tflops'])})")
+        frac = {k: f"{r[k] / peak:.1%} of peak" if peak else "peak unknown"
+                for k in ("sweep_tflops", "finetune_tflops")}
+        print(f"{r['model']:>10}: {r['gflops_per_image']:.1f} GFLOP/img fwd"
+              f" | sweep {r['sweep_img_s']:,.1f} img/s ({r['sweep_tflops']:.1f} TFLOPS, {frac['sweep_tflops']};"
+              f" interpolation {r['lerp_ms']:.2f} ms/alpha)"
+              f" | fine-tune {r['finetune_img_s']:,.1f} img/s"
+              f" ({r['finetune_tflops']:.1f} TFLOPS, {frac['finetune_tflops']})")
     return 0
 
 

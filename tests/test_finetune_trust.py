@@ -145,6 +145,7 @@ def test_pretrained_that_is_not_a_checkpoint(tiny_config, folders, capsys, tmp_p
     ("--lr", "-1", "--lr must be a positive number"), ("--warmup-steps", "-3", "--warmup-steps must be >= 0"),
     ("--workers", "-1", "--workers must be >= 0"), ("--max-steps", "0", "--max-steps must be >= 1"),
     ("--device", "nosuch", "--device 'nosuch' is not a device name"),
+    ("--init-from", "/nonexistent/x.safetensors", "--init-from /nonexistent/x.safetensors does not exist"),
 ])
 def test_bad_finetune_flags(e2e_run, folders, capsys, tmp_path, flag, value, expected):
     run = copy_run(e2e_run, tmp_path / "run")

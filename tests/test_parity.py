@@ -65,7 +65,8 @@ def test_built_and_saved_model_matches_open_clips_registry(name, tag, no_downloa
     torch.manual_seed(0)
     ref, ref_train, ref_val = open_clip.create_model_and_transforms(
         name, pretrained=tag, load_weights=False, force_quick_gelu=tag_cfg.get("quick_gelu", False))
-    expect = {"acts": activations(ref.visual), "pp": dict(ref.visual.preprocess_cfg), "val": ref_val(IMAGE), "train": same_brackets(repr(ref_train)),
+    expect = {"acts": activations(ref.visual), "pp": dict(ref.visual.preprocess_cfg), "val": ref_val(IMAGE),
+              "train": same_brackets(repr(ref_train)),
               "shapes": {k: v.shape for k, v in ref.visual.state_dict().items()},
               "scale": ref.logit_scale.exp().item()}
     del ref
