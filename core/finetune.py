@@ -37,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import artifacts, runtime, trainstate
-from .data import ImageSet, align_classes
+from .data import ImageSet
 from .models import transforms_from_cfg
 from .runs import file_digest, load_classifier, load_weights, save_weights
 from .trainstate import checkpoints  # noqa: F401  (re-exported: callers list a run's checkpoints here)
@@ -161,10 +161,7 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     run_dir = Path(run_dir)
     dev = runtime.pick_device(device)
     manifest = artifacts.read_manifest(run_dir)
-    train_set = align_classes(train_set, manifest["classnames"])
-    if train_set.logit_indices is not None:
-        raise ValueError(f"training set {train_set.name!r} must have exactly the run's classes "
-                         f"{manifest['classnames'][:8]}, in that order")
+    _check_classes(train_set, manifest["classnames"])
     classifier, pp_cfg = load_classifier(run_dir, "zeroshot", dev)
     if init_from is not None and not Path(init_from).is_file():
         raise ValueError(f"--init-from {init_from} does not exist; give a weight file or a train-state checkpoint")
@@ -210,6 +207,20 @@ def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp
             return image_loader(data, idx, seeds, per_rank, cfg, epoch, dev)
 
     return trainable, batches
+
+
+def _check_classes(train_set: ImageSet, classnames: list[str]) -> None:
+    """A training set must have exactly the run's classes, in the run's order."""
+    have = list(train_set.classnames)
+    if have == list(classnames):
+        return
+    extra = [c for c in have if c not in classnames]
+    missing = [c for c in classnames if c not in have]
+    what = (f"classes not in the run: {extra[:8]}; " if extra else "") + \
+        (f"run classes it lacks: {missing[:8]}; " if missing else "") or "the same classes in another order; "
+    raise ValueError(f"training set {train_set.name!r} ({train_set.spec}) has {len(have)} classes and the run "
+                     f"{len(classnames)}: {what}fine-tune on a set whose classes are the run's (its class "
+                     "subfolders named like the run's classnames), or create a run from it (zeroshot --classes-from)")
 
 
 def _resume_point(run_dir: Path, ident: dict, restart: bool, manifest: dict) -> Path | None:

@@ -186,3 +186,18 @@ def test_save_arch_is_atomic(tiny_config, tmp_path, monkeypatch):
     save_arch(ModelSpec(str(tiny_config)), model, dest)
     assert "model_cfg" in json.loads((dest / "open_clip_config.json").read_text())
     assert not [p for p in os.listdir(dest) if p.endswith(".tmp")]
+
+
+def test_training_set_with_other_classes_is_called_a_training_set(e2e_run, capsys, tmp_path):
+    import shutil
+
+    from conftest import make_image_folder
+
+    run = copy_run(e2e_run, tmp_path / "run")
+    odd = make_image_folder(tmp_path / "odd", 2, seed=3)
+    shutil.copytree(odd / "cat", odd / "zebra")
+    before = snapshot(run)
+    err = fails(capsys, "finetune", "--run", run, "--train", f"folder:{odd}", *STEPS)
+    assert "training set 'odd'" in err and "has 4 classes and the run 3" in err and "zebra" in err
+    assert "eval set" not in err
+    assert snapshot(run) == before
