@@ -138,7 +138,8 @@ def cmd_finetune(args) -> None:
         if preset.recipe_source != "paper":
             print(f"note: preset {preset.name}: {preset.recipe_source}", file=sys.stderr)
     cfg = FinetuneConfig(**overrides)
-    path = finetune(Path(args.run), _datasets([args.train], args, "training set")[0], cfg, args.device)
+    path = finetune(Path(args.run), _datasets([args.train], args, "training set")[0], cfg, args.device,
+                    restart=args.restart, init_from=args.init_from)
     from . import runtime
 
     if runtime.is_main():
@@ -321,6 +322,10 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                    help="use the eval transform instead of random resized crops (default: augment)")
     p.add_argument("--compile", dest="compile", action="store_const", const=True,
                    help="torch.compile the model (default: off)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the run's checkpoints and train anew (default: resume when the settings match)")
+    p.add_argument("--init-from", type=Path, help="start from these weights (a weight file, or a train-state "
+                   "checkpoint whose optimizer state and step are continued) instead of theta_0 (default: theta_0)")
     _device_arg(p)
     _data_args(p)
     _limit_arg(p)

@@ -38,7 +38,7 @@ def test_vit_b_16_imagenet_is_the_paper_recipe():
 
 def test_preset_reaches_finetune_and_flags_override_it(monkeypatch, folders, tmp_path, capsys):
     seen = {}
-    monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device: seen.setdefault("cfg", cfg))
+    monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device, **kw: seen.setdefault("cfg", cfg))
     run_cli("finetune", "--run", tmp_path, "--train", f"folder:{folders['train']}", "--preset", "vit-b-16-imagenet",
             "--epochs", "1", "--compile")
     cfg = seen["cfg"]
