@@ -154,7 +154,8 @@ def cmd_sweep(args) -> None:
     alphas = parse_alphas(args.alphas)  # parse before any work, so a typo writes nothing
     cfg = SweepConfig(alphas=alphas, batch_size=args.batch_size, chunk_size=args.chunk_size,
                       num_workers=args.workers, device=args.device, compile=args.compile,
-                      logits_dtype="float32" if args.float32 else "float16")
+                      logits_dtype="float32" if args.float32 else "float16",
+                      keep_logits=not args.reductions_only)
     sets = list(zip(_datasets(args.id + args.ood, args, "eval set"), ["id"] * len(args.id) + ["ood"] * len(args.ood)))
     sweep(Path(args.run), sets, cfg)
     from . import runtime
@@ -346,6 +347,9 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
                    help="images decoded at once and kept in memory across alphas")
     p.add_argument("--workers", type=int, default=cfg.num_workers, help="data loader worker processes")
     p.add_argument("--float32", action="store_true", help="store float32 logits (default: float16)")
+    p.add_argument("--reductions-only", action="store_true",
+                   help="store only per-example reductions (predictions, losses, top-k), not the logit tensor, for "
+                        "very large runs; linear-classifier runs keep their two endpoint logits (default: keep logits)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (default: off)")
     _device_arg(p)
     _data_args(p)

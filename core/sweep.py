@@ -114,7 +114,7 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
         raise ValueError(f"eval set names must be unique, got {names}; name them like sketch=folder:PATH")
     if not any(role == "id" for _, role in eval_sets):
         raise ValueError("a sweep needs an ID eval set (--id)")
-    eval_sets = [(align_classes(s, run.classnames), role) for s, role in eval_sets]
+    eval_sets = [(align_classes(s, run.classnames, "eval set"), role) for s, role in eval_sets]
     dev = runtime.pick_device(cfg.device)
     model, pp_cfg = load_classifier(run.path, "zeroshot", dev)
     plan = _plan(run, pp_cfg, dev)

@@ -106,3 +106,12 @@ def test_the_app_opens_a_reductions_only_run(reductions_only, monkeypatch):
     for row in run.metrics_rows():  # the run's accuracies reach the tiles, read from its reductions
         i = int(np.argmin(np.abs(np.asarray(payload["alphas"]) - row["alpha"])))
         assert payload["acc"][row["dataset"]][i] == pytest.approx(row["accuracy"], abs=1e-6)  # the payload keeps 6 digits
+
+
+def test_the_command_line_sweeps_reductions_only(e2e_run, folders, tmp_path, capsys):
+    run = copy_run(e2e_run, tmp_path / "run")
+    assert main(["sweep", "--run", str(run), "--id", f"folder:{folders['val']}", "--alphas", "0,1",
+                 "--reductions-only"]) == 0
+    swept = Run(run)
+    assert swept.storage("val") == "reductions" and not swept.has_logits("val")
+    assert main(["info", "--run", str(run)]) == 0 and "val" in capsys.readouterr().out
