@@ -85,6 +85,8 @@ def run_picker_ui() -> Path | None:
     runs = state.list_runs(roots)
     asked = st.query_params.get("run", "")
     found = {str(p): p for p in runs}
+    by_name = [p for p in runs if p.name == asked]  # a link may name a listed run (?run=world-e2e)
+    asked = str(by_name[0]) if asked not in found and len(by_name) == 1 else asked
     typed = st.sidebar.text_input("Run folder path", value="" if asked in found else asked, key="run_path",
                                   placeholder="/path/to/run (optional)")
     if typed.strip():

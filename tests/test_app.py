@@ -291,3 +291,16 @@ def test_compare_overlays_a_second_run_and_the_eval_sets_tab_shows_samples(monke
     assert not at.exception, at.exception
     assert len(at.get("image")) >= len(run.dataset_names)  # sample images of every set
     assert any("val" in m.value and "ID" in m.value for m in at.markdown)
+
+
+def test_a_link_may_name_a_listed_run(monkeypatch, runs_root):
+    """?run=NAME opens the listed run of that name (links written by hand for a class)."""
+    run = Run(runs_root / "tiny-lc")
+    monkeypatch.setenv(state.RUNS_ENV, str(runs_root))
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"run": "tiny-lc"})
+    at.run()
+    assert not at.exception and not at.error, at.error
+    assert live_payload(at)["title"] == run.name
