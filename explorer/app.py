@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
@@ -177,6 +176,17 @@ def run_ui(path: Path, presenter: bool) -> None:
     tabs_ui(ra, controls, payload)
 
 
+def tables_download_ui(run) -> None:
+    """The run's tables as CSV, from core.tables (the same frames as `info --format csv` and the notebooks)."""
+    from core import tables
+
+    left, right = st.columns(2)
+    left.download_button("Download the metrics, tidy (CSV)", tables.metrics_frame(run).to_csv(index=False),
+                         f"{run.name}_metrics.csv", "text/csv", key="dl:metrics")
+    right.download_button("Download the paper-style table (CSV)", tables.format_frame(tables.run_table(run), "csv"),
+                          f"{run.name}_table.csv", "text/csv", key="dl:paper_table")
+
+
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     tabs = dict(zip(TABS, st.tabs(TABS, key="tab", bind="query-params")))
     with tabs["Examples that changed"]:
@@ -191,10 +201,7 @@ def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     with tabs["Choosing α"]:
         curves = ra.accuracy_curves()
         explain.choosing_ui(ra.alphas, curves, ra.id_name, f"{ra.run.name}_choosing_alpha.csv")
-        table = pd.DataFrame({"alpha": ra.alphas, **{f"accuracy {n}": c for n, c in curves.items()},
-                              **{f"loss {n}": c for n, c in ra.loss_curves().items()}})
-        st.download_button("Download accuracy and loss at every α (CSV)", table.to_csv(index=False),
-                           f"{ra.run.name}_per_alpha.csv", "text/csv", key="dl:per_alpha")
+        tables_download_ui(ra.run)
     with tabs["Definitions"]:
         fit = payload["scatter"]["fit"] if payload["scatter"] else None
         st.markdown(explain.definitions_md(ra.run.endpoints, fit))

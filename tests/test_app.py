@@ -304,3 +304,14 @@ def test_a_link_may_name_a_listed_run(monkeypatch, runs_root):
     at.run()
     assert not at.exception and not at.error, at.error
     assert live_payload(at)["title"] == run.name
+
+
+def test_the_csv_downloads_are_core_tables(monkeypatch, runs_root):
+    """The Choosing-α tab offers the run's tables as CSV, made by core.tables (as `info --format csv`)."""
+    run = Run(runs_root / "tiny-e2e")
+    at = open_app(monkeypatch, runs_root)
+    pick(at, run.path)
+    at.query_params["tab"] = "Choosing α"
+    at.run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the metrics, tidy (CSV)" in labels and "Download the paper-style table (CSV)" in labels
