@@ -5,8 +5,10 @@
     pm_k(logits, labels, anchors)                    ImageNet-Vid-Robust / YTBB-Robust: pm-0 and pm-k
 
 Every function takes logits of shape (N, C) or (A, N, C) (one row per alpha of a sweep) and
-returns a float or an (A,) array, in [0, 1]. `dataset_metric(name, logits, labels, info)` picks
-the metric a dataset's manifest entry names (its `metric`, written by the dataset families in
+returns a float or an (A,) array, in [0, 1]. Each needs only the predicted classes, so
+`dataset_metric(pred, labels, info)` takes predictions (N,) or (A, N): a run's stored reductions,
+never its logit tensor (reductions-only and ImageNet-size runs too). It picks the metric a
+dataset's manifest entry names (its `metric`, written by the dataset families in
 core.datasets_wilds), so compare, reports and the explorer compute the same numbers.
 """
 
@@ -22,7 +24,11 @@ def _predictions(logits: np.ndarray) -> np.ndarray:
 def macro_f1(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
     """Mean F1 over the classes present in `labels` (WILDS' F1(average='macro'): sklearn's f1_score
     with labels=unique(y_true); a class never predicted has precision 0, so F1 0)."""
-    pred, labels = _predictions(logits), np.asarray(labels)
+    return _macro_f1(_predictions(logits), labels)
+
+
+def _macro_f1(pred: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
+    labels = np.asarray(labels)
     classes = np.unique(labels)
     scores = []
     for c in classes:
@@ -37,7 +43,12 @@ def worst_group_accuracy(logits: np.ndarray, labels: np.ndarray, groups: np.ndar
                          ignore: tuple[int, ...] = ()) -> np.ndarray | float:
     """The lowest accuracy over the groups (e.g. FMoW's regions) that have examples, skipping
     the group ids in `ignore` (WILDS skips 'Other')."""
-    correct = _predictions(logits) == np.asarray(labels)  # (N,) or (A, N)
+    return _worst_group_accuracy(_predictions(logits), labels, groups, ignore)
+
+
+def _worst_group_accuracy(pred: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                          ignore: tuple[int, ...] = ()) -> np.ndarray | float:
+    correct = pred == np.asarray(labels)  # (N,) or (A, N)
     groups = np.asarray(groups)
     per_group = [correct[..., groups == g].mean(-1) for g in np.unique(groups) if g not in ignore]
     out = np.min(per_group, axis=0)
@@ -52,7 +63,10 @@ def pm_k(logits: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labe
     pm-0 is the accuracy on the anchors; pm-k counts an anchor as correct only when it and every
     frame of its set are classified correctly (Shankar et al., 2021).
     """
-    pred = _predictions(logits)  # (N,) or (A, N)
+    return _pm_k(_predictions(logits), labels, anchors, extra_labels)
+
+
+def _pm_k(pred: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labels=()) -> tuple:
     correct = pred == np.asarray(labels)
     for frame, label in extra_labels:
         correct[..., frame] |= pred[..., frame] == label
@@ -65,30 +79,31 @@ def pm_k(logits: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labe
     return as_out(pm0), as_out(pmk)
 
 
-def dataset_metric(logits: np.ndarray, labels: np.ndarray, info: dict) -> tuple[str, np.ndarray | float]:
-    """(metric name, value) of a dataset per its manifest entry's `metric` (default: accuracy)."""
+def dataset_metric(pred: np.ndarray, labels: np.ndarray, info: dict) -> tuple[str, np.ndarray | float]:
+    """(metric name, value) of a dataset per its manifest entry's `metric` (default: accuracy), from
+    its predicted classes pred (N,) or (A, N)."""
     metric = info.get("metric", "accuracy")
     if metric == "macro F1":
-        return metric, macro_f1(logits, labels)
+        return metric, _macro_f1(pred, labels)
     if metric == "worst-region accuracy":
         names = info.get("group_names", [])
         ignore = tuple(names.index(g) for g in info.get("ignore_groups", []) if g in names)
-        return metric, worst_group_accuracy(logits, labels, np.asarray(info["groups"]), ignore)
+        return metric, _worst_group_accuracy(pred, labels, np.asarray(info["groups"]), ignore)
     if metric in ("pm-0", "pm-k"):
-        pm0, pmk = pm_k(logits, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()))
+        pm0, pmk = _pm_k(pred, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()))
         return metric, pm0 if metric == "pm-0" else pmk
-    acc = (_predictions(logits) == np.asarray(labels)).mean(-1)
+    acc = (np.asarray(pred) == np.asarray(labels)).mean(-1)
     return "accuracy", float(acc) if np.ndim(acc) == 0 else acc
 
 
 def run_extra_metrics(run) -> dict[str, tuple[str, np.ndarray]]:
     """{dataset name: (metric, (A,) values in [0, 1])} for a run's eval sets whose manifest entry
-    names a metric beyond top-1 (run: a core.artifacts.Run; only its datasets, grid_logits and
-    labels are used, so this module stays numpy-only)."""
+    names a metric beyond top-1 (run: a core.artifacts.Run; only its datasets, stored predictions
+    and labels are read, so this module stays numpy-only and never loads a logit tensor)."""
     out = {}
     for d in run.datasets:
         if d.get("metric", "accuracy") != "accuracy":
-            out[d["name"]] = dataset_metric(run.grid_logits(d["name"]), run.labels(d["name"]), d)
+            out[d["name"]] = dataset_metric(run.reductions(d["name"])["pred"], run.labels(d["name"]), d)
     return out
 
 

@@ -199,7 +199,7 @@ def test_vid_robust_projection_and_pm_scores(tmp_path):
     logits = np.zeros((4, 30))  # (N, 30) projected
     logits[[0, 1, 3], [4, 4, 29]] = 1
     logits[2, 8] = 1  # frame 2 predicts its second label: still right
-    assert dataset_metric(logits, vid.labels, vid.extra) == ("pm-0", 1.0)
+    assert dataset_metric(logits.argmax(-1), vid.labels, vid.extra)  # from predictions == ("pm-0", 1.0)
     logits[2] = 0
     logits[2, 5] = 1  # now wrong: the first set fails pm-k, not pm-0
     from core.extra_metrics import pm_k

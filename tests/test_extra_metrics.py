@@ -108,3 +108,27 @@ def test_info_shows_the_extra_metrics(fmow_run, capsys):
     values = data["extra_metrics"]["wilds-fmow-ood-test"]
     assert values["metric"] == "worst-region accuracy" and len(values["values"]) == 3
     assert "wilds-fmow-id-test" not in data["extra_metrics"]  # plain accuracy is in the main table
+
+
+def test_extra_metrics_need_no_logits(fmow_run, tmp_path):
+    """A reductions-only sweep (ImageNet-size runs) reports the same metrics from its stored predictions."""
+    import torch
+
+    from conftest import copy_run
+    from core.runs import load_weights, save_weights
+
+    runs = {}
+    for name, flags in (("full", []), ("reduced", ["--reductions-only"])):
+        run = runs[name] = copy_run(fmow_run, tmp_path / name)
+        theta = load_weights(run / "weights/finetuned.safetensors")  # move the encoder too: no closed form
+        theta = {k: v * 1.05 if k.startswith("image_encoder.") and v.is_floating_point() else v for k, v in theta.items()}
+        save_weights(run / "weights/finetuned.safetensors", theta)
+        run_cli("sweep", "--run", run, "--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root",
+                fmow_run.parent / "data", "--allow-partial", "--alphas", "0,0.5,1", *flags)
+    full, reduced = Run(runs["full"]), Run(runs["reduced"])
+    assert reduced.storage("wilds-fmow-ood-test") == "reductions" and full.has_logits("wilds-fmow-ood-test")
+    want, got = em.run_extra_metrics(full), em.run_extra_metrics(reduced)
+    assert got.keys() == want.keys() and got
+    for name, (metric, values) in want.items():
+        assert got[name][0] == metric
+        np.testing.assert_allclose(got[name][1], values)
