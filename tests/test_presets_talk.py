@@ -31,6 +31,6 @@ def test_finetune_with_such_a_preset_prints_a_note(monkeypatch, folders, tmp_pat
     from conftest import run_cli
     from core import finetune as finetune_module
 
-    monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device: tmp_path)
+    monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device, **kw: tmp_path)  # kw: restart, init_from
     run_cli("finetune", "--run", tmp_path, "--train", f"folder:{folders['train']}", "--preset", "vit-l-14-336-dtd")
     assert "note: preset vit-l-14-336-dtd: the paper's hyperparameters" in capsys.readouterr().err
