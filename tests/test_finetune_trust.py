@@ -131,9 +131,10 @@ def test_zeroshot_out_is_a_file(tiny_config, folders, capsys, tmp_path):
     assert "is a file" in err and out.read_text() == "mine"
 
 
-def test_pretrained_that_is_not_a_checkpoint(tiny_config, folders, capsys, tmp_path):
+@pytest.mark.parametrize("content", [b"not a checkpoint\n", b"text\n", b"", b"\x80\x02}q\x00.", b"PK\x03\x04junk"])
+def test_pretrained_that_is_not_a_checkpoint(tiny_config, folders, capsys, tmp_path, content):
     text = tmp_path / "weights.pt"
-    text.write_text("not a checkpoint\n")
+    text.write_bytes(content)  # "text\n" made torch's unpickler raise IndexError
     err = fails(capsys, "zeroshot", "--model", tiny_config, "--pretrained", text, "--classes-from",
                 f"folder:{folders['train']}", "--templates", "simple", "--out", tmp_path / "run")
     assert "weights_only=True" in err and str(text) in err
