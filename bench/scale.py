@@ -15,6 +15,7 @@ The run is deleted at the end unless --keep. Peak memory: /usr/bin/time's %M of 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -108,7 +109,9 @@ def step_app(root: Path) -> None:
     os.environ["WISEFT_RUNS"] = str(root.parent)
     t0 = time.perf_counter()
     at = AppTest.from_file(str(REPO / "explorer" / "app.py")).run(timeout=120)
-    print(f"RESULT render_s={time.perf_counter() - t0:.2f} exception={bool(at.exception)}")
+    live = [e for e in at.get("component_instance") if e.proto.component_name.endswith("wiseft_live")]
+    title = json.loads(live[0].proto.json_args)["payload"]["title"] if live else None  # the run the page shows
+    print(f"RESULT render_s={time.perf_counter() - t0:.2f} exception={bool(at.exception)} shown={title}")
     if at.exception:
         print(at.exception, file=sys.stderr)
 

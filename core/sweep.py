@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import artifacts, metrics, runtime, sweep_store
 from .data import ImageSet, align_classes
-from .evaluate import decode, predict
+from .evaluate import decode, predict, split_normalize
 from .interpolate import check_compatible, differing_keys, interpolate_
 from .models import ImageClassifier, transforms_from_cfg
 from .runs import file_digest, load_classifier, load_weights
@@ -95,6 +95,8 @@ class _Plan:
     head_only: bool
     weight_digests: list[str]
     preprocess: dict
+    host_tf: object = None  # decodes an image on the host: to uint8 (3, H, W) when `prepare` is set
+    prepare: object = None  # device part of the eval transform (uint8 batch -> normalised float), or None
 
 
 def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig = SweepConfig()) -> Path:
@@ -121,13 +123,14 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
     if cfg.compile:
         model.compile()  # in place: state_dict keys, which the sweep writes theta_alpha into, stay the same
     _, val_tf = transforms_from_cfg(pp_cfg)
+    plan.host_tf, plan.prepare = split_normalize(val_tf) or (val_tf, None)
     folder = sweep_store.new_generation(run, runtime.is_main())
     runtime.barrier()
     entries = []
     for images, role in eval_sets:
         entry = _entry(images, role, plan, cfg)
         if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
-            _sweep_one(run, folder, images, entry, model, val_tf, plan, cfg, dev)
+            _sweep_one(run, folder, images, entry, model, plan, cfg, dev)
         entries.append(entry)
     if runtime.is_main():
         sweep_store.switch(run, folder, {"alphas": list(cfg.alphas), "logits_dtype": cfg.logits_dtype,
@@ -160,7 +163,7 @@ def identity(plan: _Plan, images: ImageSet, cfg: SweepConfig) -> dict:
         "ids_labels": _digest(list(images.ids), np.asarray(images.labels, np.int64).tobytes()),
         "classnames": list(images.classnames), "extra": images.extra,
         "projection": None if proj is None else _digest(list(proj.shape), np.asarray(proj, np.int64).tobytes()),
-        "alphas": list(cfg.alphas), "dtype": cfg.logits_dtype, "chunk_size": cfg.chunk_size,
+        "alphas": list(cfg.alphas), "dtype": cfg.logits_dtype, "chunk_size": chunk_size(len(images), cfg),
         "keep_logits": cfg.keep_logits, "topk": cfg.topk,
     }
 
@@ -182,28 +185,56 @@ def _closed_form(plan: _Plan, logit_indices: np.ndarray | None) -> bool:
     return plan.head_only and (logit_indices is None or logit_indices.ndim == 1)
 
 
+def chunk_size(n: int, cfg: SweepConfig) -> int:
+    """Images per chunk: cfg.chunk_size, smaller when a set has too few images to give every torchrun
+    rank a chunk (ImageNet-A's 7,500 images were 2 chunks of 4,096: 6 of 8 GPUs idle)."""
+    return max(1, min(cfg.chunk_size, -(-n // runtime.world_size())))
+
+
+def _decoded(images: ImageSet, metas: list[dict], plan: _Plan, cfg: SweepConfig, dev: torch.device):
+    """Yield (meta, decoded chunk on `dev`): uint8 when the transform splits (normalised on the device
+    batch by batch), decoded one chunk ahead in a thread on CUDA so the GPU never waits for the decoder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(m: dict) -> torch.Tensor:
+        x = decode(images, plan.host_tf, np.arange(m["start"], m["stop"]), cfg.batch_size, cfg.num_workers)
+        return x.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else x  # (n, 3, H, W)
+
+    if dev.type != "cuda" or len(metas) < 2:
+        yield from ((m, load(m)) for m in metas)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(load, metas[0])
+        for i, m in enumerate(metas):
+            x = ahead.result()
+            if i + 1 < len(metas):
+                ahead = pool.submit(load, metas[i + 1])
+            yield m, x
+
+
 def _sweep_one(run: artifacts.Run, folder: Path, images: ImageSet, entry: dict, model: ImageClassifier,
-               val_tf, plan: _Plan, cfg: SweepConfig, dev: torch.device) -> None:
+               plan: _Plan, cfg: SweepConfig, dev: torch.device) -> None:
     """Sweep one eval set chunk by chunk (chunks sharded across torchrun ranks), then consolidate."""
-    starts = range(0, len(images), cfg.chunk_size)
-    metas = [{"identity": entry["identity"], "chunk": i, "start": s, "stop": min(s + cfg.chunk_size, len(images))}
-             for i, s in enumerate(starts)]
+    size = chunk_size(len(images), cfg)
+    metas = [{"identity": entry["identity"], "chunk": i, "start": s, "stop": min(s + size, len(images))}
+             for i, s in enumerate(range(0, len(images), size))]
     passes = 1 if entry["storage"] == "closed_form" else len(cfg.alphas)
     bar = tqdm(total=len(images) * passes, desc=f"sweep {images.name}", unit="img",
                disable=not runtime.is_main())
     done = sum(sweep_store.chunk_done(sweep_store.chunk_path(run, images.name, m["chunk"]), m) for m in metas)
     runtime.barrier()  # every rank counts the finished chunks before any rank writes new ones
     if done and runtime.is_main():
-        tqdm.write(f"sweep {images.name}: resuming, {done}/{len(starts)} chunks already done", file=sys.stderr)
+        tqdm.write(f"sweep {images.name}: resuming, {done}/{len(metas)} chunks already done", file=sys.stderr)
     t0, computed = time.perf_counter(), 0
-    for m in metas:
-        path = sweep_store.chunk_path(run, images.name, m["chunk"])
-        if m["chunk"] % runtime.world_size() != runtime.rank():
-            continue
-        if sweep_store.chunk_done(path, m):
+    mine = [m for m in metas if m["chunk"] % runtime.world_size() == runtime.rank()]
+    todo = []
+    for m in mine:
+        if sweep_store.chunk_done(sweep_store.chunk_path(run, images.name, m["chunk"]), m):
             bar.update((m["stop"] - m["start"]) * passes)
-            continue
-        x = decode(images, val_tf, np.arange(m["start"], m["stop"]), cfg.batch_size, cfg.num_workers)  # (n, 3, H, W)
+        else:
+            todo.append(m)
+    for m, x in _decoded(images, todo, plan, cfg, dev):
+        path = sweep_store.chunk_path(run, images.name, m["chunk"])
         labels = np.asarray(images.labels[m["start"]:m["stop"]], np.int64)
         arrays = _chunk_arrays(model, x, labels, plan, cfg, dev, images.logit_indices, entry["storage"], bar)
         artifacts.atomic_save_arrays(path, arrays, m)
@@ -228,7 +259,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
     if logit_indices is not None and logit_indices.ndim == 2:  # (K, G): class k scores max of its group
         project = lambda z: z[..., logit_indices].max(axis=-1)  # noqa: E731
     if storage == "closed_form":  # encoder once; logits are linear in alpha
-        feats = predict(model.features, x, cfg.batch_size, dev).to(dev)  # (n, D)
+        feats = predict(model.features, x, cfg.batch_size, dev, plan.prepare).to(dev)  # (n, D)
         ends = {}
         for key, theta in (("logits_0", plan.theta_0), ("logits_1", plan.theta_1)):
             logits = feats @ theta["head.weight"].float().T + theta["head.bias"].float()  # (n, C)
@@ -241,7 +272,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
     per_alpha = []
     for alpha in cfg.alphas:
         interpolate_(target, plan.theta_0, plan.theta_1, alpha)
-        per_alpha.append(project(predict(model, x, cfg.batch_size, dev).numpy()).astype(dtype))  # (n, C)
+        per_alpha.append(project(predict(model, x, cfg.batch_size, dev, plan.prepare).numpy()).astype(dtype))  # (n, C)
         bar.update(len(x))
     interpolate_(target, plan.theta_0, plan.theta_1, 0.0)
     logits = np.stack(per_alpha)  # (A, n, C) in the stored dtype
