@@ -257,10 +257,10 @@ PLANE_SEGMENT_COLOR = "#ff7f0e"
 
 def nats_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
     """Colour-bar ticks for log10(loss) spanning [lo, hi] nats: positions (log10) and labels (nats).
-    Within a narrow range (fewer than 3 of NATS_TICKS) the ticks are 5 rounded values."""
+    Within a narrow range (fewer than 3 of NATS_TICKS) the ticks are rounded values in between."""
     ticks = [t for t in NATS_TICKS if lo <= t <= hi]
     if len(ticks) < 3:
-        ticks = sorted({float(f"{t:.2g}") for t in np.geomspace(lo, hi, 5)})
+        ticks = sorted({r for t in np.geomspace(lo, hi, 6) if lo <= (r := float(f"{t:.2g}")) <= hi})
     ticks = ticks[::-(-len(ticks) // most)]  # every k-th, at most `most`
     return [float(np.log10(t)) for t in ticks], [f"{t:g}" for t in ticks]
 
