@@ -319,7 +319,9 @@ def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], 
                                      constrain="domain", zeroline=False, anchor=f"x{sfx}", title=dict(text="y" if n == 1 else ""))
         notes.append(dict(x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
                           text=f"<b>{name}</b>", font=dict(size=15)))
-    return _figure(data, title, "", "", height=400, annotations=notes, margin=dict(l=50, r=20, t=80, b=50), **layout)
+    # height: short enough that y (not x) limits each panel up to ~1280 px wide, so the to-scale panels fill
+    # their height and sit under their titles; wider screens shrink the panels horizontally instead
+    return _figure(data, title, "", "", height=340, annotations=notes, margin=dict(l=50, r=20, t=75, b=45), **layout)
 
 
 def _plane_contour(xs, ys, loss: np.ndarray, name: str, ax: str, ay: str, coloraxis: str) -> dict:

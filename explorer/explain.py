@@ -109,11 +109,11 @@ PLANE_NOTE = (
     "**What am I looking at:** the loss of every model on a flat slice of weight space: the plane through "
     "three weight sets, θ0 at (0, 0), θ1 at (1, 0) and a third, θc, where it falls (coordinates in units of the "
     "distance ‖θ1 − θ0‖, the same along both axes, so distances and angles are true). The colour is the "
-    "cross-entropy on a log scale (dark: low; the bar is in nats), on a subset of the ID set (left) and of the OOD "
-    "sets pooled (right). The orange segment is the WiSE-FT path θα; the star, α = {alpha:.2f}. No ridge along "
-    "the segment means θ0 and θ1 are linearly mode-connected; on OOD data the lowest loss lies between them, "
-    "which is why mixing helps under shift. Blank corners: models whose BatchNorm variances turn negative "
-    "off the triangle (undefined).")
+    "cross-entropy on a log scale (dark: low; the bars are in nats) on ID images (left) and on the OOD sets' "
+    "images pooled (right); the panel titles say how many. The orange segment is the WiSE-FT path θα; the star, "
+    "α = {alpha:.2f}. No ridge along the segment means θ0 and θ1 are linearly mode-connected; where the lowest "
+    "OOD loss lies between them, mixing the weights helps under shift. Blank corners: models whose BatchNorm "
+    "variances turn negative off the triangle (undefined).")
 
 
 def plane_ui(run_path, endpoints: tuple[str, str], alpha: float) -> None:
