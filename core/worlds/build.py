@@ -239,7 +239,7 @@ def write_baselines(runs: list[Path], rows: list[dict]) -> None:
 def world_plane(b: WorldBuild, e2e: Path, theta_c: Path) -> Path:
     """world-e2e's loss plane through theta_0, theta_1 and the seed-1 fine-tune (the explorer's "Loss
     plane" tab); skipped while the stored one is current. The shipped grid (core.lmc.PlaneConfig) is
-    11 x 7 points on 500 ID and 5 x 100 OOD images; the quick build's, about 2 x 2 on a few dozen."""
+    9 x 6 points on 500 ID and 5 x 100 OOD images; the quick build's, about 2 x 2 on a few dozen."""
     from ..lmc import PlaneConfig, read_plane, write_plane
 
     stored = read_plane(e2e)
