@@ -58,3 +58,32 @@ def test_the_cars_column_is_measured_on_stanford_cars():
 
     assert _dataset_mismatches(Named(), load_reference("table2")) == [
         "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"]
+
+
+def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp_path, capsys):
+    """zeroshot with the 196 car classes, a sweep on the fake copy, `compare --reference table2`."""
+    import torch
+
+    from core.runs import load_weights, save_weights
+
+    _, labels, classes = fake_stanford_cars(tmp_path / "data")
+    (tmp_path / "classes.txt").write_text("\n".join(classes))
+    run = tmp_path / "run"
+    run_cli("zeroshot", "--model", tiny_config, "--classnames", tmp_path / "classes.txt", "--templates", "simple", "--out", run)
+    theta = load_weights(run / "weights/zeroshot.safetensors")
+    gen = torch.Generator().manual_seed(0)
+    theta = {k: v + 0.5 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}
+    save_weights(run / "weights/finetuned.safetensors", theta)
+    run_cli("sweep", "--run", run, "--id", "stanford-cars", "--data-root", tmp_path / "data", "--allow-partial",
+            "--alphas", "0,0.5,1", "--float32")
+    swept = Run(run)
+    assert swept.dataset_names == ["cars"] and swept.labels("cars").tolist() == labels
+    result = compare(swept, load_reference("table2"), allow_mismatch=True)
+    cells = {(r["label"], r["dataset"]): r for r in result["rows"]}
+    acc = 100 * (swept.grid_logits("cars").argmax(-1) == swept.labels("cars")).mean(-1)  # (3,)
+    assert cells["alpha 0.50", "Cars"]["run"] == pytest.approx(acc[1]) and cells["alpha 0.50", "Cars"]["paper"] == 93.3
+    with pytest.raises(ValueError) as err:  # refused for the model only: the datasets are the table's
+        compare(swept, load_reference("table2"))
+    assert "not evaluated on the named datasets" not in str(err.value)
+    run_cli("compare", "--run", run, "--reference", "table2", "--allow-mismatch")
+    assert "Cars" in capsys.readouterr().out
