@@ -247,8 +247,9 @@ function scatterChart() {
                   hovertemplate: name + ": " + long + "<extra></extra>" });
     });
     const axis = { range: sc.range, tickvals: sc.tickvals, ticktext: sc.ticktext, zeroline: false, gridcolor: "#e8e8e8", automargin: true };
-    const lay = layout("ID vs OOD accuracy", "ID accuracy (" + setOf(P.id_name).label + "), logit scale",
-                       sc.y_label + " accuracy, logit scale");
+    const brk = (t) => (t.length > 12 ? "<br>" : " ");  // long set names (WILDS) wrap: the square plot is narrow
+    const lay = layout("ID vs OOD accuracy", `ID accuracy (${setOf(P.id_name).label}),${brk(setOf(P.id_name).label)}logit scale`,
+                       `${sc.y_label} accuracy,${brk(sc.y_label)}logit scale`);
     lay.xaxis = Object.assign({}, lay.xaxis, axis);
     lay.yaxis = Object.assign({}, lay.yaxis, axis, { scaleanchor: "x", constrain: "domain" });
     lay.xaxis.constrain = "domain";
