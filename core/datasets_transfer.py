@@ -127,9 +127,9 @@ def _loadmat(path: Path, name: str) -> dict:
         raise DatasetError(f"{name}: {path} is not a readable MATLAB file ({err})") from None
 
 
-@register("stanford-cars", "Stanford Cars: stanford-cars[:test|train], DATA_ROOT/stanford_cars/ as torchvision reads it",
-          sizes={"": 8_041, "test": 8_041, "train": 8_144},
-          layout="stanford_cars/{devkit/cars_meta.mat,devkit/cars_train_annos.mat,cars_test_annos_withlabels.mat,cars_<split>/}")
+@register("stanford-cars", "Stanford Cars: stanford-cars[:test|train], DATA_ROOT/stanford_cars/ (torchvision's layout)",
+          sizes={"": 8_041, "test": 8_041, "train": 8_144},  # Krause et al., 2013
+          layout="stanford_cars/{devkit/cars_{meta,train_annos}.mat,cars_test_annos_withlabels.mat,cars_<split>/}")
 def stanford_cars(arg: str, data_root: str | None = None) -> ImageSet:
     split = _split("stanford-cars", arg, ("test", "train"))
     annos, images = CARS_SPLITS[split]
@@ -140,7 +140,8 @@ def stanford_cars(arg: str, data_root: str | None = None) -> ImageSet:
                    "the images and cars_test_annos_withlabels.mat)")
     found = [p for p in (root / annos, root / "devkit" / Path(annos).name) if p.is_file()]
     if not found or not (root / "devkit/cars_meta.mat").is_file():
-        raise DatasetError(f"stanford-cars: {root} lacks {annos if not found else 'devkit/cars_meta.mat'}; expected {layout}")
+        lacks = annos if not found else "devkit/cars_meta.mat"
+        raise DatasetError(f"stanford-cars: {root} lacks {lacks}; expected {layout}")
     classes = [str(c) for c in np.atleast_1d(_loadmat(root / "devkit/cars_meta.mat", "stanford-cars")["class_names"])]
     rows = np.atleast_1d(_loadmat(found[0], "stanford-cars")["annotations"])
     if "class" not in (rows.dtype.names or ()):
@@ -149,5 +150,6 @@ def stanford_cars(arg: str, data_root: str | None = None) -> ImageSet:
     paths = [str((root / images / str(r["fname"])).resolve()) for r in rows]
     labels = np.asarray([int(r["class"]) - 1 for r in rows], dtype=np.int64)  # the .mat counts classes from 1
     if missing := [p for p in paths[:1000] if not Path(p).is_file()]:
-        raise DatasetError(f"stanford-cars: {len(missing)} annotated images are missing under {root / images}, e.g. {missing[0]}")
+        raise DatasetError(f"stanford-cars: {len(missing)} annotated images are missing under {root / images}, "
+                           f"e.g. {missing[0]}")
     return _files_set("cars" if split == "test" else "cars-train", classes, paths, labels)  # "cars": Table 2's column

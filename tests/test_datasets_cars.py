@@ -39,8 +39,8 @@ def test_cars_test_annotations_without_labels_name_the_file_to_use(tmp_path):
 
 def test_compare_table2_fills_the_cars_column(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
-    run_cli("sweep", "--run", run, "--id", f"CIFAR10=folder:{folders['val']}", "--ood", f"Cars=folder:{folders['shift']}",
-            "--alphas", "0,0.5,1")
+    run_cli("sweep", "--run", run, "--id", f"CIFAR10=folder:{folders['val']}",
+            "--ood", f"Cars=folder:{folders['shift']}", "--alphas", "0,0.5,1")
     result = compare(Run(run), load_reference("table2"), allow_mismatch=True)
     cells = {(r["label"], r["dataset"]): r for r in result["rows"]}
     acc = 100 * (Run(run).grid_logits("Cars").argmax(-1) == Run(run).labels("Cars")).mean(-1)  # (3,)
@@ -69,7 +69,8 @@ def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp
     _, labels, classes = fake_stanford_cars(tmp_path / "data")
     (tmp_path / "classes.txt").write_text("\n".join(classes))
     run = tmp_path / "run"
-    run_cli("zeroshot", "--model", tiny_config, "--classnames", tmp_path / "classes.txt", "--templates", "simple", "--out", run)
+    run_cli("zeroshot", "--model", tiny_config, "--classnames", tmp_path / "classes.txt", "--templates", "simple",
+            "--out", run)
     theta = load_weights(run / "weights/zeroshot.safetensors")
     gen = torch.Generator().manual_seed(0)
     theta = {k: v + 0.5 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}

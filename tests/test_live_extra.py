@@ -55,13 +55,15 @@ def fmow_run(tmp_path_factory, tiny_config):
     write_fmow(root / "data", ["dam"] * len(OOD_COUNTRIES))
     (root / "classes.txt").write_text("\n".join(c.replace("_", " ") for c in FMOW_CATEGORIES))
     run, first = root / "run", root / "first"
-    run_cli("zeroshot", "--model", tiny_config, "--classnames", root / "classes.txt", "--templates", "simple", "--out", run)
+    run_cli("zeroshot", "--model", tiny_config, "--classnames", root / "classes.txt", "--templates", "simple",
+            "--out", run)
     theta = load_weights(run / "weights/zeroshot.safetensors")
     gen = torch.Generator().manual_seed(0)
     theta = {k: v + 2.0 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}
     save_weights(run / "weights/finetuned.safetensors", theta)
     shutil.copytree(run, first)
-    sweep = ("--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root", root / "data", "--allow-partial", "--float32")
+    sweep = ("--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root", root / "data", "--allow-partial",
+             "--float32")
     run_cli("sweep", "--run", first, *sweep, "--alphas", "0,1")
     pred = Run(first).reductions(OOD)["pred"]  # (2, 9): theta_0's and theta_1's predictions
     assert (pred[0] != pred[1]).sum() >= 4  # theta_1 moves enough predictions for the metric to change
