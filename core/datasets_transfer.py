@@ -5,13 +5,17 @@
     food101[:test|train]      food-101/images/<class>/<id>.jpg + food-101/meta/{test,train}.txt  101
     dtd[:test|train|val]      dtd/images/<class>/*.jpg + dtd/labels/<split>1.txt (partition 1)  47
     sun397[:test|train]       SUN397/<l>/<class>/*.jpg + SUN397/ClassName.txt + Testing_01.txt  397
+    stanford-cars[:test|train] stanford_cars/{devkit/cars_meta.mat, cars_<split>/*.jpg, annotations}  196
 
-These are the layouts torchvision's CIFAR100 / Food101 / DTD / SUN397 read (DTD also as dtd/dtd/ like
-torchvision's download). They are read here without torchvision's loaders: CIFAR-100 ships as
-pickles, which are only opened with the restricted unpickler of core.datasets (never plain
-pickle.load), and the others are plain lists of file names. Stanford Cars is not provided: its
-annotations are MATLAB .mat files, which need scipy (not in the pinned stack); use
-`cars=folder:PATH` with one folder per class instead, or add scipy and a reader.
+These are the layouts torchvision's CIFAR100 / Food101 / DTD / SUN397 / StanfordCars read (DTD also as
+dtd/dtd/ like torchvision's download). They are read here without torchvision's loaders: CIFAR-100
+ships as pickles, which are only opened with the restricted unpickler of core.datasets (never plain
+pickle.load), and the others are plain lists of file names. Stanford Cars' annotations are MATLAB
+.mat files, read with scipy.io.loadmat as torchvision's StanfordCars does (its loader was not reused:
+it yields decoded images, not the file list and labels an ImageSet keeps). The test labels are in
+cars_test_annos_withlabels.mat (released after the devkit, whose cars_test_annos.mat has none);
+torchvision keeps it next to devkit/, and devkit/ is accepted too. Images are used whole, not cropped
+to the annotated boxes (as CLIP's evaluation and torchvision do).
 
 Class names: the publishers' names with '_' as ' ' (CIFAR-100 'aquarium_fish' -> 'aquarium fish');
 SUN397's '/b/bakery/shop' -> 'bakery shop'. Sizes are the published split sizes.
@@ -106,3 +110,46 @@ def sun397(arg: str, data_root: str | None = None) -> ImageSet:
     paths, labels = _listed(root, part.read_text().splitlines(), {c: i for i, c in enumerate(classes)}, "sun397")
     names = [" ".join(c.split("/")[1:]).replace("_", " ") for c in classes]  # 'b/bakery/shop' -> 'bakery shop'
     return _files_set("sun397" if split == "test" else "sun397-train", names, paths, labels)
+
+
+CARS_SPLITS = {"train": ("devkit/cars_train_annos.mat", "cars_train"),
+               "test": ("cars_test_annos_withlabels.mat", "cars_test")}  # torchvision.datasets.StanfordCars
+
+
+def _loadmat(path: Path, name: str) -> dict:
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise DatasetError(f"{name}: reading {path.name} needs scipy (pip install scipy)") from None
+    try:
+        return loadmat(path, squeeze_me=True)
+    except (OSError, ValueError, TypeError) as err:
+        raise DatasetError(f"{name}: {path} is not a readable MATLAB file ({err})") from None
+
+
+@register("stanford-cars", "Stanford Cars: stanford-cars[:test|train], DATA_ROOT/stanford_cars/ (torchvision's layout)",
+          sizes={"": 8_041, "test": 8_041, "train": 8_144},  # Krause et al., 2013
+          layout="stanford_cars/{devkit/cars_{meta,train_annos}.mat,cars_test_annos_withlabels.mat,cars_<split>/}")
+def stanford_cars(arg: str, data_root: str | None = None) -> ImageSet:
+    split = _split("stanford-cars", arg, ("test", "train"))
+    annos, images = CARS_SPLITS[split]
+    layout = ("stanford_cars/devkit/{cars_meta,cars_train_annos}.mat, stanford_cars/cars_test_annos_withlabels.mat, "
+              "stanford_cars/cars_{train,test}/<image>.jpg")
+    root = _locate(data_root, "stanford-cars", ["stanford_cars"], layout,
+                   "https://ai.stanford.edu/~jkrause/cars/car_dataset.html (offline; mirrors keep the devkit, "
+                   "the images and cars_test_annos_withlabels.mat)")
+    found = [p for p in (root / annos, root / "devkit" / Path(annos).name) if p.is_file()]
+    if not found or not (root / "devkit/cars_meta.mat").is_file():
+        lacks = annos if not found else "devkit/cars_meta.mat"
+        raise DatasetError(f"stanford-cars: {root} lacks {lacks}; expected {layout}")
+    classes = [str(c) for c in np.atleast_1d(_loadmat(root / "devkit/cars_meta.mat", "stanford-cars")["class_names"])]
+    rows = np.atleast_1d(_loadmat(found[0], "stanford-cars")["annotations"])
+    if "class" not in (rows.dtype.names or ()):
+        raise DatasetError(f"stanford-cars: {found[0]} has no class labels (the devkit's cars_test_annos.mat has none: "
+                           "use cars_test_annos_withlabels.mat)")
+    paths = [str((root / images / str(r["fname"])).resolve()) for r in rows]
+    labels = np.asarray([int(r["class"]) - 1 for r in rows], dtype=np.int64)  # the .mat counts classes from 1
+    if missing := [p for p in paths[:1000] if not Path(p).is_file()]:
+        raise DatasetError(f"stanford-cars: {len(missing)} annotated images are missing under {root / images}, "
+                           f"e.g. {missing[0]}")
+    return _files_set("cars" if split == "test" else "cars-train", classes, paths, labels)  # "cars": Table 2's column

@@ -62,6 +62,7 @@ _PRESETS = {p.name: p for p in (
            dict(PAPER_RECIPE), recipe_source=NOT_TRANSCRIBED),
     _transfer("cifar100", "CIFAR-100 (paper Table 2)", "cifar100:train", "cifar100", (), "table2"),
     _transfer("food101", "Food-101 (paper Table 2)", "food101:train", "food101", (), "table2"),
+    _transfer("cars", "Stanford Cars (paper Table 2)", "stanford-cars:train", "stanford-cars", (), "table2"),
     _transfer("dtd", "DTD (paper Table 2)", "dtd:train", "dtd", (), "table2"),
     _transfer("sun397", "SUN397 (paper Table 2)", "sun397:train", "sun397", (), "table2"),
     _transfer("iwildcam", "WILDS iWildCam, ID and OOD test (paper Table 6, macro F1)", "iwildcam:train",

@@ -3,7 +3,9 @@
 `run_payload(ra, ...)` reduces a prepared run (explorer.state.RunArrays) to per-alpha tables, once
 per (run, eval set, compared alpha, class filter): alphas (G,) x sets accuracy and loss, per-class
 accuracy (G, C) of the selected set, fixed/broken counts (G, S, 2) against the compared alpha,
-effective robustness (G,) and the alphas worth marking. `paper_payload(sweep)` does the same for a
+effective robustness (G,), the alphas worth marking, and each set's metric beyond top-1 (G,) where its
+benchmark reports one (`extra_payload`: WILDS macro F1 / worst-region accuracy, video pm-0 / pm-k).
+`paper_payload(sweep)` does the same for a
 published sweep. Both return plain JSON-able dicts (NaN -> None); explorer/components/live/ draws
 them. Sizes: 21 alphas x 6 sets x 10 classes is about 10 kB of JSON; a 1,000-class ImageNet run with
 101 alphas, about 1 MB (the per-class table dominates).
@@ -101,7 +103,19 @@ def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: floa
             "er_note": _er_note(fit, endpoints), **scatter_axes([curves[ra.id_name], curves[y_name], *np.asarray(points)[:, 1:].T.astype(float)]
                                                           if points else [curves[ra.id_name], curves[y_name]])},
         "marks": _marks(ra.alphas, curves, ra.id_name, ra.ood_names),
+        "extra": extra_payload(ra),
     }
+
+
+METRIC_SHORT = {"worst-region accuracy": "worst-region acc"}  # tile labels stay one line on a projector
+
+
+def extra_payload(ra: state.RunArrays) -> list[dict]:
+    """One entry per set whose benchmark reports a metric beyond top-1: its (G,) values on the view grid
+    (the numbers `info` and `compare` print at the sweep's alphas), drawn as a tile and a dashed curve."""
+    colors = charts.dataset_colors(list(ra.accuracy_curves()), ra.id_name)
+    return [{"name": n, "label": charts.pretty(n), "metric": m, "short": METRIC_SHORT.get(m, m), "color": colors[n],
+             "values": _list(v)} for n, (m, v) in ra.extra_curves().items()]
 
 
 def scatter_axes(values: list) -> dict:
@@ -140,7 +154,7 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
         "ends": [0.0, 1.0], "endpoints": ["zero-shot", "fine-tuned"], "id_name": paper.ID_NAME,
         "sets": _sets(names, paper.ID_NAME, sweep.ood_names),
         "acc": {n: _list(c) for n, c in curves.items()}, "loss": None, "barrier": {},
-        "per_class": None, "flips": None,
+        "per_class": None, "flips": None, "extra": [],
         "scatter": {"y_name": AVG_OOD, "y_label": "avg of 5 shifts", "baselines": [],
                     "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
                     "er_note": "" if fit else "No fit: fewer than two published fine-tuned models.",

@@ -7,6 +7,11 @@ an ImageNet-sized run (6 sets, 167k examples, 21 alphas) opens from ~40 MB inste
 Everything the app does when the slider moves (`on_alpha_change`) is then indexing and numpy
 reductions on those arrays; bench/app_latency.py and bench/scale.py time exactly that function.
 Logits are read only for the few examples shown (`top_predictions` off the stored top-k).
+A set whose manifest entry names a metric beyond top-1 (macro F1, worst-region accuracy, pm-0/pm-k)
+gets it on the whole view grid (`EvalSet.extra`), from the same per-alpha predictions, by
+core.extra_metrics.dataset_metric (what `info` and `compare` use): every view-grid alpha has
+predictions (stored at sweep alphas, closed form on a linear run's dense grid), so no fallback to
+sweep alphas only is needed.
 
 Runs whose logits are linear in alpha (linear-classifier fine-tunes) get a dense view grid (step
 0.01, exact); any other alpha of theirs is computed from (1 - alpha) * L0 + alpha * L1 on the fly.
@@ -24,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core import metrics
+from core import extra_metrics, metrics
 from core.artifacts import Run, RunFormatError, find_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +98,7 @@ class EvalSet:
     accuracy: np.ndarray  # (G,) in [0, 1]
     loss: np.ndarray  # (G,) mean cross-entropy, nats
     top: tuple[np.ndarray, np.ndarray] | None = None  # stored top-k at sweep alphas: (A, N, k) int, (A, N, k) prob
+    extra: tuple[str, np.ndarray] | None = None  # (metric, (G,) in [0, 1]) when the set names one beyond top-1
 
 
 @dataclass
@@ -132,6 +138,10 @@ class RunArrays:
     def loss_curves(self) -> dict[str, np.ndarray]:
         return {name: s.loss for name, s in self.sets.items()}
 
+    def extra_curves(self) -> dict[str, tuple[str, np.ndarray]]:
+        """{set: (metric, (G,))} for the sets whose benchmark reports a metric beyond top-1."""
+        return {name: s.extra for name, s in self.sets.items() if s.extra is not None}
+
 
 def view_grid(run: Run) -> np.ndarray:
     """The alphas the app precomputes: the sweep grid, plus a 0.01 grid for linear runs."""
@@ -143,20 +153,23 @@ def view_grid(run: Run) -> np.ndarray:
 
 
 def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) -> EvalSet:
-    labels = run.labels(name)
+    labels, info = run.labels(name), run.dataset_info(name)
+    wants_extra = info.get("metric", "accuracy") != "accuracy"
+    red = run.reductions(name)
     if ends is None:  # view grid == sweep grid: the stored reductions say it all
-        red = run.reductions(name)
-        correct = np.asarray(red["pred"]) == labels  # (G, N)
+        pred = np.asarray(red["pred"])  # (G, N)
         loss = np.asarray(red["loss"], dtype=np.float64).mean(axis=1)
     else:  # closed form on a dense grid: the same reducer, one alpha at a time
-        correct = np.empty((len(alphas), len(labels)), dtype=bool)  # (G, N)
+        pred = np.empty((len(alphas), len(labels)), dtype=np.int32)  # (G, N)
         loss = np.empty(len(alphas))
         for g, alpha in enumerate(alphas):
-            red = metrics.reduce_logits(metrics.closed_form(*ends, [alpha]), labels, k=1)  # (1, N, ...)
-            correct[g], loss[g] = red["pred"][0] == labels, red["loss"][0].astype(np.float64).mean()
-        red = run.reductions(name)
-    return EvalSet(name, run.dataset_info(name)["role"], labels, run.ids(name), correct,
-                   correct.mean(axis=1), loss, (red["topk"], red["topk_prob"]) if "topk" in red else None)
+            one = metrics.reduce_logits(metrics.closed_form(*ends, [alpha]), labels, k=1)  # (1, N, ...)
+            pred[g], loss[g] = one["pred"][0], one["loss"][0].astype(np.float64).mean()
+    correct = pred == labels  # (G, N)
+    extra = extra_metrics.dataset_metric(pred, labels, info) if wants_extra else None
+    return EvalSet(name, info["role"], labels, run.ids(name), correct, correct.mean(axis=1), loss,
+                   (red["topk"], red["topk_prob"]) if "topk" in red else None,
+                   None if extra is None else (extra[0], np.asarray(extra[1], dtype=np.float64)))
 
 
 def load_run(path: str | Path) -> RunArrays:

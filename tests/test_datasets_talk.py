@@ -143,9 +143,32 @@ def fake_vid_robust(root):
     return "imagenet-vid-robust", [4, 4, 4, 29], [c.replace("_", " ") for c in VID_CLASSES]
 
 
-TALK_FAKES = {"cifar100": fake_cifar100, "food101": fake_food101, "dtd": fake_dtd, "sun397": fake_sun397,
+def fake_stanford_cars(root):
+    """torchvision's StanfordCars layout, the .mat files written as MATLAB 5 files (structs, cells) by scipy."""
+    from scipy.io import savemat
+
+    base = root / "stanford_cars"
+    (base / "devkit").mkdir(parents=True)
+    classes = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012"] + [f"Make {i} Coupe 2012" for i in range(2, 196)]
+    savemat(base / "devkit/cars_meta.mat", {"class_names": np.array(classes, dtype=object)[None]})  # 1 x 196 cell
+
+    def annos(path, rows):
+        fields = [("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"), ("class", "O"), ("fname", "O")]
+        table = np.array([(1, 1, 10, 10, c, f) for c, f in rows], dtype=fields)[None]  # 1 x N struct array
+        savemat(path, {"annotations": table})
+
+    test = [(1, "00001.jpg"), (196, "00002.jpg"), (2, "00003.jpg")]  # classes from 1, as published
+    annos(base / "cars_test_annos_withlabels.mat", test)
+    annos(base / "devkit/cars_train_annos.mat", [(5, "00001.jpg")])
+    for _, f in test:
+        image(base / "cars_test" / f)
+    image(base / "cars_train/00001.jpg")
+    return "stanford-cars", [0, 195, 1], classes
+
+
+TALK_FAKES = {"cifar100": fake_cifar100, "stanford-cars": fake_stanford_cars, "food101": fake_food101, "dtd": fake_dtd, "sun397": fake_sun397,
               "iwildcam": fake_iwildcam, "fmow": fake_fmow, "imagenet-vid-robust": fake_vid_robust}
-CLASS_COUNTS = {"cifar100": 100, "food101": 101, "dtd": 47, "sun397": 397, "iwildcam": 182, "fmow": 62,
+CLASS_COUNTS = {"cifar100": 100, "stanford-cars": 196, "food101": 101, "dtd": 47, "sun397": 397, "iwildcam": 182, "fmow": 62,
                 "imagenet-vid-robust": 30}
 
 

@@ -9,7 +9,8 @@ from core.presets import get_preset, list_presets
 from test_datasets_talk import TALK_FAKES
 
 TALK = {"vit-l-14-336-cifar100": "cifar100", "vit-l-14-336-food101": "food101", "vit-l-14-336-dtd": "dtd",
-        "vit-l-14-336-sun397": "sun397", "vit-l-14-336-iwildcam": "iwildcam", "vit-l-14-336-fmow": "fmow"}
+        "vit-l-14-336-sun397": "sun397", "vit-l-14-336-iwildcam": "iwildcam", "vit-l-14-336-fmow": "fmow",
+        "vit-l-14-336-cars": "stanford-cars"}
 
 
 @pytest.mark.parametrize("name", sorted(TALK))

@@ -113,17 +113,15 @@ function collapseSidebarOnNarrowScreens() {
 
 function drawTiles() {
   const [lo, hi] = P.ends, [e0, e1] = P.endpoints.map((e) => e.replace(/"/g, "'")), g0 = nearest(lo), g1 = nearest(hi);
-  const rows = P.sets.map((s) => {
-    const acc = P.acc[s.name], v = acc[cur];
-    const d0 = v == null || acc[g0] == null ? null : v - acc[g0];
-    const d1 = v == null || acc[g1] == null ? null : v - acc[g1];
-    const head = `<div class="tile" data-set="${s.name}"><div class="tl"><i style="background:${s.color}"></i>` +
-      `${s.label}${s.role && s.role !== "avg" ? " (" + s.role + ")" : ""}</div><div class="tv">${pct(v)}</div>`;
+  const tile = (key, color, label, ys) => {  // one value at the current alpha and its change vs both ends
+    const v = ys[cur], d0 = v == null || ys[g0] == null ? null : v - ys[g0], d1 = v == null || ys[g1] == null ? null : v - ys[g1];
+    const head = `<div class="tile" data-set="${key}"><div class="tl"><i style="background:${color}"></i>${label}</div><div class="tv">${pct(v)}</div>`;
     if (v == null) return head + `<div class="td flat">${P.mode === "paper" ? "blank in the paper's table" : "not measured"}</div></div>`;
-    return head +
-      `<div class="td ${cls(d0)}" title="vs ${e0}">${pp(d0)} vs α=${lo}</div>` +
+    return head + `<div class="td ${cls(d0)}" title="vs ${e0}">${pp(d0)} vs α=${lo}</div>` +
       `<div class="td ${cls(d1)}" title="vs ${e1}">${d1 == null ? "n/a (blank)" : pp(d1)} vs α=${hi}</div></div>`;
-  });
+  };
+  const rows = P.sets.map((s) => tile(s.name, s.color, s.label + (s.role && s.role !== "avg" ? ` (${s.role})` : ""), P.acc[s.name]));
+  (P.extra || []).forEach((e) => rows.push(tile("extra:" + e.name, e.color, `${e.label}: ${e.short}`, e.values)));
   const sc = P.scatter;
   if (sc && sc.er) {
     rows.push(`<div class="tile" data-set="er" title="effective robustness: OOD accuracy above the baselines' fit at this ID accuracy">` +
@@ -180,7 +178,8 @@ function accuracyChart() {
   const id = "pAcc";
   const note = "<b>What am I looking at:</b> accuracy of θα on each eval set as α goes from θ0 (left) to θ1 " +
     "(right). ID (thick) is the fine-tuning distribution; the OOD sets are shifts of it. Triangles mark each " +
-    "curve's best α." + (P.overlay ? " Dashed grey: the compared path." : "");
+    "curve's best α." + (P.overlay ? " Dashed grey: the compared path." : "") + ((P.extra || []).length ? " Thin dashed: " +
+    P.extra.map((e) => `${e.metric} on ${e.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "");
   const init = () => {
     const data = [];
     P.sets.forEach((s) => {
@@ -189,6 +188,8 @@ function accuracyChart() {
       data.push(line(P.alphas, y, s.label, { color: s.color, width: bold ? 4 : 2, dash: s.role === "avg" ? "dash" : "solid" },
         { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + s.label + "</extra>", connectgaps: false }));
     });
+    (P.extra || []).forEach((e) => data.push(line(P.alphas, e.values.map((v) => (v == null ? null : 100 * v)), `${e.label}: ${e.metric}`,
+      { color: e.color, width: 2, dash: "dash" }, { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + e.metric + "</extra>" })));
     const bx = [], by = [], bc = [], bt = [];
     Object.entries(Object.assign({ [P.id_name]: P.marks.best_id }, P.marks.best)).forEach(([n, a]) => {
       if (a == null) return;
@@ -202,7 +203,7 @@ function accuracyChart() {
       data.push(line(o.alphas, o.x.map((v) => (v == null ? null : 100 * v)), o.name + ": ID", { color: "#8a8a8a", width: 2, dash: "dash" }));
       data.push(line(o.alphas, o.y.map((v) => (v == null ? null : 100 * v)), o.name + ": avg OOD", { color: "#8a8a8a", width: 1.5, dash: "dot" }));
     });
-    const lay = layout("Accuracy along the path", "α", "accuracy (%)");
+    const lay = layout("Accuracy along the path", "α", (P.extra || []).length ? "accuracy, dashed: metric (%)" : "accuracy (%)");
     lay.xaxis.range = span(P.alphas, 0.03);
     lay.yaxis.range = span(data.flatMap((t) => t.y), 0.06);
     return Plotly.newPlot(id, data, lay, CONFIG("accuracy_vs_alpha"));
@@ -210,7 +211,8 @@ function accuracyChart() {
   const update = () => {
     const a = P.alphas[cur];
     const shapes = [alphaLine(a)].concat(P.sets.filter((s) => P.acc[s.name][cur] != null)
-      .map((s) => dot(a, 100 * P.acc[s.name][cur], s.color, 6)));
+      .map((s) => dot(a, 100 * P.acc[s.name][cur], s.color, 6)))
+      .concat((P.extra || []).filter((e) => e.values[cur] != null).map((e) => dot(a, 100 * e.values[cur], e.color, 4)));
     return Plotly.relayout(id, { shapes });
   };
   return { id, note, init, update, title: "Accuracy along the path", sub: () => `at α = ${a2(P.alphas[cur])} (dots)` };
@@ -245,8 +247,9 @@ function scatterChart() {
                   hovertemplate: name + ": " + long + "<extra></extra>" });
     });
     const axis = { range: sc.range, tickvals: sc.tickvals, ticktext: sc.ticktext, zeroline: false, gridcolor: "#e8e8e8", automargin: true };
-    const lay = layout("ID vs OOD accuracy", "ID accuracy (" + setOf(P.id_name).label + "), logit scale",
-                       sc.y_label + " accuracy, logit scale");
+    const brk = (t) => (t.length > 12 ? "<br>" : " ");  // long set names (WILDS) wrap: the square plot is narrow
+    const lay = layout("ID vs OOD accuracy", `ID accuracy (${setOf(P.id_name).label}),${brk(setOf(P.id_name).label)}logit scale`,
+                       `${sc.y_label} accuracy,${brk(sc.y_label)}logit scale`);
     lay.xaxis = Object.assign({}, lay.xaxis, axis);
     lay.yaxis = Object.assign({}, lay.yaxis, axis, { scaleanchor: "x", constrain: "domain" });
     lay.xaxis.constrain = "domain";
