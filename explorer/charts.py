@@ -278,7 +278,8 @@ def _plane_marks(points: dict[str, tuple[float, float]], alpha: float | None, n:
     if alpha is not None:
         data.append(_scatter([alpha], [0.0], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
                              hovertemplate=f"WiSE-FT, α = {alpha:.2f}<extra></extra>",
-                             marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR, line=dict(width=1, color="white"))))
+                             marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR,
+                                         line=dict(width=1, color="white"))))
     if alpha is not None:
         notes = [dict(x=alpha, y=0, xref=ax, yref=ay, text=f"α = {alpha:.2f}", showarrow=False, yshift=18,
                       font=dict(size=12, color=PLANE_SEGMENT_COLOR), bgcolor="rgba(255,255,255,0.85)")]
@@ -313,10 +314,12 @@ def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], 
         marks, labels = _plane_marks(points, alpha, n)
         data += marks
         notes += labels
-        layout[f"xaxis{sfx}"] = dict(**BASE_LAYOUT["xaxis"], domain=domain, range=[xs[0], xs[-1]], constrain="domain",
-                                     zeroline=False, title=dict(text="x (units of ‖θ1 − θ0‖)"), anchor=f"y{sfx}")
-        layout[f"yaxis{sfx}"] = dict(**BASE_LAYOUT["yaxis"], range=[ys[0], ys[-1]], scaleanchor=f"x{sfx}", scaleratio=1,
-                                     constrain="domain", zeroline=False, anchor=f"x{sfx}", title=dict(text="y" if n == 1 else ""))
+        layout[f"xaxis{sfx}"] = dict(**BASE_LAYOUT["xaxis"], domain=domain, range=[xs[0], xs[-1]],
+                                     constrain="domain", zeroline=False, anchor=f"y{sfx}",
+                                     title=dict(text="x (units of ‖θ1 − θ0‖)"))
+        layout[f"yaxis{sfx}"] = dict(**BASE_LAYOUT["yaxis"], range=[ys[0], ys[-1]], scaleanchor=f"x{sfx}",
+                                     scaleratio=1, constrain="domain", zeroline=False, anchor=f"x{sfx}",
+                                     title=dict(text="y" if n == 1 else ""))  # equal scales: axes to scale
         notes.append(dict(x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
                           text=f"<b>{name}</b>", font=dict(size=15)))
     # height: short enough that y (not x) limits each panel up to ~1280 px wide, so the to-scale panels fill
