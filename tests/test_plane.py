@@ -177,3 +177,19 @@ def test_a_stale_plane_is_not_shown_as_current(monkeypatch, app_root):
     at = open_tab(monkeypatch, app_root, "stale-plane")
     assert not at.get("plotly_chart")
     assert any("out of date" in w.value and "theta_1" in w.value for w in at.warning)
+
+
+def test_the_world_build_step_recomputes_only_a_stale_or_differently_configured_plane(plane_run, tmp_path):
+    from core.worlds.build import WorldBuild, world_plane
+
+    run = copy_run(plane_run, tmp_path / "run")
+    theta_c = third_weights(run, tmp_path / "theta_c.safetensors")
+    b = WorldBuild.quick(tmp_path / "data", tmp_path / "work")
+    world_plane(b, run, theta_c)  # the stored plane has another grid (CFG): recomputed
+    first = (run / lmc.PLANE_FILE).read_bytes()
+    assert lmc.read_plane(run).meta["config"]["steps_per_unit"] == 1
+    world_plane(b, run, theta_c)  # current: kept as it is
+    assert (run / lmc.PLANE_FILE).read_bytes() == first
+    third_weights(run, theta_c, seed=2)
+    world_plane(b, run, theta_c)  # theta_c changed: recomputed, current again
+    assert (run / lmc.PLANE_FILE).read_bytes() != first and lmc.read_plane(run).stale is None
