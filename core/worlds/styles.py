@@ -41,6 +41,13 @@ ID_SPURIOUS = 0.9
 CAPTION_NOISE = 0.1
 CAPTION_NOSHAPE = 0.1
 ALT_TEXT_WORDS = {"hexagon": "circle", "bolt": "arrow"}
+V2_ROT = 15  # v2 pose range, +- degrees (ID: 10)
+V2_SPURIOUS = ID_SPURIOUS - 0.2  # v2's weaker shortcut
+RENDITION_BGS = TEXTURES[2:]  # rendition backgrounds: stripes, checks, dots, noise
+HARD_BARS = 2  # hard: up to HARD_BARS - 1 occluding bars
+OBJECTNET_ROT = 180  # objectnet pose range, +- degrees
+HARD_ROT = 180  # hard pose range, +- degrees
+RENDITION_ROT = 45  # rendition pose range, +- degrees
 _CLASSNAMES = ("circle", "square", "triangle", "star", "cross", "heart", "arrow", "moon", "hexagon", "bolt")
 
 
@@ -115,11 +122,11 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
         return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS), rot=10, scale=(0.6, 0.85), shift=3,
                       noise=(2, 6), gradient_p=0.3)
     if split == "v2":
-        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS - 0.2), rot=15, scale=(0.5, 0.85), shift=4,
+        return _photo(rng, label, _id_bg(rng, label, V2_SPURIOUS), rot=V2_ROT, scale=(0.5, 0.85), shift=4,
                       noise=(3, 9), gradient_p=0.5)
     if split == "objectnet":
         wrong = CLASS_BG[(label + int(rng.integers(1, N_CLASSES))) % N_CLASSES]
-        return _photo(rng, label, wrong, rot=180, scale=(0.4, 0.65), shift=6, noise=(3, 8), gradient_p=0,
+        return _photo(rng, label, wrong, rot=OBJECTNET_ROT, scale=(0.4, 0.65), shift=6, noise=(3, 8), gradient_p=0,
                       bg_kinds=("solid", "gradient", "noise"))
     if split == "sketch":
         fg = BLACK if rng.random() < 0.8 else 9
@@ -130,15 +137,15 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
         mode = "paint" if rng.random() < 0.6 else "outline"
         bg = int(rng.integers(N_COLOURS))
         return Spec(label=label, mode=mode, shade=False, fg_color=_other_colour(rng, bg),
-                    bg_kind=TEXTURES[int(rng.integers(2, len(TEXTURES)))], bg_color=bg,
-                    bg_color2=int(rng.integers(N_COLOURS + 1)), rot=_deg(rng, 45),
+                    bg_kind=RENDITION_BGS[int(rng.integers(len(RENDITION_BGS)))], bg_color=bg,
+                    bg_color2=int(rng.integers(N_COLOURS + 1)), rot=_deg(rng, RENDITION_ROT),
                     scale=float(rng.uniform(0.55, 0.85)), cx=float(rng.uniform(-3, 3)),
                     cy=float(rng.uniform(-3, 3)), noise=float(rng.uniform(2, 6)))
     if split == "hard":
-        s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=180, scale=(0.5, 0.75), shift=4,
+        s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=HARD_ROT, scale=(0.5, 0.75), shift=4,
                    noise=(6, 12), gradient_p=0, bg_kinds=TEXTURES)
         return Spec(**{**s.__dict__, "contrast": float(rng.uniform(0.65, 0.9)),
-                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, 2))})
+                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, HARD_BARS))})
     raise KeyError(split)
 
 
