@@ -41,13 +41,13 @@ ID_SPURIOUS = 0.9
 CAPTION_NOISE = 0.1
 CAPTION_NOSHAPE = 0.1
 ALT_TEXT_WORDS = {"hexagon": "circle", "bolt": "arrow"}
-V2_ROT = 15  # v2 pose range, +- degrees (ID: 10)
-V2_SPURIOUS = ID_SPURIOUS - 0.2  # v2's weaker shortcut
-RENDITION_BGS = TEXTURES[2:]  # rendition backgrounds: stripes, checks, dots, noise
-HARD_BARS = 2  # hard: up to HARD_BARS - 1 occluding bars
-OBJECTNET_ROT = 180  # objectnet pose range, +- degrees
-HARD_ROT = 180  # hard pose range, +- degrees
-RENDITION_ROT = 45  # rendition pose range, +- degrees
+V2_ROT = 40  # v2 pose range, +- degrees (ID: 10)
+V2_SPURIOUS = 0.5  # v2's weaker shortcut: P(background colour == the class's colour)
+RENDITION_ROT = 30  # rendition pose range, +- degrees
+RENDITION_BGS = ("dots", "noise")  # rendition backgrounds (no stripes or checks: see the module docstring)
+OBJECTNET_ROT = 45  # objectnet pose range, +- degrees
+HARD_ROT = 30  # hard pose range, +- degrees
+HARD_MAX_BARS = 0  # hard: occluding bars per image, at most (see the module docstring)
 _CLASSNAMES = ("circle", "square", "triangle", "star", "cross", "heart", "arrow", "moon", "hexagon", "bolt")
 
 
@@ -145,7 +145,7 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
         s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=HARD_ROT, scale=(0.5, 0.75), shift=4,
                    noise=(6, 12), gradient_p=0, bg_kinds=TEXTURES)
         return Spec(**{**s.__dict__, "contrast": float(rng.uniform(0.65, 0.9)),
-                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, HARD_BARS))})
+                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, HARD_MAX_BARS + 1))})
     raise KeyError(split)
 
 
