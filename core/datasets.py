@@ -17,6 +17,11 @@ core/metadata/). ImageNet-R/A carry `logit_indices`, so a 1000-class head's logi
 onto their 200 classes before argmax and loss; ObjectNet carries a (113, 3) index array: each of
 its classes scores the max over the ImageNet classes mapped to it (the paper's code does the same).
 
+Each registration carries the dataset's published size per split: get_dataset refuses a copy of
+another size unless allow_partial (`--allow-partial`). The talk's other datasets live in
+core.datasets_transfer (CIFAR-100, Food-101, DTD, SUN397), core.datasets_wilds (iWildCam, FMoW) and
+core.datasets_video (ImageNet-Vid-Robust).
+
 Nothing is downloaded implicitly: a missing dataset raises an error naming the expected layout and
 where to get it. `download(spec, data_root)` (the CLI's --download) fetches CIFAR-10's official
 archive, the one set whose licence lets a tool fetch it for the user.
@@ -35,10 +40,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import IMAGE_EXTENSIONS, DatasetError, ImageSet, open_image, parse_spec, register
+from .data import IMAGE_EXTENSIONS, DatasetError, ImageSet, open_image, parse_spec, register, register_opener
 
 METADATA = Path(__file__).parent / "metadata"
-OBJECTNET_BORDER = 1  # ObjectNet images carry a 1-pixel red border, cropped before preprocessing
+# ObjectNet images carry a thin red border; the paper's code (mlfoundations/wise-ft,
+# src/datasets/objectnet.py, `crop`) removes 2 pixels from each side before preprocessing.
+OBJECTNET_BORDER = 2
 CIFAR10_CLASSNAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -145,7 +152,8 @@ def _split(name: str, arg: str, allowed: tuple[str, ...]) -> str:
 IMAGENET_SOURCE = "https://image-net.org (ILSVRC-2012), with the validation images sorted into wnid folders"
 
 
-@register("imagenet", "ImageNet ILSVRC-2012: imagenet[:val|train], DATA_ROOT/imagenet/<split>/<wnid>/*.JPEG")
+@register("imagenet", "ImageNet ILSVRC-2012: imagenet[:val|train], DATA_ROOT/imagenet/<split>/<wnid>/*.JPEG",
+          sizes={"": 50_000, "val": 50_000, "train": 1_281_167}, layout="imagenet/{val,train}/<wnid>/*.JPEG")
 def imagenet(arg: str, data_root: str | None = None) -> ImageSet:
     split = _split("imagenet", arg, ("val", "train"))
     layout = f"imagenet/{split}/<wnid>/<image>.JPEG (1000 folders n01440764 ...)"
@@ -155,7 +163,9 @@ def imagenet(arg: str, data_root: str | None = None) -> ImageSet:
     return _files_set("imagenet" if split == "val" else "imagenet-train", imagenet_classnames(), paths, labels)
 
 
-@register("imagenetv2", "ImageNetV2: imagenetv2[:matched-frequency|threshold0.7|top-images], folders 0..999")
+@register("imagenetv2", "ImageNetV2: imagenetv2[:matched-frequency|threshold0.7|top-images], folders 0..999",
+          sizes={v: 10_000 for v in ("", "matched-frequency", "threshold0.7", "top-images")},
+          layout="imagenetv2-<variant>-format-val/<0..999>/*.jpeg")
 def imagenetv2(arg: str, data_root: str | None = None) -> ImageSet:
     variant = arg or "matched-frequency"
     folder = f"imagenetv2-{variant}-format-val"
@@ -178,18 +188,21 @@ def _imagenet_subset(name: str, data_root: str | None, source: str) -> ImageSet:
                       extra={"logit_projection": "200-class subset of ImageNet's 1000"})
 
 
-@register("imagenet-r", "ImageNet-R (renditions): DATA_ROOT/imagenet-r/<wnid>/, 200 ImageNet classes")
+@register("imagenet-r", "ImageNet-R (renditions): DATA_ROOT/imagenet-r/<wnid>/, 200 ImageNet classes",
+          sizes={"": 30_000}, layout="imagenet-r/<wnid>/*.jpg")
 def imagenet_r(arg: str, data_root: str | None = None) -> ImageSet:
     return _imagenet_subset("imagenet-r", data_root, "https://github.com/hendrycks/imagenet-r (imagenet-r.tar)")
 
 
-@register("imagenet-a", "ImageNet-A (natural adversarial): DATA_ROOT/imagenet-a/<wnid>/, 200 ImageNet classes")
+@register("imagenet-a", "ImageNet-A (natural adversarial): DATA_ROOT/imagenet-a/<wnid>/, 200 ImageNet classes",
+          sizes={"": 7_500}, layout="imagenet-a/<wnid>/*.jpg")
 def imagenet_a(arg: str, data_root: str | None = None) -> ImageSet:
     return _imagenet_subset("imagenet-a", data_root,
                             "https://github.com/hendrycks/natural-adv-examples (imagenet-a.tar)")
 
 
-@register("imagenet-sketch", "ImageNet-Sketch: DATA_ROOT/sketch/<wnid>/*.JPEG, 1000 classes")
+@register("imagenet-sketch", "ImageNet-Sketch: DATA_ROOT/sketch/<wnid>/*.JPEG, 1000 classes",
+          sizes={"": 50_889}, layout="sketch/<wnid>/*.JPEG")
 def imagenet_sketch(arg: str, data_root: str | None = None) -> ImageSet:
     layout = "sketch/<wnid>/<image>.JPEG (1000 folders; what ImageNet-Sketch.zip unpacks to)"
     root = _locate(data_root, "imagenet-sketch", ["sketch", "imagenet-sketch/sketch"], layout,
@@ -199,7 +212,8 @@ def imagenet_sketch(arg: str, data_root: str | None = None) -> ImageSet:
     return _files_set("imagenet-sketch", imagenet_classnames(), paths, labels)
 
 
-@register("objectnet", "ObjectNet 1.0: DATA_ROOT/objectnet-1.0/images/<folder>/, its 113 ImageNet classes")
+@register("objectnet", "ObjectNet 1.0: DATA_ROOT/objectnet-1.0/images/<folder>/, its 113 ImageNet classes",
+          sizes={"": 18_574}, layout="objectnet-1.0/images/<folder>/*.png")
 def objectnet(arg: str, data_root: str | None = None) -> ImageSet:
     layout = "objectnet-1.0/images/<class folder, e.g. alarm_clock>/<image>.png"
     root = _locate(data_root, "objectnet", ["objectnet-1.0/images"], layout,
@@ -243,11 +257,18 @@ def read_cifar10_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), records[:, 0].astype(np.int64)
 
 
-def read_cifar10_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR-10 python batch (a pickled dict), read with the restricted unpickler."""
+def read_pickle_safely(path: Path) -> dict:
+    """A CIFAR python file (a pickled dict of arrays, lists and bytes), read with the restricted
+    unpickler: a tampered file cannot run code."""
     with open(path, "rb") as f:
-        batch = _ArraysOnly(f, encoding="bytes").load()
-    data, labels = (batch.get(k.encode(), batch.get(k)) for k in ("data", "labels"))
+        return _ArraysOnly(f, encoding="bytes").load()
+
+
+def read_cifar10_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 python batch, or a CIFAR-100 python split (its `fine_labels`), read safely."""
+    batch = read_pickle_safely(path)
+    label_key = "labels" if b"labels" in batch or "labels" in batch else "fine_labels"
+    data, labels = (batch.get(k.encode(), batch.get(k)) for k in ("data", label_key))
     images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images, np.asarray(labels, dtype=np.int64)
 
@@ -274,6 +295,14 @@ def open_array_example(example_id: str) -> Image.Image:
     return Image.fromarray(load_arrays(path)[0][int(index)])
 
 
+def _is_array_id(example_id: str) -> bool:
+    path, _, index = example_id.rpartition("#")
+    return bool(path) and index.isdigit()
+
+
+register_opener("array", _is_array_id, open_array_example)
+
+
 def _array_set(name: str, classnames: list[str], files: list[Path]) -> ImageSet:
     parts = [load_arrays(str(f)) for f in files]
     images = np.concatenate([p[0] for p in parts])  # (N, 32, 32, 3)
@@ -283,7 +312,8 @@ def _array_set(name: str, classnames: list[str], files: list[Path]) -> ImageSet:
                     get_image=lambda i: Image.fromarray(images[i]))
 
 
-@register("cifar10", "CIFAR-10: cifar10[:test|train], DATA_ROOT/cifar-10-batches-bin/ (or -py/); --download")
+@register("cifar10", "CIFAR-10: cifar10[:test|train], DATA_ROOT/cifar-10-batches-bin/ (or -py/); --download",
+          sizes={"": 10_000, "test": 10_000, "train": 50_000}, layout="cifar-10-batches-bin/*.bin (or cifar-10-batches-py/)")
 def cifar10(arg: str, data_root: str | None = None) -> ImageSet:
     split = _split("cifar10", arg, ("test", "train"))
     layout = f"{CIFAR10_BIN}/{{data_batch_1..5,test_batch}}.bin (the binary version)"
@@ -298,7 +328,8 @@ def cifar10(arg: str, data_root: str | None = None) -> ImageSet:
     return _array_set("cifar10" if split == "test" else "cifar10-train", list(names), files)
 
 
-@register("cifar10.1", "CIFAR-10.1: cifar10.1[:v6|v4], DATA_ROOT/CIFAR-10.1/cifar10.1_v6_{data,labels}.npy")
+@register("cifar10.1", "CIFAR-10.1: cifar10.1[:v6|v4], DATA_ROOT/CIFAR-10.1/cifar10.1_v6_{data,labels}.npy",
+          sizes={"": 2_000, "v6": 2_000, "v4": 2_021}, layout="CIFAR-10.1/cifar10.1_<version>_{data,labels}.npy")
 def cifar10_1(arg: str, data_root: str | None = None) -> ImageSet:
     version = arg or "v6"
     layout = f"CIFAR-10.1/cifar10.1_{version}_data.npy and cifar10.1_{version}_labels.npy"
@@ -307,7 +338,8 @@ def cifar10_1(arg: str, data_root: str | None = None) -> ImageSet:
     return _array_set("cifar10.1", list(CIFAR10_CLASSNAMES), [path])
 
 
-@register("cifar10.2", "CIFAR-10.2: cifar10.2[:test|train], DATA_ROOT/CIFAR-10.2/cifar102_<split>.npz")
+@register("cifar10.2", "CIFAR-10.2: cifar10.2[:test|train], DATA_ROOT/CIFAR-10.2/cifar102_<split>.npz",
+          sizes={"": 2_000, "test": 2_000, "train": 10_000}, layout="CIFAR-10.2/cifar102_{test,train}.npz")
 def cifar10_2(arg: str, data_root: str | None = None) -> ImageSet:
     split = _split("cifar10.2", arg, ("test", "train"))
     layout = f"CIFAR-10.2/cifar102_{split}.npz (keys images, labels)"

@@ -2,14 +2,28 @@
 
 Defaults follow the paper's recipe (Appendix C): AdamW with weight decay 0.1, cosine learning-rate
 schedule with linear warmup, gradient-norm clipping at 1.0, optional label smoothing, bf16 autocast
-on CUDA. Train states (model, optimizer, RNG) are safetensors checkpoints; `finetune` resumes from
-the newest one. Under torchrun each rank trains on its shard of every epoch (DDP), rank 0 writes.
+on CUDA with the head, softmax and loss in float32. Train states are safetensors checkpoints that
+record what they were computed from (core.trainstate); `finetune` resumes from the newest one only
+when that identity matches, and resume is exact (bit-identical on CPU): each example's augmentation
+is drawn from its own seed (seed, epoch, position in the epoch), never from the global RNG, so the
+data order and every crop are restored with the step, with any number of loader workers. Under
+torchrun each rank trains on its shard of every epoch (DDP) and gets other crops than the other
+ranks (its positions differ); rank 0 writes. Before (augmentation from the global torch RNG, which
+each new DataLoader iterator also draws from, and only the CPU torch RNG saved), a mid-epoch resume
+differed from an uninterrupted run by max |dw| 0.0013-0.0029 (0.23 with one worker), and every DDP
+rank cropped alike; a worker_init_fn seeding scheme was not enough, since crops would still depend
+on which worker loads an example, i.e. on --workers.
+
+GPU efficiency: fused AdamW on CUDA, TF32 allowed (runtime.pick_device), and no per-step host sync:
+the loss is read back every LOG_EVERY steps for the progress bar, not every step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,10 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import artifacts, runtime
-from .data import ImageSet, TorchImages, align_classes
+from . import artifacts, runtime, trainstate
+from .data import ImageSet
 from .models import transforms_from_cfg
-from .runs import load_classifier, load_weights, save_weights
+from .runs import file_digest, load_classifier, load_weights, save_weights
+from .trainstate import checkpoints  # noqa: F401  (re-exported: callers list a run's checkpoints here)
+
+LOG_EVERY = 20  # steps between progress-bar loss read-backs (each one is a host-device sync)
 
 MODES = ("end-to-end", "linear-classifier")
 
@@ -35,26 +52,36 @@ class FinetuneConfig:
     """Fine-tuning settings; the defaults are the paper's ViT-B/16 ImageNet recipe."""
 
     mode: str = "end-to-end"  # or "linear-classifier": encoder frozen, head trained on its features
-    lr: float = 3e-5  # peak learning rate after warmup
-    weight_decay: float = 0.1  # AdamW decoupled weight decay
-    batch_size: int = 512  # global batch (split across ranks under torchrun)
-    epochs: int = 10
-    warmup_steps: int = 500  # linear warmup from 0 to lr
-    label_smoothing: float = 0.0
+    lr: float = 3e-5  # peak learning rate after warmup; > 0
+    weight_decay: float = 0.1  # AdamW decoupled weight decay; >= 0
+    batch_size: int = 512  # global batch (split across ranks under torchrun); >= 1
+    epochs: int = 10  # >= 1
+    warmup_steps: int = 500  # linear warmup from 0 to lr; >= 0
+    label_smoothing: float = 0.0  # in [0, 1)
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     augment: bool = True  # open_clip's training transform (random resized crop) vs eval transform
-    seed: int = 0
-    num_workers: int = 0  # data loader workers
+    seed: int = 0  # data order and augmentation seed; >= 0
+    num_workers: int = 0  # data loader workers (results do not depend on it); >= 0
     checkpoint_every: int = 0  # steps between train-state checkpoints; 0 = at each epoch end
     keep_checkpoints: int = 1  # newest checkpoints kept; 0 keeps all (the trajectory)
-    max_steps: int | None = None  # stop after this many steps (smoke tests)
+    max_steps: int | None = None  # stop after this many steps (smoke tests); >= 1
     compile: bool = False  # torch.compile the trained module (GPU runs; the first steps pay for compiling)
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
-            raise ValueError("batch_size and epochs must be >= 1 and lr > 0")
+        bounds = (("lr", self.lr > 0 and math.isfinite(self.lr), "a positive number (3e-5 is the paper's)"),
+                  ("weight-decay", self.weight_decay >= 0, ">= 0"), ("batch-size", self.batch_size >= 1, ">= 1"),
+                  ("epochs", self.epochs >= 1, ">= 1"), ("warmup-steps", self.warmup_steps >= 0, ">= 0"),
+                  ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1), e.g. 0.1"),
+                  ("grad-clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"), ("seed", self.seed >= 0, ">= 0"),
+                  ("workers", self.num_workers >= 0, ">= 0"), ("checkpoint-every", self.checkpoint_every >= 0, ">= 0"),
+                  ("keep-checkpoints", self.keep_checkpoints >= 0, ">= 0 (0 keeps all)"),
+                  ("max-steps", self.max_steps is None or self.max_steps >= 1, ">= 1"))
+        for flag, ok, rule in bounds:
+            if not ok:
+                value = getattr(self, flag.replace("-", "_").replace("workers", "num_workers"))
+                raise ValueError(f"--{flag} must be {rule}, got {value}")
 
 
 def cosine_lr(step: int, total_steps: int, cfg: FinetuneConfig) -> float:
@@ -65,116 +92,214 @@ def cosine_lr(step: int, total_steps: int, cfg: FinetuneConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * cfg.lr
 
 
-def epoch_indices(n: int, epoch: int, cfg: FinetuneConfig) -> np.ndarray:
-    """This rank's example order for an epoch: a seeded permutation, padded and sharded by rank."""
+def epoch_plan(n: int, epoch: int, cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """This rank's example order for an epoch and each example's augmentation seed.
+
+    The order is a seeded permutation, padded and sharded by rank like DistributedSampler. The seed
+    of the example at position p of the (unsharded) epoch order is a function of (seed, epoch, p):
+    ranks draw different crops, and a run gets the same crops with any number of processes.
+    """
     rng = np.random.default_rng([cfg.seed, epoch])
     perm = rng.permutation(n)
     world = runtime.world_size()
     per_rank = math.ceil(n / world)
     perm = np.resize(perm, per_rank * world)  # pad by wrapping, like DistributedSampler
-    return perm[runtime.rank()::world]
+    base = int(np.random.SeedSequence([cfg.seed, epoch, 1]).generate_state(1, np.uint64)[0] >> 2)
+    seeds = base + np.arange(len(perm), dtype=np.int64)  # positions -> distinct seeds
+    return perm[runtime.rank()::world], seeds[runtime.rank()::world]
 
 
-# ----------------------------------------------------------------------------- train states
+def epoch_indices(n: int, epoch: int, cfg: FinetuneConfig) -> np.ndarray:
+    """This rank's example order for an epoch (see epoch_plan)."""
+    return epoch_plan(n, epoch, cfg)[0]
 
 
-def save_train_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
-                     cfg: FinetuneConfig) -> None:
-    """Model, optimizer and RNG state as one safetensors file (no pickles)."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt_state = opt.state_dict()
-    for idx, state in opt_state["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value)
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"step": step, "param_groups": json.dumps(opt_state["param_groups"]),
-            "config": json.dumps(asdict(cfg))}
-    save_weights(path, tensors, meta)
+class SeededImages(torch.utils.data.Dataset):
+    """An ImageSet as (transformed image, label) items keyed by (seed, index): each transform runs
+    under its own torch seed, in a forked RNG, so neither the loader's workers nor the global RNG
+    decide an augmentation."""
+
+    def __init__(self, images: ImageSet, transform: Callable):
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: tuple[int, int]):
+        seed, i = item
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            x = self.transform(self.images.get_image(int(i)))  # (3, H, W)
+        return x, int(self.images.labels[int(i)])
 
 
-def load_train_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
-    """Restore a train state saved by save_train_state; returns its step."""
-    from safetensors import safe_open
-
-    tensors = load_weights(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(meta["step"])
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    """Train-state checkpoints of a run, oldest first."""
-    return sorted((Path(run_dir) / "checkpoints").glob("step_*.safetensors"))
-
-
-def _prune(run_dir: Path, keep: int) -> None:
-    if keep > 0:
-        for old in checkpoints(run_dir)[:-keep]:
-            old.unlink()
+def image_loader(data: SeededImages, idx: np.ndarray, seeds: np.ndarray, per_rank: int,
+                 cfg: FinetuneConfig, epoch: int, dev: torch.device) -> Iterator:
+    """Batches (x (B, 3, H, W), y (B,)) of one epoch's (remaining) order; the loader's own generator
+    is seeded from (seed, epoch, rank), so creating it draws nothing from the global RNG."""
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, epoch, runtime.rank(), 2])
+                                            .generate_state(1, np.uint64)[0] >> 2))
+    return iter(torch.utils.data.DataLoader(
+        data, batch_size=per_rank, sampler=list(zip(seeds.tolist(), idx.tolist())),
+        num_workers=cfg.num_workers, pin_memory=dev.type == "cuda", generator=gen))
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: str | None = None) -> Path:
+def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: str | None = None,
+             restart: bool = False, init_from: Path | None = None) -> Path:
     """Fine-tune the run's zero-shot model on `train_set`; writes weights/finetuned.safetensors.
 
-    Resumes from the run's newest train-state checkpoint when one exists. Returns the weights path.
+    Resumes from the run's newest train-state checkpoint when its identity (settings, training set,
+    starting weights, preprocessing) matches; otherwise raises TrainStateError saying what differs.
+    restart: discard the run's checkpoints first. init_from: start from other weights than theta_0,
+    explicitly: an ImageClassifier weight file (step 0), or a train-state checkpoint of the same
+    architecture, whose model, optimizer state and step are continued under `cfg` (a fork).
+    Returns the weights path.
     """
     run_dir = Path(run_dir)
-    runtime.seed_everything(cfg.seed)
     dev = runtime.pick_device(device)
     manifest = artifacts.read_manifest(run_dir)
-    train_set = align_classes(train_set, manifest["classnames"])
-    if train_set.logit_indices is not None:
-        raise ValueError(f"training set {train_set.name!r} must have exactly the run's classes")
+    _check_classes(train_set, manifest["classnames"])
     classifier, pp_cfg = load_classifier(run_dir, "zeroshot", dev)
+    if init_from is not None and not Path(init_from).is_file():
+        raise ValueError(f"--init-from {init_from} does not exist; give a weight file or a train-state checkpoint")
+    init = None if init_from is None else {"digest": file_digest(init_from)[:16]}
+    theta_0 = file_digest(artifacts.weights_file(run_dir, "zeroshot", manifest))[:16]
+    ident = trainstate.identity(cfg, train_set, theta_0, pp_cfg, init)
+    if init_from is not None:  # checked before --restart deletes anything
+        _load_init(classifier, Path(init_from), len(manifest["classnames"]))
+    resume = _resume_point(run_dir, ident, restart, manifest)
+    runtime.seed_everything(cfg.seed)
+    trainable, batches = _batches(classifier, train_set, cfg, pp_cfg, run_dir, ident, dev)
+    _train(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from)
+    return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
+
+
+def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp_cfg: dict, run_dir: Path,
+             ident: dict, dev: torch.device) -> tuple[nn.Module, Callable]:
+    """The trained module and `batches(epoch, offset)`: augmented images (end-to-end), or rows of the
+    frozen encoder's streamed features (linear-classifier)."""
     train_tf, val_tf = transforms_from_cfg(pp_cfg)
-    labels = torch.as_tensor(train_set.labels)
     per_rank = max(1, cfg.batch_size // runtime.world_size())
-
     if cfg.mode == "linear-classifier":
-        from .evaluate import decode, predict
+        from .features import extract_features, feature_dir
 
-        for p in classifier.image_encoder.parameters():
-            p.requires_grad_(False)
-        feats = predict(classifier.features, decode(train_set, val_tf, np.arange(len(train_set)),
-                        num_workers=cfg.num_workers), 256, dev)  # (N, D), computed once
+        classifier.image_encoder.requires_grad_(False)
+        feat_id = {k: ident[k] for k in ("format", "train_set", "theta_0", "init_from", "preprocess")}
+        feats = extract_features(feature_dir(run_dir, feat_id), feat_id, classifier.features, train_set,
+                                 val_tf, dev, num_workers=cfg.num_workers)  # (N, D) float16, memory-mapped
+        labels = torch.as_tensor(train_set.labels)
         trainable: nn.Module = classifier.head
 
-        def batches(idx: np.ndarray) -> Iterator:
+        def batches(epoch: int, offset: int) -> Iterator:
+            idx = epoch_plan(len(train_set), epoch, cfg)[0][offset * per_rank:]
             for s in range(0, len(idx), per_rank):
-                b = torch.as_tensor(idx[s:s + per_rank])
-                yield feats[b], labels[b]
+                b = idx[s:s + per_rank]
+                yield torch.from_numpy(feats[b].astype(np.float32)), labels[torch.as_tensor(b)]  # (B, D), (B,)
     else:
         trainable = classifier
-        loader_data = TorchImages(train_set, train_tf if cfg.augment else val_tf)
+        data = SeededImages(train_set, train_tf if cfg.augment else val_tf)
 
-        def batches(idx: np.ndarray) -> Iterator:
-            loader = torch.utils.data.DataLoader(loader_data, batch_size=per_rank, sampler=idx.tolist(),
-                                                 num_workers=cfg.num_workers, pin_memory=dev.type == "cuda")
-            return ((x, y) for x, y, _ in loader)
+        def batches(epoch: int, offset: int) -> Iterator:
+            idx, seeds = (a[offset * per_rank:] for a in epoch_plan(len(train_set), epoch, cfg))
+            return image_loader(data, idx, seeds, per_rank, cfg, epoch, dev)
 
-    _train(classifier, trainable, batches, len(train_set), cfg, run_dir, dev)
+    return trainable, batches
+
+
+def _check_classes(train_set: ImageSet, classnames: list[str]) -> None:
+    """A training set must have exactly the run's classes, in the run's order."""
+    have = list(train_set.classnames)
+    if have == list(classnames):
+        return
+    extra = [c for c in have if c not in classnames]
+    missing = [c for c in classnames if c not in have]
+    what = (f"classes not in the run: {extra[:8]}; " if extra else "") + \
+        (f"run classes it lacks: {missing[:8]}; " if missing else "") or "the same classes in another order; "
+    raise ValueError(f"training set {train_set.name!r} ({train_set.spec}) has {len(have)} classes and the run "
+                     f"{len(classnames)}: {what}fine-tune on a set whose classes are the run's (its class "
+                     "subfolders named like the run's classnames), or create a run from it (zeroshot --classes-from)")
+
+
+def _resume_point(run_dir: Path, ident: dict, restart: bool, manifest: dict) -> Path | None:
+    """The checkpoint to resume from (None: start), after checking it was made from `ident`."""
+    if restart and runtime.is_main():
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    runtime.barrier()
+    ckpts = checkpoints(run_dir)
+    if ckpts:
+        trainstate.check_resumable(ckpts[-1], ident, run_dir)
+        return ckpts[-1]
+    done = manifest.get("finetune")
+    if not restart and done and (run_dir / "weights" / "finetuned.safetensors").is_file() \
+            and done.get("identity") != ident:
+        diffs = trainstate.differences(done.get("identity") or {}, ident)
+        raise trainstate.TrainStateError(
+            f"{run_dir} already has fine-tuned weights made from other inputs ({'; '.join(diffs[:6])}): add "
+            "--restart to replace them, or start a new run (zeroshot --out NEW)")
+    return None
+
+
+def _load_init(classifier: nn.Module, path: Path, num_classes: int) -> None:
+    """The model weights of an --init-from file (a train state or an ImageClassifier state dict)."""
+    from .runs import check_head
+
+    state = load_weights(path)
+    if any(k.startswith("model.") for k in state):
+        state = {k[6:]: v for k, v in state.items() if k.startswith("model.")}
+    check_head(state, num_classes, path)
+    try:
+        classifier.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"--init-from {path} is not a checkpoint of this run's architecture: "
+                         f"{str(err).splitlines()[0]}") from err
+
+
+def _finish(run_dir: Path, classifier: nn.Module, cfg: FinetuneConfig, train_set: ImageSet, ident: dict,
+            init_from: Path | None) -> Path:
     out = run_dir / "weights" / "finetuned.safetensors"
     if runtime.is_main():
         save_weights(out, classifier.state_dict())
-        artifacts.update_manifest(run_dir, {"finetune": {**asdict(cfg), "train_set": train_set.spec,
-                                                         "n_train": len(train_set)}})
+        record = {**asdict(cfg), "train_set": train_set.spec, "n_train": len(train_set), "identity": ident}
+        if init_from is not None:
+            record["init_from"] = str(init_from)
+        artifacts.update_manifest(run_dir, {"finetune": record})
     runtime.barrier()
     return out
 
 
-def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: int,
-           cfg: FinetuneConfig, run_dir: Path, dev: torch.device) -> None:
+def _start(start: Path | None, classifier: nn.Module, opt: torch.optim.Optimizer, ident: dict) -> int:
+    """Step to start at: restored from a checkpoint of this run (everything, RNG included) or a
+    forked train state (model, optimizer and step); 0 from plain weights."""
+    if start is None:
+        return 0
+    meta = trainstate.read_meta(start)
+    if "step" not in meta:
+        return 0  # --init-from plain weights, already loaded
+    own = meta.get("identity") and json.loads(meta["identity"]) == ident
+    return trainstate.load_train_state(start, classifier, opt, rng=bool(own))
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: torch.Tensor, y: torch.Tensor,
+               lr: float, cfg: FinetuneConfig, amp) -> torch.Tensor:
+    """One optimiser step on a batch already on the device; returns the loss (not synced)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with amp:
+        logits = model(x)  # (B, C) float32 (the head runs in fp32)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    opt.step()
+    return loss
+
+
+def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: int, cfg: FinetuneConfig,
+           run_dir: Path, dev: torch.device, ident: dict, start: Path | None) -> None:
     """The optimisation loop shared by both modes; checkpoints the whole classifier."""
     world = runtime.world_size()
     per_rank = max(1, cfg.batch_size // world)
@@ -182,36 +307,31 @@ def _train(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: in
     total = steps_per_epoch * cfg.epochs
     stop = min(total, cfg.max_steps or total)
     params = [p for p in trainable.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = load_train_state(checkpoints(run_dir)[-1], classifier, opt) if checkpoints(run_dir) else 0
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type == "cuda")
+    step = _start(start, classifier, opt, ident)
     model = trainable
     if world > 1:
         model = nn.parallel.DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
     if cfg.compile:
         model = torch.compile(model)  # shares the parameters: checkpoints still save `classifier`
     classifier.train() if trainable is classifier else classifier.eval()
+    amp = runtime.autocast(dev) if trainable is classifier else contextlib.nullcontext()  # a lone head: fp32
     bar = tqdm(total=stop, initial=step, desc=f"finetune ({cfg.mode})", disable=not runtime.is_main())
     every = cfg.checkpoint_every or steps_per_epoch
     seen, t0 = 0, time.perf_counter()
     while step < stop:
         epoch, offset = divmod(step, steps_per_epoch)
-        for x, y in batches(epoch_indices(n, epoch, cfg)[offset * per_rank:]):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, cfg)
-            with runtime.autocast(dev):
-                logits = model(x.to(dev, non_blocking=True))  # (B, C)
-            loss = F.cross_entropy(logits.float(), y.to(dev), label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+        for x, y in batches(epoch, offset):
+            loss = train_step(model, opt, params, x.to(dev, non_blocking=True), y.to(dev, non_blocking=True),
+                              cosine_lr(step, total, cfg), cfg, amp)
             step, seen = step + 1, seen + len(x) * world
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            if step % LOG_EVERY == 0 or step == stop:  # the only host sync of the loop
+                bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
             if (step % every == 0 or step == stop) and runtime.is_main():
-                save_train_state(run_dir / "checkpoints" / f"step_{step:07d}.safetensors", classifier, opt, step, cfg)
-                _prune(run_dir, cfg.keep_checkpoints)
+                trainstate.save_train_state(run_dir / "checkpoints" / f"step_{step:07d}.safetensors",
+                                            classifier, opt, step, ident)
+                trainstate.prune(run_dir, cfg.keep_checkpoints)
             if step >= stop:
                 break
     bar.close()

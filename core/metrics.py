@@ -1,6 +1,11 @@
 """Metrics over stored logits; numpy only, so the app and notebooks compute them without torch.
 
 Shapes: logits (N, C) or (A, N, C) for A alphas; labels (N,) int.
+
+`reduce_logits` is the one path from logits to what every reader shows: the sweep calls it per
+chunk and alpha and stores its output beside the logits; `summarize` turns those reductions into
+the metrics table (accuracy, mean loss) that metrics.csv, `info`, compare, the notebooks and the
+explorer all read. Runs written before reductions existed get them from the same function on read.
 """
 
 from __future__ import annotations
@@ -40,6 +45,52 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
     nll = -np.take_along_axis(logp, idx, axis=-1)[..., 0]  # (..., N)
     loss = nll.mean(axis=-1)
     return float(loss) if np.ndim(loss) == 0 else loss
+
+
+def closed_form(logits_0: np.ndarray, logits_1: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """Logits of theta_alpha for head-only fine-tunes, exact at any alpha: (1 - alpha) L0 + alpha L1
+    in float32; one alpha -> (N, C), an array of A alphas -> (A, N, C)."""
+    a = np.asarray(alpha, dtype=np.float32)
+    a = a[:, None, None] if a.ndim else a
+    return (1 - a) * np.asarray(logits_0, np.float32) + a * np.asarray(logits_1, np.float32)
+
+
+TOPK = 5  # top classes (and probabilities) kept per example and alpha: the gallery shows 3
+
+
+def reduce_logits(logits: np.ndarray, labels: np.ndarray, k: int = TOPK) -> dict[str, np.ndarray]:
+    """What readers need from logits (A, N, C), one alpha at a time (float32 per (N, C) slice only).
+
+    Returns pred (A, N) int32, loss (A, N) float32 per-example cross-entropy, topk (A, N, k) int32
+    classes by falling probability, topk_prob (A, N, k) float16, class_hits (A, C) int64 correct
+    predictions per true class.
+    """
+    n_alpha, n, c = logits.shape
+    k = min(k, c)
+    out = {"pred": np.empty((n_alpha, n), np.int32), "loss": np.empty((n_alpha, n), np.float32),
+           "topk": np.empty((n_alpha, n, k), np.int32), "topk_prob": np.empty((n_alpha, n, k), np.float16),
+           "class_hits": np.empty((n_alpha, c), np.int64)}
+    rows = np.arange(n)
+    for a in range(n_alpha):
+        logp = log_softmax(logits[a])  # (N, C) float32
+        pred = np.asarray(logits[a]).argmax(axis=-1)  # as `predictions` breaks ties: the first class
+        if k == 1:
+            top = pred[:, None]  # (N, 1)
+        else:
+            top = np.argpartition(-logp, k - 1, axis=-1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))  # (N, k)
+            order = np.argsort(-np.take_along_axis(logp, top, axis=-1), axis=-1, kind="stable")
+            top = np.take_along_axis(top, order, axis=-1)
+        out["pred"][a], out["loss"][a] = pred, -logp[rows, labels]
+        out["topk"][a], out["topk_prob"][a] = top, np.exp(np.take_along_axis(logp, top, axis=-1))
+        out["class_hits"][a] = np.bincount(labels[pred == labels], minlength=c)[:c]
+    return out
+
+
+def summarize(reductions: dict[str, np.ndarray], labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy in [0, 1] and mean cross-entropy per alpha, (A,) each, from `reduce_logits` output."""
+    acc = (np.asarray(reductions["pred"]) == labels).mean(axis=-1)
+    loss = np.asarray(reductions["loss"], dtype=np.float64).mean(axis=-1)
+    return acc, loss
 
 
 def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

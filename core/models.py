@@ -12,9 +12,11 @@ A local dir may also hold vocab.json: a word-level tokenizer for small models (c
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
-import shutil
+import pickle
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -60,10 +62,18 @@ class ImageClassifier(nn.Module):
         self.head = head
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.image_encoder(images), dim=-1)  # (B, D)
+        """L2-normalised image features, float32 even under autocast (the encoder may run in bf16)."""
+        feats = self.image_encoder(images)  # (B, D), bf16 under CUDA autocast
+        with torch.autocast(feats.device.type, enabled=False):
+            return F.normalize(feats.float(), dim=-1)  # (B, D) float32
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))  # (B, C)
+        """Logits (B, C) in float32: the head runs with autocast disabled. With CLIP's logit scale of
+        100, bf16 spacing near |logit| 30 is 0.125 nats; a CPU bf16 simulation of the world run changed
+        4-17 of 2,000 argmaxes and the loss by ~1e-3 when the head ran in bf16 (issue 11.2)."""
+        feats = self.features(images)  # (B, D) float32
+        with torch.autocast(feats.device.type, enabled=False):
+            return self.head(feats)  # (B, C) float32
 
 
 # ----------------------------------------------------------------------------- loading
@@ -115,15 +125,34 @@ def _resolve_name(spec: ModelSpec) -> str:
     return spec.name
 
 
+def pretrained_cfg(spec: ModelSpec) -> dict:
+    """open_clip's registry entry for the spec's pretrained tag (mean/std, interpolation, resize
+    mode, quick_gelu); {} for checkpoint files, local dirs and configs without a registered tag."""
+    if spec.local_dir is not None or not spec.pretrained:
+        return {}
+    return dict(_open_clip().get_pretrained_cfg(_resolve_name(spec), spec.pretrained) or {})
+
+
 def model_config(spec: ModelSpec) -> dict:
-    """The open_clip model config (embed_dim, vision_cfg, text_cfg) of a spec."""
+    """The open_clip model config (embed_dim, vision_cfg, text_cfg, quick_gelu) of a spec.
+
+    A pretrained tag trained with QuickGELU (every OpenAI CLIP) sets quick_gelu: open_clip 3.3 builds
+    nn.GELU for `ViT-B-16` + `openai` and only warns, so theta_0 and every fine-tune would run the
+    OpenAI weights with the wrong activation (issue 11.1).
+    """
     if spec.local_dir is not None:
         return json.loads((spec.local_dir / "open_clip_config.json").read_text())["model_cfg"]
-    return _open_clip().get_model_config(_resolve_name(spec))
+    cfg = copy.deepcopy(_open_clip().get_model_config(_resolve_name(spec)))
+    if pretrained_cfg(spec).get("quick_gelu"):
+        cfg["quick_gelu"] = True
+    return cfg
 
 
-def load_clip(spec: ModelSpec, device: str | torch.device = "cpu"):
+def load_clip(spec: ModelSpec, device: str | torch.device = "cpu", load_weights: bool = True):
     """Load a CLIP model with its transforms and tokenizer.
+
+    load_weights=False builds the same architecture and preprocessing at random init (open_clip
+    still resolves the tag; parity tests stub its download).
 
     Returns:
         (model, preprocess_train, preprocess_val, tokenizer)
@@ -133,10 +162,25 @@ def load_clip(spec: ModelSpec, device: str | torch.device = "cpu"):
     pretrained = None if spec.local_dir else spec.pretrained
     if pretrained and Path(pretrained).suffix and not Path(pretrained).is_file():
         raise ModelLoadError(f"checkpoint {pretrained} does not exist")
+    quick_gelu = bool(model_config(spec).get("quick_gelu"))
     try:
-        model, pre_train, pre_val = oc.create_model_and_transforms(name, pretrained=pretrained, device=device)
-    except RuntimeError as err:  # open_clip raises RuntimeError for bad checkpoints
-        raise ModelLoadError(f"could not load {spec}: {err}") from err
+        with warnings.catch_warnings():  # the QuickGELU mismatch warning: we force the tag's setting
+            warnings.filterwarnings("ignore", message="QuickGELU mismatch")
+            model, pre_train, pre_val = oc.create_model_and_transforms(
+                name, pretrained=pretrained, device=device, force_quick_gelu=quick_gelu, load_weights=load_weights)
+    except Exception as err:  # noqa: BLE001  (below: only errors of reading the user's own file)
+        # A checkpoint file the user named can fail inside torch's unpickler in many ways (garbage text
+        # raised IndexError from its stack); for a file, every failure is a bad input. Tags keep the
+        # narrow list, so a bug elsewhere still shows its traceback.
+        is_file = bool(pretrained) and Path(pretrained).is_file()
+        if not is_file and not isinstance(err, (RuntimeError, pickle.UnpicklingError, EOFError, KeyError, ValueError)):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise ModelLoadError(
+            f"could not load {spec.name} with --pretrained {pretrained}: {first}. Give an open_clip tag "
+            "(open_clip.list_pretrained()) or a checkpoint that loads with torch.load(weights_only=True) "
+            "(pickled code is refused) or a safetensors file"
+        ) from err
     return model, pre_train, pre_val, load_tokenizer(spec, name)
 
 
@@ -161,12 +205,13 @@ def transforms_from_cfg(preprocess_cfg: dict) -> tuple[Callable, Callable]:
 def save_arch(spec: ModelSpec, model: nn.Module, dest: Path) -> None:
     """Write the architecture (open_clip_config.json, and vocab.json if any) to `dest`, so a run
     rebuilds its model with `local-dir:dest` and no download; weights come from the run itself."""
-    dest.mkdir(parents=True, exist_ok=True)
+    from .artifacts import atomic_write_bytes, atomic_write_json
+
     config = {"model_cfg": model_config(spec), "preprocess_cfg": dict(model.visual.preprocess_cfg)}
-    (dest / "open_clip_config.json").write_text(json.dumps(config, indent=2))
+    atomic_write_json(dest / "open_clip_config.json", config)
     for folder in (spec.local_dir, Path(spec.name).parent if spec.name.endswith(".json") else None):
         if folder is not None and (folder / VOCAB_FILE).is_file():
-            shutil.copyfile(folder / VOCAB_FILE, dest / VOCAB_FILE)
+            atomic_write_bytes(dest / VOCAB_FILE, (folder / VOCAB_FILE).read_bytes())
 
 
 # ----------------------------------------------------------------------------- zero-shot head

@@ -1,17 +1,20 @@
-"""Tables of a run's results, computed from its stored logits (numpy only)."""
+"""Tables of a run's results, read from its metrics table (numpy only: no torch, no logits read).
+
+The table is what the sweep computed from its reductions (metrics.summarize); Run.metrics_rows
+checks it against the manifest's grid, so a table never mixes two sweeps.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import metrics
 from .artifacts import Run
 
 
 def accuracy_grid(run: Run) -> dict[str, np.ndarray]:
     """Accuracy in [0, 1] per eval set over the run's alpha grid, plus 'avg_ood' when there are
     OOD sets: {name: (A,)}."""
-    grid = {name: metrics.accuracy(run.grid_logits(name), run.labels(name)) for name in run.dataset_names}
+    grid = run.metric_grid("accuracy")
     if run.ood_datasets:
         grid["avg_ood"] = np.mean([grid[n] for n in run.ood_datasets], axis=0)
     return grid
@@ -19,7 +22,7 @@ def accuracy_grid(run: Run) -> dict[str, np.ndarray]:
 
 def loss_grid(run: Run) -> dict[str, np.ndarray]:
     """Mean cross-entropy per eval set over the alpha grid: {name: (A,)}."""
-    return {name: metrics.cross_entropy(run.grid_logits(name), run.labels(name)) for name in run.dataset_names}
+    return run.metric_grid("loss")
 
 
 def key_alphas(run: Run, grid: dict[str, np.ndarray] | None = None) -> dict[str, float]:
@@ -35,6 +38,13 @@ def key_alphas(run: Run, grid: dict[str, np.ndarray] | None = None) -> dict[str,
     return {k: v for k, v in keys.items() if np.isclose(alphas, v).any()}
 
 
+def _exactness(run: Run) -> str:
+    exact = [n for n in run.dataset_names if run.exact_any_alpha(n)]
+    if len(exact) == len(run.dataset_names):
+        return ", logits exact for any alpha"
+    return f", logits exact for any alpha on {', '.join(exact)} (the others at grid alphas)" if exact else ""
+
+
 def format_table(run: Run) -> str:
     """A fixed-width table: one row per alpha, one column per eval set, accuracies in %."""
     grid = accuracy_grid(run)
@@ -42,7 +52,7 @@ def format_table(run: Run) -> str:
     width = max(9, *(len(c) + 1 for c in cols))
     lines = [f"run {run.name}: {run.manifest['model']['name']}"
              + (f" ({run.manifest['model']['pretrained']})" if run.manifest["model"].get("pretrained") else "")
-             + (", logits exact for any alpha" if run.linear_in_alpha else "")]
+             + _exactness(run)]
     lines.append("alpha".rjust(6) + "".join(c.rjust(width) for c in cols))
     for i, a in enumerate(run.alphas):
         lines.append(f"{a:6.3g}" + "".join(f"{100 * grid[c][i]:{width}.2f}" for c in cols))

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save as save_torch
 
 from . import artifacts
 from .models import ImageClassifier, ModelSpec, empty_classifier, load_clip, save_arch, zero_shot_classifier
-from .runtime import pick_device
+from .runtime import pick_device, seed_everything
 
 ARCH_DIR = "model"
 
@@ -62,20 +62,31 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+class RunExistsError(ValueError, FileExistsError):
+    """Creating a run where a run (or a file) already is."""
+
+
 def _refuse_existing(out: Path) -> None:
     """Never overwrite a run: creating one where a manifest already exists is an error."""
+    if out.exists() and not out.is_dir():
+        raise RunExistsError(f"--out {out} is a file, not a folder; give the path of a new run folder")
     if (out / artifacts.MANIFEST).exists():
-        raise FileExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+        raise RunExistsError(f"{out} already holds a run; choose a new --out or delete it first")
 
 
 def create_zeroshot_run(
     out: Path, spec: ModelSpec, classnames: Sequence[str], templates: Sequence[str],
     seed: int = 0, name: str | None = None, device: str | None = None,
 ) -> Path:
-    """Load a CLIP model, build theta_0 (image tower + zero-shot head) and start a run folder."""
+    """Load a CLIP model, build theta_0 (image tower + zero-shot head) and start a run folder.
+
+    `seed` seeds every RNG before the model is built, so a randomly initialised model (a config JSON
+    without --pretrained) is the same on every call.
+    """
     out = Path(out)
     _refuse_existing(out)
     dev = pick_device(device)
+    seed_everything(seed)
     model, _, _, tokenizer = load_clip(spec, device=dev)
     classifier = zero_shot_classifier(model, tokenizer, list(classnames), list(templates), dev)
     save_arch(spec, model, out / ARCH_DIR)

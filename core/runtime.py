@@ -11,13 +11,34 @@ import torch
 import torch.distributed as dist
 
 
+class DeviceError(ValueError):
+    """A --device that does not exist on this machine."""
+
+
 def pick_device(requested: str | None = None) -> torch.device:
-    """The requested device, else this rank's CUDA device when there is one, else the CPU."""
-    if requested:
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank() % torch.cuda.device_count())
-    return torch.device("cpu")
+    """The requested device, else this rank's CUDA device when there is one, else the CPU.
+
+    Under CUDA, TF32 matmuls and convolutions are allowed (the fp32 parts of a bf16-autocast step).
+    """
+    if not requested:
+        dev = torch.device("cuda", local_rank() % torch.cuda.device_count()) if torch.cuda.is_available() \
+            else torch.device("cpu")
+    else:
+        try:
+            dev = torch.device(requested)
+        except RuntimeError:
+            raise DeviceError(f"--device {requested!r} is not a device name; use cpu, cuda or cuda:N") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise DeviceError(f"--device {requested!r}: only cpu and cuda[:N] are supported")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise DeviceError(f"--device {requested!r}: CUDA is not available here; use --device cpu")
+        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+            raise DeviceError(f"--device {requested!r}: this machine has {torch.cuda.device_count()} CUDA "
+                              "device(s), numbered from 0")
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return dev
 
 
 def autocast(device: torch.device):

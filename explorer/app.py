@@ -2,11 +2,12 @@
 
     streamlit run explorer/app.py                      # or `make demo`; opens on the shipped world run
     WISEFT_RUNS=/my/runs streamlit run explorer/app.py # look for runs in other folders
-    http://127.0.0.1:8501/?run=/path/to/run            # open one run folder directly
+    http://127.0.0.1:8501/?run=/path/to/run&alpha=0.3&set=sketch&tab=Choosing+α   # an exact view
 
-theta_alpha = (1 - alpha) * theta_zeroshot + alpha * theta_finetuned. The app never trains: it reads
-run folders through `core`, caches each run's per-alpha arrays (explorer.state) and redraws the
-charts (explorer.charts) from them when the slider moves.
+theta_alpha = (1 - alpha) * theta_0 + alpha * theta_1. The app never trains: it reads run folders
+through `core`, reduces each run to per-alpha tables once (explorer.live) and hands them to the
+live view (explorer.client), which redraws tiles and charts in the browser as alpha moves. The
+script reruns only when the run, the eval set, the compared alpha, the class filter or a tab change.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
 from core.artifacts import RunFormatError  # noqa: E402
-from explorer import charts, paper, state  # noqa: E402
-from explorer.gallery import changes_controls_ui, changes_ui, try_image_ui  # noqa: E402
+from explorer import client, explain, live, paper, state  # noqa: E402
+from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
 RUN_MODE, PAPER_MODE = "A run", "The paper's numbers"
-PLOTLY = dict(theme=None, config={"displayModeBar": False})
+TABS = ["Examples that changed", "Try your own image", "The eval sets", "Choosing α", "Definitions"]
+PAPER_TABS = ["Choosing α", "Definitions"]
+NO_COMPARE = "(nothing)"
+COMPACT_CSS = "<style>.block-container { padding-top: 2.2rem; }</style>"  # charts above the fold at 1280x720
+PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the run and precomputing every alpha…")
@@ -33,29 +38,68 @@ def load_run(path: str, stamp: float) -> state.RunArrays:
     return state.load_run(path)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_payload(path: str, stamp: float, dataset: str, ref_alpha: float, cls: int | None, y_name: str) -> dict:
+    ra = load_run(path, stamp)
+    return live.run_payload(ra, dataset, ref_alpha, cls, y_name)
+
+
 @st.cache_resource
 def paper_sweeps() -> list[paper.PaperSweep]:
     return paper.list_sweeps()
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def damage(path: Path) -> str | None:
+    """Why a run cannot open (the reason core gives), or None when it opens. Opening is cached
+    (load_run), so listing runs costs one preparation per run and session."""
+    try:
+        load_run(str(path), state.run_stamp(path))
+    except Exception as err:  # noqa: BLE001  (RunFormatError, or a reader's own error on a damaged file)
+        return str(err) or type(err).__name__
+    return None
+
+
+def url_alpha(default: float = 0.5) -> float:
+    try:
+        return float(st.query_params.get("alpha", default))
+    except ValueError:
+        return default
+
+
+def set_param(name: str, value: str | None) -> None:
+    """Keep ?name= in the URL in step with a server-side choice (only when it changed)."""
+    if value is None:
+        st.query_params.pop(name, None)
+    elif st.query_params.get(name) != value:
+        st.query_params[name] = value
 
 
 # ----------------------------------------------------------------------------- sidebar
 
 
 def run_picker_ui() -> Path | None:
-    """The run chosen in the sidebar: a typed path (or ?run=), else one of the runs found."""
+    """The run chosen in the sidebar: a typed path (or ?run=), else one of the runs found; runs that
+    cannot open are listed as damaged, with the reason, and the others still open."""
     roots = state.run_roots()
     runs = state.list_runs(roots)
-    typed = st.sidebar.text_input("Run folder path", value=st.query_params.get("run", ""), key="run_path",
+    asked = st.query_params.get("run", "")
+    found = {str(p): p for p in runs}
+    by_name = [p for p in runs if p.name == asked]  # a link may name a listed run (?run=world-e2e)
+    asked = str(by_name[0]) if asked not in found and len(by_name) == 1 else asked
+    typed = st.sidebar.text_input("Run folder path", value="" if asked in found else asked, key="run_path",
                                   placeholder="/path/to/run (optional)")
     if typed.strip():
         return Path(typed.strip()).expanduser()
     if not runs:
         return None
-    return st.sidebar.selectbox("Run", runs, key="run", format_func=lambda p: f"{p.name}  ({p.parent})",
+    if "run" not in st.session_state and asked in found:
+        st.session_state["run"] = found[asked]
+    broken = {p: damage(p) for p in runs}
+
+    def label(p: Path) -> str:
+        return f"{p.name}  ({p.parent})" + (f"  ⚠ damaged: {broken[p]}" if broken[p] else "")
+
+    return st.sidebar.selectbox("Run", runs, key="run", format_func=label,
                                 help="Runs found under " + ", ".join(map(str, roots)))
 
 
@@ -71,158 +115,150 @@ def no_runs_ui() -> None:
 
 def run_info_ui(ra: state.RunArrays) -> None:
     run = ra.run
+    e0, e1 = run.endpoints
     model = run.manifest.get("model", {})
     name = str(model.get("name", "?"))
     name = name if len(name) <= 32 else "…" + name[-31:]
-    ft = run.manifest.get("finetune", {})
+    st.sidebar.markdown(f"θα = (1 − α)·θ0 + α·θ1  \nθ0 = *{e0}*, θ1 = *{e1}*")
     st.sidebar.markdown(
-        f"**{run.name}**  \nmodel: `{name}` {model.get('pretrained') or ''}  \n"
-        + ("path: θ0 = {}, θ1 = {}".format(*run.endpoints) if "endpoints" in run.manifest
-           else f"fine-tuning: {ft.get('mode', '?')}")
+        f"**{run.name}**  \nmodel: `{name}` {model.get('pretrained') or ''}"
         + f"  \n{len(run.classnames)} classes; eval sets: "
         + ", ".join(f"{s.name} ({s.role}, {len(s.labels)})" for s in ra.sets.values())
         + ("  \nlogits are linear in α: exact at any α" if ra.linear else "")
         + (f"  \n{len(ra.baselines)} baseline models" if ra.baselines else ""))
 
 
+def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep], key: str) -> dict | None:
+    """Compare: another run's path or a paper sweep, drawn dashed on the accuracy and scatter charts."""
+    options = [NO_COMPARE] + [str(p) for p in runs if str(p) != current] + [s.label for s in sweeps if s.label != current]
+    pick = st.sidebar.selectbox("Compare with (dashed overlay)", options, key=f"compare:{key}",
+                                format_func=lambda o: Path(o).name if o.startswith("/") else o)
+    if pick == NO_COMPARE:
+        return None
+    sweep = next((s for s in sweeps if s.label == pick), None)
+    if sweep is not None:
+        return live.overlay(sweep.label, sweep.alphas, sweep.accuracy[paper.ID_NAME], sweep.accuracy[paper.AVG_OOD])
+    try:
+        other = load_run(pick, state.run_stamp(Path(pick)))
+    except (RunFormatError, KeyError, ValueError, OSError) as err:
+        st.sidebar.error(f"Cannot open {Path(pick).name}: {err}")
+        return None
+    curves = other.accuracy_curves()
+    y = curves.get(state.AVG_OOD, curves[other.id_name])
+    return live.overlay(other.run.name, other.alphas, curves[other.id_name], y, other.run.endpoints)
+
+
 # ----------------------------------------------------------------------------- run mode
 
 
-def alpha_slider_ui(ra: state.RunArrays, key: str) -> float:
-    """α: grid points of an end-to-end run, or any α (step 0.01) of a linear-classifier run."""
-    start = 0.5 if state.view_index(ra, 0.5) is not None else float(ra.alphas[len(ra.alphas) // 2])
-    help_ = "θα = (1 − α)·θ_zero-shot + α·θ_fine-tuned. Arrow keys step it."
-    if ra.linear:
-        return float(st.slider("α (exact at any value: logits are linear in α)", float(ra.alphas[0]),
-                               float(ra.alphas[-1]), start, step=state.LINEAR_STEP, format="%.2f",
-                               key=f"alpha:{key}", help=help_))
-    return float(st.select_slider("α (the run's grid)", options=[float(a) for a in ra.alphas], value=start,
-                                  format_func=lambda a: f"{a:.2f}", key=f"alpha:{key}", help=help_))
-
-
-def metrics_ui(rows: list[dict], id_name: str, ends: tuple[float, float]) -> None:
-    """One metric per set: accuracy at α, change vs α=0 (arrow) and vs α=1 (caption)."""
-    for col, r in zip(st.columns(len(rows)), rows):
-        role = "ID" if r["name"] == id_name else ("" if r["name"] == state.AVG_OOD else "OOD")
-        label = charts.pretty(r["name"]) + (f" ({role})" if role else "")
-        flat = abs(r["vs_zero"]) < 5e-4
-        col.metric(label, pct(r["accuracy"]), delta=f"{100 * r['vs_zero']:+.1f} pp",
-                   delta_color="off" if flat else "normal", delta_arrow="off" if flat else "auto",
-                   delta_description=f"vs α={ends[0]:g}")
-        col.caption(f"{100 * r['vs_one']:+.1f} pp vs α={ends[1]:g}")
-
-
-def scatter_ui(ra: state.RunArrays, snap: state.Snapshot, y_name: str, fit) -> None:
-    curves = ra.accuracy_curves()
-    acc = {r["name"]: r["accuracy"] for r in snap.rows}
-    er = snap.effective_robustness  # at snap.alpha, for y_name, against `fit`
-    path = {"name": ra.run.name, "alphas": ra.alphas, "x": curves[ra.id_name], "y": curves[y_name],
-            "endpoints": ra.run.endpoints}
-    current = {"alpha": snap.alpha, "x": acc[ra.id_name], "y": acc[y_name], "er": er}
-    title = "Effective robustness" + ("" if er is None else f"<br>at α={snap.alpha:.2f}: {100 * er:+.1f} pp")  # 2 lines: narrow column
-    fig = charts.robustness_scatter([path], state.baseline_points(ra, y_name), fit, current,
-                                    f"ID accuracy ({ra.id_name})", f"{charts.pretty(y_name)} accuracy", title)
-    st.plotly_chart(fig, **PLOTLY)
-    if fit is None:
-        st.caption("No baseline models in this run (baselines.csv), so no linear fit and no effective robustness.")
-
-
-def run_charts_ui(ra: state.RunArrays, snap: state.Snapshot, cols, y_name: str | None, fit) -> None:
-    """Charts 1-3: accuracy vs α, robustness scatter, loss along the path."""
-    with cols[0]:
-        st.plotly_chart(charts.accuracy_vs_alpha(ra.alphas, ra.accuracy_curves(), snap.alpha, ra.id_name,
-                                                 endpoints=ra.run.endpoints), **PLOTLY)
-    with cols[1]:
-        if y_name is None:
-            st.info("This run has no OOD eval set, so there is no robustness scatter.")
-        else:
-            scatter_ui(ra, snap, y_name, fit)
-    with cols[2]:
-        bars = state.barriers(ra)
-        st.plotly_chart(charts.loss_path(ra.alphas, ra.loss_curves(), snap.alpha, ra.id_name, bars), **PLOTLY)
-        st.caption("Barrier = largest rise of the loss above the dashed chord: "
-                   + ", ".join(f"{charts.pretty(n)} {b:+.3f}" for n, b in bars.items())
-                   + f". Loss at α={snap.alpha:.2f}: "
-                   + ", ".join(f"{charts.pretty(n)} {v:.3f}" for n, v in snap.losses.items()))
-
-
-def run_ui(path: Path) -> None:
-    """Run mode: the slider, live metrics, the three path charts, and the two lazy tabs."""
+def run_ui(path: Path, presenter: bool) -> None:
+    """Run mode: the live view (slider, tiles, five charts) and the server-side tabs below it."""
     try:
         ra = load_run(str(path), state.run_stamp(path))
-    except (RunFormatError, KeyError, ValueError, OSError) as err:
-        st.error(f"**Cannot open this run.** {err}")
+    except Exception as err:  # noqa: BLE001  (RunFormatError, or a reader's error on a damaged file)
+        st.error(f"**Cannot open this run.** {err or type(err).__name__}")
         return
     key = str(ra.run.path)
+    set_param("run", key)
     run_info_ui(ra)
+    overlay = compare_ui(key, state.list_runs(state.run_roots()), paper_sweeps(), key)
     title = path.name if ra.run.name == path.name else f"{path.name} ({ra.run.name})"
     st.subheader(f"{title}: what does α do?")
     if not ra.ood_names:
         st.warning("This run has **no OOD eval set**: only ID accuracy and loss are shown. Re-sweep it with "
                    "`--ood NAME=SPEC` to see robustness under distribution shift.")
-    alpha = alpha_slider_ui(ra, key)
-    metrics_box, cols = st.container(), st.columns(3)
-    y_name = None
-    if ra.ood_names:
-        y_name = cols[1].selectbox("scatter's OOD axis", state.y_options(ra), key=f"y:{key}",
-                                   format_func=charts.pretty)
-    fit = state.trend(ra, y_name) if y_name else None
-    tabs = st.tabs(["What changed: fixed and broken examples", "Try your own image"], on_change="rerun",
-                   key=f"tabs:{key}")
-    with tabs[0]:
-        controls = changes_controls_ui(ra, key, alpha) if tabs[0].open else None
-    ref_alpha, dataset = (controls["ref_alpha"], controls["dataset"]) if controls else (0.0, None)
-    snap = state.on_alpha_change(ra, alpha, ref_alpha, dataset, y_name or state.AVG_OOD, fit)
-    with metrics_box:
-        metrics_ui(snap.rows, ra.id_name, state.endpoint_alphas(ra))
-    run_charts_ui(ra, snap, cols, y_name, fit)
-    if controls:
-        with tabs[0]:
-            changes_ui(ra, snap, controls)
-    if tabs[1].open:
-        with tabs[1]:
-            try_image_ui(ra, alpha)
+    controls = view_controls_ui(ra, key, st.query_params.get("set"), wide=not presenter)
+    set_param("set", controls["dataset"])
+    payload = dict(run_payload(key, state.run_stamp(path), controls["dataset"], controls["ref_alpha"],
+                               controls["cls"], controls["y_name"] or state.AVG_OOD))
+    payload["alpha"], payload["overlay"] = url_alpha(), [overlay] if overlay else None
+    client.live_view(payload, key, presenter)
+    tabs_ui(ra, controls, payload)
+
+
+def tables_download_ui(run) -> None:
+    """The run's tables as CSV, from core.tables (the same frames as `info --format csv` and the notebooks)."""
+    from core import tables
+
+    left, right = st.columns(2)
+    left.download_button("Download the metrics, tidy (CSV)", tables.metrics_frame(run).to_csv(index=False),
+                         f"{run.name}_metrics.csv", "text/csv", key="dl:metrics")
+    right.download_button("Download the paper-style table (CSV)", tables.format_frame(tables.run_table(run), "csv"),
+                          f"{run.name}_table.csv", "text/csv", key="dl:paper_table")
+
+
+def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
+    tabs = dict(zip(TABS, st.tabs(TABS, key="tab", bind="query-params")))
+    with tabs["Examples that changed"]:
+        if tabs["Examples that changed"].open:
+            changes_ui(ra, controls, payload["alpha"])
+    with tabs["Try your own image"]:
+        if tabs["Try your own image"].open:
+            try_image_ui(ra, payload["alpha"])
+    with tabs["The eval sets"]:
+        if tabs["The eval sets"].open:
+            explain.eval_sets_ui(ra)
+    with tabs["Choosing α"]:
+        curves = ra.accuracy_curves()
+        explain.choosing_ui(ra.alphas, curves, ra.id_name, f"{ra.run.name}_choosing_alpha.csv")
+        tables_download_ui(ra.run)
+    with tabs["Definitions"]:
+        fit = payload["scatter"]["fit"] if payload["scatter"] else None
+        st.markdown(explain.definitions_md(ra.run.endpoints, fit))
 
 
 # ----------------------------------------------------------------------------- paper mode
 
 
-def paper_ui() -> None:
-    """The paper's published sweeps as read-only runs: metrics, curves, and every model's path."""
+def paper_ui(presenter: bool) -> None:
+    """The paper's published sweeps in the live view, with a fit through their fine-tuned ends."""
     sweeps = paper_sweeps()
     st.subheader("The paper's numbers: WiSE-FT on ImageNet and five distribution shifts")
-    by_label = {s.label: s for s in sweeps}
-    sweep = by_label[st.selectbox("Published sweep", list(by_label), key="paper_sweep")]
-    alpha = float(st.select_slider("α (the paper's grid)", options=[float(a) for a in sweep.alphas], value=0.5,
-                                   format_func=lambda a: f"{a:.2f}", key="paper_alpha"))
-    metrics_ui(paper.metric_rows(sweep, alpha), paper.ID_NAME, (0.0, 1.0))
-    left, right = st.columns(2)
-    left.plotly_chart(charts.paper_curves(sweep, alpha), **PLOTLY)
-    paths = [paper.scatter_path(sweep, highlight=True)]
-    paths += [paper.scatter_path(s) for s in sweeps if s is not sweep]
-    now = paper.accuracy_at(sweep, alpha)
-    current = {"alpha": alpha, "x": now[paper.ID_NAME], "y": now[paper.AVG_OOD], "er": None}
-    right.plotly_chart(charts.robustness_scatter(paths, current=current, x_label="ImageNet accuracy",
-                                                 y_label="avg of 5 shifts",
-                                                 title="Every published sweep: ImageNet vs shifts"), **PLOTLY)
+    labels = [s.label for s in sweeps]
+    asked = st.query_params.get("sweep")
+    if "paper_sweep" not in st.session_state and asked in labels:
+        st.session_state["paper_sweep"] = asked
+    label = st.selectbox("Published sweep", labels, key="paper_sweep")
+    set_param("sweep", label)
+    sweep = sweeps[labels.index(label)]
+    fit = paper.endpoint_trend(sweeps)
+    payload = live.paper_payload(sweep, url_alpha(), fit)
+    others = [live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD])
+              for s in sweeps if s is not sweep]
+    show = st.toggle("Overlay every other published sweep (dashed)", key="paper_overlay")
+    payload["overlay"] = others if show else None
+    client.live_view(payload, "paper:" + label, presenter)
     st.caption("Source: Wortsman et al., *Robust fine-tuning of zero-shot models* (CVPR 2022), appendix "
-               "tables 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
-               "baseline models, so there is no linear fit here; the dotted line is y = x.")
+               "tables 3, 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
+               "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "
+               "published sweeps; blank cells of the tables show as n/a.")
+    tabs = dict(zip(PAPER_TABS, st.tabs(PAPER_TABS, key="paper_tab")))
+    with tabs["Choosing α"]:
+        names = [paper.ID_NAME, *sweep.ood_names, paper.AVG_OOD]
+        explain.choosing_ui(sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv")
+        explain.table3_ui(sweeps)
+    with tabs["Definitions"]:
+        st.markdown(explain.definitions_md(("zero-shot", "fine-tuned"), fit))
 
 
 def main() -> None:
-    st.set_page_config(page_title="WiSE-FT Explorer", page_icon="⚖️", layout="wide")
+    st.set_page_config(page_title="WiSE-FT Explorer", page_icon="⚖️", layout="wide", initial_sidebar_state="auto")
     st.sidebar.title("WiSE-FT Explorer")
-    st.sidebar.caption("θα = (1 − α)·θ_zero-shot + α·θ_fine-tuned (Wortsman et al., 2022)")
-    mode = st.sidebar.radio("Show", [RUN_MODE, PAPER_MODE], key="mode", horizontal=True)
+    modes = [RUN_MODE, PAPER_MODE]
+    if "mode" not in st.session_state and st.query_params.get("mode") == "paper":
+        st.session_state["mode"] = PAPER_MODE
+    mode = st.sidebar.radio("Show", modes, key="mode", horizontal=True)
+    presenter = st.sidebar.toggle("Presenter mode (larger type)", key="presenter")
+    st.markdown(COMPACT_CSS + (PRESENTER_CSS if presenter else ""), unsafe_allow_html=True)
+    set_param("mode", "paper" if mode == PAPER_MODE else None)
     if mode == PAPER_MODE:
-        paper_ui()
+        paper_ui(presenter)
         return
     path = run_picker_ui()
     if path is None:
         no_runs_ui()
     else:
-        run_ui(path)
+        run_ui(path, presenter)
 
 
 main()

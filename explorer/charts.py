@@ -26,10 +26,21 @@ def pretty(name: str) -> str:
     return "avg OOD" if name == AVG_OOD else name
 
 
+# One colour per kind of shift, shared by the world's runs and the paper's tables (the world's sets are
+# named after the ImageNet shifts they mimic), so a shift keeps its colour when switching modes.
+SHIFT_COLORS = {"v2": "#ff7f0e", "ImageNetV2": "#ff7f0e", "sketch": "#2ca02c", "ImageNet-Sketch": "#2ca02c",
+                "rendition": "#9467bd", "ImageNet-R": "#9467bd", "objectnet": "#8c564b", "ObjectNet": "#8c564b",
+                "hard": "#d62728", "ImageNet-A": "#d62728"}
+
+
 def dataset_colors(names: list[str], id_name: str | None) -> dict[str, str]:
-    """A stable colour per set: ID navy, average OOD black, the OOD sets from a palette."""
+    """A stable colour per set: ID navy, average OOD black, known shifts their SHIFT_COLORS, others
+    from a palette (skipping colours already taken)."""
     ood = [n for n in names if n not in (id_name, AVG_OOD)]
-    colors = {n: OOD_COLORS[i % len(OOD_COLORS)] for i, n in enumerate(ood)}
+    colors = {n: SHIFT_COLORS[n] for n in ood if n in SHIFT_COLORS}
+    free = [c for c in OOD_COLORS if c not in colors.values()]
+    for i, n in enumerate(n for n in ood if n not in colors):
+        colors[n] = free[i % len(free)]
     return {**colors, **({id_name: ID_COLOR} if id_name else {}), AVG_OOD: AVG_COLOR}
 
 
@@ -60,7 +71,7 @@ def _alpha_marker(alpha: float | None) -> dict:
         return {}
     return {"shapes": [dict(type="line", x0=alpha, x1=alpha, y0=0, y1=1, yref="paper",
                             line=dict(color="grey", dash="dot", width=2))],
-            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
+            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="bottom", xanchor="center", showarrow=False,  # above the plot, off the curves
                                  text=f" α = {alpha:.2f}", bgcolor="rgba(255,255,255,0.7)")]}
 
 
@@ -96,7 +107,7 @@ def paper_curves(sweep, alpha: float | None = None) -> go.Figure:
 # ----------------------------------------------------------------------------- 2. robustness
 
 
-def _logit_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+def logit_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     """Tick positions (in logit units) and % labels for an axis spanning [lo, hi] (logit units)."""
     ticks, gap = [], (hi - lo) / 7  # at most ~7 ticks, none closer than a seventh of the axis
     for p in TICK_PERCENTS:
@@ -106,7 +117,7 @@ def _logit_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return [float(metrics.logit(p / 100)) for p in ticks], [f"{p:g}%" for p in ticks]
 
 
-def _axis_range(values: list[np.ndarray]) -> tuple[float, float]:
+def axis_range(values: list[np.ndarray]) -> tuple[float, float]:
     flat = metrics.logit(np.concatenate([np.ravel(v) for v in values]))
     flat = flat[np.isfinite(flat)]
     pad = 0.2 * max(float(flat.max() - flat.min()), 0.5)
@@ -136,9 +147,8 @@ def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict
 
 def _current_trace(current: dict) -> dict:
     er = "" if current.get("er") is None else f"<br>ER {100 * current['er']:+.1f} pp"
-    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers+text",
-                    name=f"α = {current['alpha']:.2f}", text=[f"α={current['alpha']:.2f}{er}"],
-                    textposition="bottom right", cliponaxis=False,
+    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers",  # named in the
+                    name=f"α = {current['alpha']:.2f}{er.replace('<br>', ', ')}",  # legend: a text label collided
                     marker=dict(color="#ff7f0e", size=18, symbol="star"))
 
 
@@ -157,7 +167,7 @@ def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, floa
     data = [t for i, path in enumerate(paths)
             for t in _path_traces(path, ID_COLOR if i == 0 else OOD_COLORS[(i - 1) % len(OOD_COLORS)],
                                   first_other=bool(others) and i == others[0])]
-    lo, hi = _axis_range([p for path in paths for p in (path["x"], path["y"])]
+    lo, hi = axis_range([p for path in paths for p in (path["x"], path["y"])]
                          + [np.array([b[1], b[2]]) for b in baselines])
     diag = np.array([lo, hi])
     data.append(_scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
@@ -171,7 +181,7 @@ def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, floa
                              line=dict(color="#7f7f7f", dash="dash")))
     if current is not None:
         data.append(_current_trace(current))
-    tickvals, ticktext = _logit_ticks(lo, hi)
+    tickvals, ticktext = logit_ticks(lo, hi)
     axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False)
     return _figure(data, title, f"{x_label} (logit scale)", f"{y_label} (logit scale)", xaxis=axis,
                    yaxis={**axis, "scaleanchor": "x"})  # equal scales: y = x at 45 degrees

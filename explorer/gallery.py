@@ -32,35 +32,45 @@ def example_thumbnail(example_id: str) -> np.ndarray | None:
 # ----------------------------------------------------------------------------- what changed
 
 
-def changes_controls_ui(ra: state.RunArrays, key: str, alpha: float) -> dict:
-    """Widgets of the changes tab: the α to compare with, the set, the class and the kind."""
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    ref_alpha = c1.select_slider("compare with α", options=[float(a) for a in ra.alphas], value=0.0
-                                 if state.view_index(ra, 0.0) is not None else float(ra.alphas[0]),
+def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True) -> dict:
+    """The server-side choices of the live view: the set for per-class changes and the gallery, the α
+    to compare with, the class filter and the scatter's OOD axis (each change reruns the script).
+    Four columns, or two rows of two (`wide=False`, presenter mode: larger type would cut them)."""
+    c1, c2, c3, c4 = st.columns(4) if wide else [*st.columns(2), *st.columns(2)]
+    names = list(ra.sets)
+    dataset = c1.selectbox("eval set (per-class, gallery)", names, key=f"set:{key}",
+                           index=names.index(dataset) if dataset in names else 0)
+    ref_alpha = c2.select_slider("compare with α", options=[float(a) for a in ra.run.alphas], value=0.0
+                                 if state.view_index(ra, 0.0) is not None else float(ra.run.alphas[0]),
                                  format_func=lambda a: f"{a:.2f}", key=f"ref:{key}")
-    dataset = c2.selectbox("eval set", list(ra.sets), key=f"set:{key}")
-    cls = c3.selectbox("true class", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
-    kind = c4.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
+    cls = c3.selectbox("class filter", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
+    y_name = c4.selectbox("scatter's y axis", state.y_options(ra), key=f"y:{key}",
+                          format_func=charts.pretty) if ra.ood_names else None
+    return {"ref_alpha": float(ref_alpha), "dataset": dataset, "y_name": y_name,
+            "cls": None if cls == ALL_CLASSES else ra.classnames.index(cls)}
+
+
+def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
+    """The gallery: which examples of the set changed between the compared α and a chosen α."""
+    key, a, dataset = str(ra.run.path), controls["ref_alpha"], controls["dataset"]
+    grid = [float(x) for x in ra.run.alphas]
+    c1, c2 = st.columns([3, 2])
+    b = c1.select_slider("examples at α (the gallery needs the server: it has its own slider)", grid,
+                         value=grid[int(np.argmin(np.abs(np.asarray(grid) - alpha)))],
+                         format_func=lambda x: f"{x:.2f}", key=f"gal_alpha:{key}")
+    kind = c2.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
                     format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k])
-    return {"ref_alpha": float(ref_alpha), "dataset": dataset, "cls": cls, "kind": kind}
-
-
-def changes_ui(ra: state.RunArrays, snap: state.Snapshot, controls: dict) -> None:
-    """Chart 4 (fixed / broken counts per set, and a gallery) and chart 5 (per-class change)."""
-    a, b, dataset = snap.ref_alpha, snap.alpha, snap.dataset
     if abs(a - b) < 1e-9:
-        st.info("Both alphas are the same: move the α slider (or 'compare with α') to see which predictions change.")
-    left, right = st.columns(2)
-    left.plotly_chart(charts.flip_bars(snap.flip_counts, a, b), **PLOTLY)
-    right.plotly_chart(charts.per_class_change(ra.classnames, *snap.per_class, a, b, dataset), **PLOTLY)
-    idx = state.flips(ra, dataset, a, b)[controls["kind"]]
-    if controls["cls"] != ALL_CLASSES:
-        idx = idx[ra.sets[dataset].labels[idx] == ra.classnames.index(controls["cls"])]
-    verb = "wrong → right" if controls["kind"] == "fixed" else "right → wrong"
-    st.markdown(f"**{len(idx)} {controls['kind']}** examples of *{dataset}* ({verb} from α={a:.2f} to "
-                f"α={b:.2f})" + (f", true class *{controls['cls']}*" if controls["cls"] != ALL_CLASSES else ""))
+        st.info("Both alphas are the same: move this slider (or 'compare with α') to see which predictions change.")
+    idx = state.flips(ra, dataset, a, b)[kind]
+    cls = controls["cls"]
+    if cls is not None:
+        idx = idx[ra.sets[dataset].labels[idx] == cls]
+    verb = "wrong → right" if kind == "fixed" else "right → wrong"
+    st.markdown(f"**{len(idx)} {kind}** examples of *{dataset}* ({verb} from α={a:.2f} to α={b:.2f})"
+                + (f", true class *{ra.classnames[cls]}*" if cls is not None else ""))
     if len(idx):
-        limit = st.select_slider("examples shown", [6, 12, 24, 48], value=12, key=f"limit:{ra.run.path}")
+        limit = st.select_slider("examples shown", [6, 12, 24, 48], value=12, key=f"limit:{key}")
         example_grid_ui(ra, dataset, idx[:limit], a, b)
 
 
@@ -107,6 +117,30 @@ def image_probabilities(run_dir: str, stamp: float, png: bytes, alphas: tuple[fl
     return path_predictor(run_dir, stamp).probabilities(image, np.asarray(alphas))
 
 
+UPLOAD_TYPES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+
+
+def read_upload(name: str, data: bytes) -> tuple[Image.Image, str]:
+    """An uploaded file as an RGB image and a note for the user ('' when none).
+
+    Transparent pixels are composited on white (the models saw photos, not black backgrounds; PIL's
+    convert('RGB') would silently drop the alpha channel and leave whatever colour it hid, often
+    black). Raises ValueError with a message that names the file, never PIL's object repr."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            transparent = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+            if not transparent:
+                return img.convert("RGB"), ""
+            rgba = img.convert("RGBA")
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        kind = "a text file" if data[:512].isascii() else "not an image format Pillow can read"
+        raise ValueError(f"{name} is {kind}, not an image; upload a {UPLOAD_TYPES} file") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return (Image.alpha_composite(white, rgba).convert("RGB"),
+            f"{name} has transparent pixels: they are shown and classified on a white background.")
+
+
 def pick_image_ui(ra: state.RunArrays, key: str) -> tuple[Image.Image | None, str]:
     """An example picked from the run's eval sets, or an uploaded image, with a caption;
     (None, '') until there is one."""
@@ -116,10 +150,13 @@ def pick_image_ui(ra: state.RunArrays, key: str) -> tuple[Image.Image | None, st
         if upload is None:
             return None, ""
         try:
-            return state.decode_image(upload.getvalue()), upload.name
+            image, note = read_upload(upload.name, upload.getvalue())
         except ValueError as err:
             st.error(f"**Cannot read {upload.name}**: {err}")
             return None, ""
+        if note:
+            st.info(note)
+        return image, upload.name
     c1, c2 = st.columns(2)
     dataset = c1.selectbox("eval set", list(ra.sets), key=f"img_set:{key}")
     ids = ra.sets[dataset].ids

@@ -78,3 +78,36 @@ def metric_rows(sweep: PaperSweep, alpha: float) -> list[dict]:
     now, lo, hi = (accuracy_at(sweep, a) for a in (alpha, 0.0, 1.0))
     return [{"name": n, "accuracy": now[n], "vs_zero": now[n] - lo[n], "vs_one": now[n] - hi[n]}
             for n in (ID_NAME, *sweep.ood_names, AVG_OOD)]
+
+
+def endpoint_trend(sweeps: list[PaperSweep]) -> tuple[float, float] | None:
+    """A logit-space line through the fine-tuned ends (alpha = 1) of the published sweeps: ImageNet
+    vs average shift. The paper's own baseline fit uses standard ImageNet models that its tables do
+    not list; the fine-tuned ends are the standard (non-zero-shot) models the tables do hold."""
+    from core import metrics
+
+    pts = [(s.accuracy[ID_NAME][-1], s.accuracy[AVG_OOD][-1]) for s in sweeps if np.isclose(s.alphas[-1], 1.0)]
+    pts = [p for p in pts if np.isfinite(p).all()]
+    return metrics.fit_linear_trend(*zip(*pts)) if len(pts) >= 2 else None
+
+
+def optimal_minus_half(sweep: PaperSweep) -> dict[str, float]:
+    """Per column: the best accuracy over alpha minus the accuracy at alpha = 0.5, in pp (the
+    paper's Table 3 is exactly this for Tables 4 and 5)."""
+    i = int(np.argmin(np.abs(sweep.alphas - 0.5)))
+    return {name: float(100 * (np.nanmax(acc) - acc[i])) for name, acc in sweep.accuracy.items()
+            if np.isfinite(acc[i])}
+
+
+def published_table3(folder: Path = PAPER_DIR) -> list[dict]:
+    """The paper's Table 3 (optimal alpha minus alpha = 0.5, pp) as rows {model, finetune, column: pp}."""
+    path = folder / "wiseft_paper_table3_optimal_minus_alpha05.csv"
+    if not path.exists():
+        return []
+    rows: dict[tuple[str, str], dict] = {}
+    with path.open(newline="") as f:
+        for r in csv.DictReader(f):
+            name = AVG_OOD if r["dataset"] == "avg_shifts" else r["dataset"]
+            if name in (ID_NAME, *SHIFTS, AVG_OOD):
+                rows.setdefault((r["model"], r["finetune"]), {"model": r["model"], "fine-tuning": r["finetune"]})[name] = float(r["value"])
+    return list(rows.values())

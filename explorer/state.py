@@ -1,9 +1,12 @@
 """What the explorer computes: per-run arrays prepared once, then per-slider-change reductions.
 
 `load_run(path)` reads a run through `core` and precomputes, at every alpha of its view grid,
-which examples theta_alpha gets right (G, N) and the mean loss (G,) of each eval set. Everything
-the app does when the slider moves (`on_alpha_change`) is then indexing and numpy reductions on
-those arrays; bench/app_latency.py times exactly that function.
+which examples theta_alpha gets right (G, N) and the mean loss (G,) of each eval set. It reads the
+sweep's reductions (predictions and per-example losses, memory-mapped), never the whole logits:
+an ImageNet-sized run (6 sets, 167k examples, 21 alphas) opens from ~40 MB instead of 5 GB.
+Everything the app does when the slider moves (`on_alpha_change`) is then indexing and numpy
+reductions on those arrays; bench/app_latency.py and bench/scale.py time exactly that function.
+Logits are read only for the few examples shown (`top_predictions` off the stored top-k).
 
 Runs whose logits are linear in alpha (linear-classifier fine-tunes) get a dense view grid (step
 0.01, exact); any other alpha of theirs is computed from (1 - alpha) * L0 + alpha * L1 on the fly.
@@ -43,9 +46,20 @@ def run_roots() -> list[Path]:
 
 def _swept(path: Path) -> bool:
     try:
-        return bool(json.loads((path / "manifest.json").read_text()).get("sweep"))
+        manifest = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(manifest, dict) and bool(manifest.get("sweep"))
+
+
+def damage(path: Path) -> str | None:
+    """Why a run cannot be opened (its RunFormatError's message), or None when it opens: the
+    picker shows damaged runs with this reason instead of failing on them."""
+    try:
+        Run(path).check()
+    except (RunFormatError, KeyError) as err:
+        return str(err)
+    return None
 
 
 def list_runs(roots: list[Path] | None = None) -> list[Path]:
@@ -56,9 +70,12 @@ def list_runs(roots: list[Path] | None = None) -> list[Path]:
 
 
 def run_stamp(path: Path) -> float:
-    """Changes when a run is re-swept (cache key next to the path)."""
-    files = [path / "manifest.json", path / "metrics.csv"]
-    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+    """Changes when a run is re-swept (cache key next to the path): a sweep ends by rewriting the
+    manifest, which names the generation readers use."""
+    try:
+        return (path / "manifest.json").stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 # ----------------------------------------------------------------------------- prepared arrays
@@ -75,6 +92,7 @@ class EvalSet:
     correct: np.ndarray  # (G, N) bool: theta_alpha right on example n
     accuracy: np.ndarray  # (G,) in [0, 1]
     loss: np.ndarray  # (G,) mean cross-entropy, nats
+    top: tuple[np.ndarray, np.ndarray] | None = None  # stored top-k at sweep alphas: (A, N, k) int, (A, N, k) prob
 
 
 @dataclass
@@ -86,6 +104,7 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
+    off_grid: dict[tuple[str, float], dict] = field(default_factory=dict, repr=False)  # a few reductions off the view grid
 
     @property
     def linear(self) -> bool:
@@ -125,15 +144,19 @@ def view_grid(run: Run) -> np.ndarray:
 
 def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) -> EvalSet:
     labels = run.labels(name)
-    correct = np.empty((len(alphas), len(labels)), dtype=bool)  # (G, N)
-    loss = np.empty(len(alphas))
-    for g, alpha in enumerate(alphas):
-        a = np.float32(alpha)
-        logits = (1 - a) * ends[0] + a * ends[1] if ends else run.logits(name, float(alpha))  # (N, C) float32
-        correct[g] = metrics.predictions(logits) == labels
-        loss[g] = metrics.cross_entropy(logits, labels)
+    if ends is None:  # view grid == sweep grid: the stored reductions say it all
+        red = run.reductions(name)
+        correct = np.asarray(red["pred"]) == labels  # (G, N)
+        loss = np.asarray(red["loss"], dtype=np.float64).mean(axis=1)
+    else:  # closed form on a dense grid: the same reducer, one alpha at a time
+        correct = np.empty((len(alphas), len(labels)), dtype=bool)  # (G, N)
+        loss = np.empty(len(alphas))
+        for g, alpha in enumerate(alphas):
+            red = metrics.reduce_logits(metrics.closed_form(*ends, [alpha]), labels, k=1)  # (1, N, ...)
+            correct[g], loss[g] = red["pred"][0] == labels, red["loss"][0].astype(np.float64).mean()
+        red = run.reductions(name)
     return EvalSet(name, run.dataset_info(name)["role"], labels, run.ids(name), correct,
-                   correct.mean(axis=1), loss)
+                   correct.mean(axis=1), loss, (red["topk"], red["topk_prob"]) if "topk" in red else None)
 
 
 def load_run(path: str | Path) -> RunArrays:
@@ -145,6 +168,7 @@ def load_run(path: str | Path) -> RunArrays:
     if not run.has_sweep:
         raise RunFormatError(f"{run.path} has no sweep yet: run `python -m core sweep --run {run.path} ...`")
     run.id_dataset  # noqa: B018  (raises when the run has no ID set)
+    run.metrics_rows()  # raises when the table does not match the manifest (a damaged run)
     alphas = view_grid(run)
     names = run.dataset_names
     ends = {n: (run.logits(n, 0.0), run.logits(n, 1.0)) for n in names} if run.linear_in_alpha else {}
@@ -168,9 +192,7 @@ def logits_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
     """(N, C) float32 logits of theta_alpha: the closed form for linear runs (computed as
     Run.logits does), the stored grid point otherwise (off-grid alphas raise)."""
     if name in ra.ends:
-        l0, l1 = ra.ends[name]
-        a = np.float32(alpha)
-        return (1 - a) * l0 + a * l1
+        return metrics.closed_form(*ra.ends[name], alpha)
     return ra.run.logits(name, alpha)
 
 
@@ -179,7 +201,19 @@ def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
     i = view_index(ra, alpha)
     if i is not None:
         return ra.sets[name].correct[i]
-    return metrics.predictions(logits_at(ra, name, alpha)) == ra.sets[name].labels
+    return _reduced_at(ra, name, alpha)["pred"][0] == ra.sets[name].labels
+
+
+def _reduced_at(ra: RunArrays, name: str, alpha: float) -> dict[str, np.ndarray]:
+    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...), kept for
+    the last few alphas (one slider change asks for the same alpha several times)."""
+    key = (name, float(alpha))
+    found = ra.off_grid.get(key)  # the app shares RunArrays across sessions: no check-then-read
+    if found is None:
+        if len(ra.off_grid) >= 4 * len(ra.sets):
+            ra.off_grid.clear()
+        found = ra.off_grid[key] = metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
+    return found
 
 
 def accuracies_at(ra: RunArrays, alpha: float) -> dict[str, float]:
@@ -199,7 +233,7 @@ def losses_at(ra: RunArrays, alpha: float) -> dict[str, float]:
     i = view_index(ra, alpha)
     if i is not None:
         return {name: float(s.loss[i]) for name, s in ra.sets.items()}
-    return {name: metrics.cross_entropy(logits_at(ra, name, alpha), s.labels) for name, s in ra.sets.items()}
+    return {name: float(_reduced_at(ra, name, alpha)["loss"][0].astype(np.float64).mean()) for name in ra.sets}
 
 
 def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:
@@ -238,10 +272,22 @@ def per_class_accuracy(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
 
 
 def top_predictions(ra: RunArrays, name: str, idx: np.ndarray, alpha: float, k: int = 3):
-    """Top-k classes and probabilities of some examples at alpha: ((n, k) int, (n, k) float)."""
-    probs = metrics.softmax(logits_at(ra, name, alpha)[idx])  # (n, C)
-    top = np.argsort(-probs, axis=1)[:, :k]
-    return top, np.take_along_axis(probs, top, axis=1)
+    """Top-k classes and probabilities of some examples at alpha: ((n, k) int, (n, k) float).
+
+    From the sweep's stored top-k at grid alphas; otherwise from the logits of those rows only."""
+    idx = np.asarray(idx, dtype=np.int64)
+    top = ra.sets[name].top
+    on_grid = np.abs(ra.run.alphas - alpha) <= 1e-6
+    if top is not None and on_grid.any() and top[0].shape[-1] >= k:
+        g = int(np.argmax(on_grid))
+        return np.asarray(top[0][g][idx, :k]), np.asarray(top[1][g][idx, :k], dtype=np.float32)
+    if name in ra.ends:
+        logits = metrics.closed_form(ra.ends[name][0][idx], ra.ends[name][1][idx], alpha)  # (n, C)
+    else:
+        logits = ra.run.logits_rows(name, idx, alpha)  # (n, C)
+    probs = metrics.softmax(logits)  # (n, C)
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return best, np.take_along_axis(probs, best, axis=1)
 
 
 def barriers(ra: RunArrays) -> dict[str, float]:

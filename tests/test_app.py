@@ -61,9 +61,20 @@ def open_app(monkeypatch, root: Path | None):
     return at
 
 
-def shown(at) -> dict[str, str]:
-    """The metric row: {set name: value shown}."""
-    return {m.label.split(" (")[0]: m.value for m in at.metric}
+def live_payload(at) -> dict:
+    """What the app sent to the live view (explorer/components/live), which draws tiles and charts."""
+    (element,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("wiseft_live")]
+    return json.loads(element.proto.json_args)["payload"]
+
+
+def shown(at, alpha: float | None = None) -> dict[str, str]:
+    """The metric tiles at alpha (default: the view's starting alpha): {set label: accuracy}, formatted
+    as the tiles format them (live.js pct)."""
+    p = live_payload(at)
+    alpha = p["alpha"] if alpha is None else alpha
+    i = int(np.argmin(np.abs(np.asarray(p["alphas"]) - alpha)))
+    return {s["label"]: "n/a" if p["acc"][s["name"]][i] is None else f"{100 * p['acc'][s['name']][i]:.1f}%"
+            for s in p["sets"]}
 
 
 def expected(run: Run, alpha: float) -> dict[str, str]:
@@ -144,22 +155,37 @@ def test_app_opens_on_the_default_run(monkeypatch, runs_root):
     default = Run((shipped or state.list_runs([runs_root]))[0])
     assert default.name in at.subheader[0].value
     assert shown(at) == expected(default, 0.5)
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(live_payload(at)["acc"]) >= 2 and live_payload(at)["loss"]  # the accuracy, scatter and loss charts' data
 
 
 @pytest.mark.parametrize("kind", ["tiny-e2e", "tiny-lc"])
-def test_moving_the_slider_shows_accuracies_recomputed_from_the_logits(monkeypatch, runs_root, kind):
+def test_every_slider_position_shows_accuracies_recomputed_from_the_logits(monkeypatch, runs_root, kind):
+    """The slider moves in the browser (test_browser.py); what it can show is sent once: every alpha
+    of the view grid, off the sweep grid for the linear run, must match the stored logits."""
     run = Run(runs_root / kind)
-    # a slider value where the metrics differ from the start (0.5); off the sweep grid for the linear run
     grid = state.view_grid(run)
-    candidates = grid[~np.isin(grid, run.alphas)] if run.linear_in_alpha else run.alphas
-    alpha = next(float(a) for a in candidates if expected(run, a) != expected(run, 0.5))
     at = pick(open_app(monkeypatch, runs_root), run.path)
+    assert np.allclose(live_payload(at)["alphas"], grid)
     assert shown(at) == expected(run, 0.5)
-    slider = at.slider if run.linear_in_alpha else at.select_slider
-    slider(key=f"alpha:{run.path}").set_value(alpha).run()
+    off_grid = [a for a in grid if not np.isin(a, run.alphas)] if run.linear_in_alpha else []
+    for alpha in [*run.alphas, *off_grid[::7]]:
+        assert shown(at, float(alpha)) == expected(run, float(alpha)), alpha
+
+
+def test_the_url_opens_the_exact_view(monkeypatch, runs_root):
+    run = Run(runs_root / "tiny-lc")
+    monkeypatch.setenv(state.RUNS_ENV, str(runs_root))
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"run": str(run.path), "alpha": "0.37", "set": "shift", "tab": "Choosing α"})
+    at.run()
     assert not at.exception, at.exception
-    assert shown(at) == expected(run, alpha)
+    payload = live_payload(at)
+    assert payload["title"] == run.name and payload["alpha"] == 0.37 and payload["dataset"] == "shift"
+    assert shown(at) == expected(run, 0.37)
+    assert at.query_params["run"] == str(run.path) and at.query_params["set"] == "shift"
+    assert any("best on ID" in str(df.value) for df in at.dataframe)  # the Choosing α tab is the open one
 
 
 def test_the_run_picker_switches_runs(monkeypatch, runs_root):
@@ -168,7 +194,7 @@ def test_the_run_picker_switches_runs(monkeypatch, runs_root):
         run = Run(runs_root / kind)
         pick(at, run.path)
         assert run.name in at.subheader[0].value and shown(at) == expected(run, 0.5)
-    assert len(at.select_slider(key=f"alpha:{run.path}").options) == 3  # the e2e grid: 0, 0.5, 1
+    assert live_payload(at)["alphas"] == [0.0, 0.5, 1.0]  # the e2e grid
     at.text_input(key="run_path").set_value(str(runs_root / "tiny-lc")).run()  # a path typed in
     assert "tiny-lc" in at.subheader[0].value and not at.exception
     at.text_input(key="run_path").set_value(str(runs_root / "no-such-run")).run()
@@ -178,7 +204,7 @@ def test_the_run_picker_switches_runs(monkeypatch, runs_root):
 def test_the_changes_tab_shows_fixed_examples_with_their_images(monkeypatch, runs_root):
     run = Run(runs_root / "tiny-e2e")
     at = pick(open_app(monkeypatch, runs_root), run.path)
-    at.select_slider(key=f"alpha:{run.path}").set_value(1.0).run()
+    at.select_slider(key=f"gal_alpha:{run.path}").set_value(1.0).run()
     fixed = metrics.flips(run.logits("val", 0.0), run.logits("val", 1.0), run.labels("val"))["fixed"]
     assert any(f"**{len(fixed)} fixed** examples of *val*" in m.value for m in at.markdown)
     assert len(at.get("image")) == min(len(fixed), 12)
@@ -187,12 +213,14 @@ def test_the_changes_tab_shows_fixed_examples_with_their_images(monkeypatch, run
 def test_try_your_own_image(monkeypatch, runs_root):
     run = Run(runs_root / "tiny-e2e")
     at = pick(open_app(monkeypatch, runs_root), run.path)
-    at.session_state[f"tabs:{run.path}"] = "Try your own image"
+    at.query_params["tab"] = "Try your own image"
+    at.session_state["tab"] = "Try your own image"
     at.run()
-    assert not at.exception and len(at.get("plotly_chart")) == 4  # an example of the run, along alpha
+    assert not at.exception and len(at.get("plotly_chart")) == 1  # an example of the run, along alpha
     at.radio(key=f"src:{run.path}").set_value("upload one").run()
     at.file_uploader(key=f"upload:{run.path}").set_value(("notes.png", b"not an image", "image/png")).run()
     assert "Cannot read notes.png" in at.error[0].value
+    assert "notes.png is a text file, not an image" in at.error[0].value and "BytesIO" not in at.error[0].value
     buf = io.BytesIO()
     Image.new("RGB", (40, 40), (200, 30, 30)).save(buf, format="PNG")
     charts_before = len(at.get("plotly_chart"))
@@ -206,9 +234,11 @@ def test_paper_mode_shows_the_published_numbers(monkeypatch, runs_root):
     at.radio(key="mode").set_value("The paper's numbers").run()
     assert not at.exception, at.exception
     assert shown(at)["ImageNet"] == "86.8%" and shown(at)["avg OOD"] == "76.9%"  # Table 4, E2E, alpha 0.5
-    at.select_slider(key="paper_alpha").set_value(1.0).run()
-    assert shown(at)["ImageNet"] == "86.2%" and shown(at)["ImageNet-R"] == "79.8%"  # = Table 1, fine-tuned E2E
-    assert len(at.get("plotly_chart")) == 2
+    assert shown(at, 1.0)["ImageNet"] == "86.2%" and shown(at, 1.0)["ImageNet-R"] == "79.8%"  # = Table 1, fine-tuned E2E
+    assert live_payload(at)["scatter"]["fit"] is not None  # the trend line through the fine-tuned ends
+    align_lc = next(s.label for s in paper.list_sweeps() if s.table == "Table 9" and s.finetune == "linear-classifier")
+    at.selectbox(key="paper_sweep").set_value(align_lc).run()
+    assert shown(at, 1.0)["ImageNet"] == "n/a"  # a blank cell of the table, not "nan"
 
 
 def test_no_runs_found(monkeypatch, tmp_path):
@@ -224,9 +254,64 @@ def test_a_run_of_an_unknown_schema_version(monkeypatch, tmp_path, runs_root):
     assert "schema version 99" in at.error[0].value
 
 
+def test_a_damaged_run_is_listed_as_damaged_and_the_others_still_open(monkeypatch, tmp_path, runs_root):
+    good = copy_run(runs_root / "tiny-e2e", tmp_path / "b-good")
+    bad = copy_run(runs_root / "tiny-e2e", tmp_path / "a-bad")
+    (Run(bad).folder / "val.safetensors").write_bytes(b"truncated")  # the generation the manifest names
+    at = open_app(monkeypatch, tmp_path)
+    labels = at.selectbox(key="run").options  # as the picker shows them
+    assert any("a-bad" in label and "damaged" in label for label in labels), labels
+    pick(at, bad)
+    assert at.error and "Cannot open this run" in at.error[0].value
+    pick(at, good)
+    assert not at.error and shown(at) == expected(Run(good), 0.5)
+
+
 def test_a_run_without_an_ood_set(monkeypatch, tmp_path, runs_root):
     run = copy_run(runs_root / "tiny-e2e", tmp_path / "id-only")
     update_manifest(run, lambda m: m["sweep"].update(datasets=[d for d in m["sweep"]["datasets"] if d["role"] == "id"]))
     at = open_app(monkeypatch, tmp_path)
     assert "no OOD eval set" in at.warning[0].value
     assert list(shown(at)) == ["val"]
+
+
+def test_compare_overlays_a_second_run_and_the_eval_sets_tab_shows_samples(monkeypatch, runs_root):
+    run, other = Run(runs_root / "tiny-e2e"), Run(runs_root / "tiny-lc")
+    at = pick(open_app(monkeypatch, runs_root), run.path)
+    at.selectbox(key=f"compare:{run.path}").set_value(str(other.path)).run()
+    (overlay,) = live_payload(at)["overlay"]
+    acc = {n: metrics.accuracy(other.grid_logits(n), other.labels(n)) for n in other.dataset_names}
+    grid = [int(np.argmin(np.abs(np.asarray(overlay["alphas"]) - a))) for a in other.alphas]
+    np.testing.assert_allclose(np.asarray(overlay["x"])[grid], acc["val"], atol=1e-6)
+    sweep = paper.list_sweeps()[0]
+    at.selectbox(key=f"compare:{run.path}").set_value(sweep.label).run()
+    assert live_payload(at)["overlay"][0]["name"] == sweep.label
+    at.session_state["tab"] = "The eval sets"
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("image")) >= len(run.dataset_names)  # sample images of every set
+    assert any("val" in m.value and "ID" in m.value for m in at.markdown)
+
+
+def test_a_link_may_name_a_listed_run(monkeypatch, runs_root):
+    """?run=NAME opens the listed run of that name (links written by hand for a class)."""
+    run = Run(runs_root / "tiny-lc")
+    monkeypatch.setenv(state.RUNS_ENV, str(runs_root))
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"run": "tiny-lc"})
+    at.run()
+    assert not at.exception and not at.error, at.error
+    assert live_payload(at)["title"] == run.name
+
+
+def test_the_csv_downloads_are_core_tables(monkeypatch, runs_root):
+    """The Choosing-α tab offers the run's tables as CSV, made by core.tables (as `info --format csv`)."""
+    run = Run(runs_root / "tiny-e2e")
+    at = open_app(monkeypatch, runs_root)
+    pick(at, run.path)
+    at.query_params["tab"] = "Choosing α"
+    at.run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the metrics, tidy (CSV)" in labels and "Download the paper-style table (CSV)" in labels

@@ -9,10 +9,12 @@ CI installs chromium with apt (.ci/run); the test skips, saying why, where it is
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -81,12 +83,31 @@ def app_url(runs_root, tmp_path):  # noqa: F811
         log.close()
 
 
-def settle(page) -> None:
-    """Wait until the script run is over and at least three plotly charts are drawn."""
-    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=WAIT_MS)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=WAIT_MS)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"] button')", timeout=WAIT_MS)
-    page.wait_for_timeout(500)  # plotly's redraw
+SIZES = [(1024, 768), (1280, 720), (1440, 900)]  # projectors
+OVERFLOW_JS = """() => {
+  const cut = [...document.querySelectorAll('.tile, .tile *, .head h4, .head .sub')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent);
+  const out = [...document.querySelectorAll('.plot')].flatMap(p => {
+    const box = p.getBoundingClientRect();
+    const card = p.closest('.card').getBoundingClientRect();
+    const heads = [...p.closest('.card').querySelectorAll('.head h4, .head .sub')].filter(h => {
+      const r = h.getBoundingClientRect();
+      return r.left < card.left - 1 || r.right > card.right + 1 || r.top < card.top - 1 || r.bottom > box.top + 1;
+    }).map(h => h.textContent);
+    return heads.concat([...p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')].filter(t => {
+      const r = t.getBoundingClientRect();
+      return r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1);
+    }).map(t => t.textContent));
+  });
+  return {cut, out};
+}"""
+
+
+def live_frame(page):
+    page.wait_for_selector("iframe[title*='wiseft_live']", timeout=WAIT_MS)
+    frame = next(f for f in page.frames if "wiseft_live" in f.url)
+    frame.wait_for_function("window.__wiseft && window.__wiseft.drawnSeq >= 1", timeout=WAIT_MS)
+    return frame
 
 
 def assert_no_exception(page) -> None:
@@ -94,33 +115,74 @@ def assert_no_exception(page) -> None:
     assert errors.count() == 0, "the page shows a Streamlit exception:\n" + "\n".join(errors.all_inner_texts())
 
 
-def metric_text(page) -> str:
-    return "\n".join(page.locator('[data-testid="stMetric"]').all_inner_texts())
+def open_page(browser, url: str, size: tuple[int, int], errors: list[str]):
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.on("console", lambda m: errors.append(f"{size}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"{size}: {e}"))
+    page.goto(url)
+    return page, live_frame(page)
 
 
-def test_the_slider_moves_the_metrics_in_a_real_browser(app_url):
+def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(app_url)
-            settle(page)
-            assert_no_exception(page)
-            before = metric_text(page)
-            slider = page.get_by_role("slider").first  # the alpha slider, first on the page
-            slider.focus()
-            page.keyboard.press("ArrowLeft")  # one grid step towards zero-shot
-            page.wait_for_function("t => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
-                                   ".map(e => e.innerText).join('\\n') !== t", arg=before, timeout=WAIT_MS)
-            settle(page)
-            assert_no_exception(page)
-            assert metric_text(page) != before
-            page.screenshot(path=str(SHOTS / "explorer.png"))
-            page.set_viewport_size({"width": VIEWPORT["width"], "height": 2600})
-            settle(page)
+            for size in SIZES:
+                page, frame = open_page(browser, app_url, size, errors)
+                assert_no_exception(page)
+                page.wait_for_timeout(800)  # the narrow-screen sidebar collapse and plotly's resize
+                bad = frame.evaluate(OVERFLOW_JS)
+                assert bad == {"cut": [], "out": []}, (size, bad)
+                page.screenshot(path=str(SHOTS / f"explorer-{size[0]}x{size[1]}.png"))
+                if size[0] < 1300:
+                    assert page.locator('button[aria-label="Collapse sidebar"]').count() == 0, "sidebar open at " + str(size)
+                page.close()
+            page, frame = open_page(browser, app_url, SIZES[-1], errors)
+            before = frame.inner_text("#tiles")
+            frame.locator("#alpha").focus()
+            page.keyboard.press("ArrowLeft")
+            frame.wait_for_function("t => document.getElementById('tiles').innerText !== t", arg=before, timeout=5000)
+            assert page.locator('[data-testid="stStatusWidget"] button').count() == 0  # no script rerun
+            text = frame.inner_text("#tiles")
+            every = frame.evaluate("() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
+                                   "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
+                                   "cur = i0; drawTiles(); return out.join('\\n'); }")  # the tiles at every alpha
+            assert not re.search(r"nan|NaN|[-−]0\.0 pp", every), every
+            for fmt in ("PNG", "SVG"):  # each chart's toolbar exports it, offline
+                with page.expect_download(timeout=20_000) as download:
+                    frame.locator(f'#pScatter [data-title="Download as {fmt}"]').click()
+                assert download.value.suggested_filename == f"robustness_scatter.{fmt.lower()}"
+            alpha = frame.inner_text("#alphaOut")
+            page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
+            url = page.url
+            page.close()
+            page, frame = open_page(browser, url, SIZES[-1], errors)  # the link opens the same view
+            assert frame.inner_text("#alphaOut") == alpha and frame.inner_text("#tiles") == text
+            page.set_viewport_size({"width": SIZES[-1][0], "height": 2400})
+            page.wait_for_timeout(1000)
             page.screenshot(path=str(SHOTS / "explorer-full.png"))
+            page.close()
+            page, frame = open_page(browser, app_url, SIZES[-1], errors)  # presenter mode: larger type
+            page.get_by_text("Presenter mode (larger type)").click()
+            frame.wait_for_selector(".live.presenter", timeout=WAIT_MS)
+            frame.wait_for_function("window.__wiseft.drawnSeq >= 1", timeout=WAIT_MS)
+            for size in (SIZES[-1], SIZES[0]):  # at 1024 with the sidebar still open: the hardest case
+                page.set_viewport_size({"width": size[0], "height": size[1]})
+                page.wait_for_timeout(1000)
+                bad = frame.evaluate(OVERFLOW_JS)
+                assert bad == {"cut": [], "out": []}, ("presenter", size, bad)
+                page.screenshot(path=str(SHOTS / f"explorer-presenter-{size[0]}x{size[1]}.png"))
+            page.close()
+            sweep = urllib.parse.quote("ALIGN, linear-classifier (Table 9)")
+            page, frame = open_page(browser, f"{app_url}/?mode=paper&sweep={sweep}&alpha=1.0", SIZES[1], errors)
+            tiles = frame.inner_text("#tiles")  # Table 9 leaves four alpha = 1 cells blank
+            assert "n/a" in tiles and "nan" not in tiles and "NaN" not in tiles, tiles
+            page.screenshot(path=str(SHOTS / "explorer-paper-1280x720.png"))
+            page.close()
         finally:
             browser.close()
+    assert errors == [], errors

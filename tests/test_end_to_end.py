@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run, run_cli
-from core.artifacts import Run
+from core.artifacts import SCHEMA_VERSION, Run
 from core.finetune import FinetuneConfig, checkpoints, finetune
 from core.data import get_dataset
 from core.runs import load_weights
@@ -42,7 +42,7 @@ def test_metrics_table_recomputes_from_stored_logits(e2e_run):
 
 def test_manifest_is_self_describing(e2e_run):
     m = Run(e2e_run).manifest
-    assert m["schema_version"] == 1 and m["classnames"] == ["cat", "dog", "fish"]
+    assert m["schema_version"] == SCHEMA_VERSION == 2 and m["classnames"] == ["cat", "dog", "fish"]
     assert m["templates"] == ["a photo of a {}."] and m["finetune"]["mode"] == "end-to-end"
     assert {"torch", "open_clip_torch"} <= set(m["versions"]) and "git_commit" in m
     assert (e2e_run / "model" / "open_clip_config.json").is_file()

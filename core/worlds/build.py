@@ -136,13 +136,15 @@ def build_model(b: WorldBuild) -> Path:
     return b.model_dir
 
 
-def trained(b: WorldBuild, name: str, start: Path, train_set, cfg: FinetuneConfig) -> Path:
-    """Fine-tune (or train from scratch) a copy of run `start` in the work folder; returns the work run."""
+def trained(b: WorldBuild, name: str, start: Path, train_set, cfg: FinetuneConfig,
+            init_from: Path | None = None) -> Path:
+    """Fine-tune (or train from scratch) a copy of run `start` in the work folder; returns the work run.
+    init_from: a train-state checkpoint to fork from (finetune's explicit fork)."""
     work = b.work / name
     if not (work / "weights" / "finetuned.safetensors").exists():
         if not work.exists():
             shutil.copytree(start, work)
-        finetune(work, train_set, cfg)
+        finetune(work, train_set, cfg, init_from=init_from)
     return work
 
 
@@ -216,13 +218,9 @@ def path_run(b: WorldBuild, name: str, theta_0: Path, theta_1: Path, labels: tup
 def fork_model(b: WorldBuild, parent: Path, width: int) -> Path:
     """Spawn from `parent`'s train state after `fork_epoch` epochs and continue with another data
     order (seed 1): the two models share the start of their trajectory (Frankle et al., 2020)."""
-    work = b.work / "scratch-fork"
-    if not work.exists():
-        shutil.copytree(b.work / f"init-w{width}-s{b.scratch.seed}", work)
-        ckpt = sorted((parent / "checkpoints").glob("step_*.safetensors"))[b.fork_epoch - 1]
-        (work / "checkpoints").mkdir()
-        shutil.copyfile(ckpt, work / "checkpoints" / ckpt.name)
-    return trained(b, "scratch-fork", work, b.train_set(), replace(b.scratch, seed=b.scratch.seed + 1))
+    ckpt = sorted((parent / "checkpoints").glob("step_*.safetensors"))[b.fork_epoch - 1]
+    return trained(b, "scratch-fork", b.work / f"init-w{width}-s{b.scratch.seed}", b.train_set(),
+                   replace(b.scratch, seed=b.scratch.seed + 1), init_from=ckpt)
 
 
 def baseline_rows(b: WorldBuild, name: str, work: Path) -> list[dict]:

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from ..data import DatasetError, ImageSet, register
+from ..data import DatasetError, ImageSet, register, register_opener
 from . import shapes
 
 WORLD_SEED = 0
@@ -29,7 +29,8 @@ def _generate(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-@register("world", "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS")
+@register("world", "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS",
+          layout="generated on the fly (no files)")
 def world_split(arg: str, data_root: str | None = None) -> ImageSet:
     split, _, count = arg.partition(":")
     if split not in shapes.SPLITS:
@@ -55,3 +56,6 @@ def world_image(example_id: str) -> Image.Image:
         return Image.fromarray(shapes.render(split, int(index), WORLD_SEED)[0])
     except (ValueError, KeyError) as err:
         raise DatasetError(f"{example_id!r} is not a world example id (world:SPLIT/INDEX)") from err
+
+
+register_opener("world", lambda example_id: example_id.startswith("world:"), world_image)

@@ -1,0 +1,52 @@
+"""The live view as a Streamlit component: explorer/components/live/ (plain HTML/JS, no build step).
+
+The page is served by Streamlit itself, with plotly.js copied next to it from the installed plotly
+package (the browser needs no network). The component is declared with a path, so its iframe is
+same-origin with the app: it writes ?alpha= into the page URL itself and remembers the slider
+across reruns. It sends nothing back, so moving alpha never reruns the script.
+
+Measured and rejected: components.v1.html with plotly.js inlined (4.8 MB of srcdoc re-sent to the
+browser on every rerun); st.plotly_chart per chart (a server round trip per slider step, 0.3-0.8 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import plotly
+import streamlit.components.v1 as components
+
+LIVE_DIR = Path(__file__).resolve().parent / "components" / "live"
+PLOTLY_JS = LIVE_DIR / "plotly.min.js"  # gitignored: copied from the plotly package on first use
+
+
+def ensure_plotly_js() -> Path:
+    """Copy plotly.min.js from the installed plotly package next to the component (atomically),
+    unless the copy there already matches it in size."""
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not PLOTLY_JS.exists() or PLOTLY_JS.stat().st_size != source.stat().st_size:
+        fd, tmp = tempfile.mkstemp(dir=LIVE_DIR, suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, PLOTLY_JS)
+    return PLOTLY_JS
+
+
+_live = None
+
+
+def live_view(payload: dict, key: str, presenter: bool = False) -> None:
+    """Draw the live view of one payload (explorer.live); `key` names the run (the remembered alpha
+    belongs to it). The browser rebuilds only when the payload or the presenter flag changes."""
+    global _live
+    if _live is None:
+        ensure_plotly_js()
+        _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
+    text = json.dumps(payload, sort_keys=True, allow_nan=False)
+    payload_id = hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
+    _live(payload=payload, payload_id=payload_id, key_name=key, presenter=presenter, key="live", default=None)

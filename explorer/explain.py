@@ -1,0 +1,104 @@
+"""The explorer's explanations: what the eval sets are (with sample images), the definitions a class
+needs (ID/OOD, effective robustness and its fit, chord, barrier), and choosing alpha."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import charts, live, paper, state
+from explorer.gallery import example_thumbnail
+
+SAMPLES = 8  # sample images per eval set
+# What each of the world's sets mimics (core/worlds/); other runs show their manifest's spec instead.
+SET_NOTES = {
+    "id_test": "held-out images of the fine-tuning distribution (upright, filled 'photos'): the ID set",
+    "v2": "a re-collection of the same distribution with small changes, like ImageNetV2",
+    "sketch": "line drawings of the shapes, like ImageNet-Sketch",
+    "rendition": "art-like renditions (other colours and textures), like ImageNet-R",
+    "objectnet": "unusual poses, rotations and backgrounds, like ObjectNet",
+    "hard": "adversarially hard examples the fine-tuned model tends to get wrong, like ImageNet-A",
+}
+
+
+def definitions_md(endpoints: tuple[str, str], fit: tuple[float, float] | None) -> str:
+    """Markdown definitions of the terms on the charts; the fit's numbers when there is one."""
+    fit_line = ("" if fit is None else f" Here: logit(OOD) = {fit[0]:.3f} · logit(ID) {fit[1]:+.3f}.")
+    return (
+        "**ID and OOD.** *In-distribution* (ID) data look like the fine-tuning data; *out-of-distribution* (OOD) "
+        "sets show the same classes under a *distribution shift* (sketches, renditions, new poses...).\n\n"
+        f"**The path.** θα = (1 − α)·θ0 + α·θ1 mixes the weights of θ0 (*{endpoints[0]}*) and θ1 "
+        f"(*{endpoints[1]}*): α = 0 is θ0, α = 1 is θ1. WiSE-FT takes the zero-shot and fine-tuned models.\n\n"
+        "**Effective robustness (ER).** Across many standard models, OOD accuracy is almost a linear function "
+        "of ID accuracy once both are put on a logit scale (Taori et al., 2020). The *fit* is that line, "
+        "fitted by least squares to baseline models." + fit_line + " A model's ER is its OOD accuracy "
+        "minus the fit's prediction at its ID accuracy: how much more robust it is than its ID accuracy "
+        "alone predicts. It is shown only for paths that start at a zero-shot model.\n\n"
+        "**Chord and barrier.** The *chord* is the straight line between the loss at α = 0 and at α = 1. "
+        "The *barrier* is the largest rise of the loss along the path above that chord (Frankle et al., "
+        "2020): about zero means the two weight sets are *linearly mode-connected*, which is why mixing "
+        "zero-shot and fine-tuned weights works at all.")
+
+
+@st.cache_data(max_entries=16, show_spinner="Drawing sample images…")
+def _samples(ids: tuple[str, ...], labels: tuple[int, ...]) -> list[tuple[int, np.ndarray | None]]:
+    """Up to SAMPLES examples, one per class first (the lowest index of each)."""
+    first = {}
+    for i, c in enumerate(labels):
+        first.setdefault(c, i)
+    picks = list(first.values())[:SAMPLES]
+    return [(i, example_thumbnail(ids[i])) for i in picks]
+
+
+def eval_sets_ui(ra: state.RunArrays) -> None:
+    """Per set: role, size, what it is, and sample images with their true class."""
+    for name, s in ra.sets.items():
+        spec = next((d.get("spec", "") for d in ra.run.datasets if d["name"] == name), "")
+        st.markdown(f"**{name}** ({'ID' if s.role == 'id' else 'OOD'}, {len(s.labels)} images): "
+                    + SET_NOTES.get(name, f"`{spec}`"))
+        cols = st.columns(SAMPLES)
+        for col, (i, thumb) in zip(cols, _samples(tuple(s.ids), tuple(int(c) for c in s.labels))):
+            if thumb is None:
+                col.caption(f"(unavailable: {s.ids[i]})")
+            else:
+                col.image(thumb, caption=ra.classnames[s.labels[i]])
+
+
+def choosing_rows(alphas: np.ndarray, curves: dict[str, np.ndarray], id_name: str) -> pd.DataFrame:
+    """Accuracy (%) of every set at alpha = 0.5, at the best-on-ID alpha and at each set's best alpha."""
+    best = live.best_alphas(alphas, curves)
+    picks = {"α = 0.5": 0.5, f"best on ID ({charts.pretty(id_name)})": best.get(id_name)}
+    picks |= {f"best on {charts.pretty(n)}": a for n, a in best.items() if n != id_name}
+    rows = []
+    for label, a in picks.items():
+        if a is None or not np.isclose(alphas, a).any():
+            continue
+        i = int(np.argmin(np.abs(alphas - a)))
+        rows.append({"choice": label, "α": round(float(alphas[i]), 2),
+                     **{charts.pretty(n): round(100 * float(c[i]), 1) for n, c in curves.items()}})
+    return pd.DataFrame(rows)
+
+
+def choosing_ui(alphas: np.ndarray, curves: dict[str, np.ndarray], id_name: str, file: str) -> None:
+    st.markdown("Without OOD data you can only pick α on held-out **ID** data (second row). The paper "
+                "recommends α = 0.5 instead: the ID-best α tends to sit near the fine-tuned end and gives back "
+                "much of the robustness. The rows below compare the picks on every set (accuracy, %).")
+    df = choosing_rows(alphas, curves, id_name)
+    st.dataframe(df, hide_index=True, width="stretch")
+    st.download_button("Download this table (CSV)", df.to_csv(index=False), file, "text/csv", key=f"dl:{file}")
+
+
+def table3_ui(sweeps: list[paper.PaperSweep]) -> None:
+    """The paper's Table 3, and the same quantity computed from every published sweep."""
+    names = {n: charts.pretty(n) for n in (paper.ID_NAME, *paper.SHIFTS, paper.AVG_OOD)}
+    published = pd.DataFrame(paper.published_table3()).rename(columns=names)
+    st.markdown("**Optimal α minus α = 0.5** (pp): how much a per-column best α would gain over the fixed "
+                "α = 0.5. The paper's Table 3:")
+    st.dataframe(published, hide_index=True, width="stretch")
+    computed = pd.DataFrame([{"sweep": s.label, **{names[k]: round(v, 1) for k, v in paper.optimal_minus_half(s).items()}}
+                             for s in sweeps])
+    st.markdown("The same computed here from every published sweep (equal to Table 3 where both exist):")
+    st.dataframe(computed, hide_index=True, width="stretch")
+    st.download_button("Download (CSV)", computed.to_csv(index=False), "optimal_minus_half.csv", "text/csv",
+                       key="dl:table3")

@@ -1,0 +1,156 @@
+"""What the browser needs to redraw every alpha-dependent number and chart without the server.
+
+`run_payload(ra, ...)` reduces a prepared run (explorer.state.RunArrays) to per-alpha tables, once
+per (run, eval set, compared alpha, class filter): alphas (G,) x sets accuracy and loss, per-class
+accuracy (G, C) of the selected set, fixed/broken counts (G, S, 2) against the compared alpha,
+effective robustness (G,) and the alphas worth marking. `paper_payload(sweep)` does the same for a
+published sweep. Both return plain JSON-able dicts (NaN -> None); explorer/components/live/ draws
+them. Sizes: 21 alphas x 6 sets x 10 classes is about 10 kB of JSON; a 1,000-class ImageNet run with
+101 alphas, about 1 MB (the per-class table dominates).
+
+Measured and rejected: plotly frames driven by a plotly slider (every frame re-sends all traces,
+and the metric tiles, which are not plotly, would still need the server).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core import metrics
+from explorer import charts, paper, state
+
+AVG_OOD = state.AVG_OOD
+ZERO_SHOT = "zero-shot"  # an endpoint label that marks a path starting at a zero-shot model
+
+
+def _list(values) -> list:
+    """Floats rounded to 6 digits, NaN as None (JSON has no NaN)."""
+    arr = np.asarray(values, dtype=float)
+    out = np.round(arr, 6).tolist()
+    if arr.ndim == 1:
+        return [None if np.isnan(v) else v for v in out]
+    return [_list(row) for row in arr]
+
+
+def starts_at_zero_shot(endpoints: tuple[str, str]) -> bool:
+    """Effective robustness is the paper's measure for paths that start at a zero-shot model;
+    on paths between two scratch or two fine-tuned models it would mislead (lmc-scratch, 2.9 pp at
+    chance accuracy), so it is shown only when theta_0's label says zero-shot."""
+    return ZERO_SHOT in endpoints[0].lower()
+
+
+def best_alphas(alphas: np.ndarray, curves: dict[str, np.ndarray]) -> dict[str, float]:
+    """The alpha of highest accuracy per curve (the first, on ties); NaN-only curves are skipped."""
+    best = {}
+    for name, acc in curves.items():
+        acc = np.asarray(acc, dtype=float)
+        if np.isfinite(acc).any():
+            best[name] = float(alphas[int(np.nanargmax(acc))])
+    return best
+
+
+def flip_table(ra: state.RunArrays, ref_alpha: float, cls: int | None) -> dict[str, list]:
+    """{set: (G, 2) [fixed, broken]} from ref_alpha to every alpha of the view grid; only examples of
+    true class `cls` when given (the class filter of the gallery)."""
+    table, r = {}, int(np.argmin(np.abs(ra.alphas - ref_alpha)))  # the compared alpha is a grid point
+    for name, s in ra.sets.items():
+        right = s.correct  # (G, N) bool
+        ref = right[r]  # (N,)
+        keep = np.ones(len(ref), bool) if cls is None else s.labels == cls
+        fixed = (right & ~ref & keep).sum(axis=1)  # (G,)
+        broken = (~right & ref & keep).sum(axis=1)
+        table[name] = np.stack([fixed, broken], -1).tolist()
+    return table
+
+
+def _sets(names: list[str], id_name: str, ood: list[str]) -> list[dict]:
+    colors = charts.dataset_colors(names, id_name)
+    role = {id_name: "ID", AVG_OOD: "avg"} | {n: "OOD" for n in ood}
+    return [{"name": n, "label": charts.pretty(n), "role": role.get(n, ""), "color": colors[n]} for n in names]
+
+
+def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: float = 0.0, cls: int | None = None,
+                y_name: str = AVG_OOD, alpha: float = 0.5) -> dict:
+    """Everything the live view draws for one run; see the module docstring."""
+    dataset = dataset or ra.id_name
+    curves = ra.accuracy_curves()
+    names = list(curves)
+    endpoints = tuple(ra.run.endpoints)
+    has_ood = bool(ra.ood_names)
+    fit = state.trend(ra, y_name) if has_ood else None
+    er = None
+    if has_ood and fit is not None and starts_at_zero_shot(endpoints):
+        er = _list(metrics.effective_robustness(curves[ra.id_name], curves[y_name], fit))
+    points = state.baseline_points(ra, y_name) if has_ood else []
+    per_class = np.stack([state.per_class_accuracy(ra, dataset, float(a)) for a in ra.alphas])  # (G, C)
+    lo, hi = state.endpoint_alphas(ra)
+    return {
+        "mode": "run", "title": ra.run.name, "alphas": _list(ra.alphas), "alpha": float(alpha),
+        "ends": [lo, hi], "endpoints": list(endpoints), "id_name": ra.id_name,
+        "sets": _sets(names, ra.id_name, ra.ood_names),
+        "acc": {n: _list(c) for n, c in curves.items()},
+        "loss": {n: _list(c) for n, c in ra.loss_curves().items()},
+        "barrier": {n: round(float(b), 6) for n, b in state.barriers(ra).items()},
+        "ref_alpha": float(ref_alpha), "dataset": dataset, "classnames": list(ra.classnames),
+        "class_filter": None if cls is None else ra.classnames[cls],
+        "per_class": _list(per_class), "flips": flip_table(ra, ref_alpha, cls),
+        "scatter": None if not has_ood else {
+            "y_name": y_name, "y_label": charts.pretty(y_name),
+            "baselines": [[m, x, y] for m, x, y in points],
+            "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
+            "er_note": _er_note(fit, endpoints), **scatter_axes([curves[ra.id_name], curves[y_name], *np.asarray(points)[:, 1:].T.astype(float)]
+                                                          if points else [curves[ra.id_name], curves[y_name]])},
+        "marks": _marks(ra.alphas, curves, ra.id_name, ra.ood_names),
+    }
+
+
+def scatter_axes(values: list) -> dict:
+    """The scatter's shared logit-axis range and % ticks (charts' rules: at most ~7, never crowded)."""
+    values = [np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in values]
+    lo, hi = charts.axis_range(values)
+    tickvals, ticktext = charts.logit_ticks(lo, hi)
+    return {"range": [lo, hi], "tickvals": tickvals, "ticktext": ticktext}
+
+
+def _er_note(fit, endpoints) -> str:
+    if not starts_at_zero_shot(endpoints):
+        return (f"No effective robustness here: this path starts at '{endpoints[0]}', not at a zero-shot "
+                "model, and the measure is about how a zero-shot model's robustness survives fine-tuning.")
+    if fit is None:
+        return "No baseline models in this run (baselines.csv), so no linear fit and no effective robustness."
+    return ""
+
+
+def _marks(alphas: np.ndarray, curves: dict, id_name: str, ood: list[str]) -> dict:
+    """alpha = 0.5, the best alpha on ID data (what someone without OOD data picks), each shift's best."""
+    best = best_alphas(np.asarray(alphas), curves)
+    return {"half": 0.5 if np.isclose(alphas, 0.5).any() else None, "best_id": best.get(id_name),
+            "best": {n: best[n] for n in [*ood, AVG_OOD] if n in best}}
+
+
+def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float, float] | None = None) -> dict:
+    """A published sweep for the live view: accuracies only (the tables have no loss or examples)."""
+    names = [paper.ID_NAME, *sweep.ood_names, AVG_OOD]
+    curves = {n: sweep.accuracy[n] for n in names}
+    er = None
+    if fit is not None:
+        er = _list(metrics.effective_robustness(curves[paper.ID_NAME], curves[AVG_OOD], fit))
+    return {
+        "mode": "paper", "title": sweep.label, "alphas": _list(sweep.alphas), "alpha": float(alpha),
+        "ends": [0.0, 1.0], "endpoints": ["zero-shot", "fine-tuned"], "id_name": paper.ID_NAME,
+        "sets": _sets(names, paper.ID_NAME, sweep.ood_names),
+        "acc": {n: _list(c) for n, c in curves.items()}, "loss": None, "barrier": {},
+        "per_class": None, "flips": None,
+        "scatter": {"y_name": AVG_OOD, "y_label": "avg of 5 shifts", "baselines": [],
+                    "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
+                    "er_note": "" if fit else "No fit: fewer than two published fine-tuned models.",
+                    "fit_label": "fit through the fine-tuned ends (α=1) of the published sweeps",
+                    **scatter_axes([curves[paper.ID_NAME], curves[AVG_OOD]])},
+        "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names),
+    }
+
+
+def overlay(name: str, alphas, id_curve, y_curve, endpoints=("zero-shot", "fine-tuned")) -> dict:
+    """A second path drawn thin and dashed on the accuracy and scatter charts (Compare)."""
+    return {"name": name, "alphas": _list(alphas), "x": _list(id_curve), "y": _list(y_curve),
+            "endpoints": list(endpoints)}
