@@ -1,4 +1,4 @@
-"""Linear mode connectivity beyond one path: weight averages and 2-D loss surfaces.
+"""Linear mode connectivity beyond one path: weight averages, 2-D loss surfaces, BatchNorm recalibration.
 
 A loss surface is evaluated on the plane through three weight sets (Garipov et al., 2018):
 theta(x, y) = theta_a + x * u + y * v, with u = theta_b - theta_a and v the part of theta_c - theta_a
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from . import artifacts, metrics
 from .data import get_dataset
 from .evaluate import decode, predict
-from .interpolate import StateDict, check_compatible
+from .interpolate import StateDict, check_compatible, interpolate
 from .models import transforms_from_cfg
 from .runs import file_digest, load_classifier, load_weights
 
@@ -88,6 +88,50 @@ def loss_surface(model: nn.Module, theta_a: StateDict, theta_b: StateDict, theta
     loss, acc = evaluate_states(model, states, images, labels, device=device, desc="loss surface")
     shape = (len(ys), len(xs))
     return {"loss": loss.reshape(shape), "accuracy": acc.reshape(shape), "c": np.asarray(c)}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Recompute every BatchNorm layer's running mean and variance on `images` (returns `model`, in eval mode).
+
+    The statistics of an interpolated network are not the interpolated statistics of its endpoints: for
+    two independently trained networks, whose units do not correspond, the interpolated statistics
+    mis-normalise every layer and overstate the barrier (Jordan et al., 2022, "REPAIR"; Ainsworth et al.,
+    2022, reset BatchNorm the same way). Each layer's statistics become the exact mean over `images`
+    (momentum None: a cumulative average), with only the BatchNorm layers in training mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    device = next(model.parameters()).device
+    for start in range(0, len(images), batch_size):
+        model(images[start:start + batch_size].to(device))  # updates running statistics only
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return model.eval()
+
+
+def path_loss(model: nn.Module, theta_0: StateDict, theta_1: StateDict, alphas: Sequence[float],
+              images: torch.Tensor, labels: np.ndarray, calibration: torch.Tensor | None = None,
+              batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, accuracy) along theta_alpha = (1 - alpha) theta_0 + alpha theta_1: two (A,) arrays.
+
+    With `calibration` images, each theta_alpha's BatchNorm statistics are recomputed on them
+    (`recalibrate_batchnorm`) before it is evaluated; without, they are interpolated like the weights.
+    """
+    losses, accs = [], []
+    for alpha in alphas:
+        model.load_state_dict(interpolate(theta_0, theta_1, alpha))
+        if calibration is not None:
+            recalibrate_batchnorm(model, calibration, batch_size)
+        loss, acc = evaluate_states(model, [model.state_dict()], images, labels, batch_size, desc=f"alpha {alpha:g}")
+        losses.append(loss[0])
+        accs.append(acc[0])
+    return np.asarray(losses), np.asarray(accs)
 
 
 # ----------------------------------------------------------------------------- the stored plane

@@ -40,6 +40,13 @@ labelled fields); fine-tuning teaches the names. Measured alternatives (same tow
     fine-tuning then *raises* average OOD accuracy (sketch +13 pp), unlike the paper.
 With names never read, two text-tower seeds gave zero-shot ID 69.6/67.8%, WiSE-FT gain +5.2/+6.4 pp
 and a fine-tuned OOD drop of -2.2/-2.1 pp (with build.py's fine-tuning recipe and styles.py's ID).
+Measured for world v2 (issue 14; stage B re-run on the same image tower, 2,000 images per set):
+  - other unread pairs: "moon" and "bolt" (moons called circles) gave zero-shot ID 58-60%, circles
+    then went to "hexagon", and fine-tuning *raised* average OOD accuracy (59.9% vs 54.0%) because the
+    names it learns are worth more than the distortion costs; "moon" and "star", the same.
+  - the zero-shot head's temperature: stage B ends with logit scale 14.9 (open_clip's initial 14.3
+    barely moves in one epoch; CLIP's ends at 100). Setting it to 5, 50 or 100 changes no zero-shot
+    prediction and did not change the path's shape (styles.py's list).
 
 Output: a model dir that `load_model_dir` (or any open_clip user) re-creates from JSON alone:
   open_clip_config.json      {"model_cfg": {...}, "preprocess_cfg": {"size", "mean", "std"}}
