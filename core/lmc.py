@@ -26,6 +26,7 @@ from . import artifacts, metrics
 from .data import get_dataset
 from .evaluate import decode, predict
 from .interpolate import StateDict, check_compatible, interpolate
+from .manifest import plane_file
 from .models import transforms_from_cfg
 from .runs import file_digest, load_classifier, load_weights
 
@@ -136,7 +137,6 @@ def path_loss(model: nn.Module, theta_0: StateDict, theta_1: StateDict, alphas: 
 
 # ----------------------------------------------------------------------------- the stored plane
 
-PLANE_FILE = "plane.safetensors"
 PLANE_FORMAT = 1
 
 
@@ -187,7 +187,9 @@ def write_plane(run_dir: Path, theta_c: Path, label_c: str, cfg: PlaneConfig = P
     Loss and accuracy on the grid `plane_grid` of the ID set and of the pooled OOD sets (equal n
     each, so the pooled loss is the average over the sets) go to RUN/plane.safetensors (arrays xs,
     ys, loss_id, acc_id and, with OOD sets, loss_ood, acc_ood: (len(ys), len(xs))), atomically,
-    then the manifest's "plane" entry names it. NaN where a BatchNorm running variance turns
+    then the manifest's "plane" entry names it (runs of the current schema only: a schema-1 run, like
+    the shipped world's, is read as it is, its manifest untouched; readers find the file by its
+    name). NaN where a BatchNorm running variance turns
     negative off the triangle (left as is: the chart shows it blank).
 
     Returns the file written.
@@ -214,9 +216,11 @@ def write_plane(run_dir: Path, theta_c: Path, label_c: str, cfg: PlaneConfig = P
     meta = {"format": PLANE_FORMAT, "theta_c": os.path.relpath(theta_c.resolve(), run_dir.resolve()),
             "label_c": label_c, "c": [float(c[0]), float(c[1])], "sets": sets, "config": asdict(cfg),
             "digests": dict(zip(("theta_0", "theta_1", "theta_c"), _digests(files)))}
-    path = run_dir / PLANE_FILE
+    path = plane_file(run_dir, run.manifest)
     artifacts.atomic_save_arrays(path, {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta)
-    artifacts.update_manifest(run_dir, {"plane": {"file": PLANE_FILE, "theta_c": meta["theta_c"], "label_c": label_c}})
+    if run.manifest.get("schema_version") == artifacts.SCHEMA_VERSION:
+        entry = {"file": path.name, "theta_c": meta["theta_c"], "label_c": label_c}
+        artifacts.update_manifest(run_dir, {"plane": entry})
     return path
 
 
@@ -236,8 +240,8 @@ def read_plane(run_dir: Path) -> StoredPlane | None:
     `stale` names a weight file that changed or went missing since the plane was computed."""
     run_dir = Path(run_dir)
     manifest = artifacts.read_manifest(run_dir)
-    path = run_dir / manifest.get("plane", {}).get("file", PLANE_FILE)
-    if "plane" not in manifest or not path.exists():
+    path = plane_file(run_dir, manifest)
+    if not path.exists():
         return None
     try:
         arrays = {k: np.array(v) for k, v in artifacts.open_arrays(path).items()}

@@ -21,6 +21,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
 from core.artifacts import RunFormatError  # noqa: E402
+from core.manifest import plane_file  # noqa: E402
 from explorer import client, explain, live, paper, state  # noqa: E402
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
@@ -189,7 +190,7 @@ def tables_download_ui(run) -> None:
 
 
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
-    names = TABS + ([PLANE_TAB] if "plane" in ra.run.manifest else [])
+    names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
     tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
     with tabs["Examples that changed"]:
         if tabs["Examples that changed"].open:

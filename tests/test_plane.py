@@ -21,6 +21,7 @@ from core.runs import load_classifier, load_weights, save_weights
 from explorer import charts, state
 
 APP = str(REPO / "explorer" / "app.py")
+PLANE = "plane.safetensors"
 CFG = lmc.PlaneConfig(steps_per_unit=2, pad=0, n_id=None, n_ood=6)  # a few grid points, whole ID set
 
 
@@ -79,7 +80,7 @@ def test_the_stored_plane_equals_the_surface_computed_on_the_fly(plane_run):
     loss = run.metric_grid("loss")[run.id_dataset]
     np.testing.assert_allclose(stored.surfaces["id"]["loss"][j0, [i0, i1]], loss[[0, -1]], rtol=1e-4)
     manifest = read_manifest(plane_run)
-    assert manifest["plane"] == {"file": lmc.PLANE_FILE, "theta_c": stored.meta["theta_c"], "label_c": "noisy fine-tune"}
+    assert manifest["plane"] == {"file": "plane.safetensors", "theta_c": stored.meta["theta_c"], "label_c": "noisy fine-tune"}
 
 
 def test_a_plane_whose_weights_changed_is_stale(plane_run, tmp_path):
@@ -99,12 +100,12 @@ def test_a_plane_whose_weights_changed_is_stale(plane_run, tmp_path):
 
 def test_incompatible_third_weights_are_refused_and_the_stored_plane_is_kept(plane_run, tmp_path):
     run = copy_run(plane_run, tmp_path / "run")
-    before = (run / lmc.PLANE_FILE).read_bytes()
+    before = (run / PLANE).read_bytes()
     state_1 = load_weights(run / "weights" / "finetuned.safetensors")
     save_weights(tmp_path / "other.safetensors", {k: v for k, v in state_1.items() if not k.startswith("head.")})
     with pytest.raises(ValueError, match="keys only in"):
         lmc.write_plane(run, tmp_path / "other.safetensors", "headless", CFG)
-    assert (run / lmc.PLANE_FILE).read_bytes() == before
+    assert (run / PLANE).read_bytes() == before
 
 
 def test_the_chart_is_to_scale_log_coloured_and_marks_the_segment(plane_run):
@@ -186,10 +187,25 @@ def test_the_world_build_step_recomputes_only_a_stale_or_differently_configured_
     theta_c = third_weights(run, tmp_path / "theta_c.safetensors")
     b = WorldBuild.quick(tmp_path / "data", tmp_path / "work")
     world_plane(b, run, theta_c)  # the stored plane has another grid (CFG): recomputed
-    first = (run / lmc.PLANE_FILE).read_bytes()
+    first = (run / PLANE).read_bytes()
     assert lmc.read_plane(run).meta["config"]["steps_per_unit"] == 1
     world_plane(b, run, theta_c)  # current: kept as it is
-    assert (run / lmc.PLANE_FILE).read_bytes() == first
+    assert (run / PLANE).read_bytes() == first
     third_weights(run, theta_c, seed=2)
     world_plane(b, run, theta_c)  # theta_c changed: recomputed, current again
-    assert (run / lmc.PLANE_FILE).read_bytes() != first and lmc.read_plane(run).stale is None
+    assert (run / PLANE).read_bytes() != first and lmc.read_plane(run).stale is None
+
+
+def test_a_schema_1_run_gets_the_plane_file_and_keeps_its_manifest(plane_run, tmp_path):
+    """Schema-1 runs (the shipped world's) are read as they are: the plane is found by its file name."""
+    run = copy_run(plane_run, tmp_path / "run")
+    manifest = read_manifest(run)
+    del manifest["plane"]
+    (run / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}))
+    (run / PLANE).unlink()
+    before = (run / "manifest.json").read_bytes()
+    theta_c = third_weights(run, tmp_path / "theta_c.safetensors")
+    lmc.write_plane(run, theta_c, "noisy", CFG)
+    assert (run / "manifest.json").read_bytes() == before
+    stored = lmc.read_plane(run)
+    assert stored.stale is None and stored.meta["label_c"] == "noisy" and set(stored.surfaces) == {"id", "ood"}
