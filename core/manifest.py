@@ -159,3 +159,9 @@ def metrics_file(run_dir: Path, manifest: dict) -> Path:
     return sweep_dir(run_dir, manifest) / METRICS_CSV if gen else Path(run_dir) / METRICS_CSV
 
 
+
+
+def plane_file(run_dir: Path, manifest: dict) -> Path:
+    """Where a run keeps its stored loss plane (core.lmc.write_plane): the manifest's `plane.file`, else
+    plane.safetensors (found by that name in schema-1 runs, whose manifest is not rewritten)."""
+    return Path(run_dir) / (manifest.get("plane") or {}).get("file", "plane.safetensors")

@@ -21,12 +21,14 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
 from core.artifacts import RunFormatError  # noqa: E402
+from core.manifest import plane_file  # noqa: E402
 from explorer import client, explain, live, paper, state  # noqa: E402
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
 RUN_MODE, PAPER_MODE = "A run", "The paper's numbers"
 TABS = ["Examples that changed", "Try your own image", "The eval sets", "Choosing α", "Definitions"]
 PAPER_TABS = ["Choosing α", "Definitions"]
+PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.write_plane)
 NO_COMPARE = "(nothing)"
 COMPACT_CSS = "<style>.block-container { padding-top: 2.2rem; }</style>"  # charts above the fold at 1280x720
 PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
@@ -188,7 +190,8 @@ def tables_download_ui(run) -> None:
 
 
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
-    tabs = dict(zip(TABS, st.tabs(TABS, key="tab", bind="query-params")))
+    names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
+    tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
     with tabs["Examples that changed"]:
         if tabs["Examples that changed"].open:
             changes_ui(ra, controls, payload["alpha"])
@@ -205,6 +208,10 @@ def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     with tabs["Definitions"]:
         fit = payload["scatter"]["fit"] if payload["scatter"] else None
         st.markdown(explain.definitions_md(ra.run.endpoints, fit))
+    if PLANE_TAB in tabs:
+        with tabs[PLANE_TAB]:
+            if tabs[PLANE_TAB].open:
+                explain.plane_ui(ra.run.path, ra.run.endpoints, payload["alpha"])
 
 
 # ----------------------------------------------------------------------------- paper mode

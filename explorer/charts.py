@@ -247,3 +247,103 @@ def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[s
                      line=dict(width=3, color=palette[j % len(palette)])) for j, c in enumerate(top)]
     return _figure(data, "This image's top classes along the path", "α", "probability (%)",
                    **_alpha_marker(alpha))
+
+
+# ----------------------------------------------------------------------------- 6. loss plane
+
+NATS_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+PLANE_SEGMENT_COLOR = "#ff7f0e"
+
+
+def nats_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks for log10(loss) spanning [lo, hi] nats: positions (log10) and labels (nats).
+    Within a narrow range (fewer than 3 of NATS_TICKS) the ticks are rounded values in between."""
+    ticks = [t for t in NATS_TICKS if lo <= t <= hi]
+    if len(ticks) < 3:
+        ticks = sorted({r for t in np.geomspace(lo, hi, 6) if lo <= (r := float(f"{t:.2g}")) <= hi})
+    ticks = ticks[::-(-len(ticks) // most)]  # every k-th, at most `most`
+    return [float(np.log10(t)) for t in ticks], [f"{t:g}" for t in ticks]
+
+
+def _plane_marks(points: dict[str, tuple[float, float]], alpha: float | None, n: int) -> tuple[list[dict], list[dict]]:
+    """Panel n's WiSE-FT segment (0,0)-(1,0), the current alpha's star, and the three weight sets
+    labelled above (y > 0) or below their marker, on a white box."""
+    ax, ay = ("x", "y") if n == 1 else (f"x{n}", f"y{n}")
+    data = [_scatter([0, 1], [0, 0], mode="lines", xaxis=ax, yaxis=ay, showlegend=False, hoverinfo="skip",
+                     line=dict(color=PLANE_SEGMENT_COLOR, width=4))]
+    xy = np.array(list(points.values()), dtype=float)  # (3, 2)
+    data.append(_scatter(xy[:, 0], xy[:, 1], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
+                         text=list(points), hovertemplate="%{text}<extra></extra>",
+                         marker=dict(size=11, color="white", line=dict(width=2, color="black"))))
+    if alpha is not None:
+        data.append(_scatter([alpha], [0.0], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
+                             hovertemplate=f"WiSE-FT, α = {alpha:.2f}<extra></extra>",
+                             marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR,
+                                         line=dict(width=1, color="white"))))
+    if alpha is not None:
+        notes = [dict(x=alpha, y=0, xref=ax, yref=ay, text=f"α = {alpha:.2f}", showarrow=False, yshift=18,
+                      font=dict(size=12, color=PLANE_SEGMENT_COLOR), bgcolor="rgba(255,255,255,0.85)")]
+    else:
+        notes = []
+    notes += [dict(x=x, y=y, xref=ax, yref=ay, text=label, showarrow=True, arrowhead=0, ax=0, ay=26 if y <= 0 else -26,
+                  bgcolor="rgba(255,255,255,0.85)", font=dict(size=13)) for label, (x, y) in points.items()]
+    return data, notes
+
+
+def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], points: dict[str, tuple[float, float]],
+               alpha: float | None = None, title: str = "Loss on the plane through three weight sets") -> go.Figure:
+    """Loss on a plane of weight space (core.lmc), one panel per surface side by side, axes to scale.
+
+    Args:
+        xs, ys: grid coordinates in units of ||theta_1 - theta_0||; surfaces: {panel title: loss (len(ys), len(xs))}
+            in nats, NaN where undefined (drawn blank).
+        points: {label: (x, y)} of the three weight sets (theta_0 at (0, 0), theta_1 at (1, 0)).
+        alpha: the WiSE-FT model marked on the segment theta_0-theta_1.
+    The colour is log10(loss) with its own scale per panel (a shared one flattened the OOD panel,
+    whose loss spans 1-2.6 nats against ID's 0.006-1.7), each colour bar labelled in nats.
+    """
+    data, notes, layout = [], [], {}
+    gap, k = 0.16, len(surfaces)
+    width = (1 - gap * (k - 1)) / k
+    for n, (name, loss) in enumerate(surfaces.items(), start=1):
+        loss = np.asarray(loss, dtype=float)
+        sfx = "" if n == 1 else str(n)
+        domain = [(n - 1) * (width + gap), (n - 1) * (width + gap) + width]
+        data.append(_plane_contour(xs, ys, loss, name, f"x{sfx}", f"y{sfx}", f"coloraxis{sfx}"))
+        layout[f"coloraxis{sfx}"] = _plane_colors(loss, domain[1])
+        marks, labels = _plane_marks(points, alpha, n)
+        data += marks
+        notes += labels
+        layout[f"xaxis{sfx}"] = dict(**BASE_LAYOUT["xaxis"], domain=domain, range=[xs[0], xs[-1]],
+                                     constrain="domain", zeroline=False, anchor=f"y{sfx}",
+                                     title=dict(text="x (units of ‖θ1 − θ0‖)"))
+        layout[f"yaxis{sfx}"] = dict(**BASE_LAYOUT["yaxis"], range=[ys[0], ys[-1]], scaleanchor=f"x{sfx}",
+                                     scaleratio=1, constrain="domain", zeroline=False, anchor=f"x{sfx}",
+                                     title=dict(text="y" if n == 1 else ""))  # equal scales: axes to scale
+        notes.append(dict(x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
+                          text=f"<b>{name}</b>", font=dict(size=15)))
+    # height: short enough that y (not x) limits each panel up to ~1280 px wide, so the to-scale panels fill
+    # their height and sit under their titles; wider screens shrink the panels horizontally instead
+    return _figure(data, title, "", "", height=340, annotations=notes, margin=dict(l=50, r=20, t=75, b=45), **layout)
+
+
+def _plane_contour(xs, ys, loss: np.ndarray, name: str, ax: str, ay: str, coloraxis: str) -> dict:
+    """log10(loss) as a filled contour (NaN: a gap), hover in nats."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log10(loss)  # (len(ys), len(xs))
+    text = [["undefined" if not np.isfinite(v) else f"{v:.3f} nats" for v in row] for row in loss]
+    return {"type": "contour", "x": np.asarray(xs), "y": np.asarray(ys), "z": z, "xaxis": ax, "yaxis": ay,
+            "coloraxis": coloraxis, "connectgaps": False, "ncontours": 14, "contours": dict(coloring="heatmap"),
+            "line": dict(width=0.5, color="rgba(255,255,255,0.5)"), "text": text,
+            "hovertemplate": "(%{x:.2f}, %{y:.2f}): %{text}<extra>" + name + "</extra>"}
+
+
+def _plane_colors(loss: np.ndarray, right: float) -> dict:
+    """A colour axis on log10(loss) for one panel, its colour bar at the panel's right edge, ticks in nats."""
+    finite = loss[np.isfinite(loss) & (loss > 0)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.1, 1.0)
+    hi = max(hi, lo * 1.01)
+    tickvals, ticktext = nats_ticks(lo, hi)
+    return dict(colorscale="Viridis", cmin=np.log10(lo), cmax=np.log10(hi),
+                colorbar=dict(title=dict(text="nats"), tickvals=tickvals, ticktext=ticktext, thickness=12,
+                              len=0.85, x=right + 0.01, xanchor="left"))

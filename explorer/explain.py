@@ -1,5 +1,5 @@
 """The explorer's explanations: what the eval sets are (with sample images), the definitions a class
-needs (ID/OOD, effective robustness and its fit, chord, barrier), and choosing alpha."""
+needs (ID/OOD, effective robustness and its fit, chord, barrier), choosing alpha, and the loss plane."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.artifacts import RunFormatError
 from explorer import charts, live, paper, state
 from explorer.gallery import example_thumbnail
 
@@ -102,3 +103,40 @@ def table3_ui(sweeps: list[paper.PaperSweep]) -> None:
     st.dataframe(computed, hide_index=True, width="stretch")
     st.download_button("Download (CSV)", computed.to_csv(index=False), "optimal_minus_half.csv", "text/csv",
                        key="dl:table3")
+
+
+PLANE_NOTE = (
+    "**What am I looking at:** the loss of every model on a flat slice of weight space: the plane through "
+    "three weight sets, θ0 at (0, 0), θ1 at (1, 0) and a third, θc, where it falls (coordinates in units of the "
+    "distance ‖θ1 − θ0‖, the same along both axes, so distances and angles are true). The colour is the "
+    "cross-entropy on a log scale (dark: low; the bars are in nats) on ID images (left) and on the OOD sets' "
+    "images pooled (right); the panel titles say how many. The orange segment is the WiSE-FT path θα; the star, "
+    "α = {alpha:.2f}. No ridge along the segment means θ0 and θ1 are linearly mode-connected; where the lowest "
+    "OOD loss lies between them, mixing the weights helps under shift. Blank corners: models whose BatchNorm "
+    "variances turn negative off the triangle (undefined).")
+
+
+def plane_ui(run_path, endpoints: tuple[str, str], alpha: float) -> None:
+    """The run's stored loss plane (core.lmc.write_plane), or why it is not shown."""
+    from core import lmc  # here, not at the top: it imports open_clip, which the app's first draw does not need
+
+    try:
+        stored = lmc.read_plane(run_path)
+    except (RunFormatError, KeyError, OSError) as err:
+        st.warning(f"**The stored loss plane cannot be read:** {err}")
+        return
+    if stored is None:
+        st.info("This run has no stored loss plane (`core.lmc.write_plane` makes one).")
+        return
+    if stored.stale:
+        st.warning(f"**The stored loss plane is out of date and not shown:** {stored.stale}. Recompute it with "
+                   "`core.lmc.write_plane` (for the shipped world: `python -m core.worlds.build`).")
+        return
+    meta, names = stored.meta, {"id": "ID", "ood": "avg OOD"}
+    sizes = {g: sum(s["n"] for s in sets) for g, sets in meta.get("sets", {}).items()}
+    surfaces = {f"{names[g]} ({sizes.get(g, '?')} images)": s["loss"] for g, s in stored.surfaces.items()}
+    points = {f"θ0: {endpoints[0]}": (0.0, 0.0), f"θ1: {endpoints[1]}": (1.0, 0.0),
+              f"θc: {meta.get('label_c', 'third weights')}": tuple(meta["c"])}
+    fig = charts.loss_plane(stored.xs, stored.ys, surfaces, points, alpha=alpha)
+    st.plotly_chart(fig, theme=None, key="plane_chart", config={"displaylogo": False})
+    st.markdown(PLANE_NOTE.format(alpha=alpha))

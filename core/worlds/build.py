@@ -240,6 +240,21 @@ def write_baselines(runs: list[Path], rows: list[dict]) -> None:
         artifacts.atomic_write_bytes(run / "baselines.csv", buf.getvalue().encode())
 
 
+def world_plane(b: WorldBuild, e2e: Path, theta_c: Path) -> Path:
+    """world-e2e's loss plane through theta_0, theta_1 and the seed-1 fine-tune (the explorer's "Loss
+    plane" tab); skipped while the stored one is current. The shipped grid (core.lmc.PlaneConfig) is
+    9 x 6 points on 500 ID and 5 x 100 OOD images; the quick build's, about 2 x 2 on a few dozen."""
+    from dataclasses import asdict
+
+    from ..lmc import PlaneConfig, read_plane, write_plane
+
+    cfg = PlaneConfig() if len(b.alphas) > 3 else PlaneConfig(steps_per_unit=1, pad=0, n_id=40, n_ood=8)
+    stored = read_plane(e2e)
+    if stored is None or stored.stale or stored.meta.get("config") != asdict(cfg):
+        write_plane(e2e, theta_c, "fine-tuned, seed 1", cfg)
+    return e2e / "plane.safetensors"
+
+
 def build(b: WorldBuild) -> dict[str, float]:
     """Run every step; returns the seconds each took."""
     times, t0 = {}, time.perf_counter()
@@ -273,6 +288,7 @@ def build(b: WorldBuild) -> dict[str, float]:
         rows += baseline_rows(b, base.name, scratch_model(b, slug, base.width, cfg, base.fraction))
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
+    world_plane(b, e2e, ft1); lap("plane")
     return times
 
 
