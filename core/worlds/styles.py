@@ -33,6 +33,26 @@ linear classifier trained to convergence (lr 0.3, 100 epochs, no weight decay; b
 shipped lr 3e-3, 10 epochs) on v2 shifts with hard at +-30 deg and rendition at +-20 deg: alpha 0.5
 average OOD 69.9 vs 67.1 (its alpha 1) and 61.5 (zero-shot), ID 98.3 vs 69.6 zero-shot.
 
+World v2 through `make world` with the project's current fine-tuning code (pretraining reused from the
+shipped model dir; the converged linear classifier). With the values in the comments above, every
+issue-14 bar held but an existing one broke: the fine-tuned model ended 0.13 pp *above* zero-shot on
+average OOD (61.34% vs 61.21%; this code's fine-tune ends 1.2 pp higher on OOD than the shipped one on
+the same shifts). With V2_SPURIOUS 0.3 and HARD_ROT 35 the same build's runs, from their logits (ID,
+v2, sketch, rendition, objectnet, hard, average OOD):
+  end-to-end alpha 0    69.6  71.8  70.3  45.1  63.4  55.2  61.2
+             alpha 0.5  99.1  83.9  82.4  47.9  64.6  57.1  67.2
+             alpha 1   100.0  80.9  73.9  41.8  58.0  48.1  60.5
+  linear     alpha 0.5  98.3  90.5  81.7  51.0  66.0  58.0  69.4   (alpha 1: 98.9 ID, 66.5 average OOD)
+Alpha 0.5 is above both ends on each shift, +6.0 pp average OOD over the better end, ID 0.90 pp below
+fine-tuned; fine-tuning +30.3 pp ID and -0.6 pp average OOD; linear classifier +2.9 pp over its
+alpha 1, ID +28.7 pp over zero-shot. Not shipped: that build's from-scratch models (the scratch pair,
+the fork, the baselines) did not finish in the session, so effective robustness and the scratch
+barriers were not measured on it. To ship it: V2_ROT 40, V2_SPURIOUS 0.3, RENDITION_ROT 30,
+RENDITION_BGS ("dots", "noise"), OBJECTNET_ROT 45, HARD_ROT 35, HARD_MAX_BARS 0, build.py's linear
+classifier lr 0.3 x 100 epochs without weight decay, then `make world` and the phenomena tests.
+Objectnet at +-60 deg would lower the fine-tuned model more (58.0 -> 54.8%) but left alpha 0.5 only
+0.5 pp above zero-shot.
+
 Measured alternatives for the shifts (same zero-shot model and end-to-end fine-tune; "alpha 0.5 vs
 zero-shot" on rendition / objectnet / hard; 1,000 or 2,000 images per set, 11 alphas):
   - world v1 (v2 +-15 deg with shortcut 0.7; rendition +-45 deg on stripes, checks, dots or noise;
@@ -82,11 +102,11 @@ CAPTION_NOISE = 0.1
 CAPTION_NOSHAPE = 0.1
 ALT_TEXT_WORDS = {"hexagon": "circle", "bolt": "arrow"}
 V2_ROT = 15  # v2 pose range, +- degrees (ID: 10); world v2 (measured, not shipped): 40
-V2_SPURIOUS = ID_SPURIOUS - 0.2  # v2's weaker shortcut; world v2: 0.5
+V2_SPURIOUS = ID_SPURIOUS - 0.2  # v2's weaker shortcut; world v2: 0.5 (0.3 with the current fine-tuning code)
 RENDITION_ROT = 45  # rendition pose range, +- degrees; world v2: 30
 RENDITION_BGS = TEXTURES[2:]  # rendition backgrounds: stripes, checks, dots, noise; world v2: dots, noise
 OBJECTNET_ROT = 180  # objectnet pose range, +- degrees; world v2: 45
-HARD_ROT = 180  # hard pose range, +- degrees; world v2: 30
+HARD_ROT = 180  # hard pose range, +- degrees; world v2: 30 (35 with the current fine-tuning code, below)
 HARD_MAX_BARS = 1  # hard: occluding bars per image, at most; world v2: 0
 _CLASSNAMES = ("circle", "square", "triangle", "star", "cross", "heart", "arrow", "moon", "hexagon", "bolt")
 
