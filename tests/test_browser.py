@@ -8,6 +8,7 @@ CI installs chromium with apt (.ci/run); the test skips, saying why, where it is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -57,13 +58,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
     raise TimeoutError(f"streamlit did not answer at {url} within {seconds} s")
 
 
-@pytest.fixture
-def app_url(runs_root, tmp_path):  # noqa: F811
-    """`streamlit run explorer/app.py` on 127.0.0.1; the shipped runs when present, else the test runs."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop(state.RUNS_ENV, None)
-    if not state.list_runs(list(state.DEFAULT_ROOTS)):
-        env[state.RUNS_ENV] = str(runs_root)
+@contextlib.contextmanager
+def streamlit_server(env: dict, tmp_path: Path):
+    """`streamlit run explorer/app.py` on a free 127.0.0.1 port with `env`; yields its URL."""
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
@@ -81,6 +78,17 @@ def app_url(runs_root, tmp_path):  # noqa: F811
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def app_url(runs_root, tmp_path):  # noqa: F811
+    """The app on the shipped runs when present, else the test runs."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop(state.RUNS_ENV, None)
+    if not state.list_runs(list(state.DEFAULT_ROOTS)):
+        env[state.RUNS_ENV] = str(runs_root)
+    with streamlit_server(env, tmp_path) as url:
+        yield url
 
 
 SIZES = [(1024, 768), (1280, 720), (1440, 900)]  # projectors

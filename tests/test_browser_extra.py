@@ -5,14 +5,12 @@ accuracy chart; nothing is cut at a projector's size. Same harness as tests/test
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, copy_run
+from conftest import copy_run
 from explorer import state
-from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, SIZES, free_port, live_frame, wait_healthy
+from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, SIZES, live_frame, streamlit_server
 from test_live_extra import fmow_run  # noqa: F401  (the fixture: a run whose worst-region accuracy varies)
 
 pytestmark = [
@@ -25,23 +23,8 @@ pytestmark = [
 def fmow_url(fmow_run, tmp_path):  # noqa: F811
     copy_run(fmow_run, tmp_path / "runs" / "fmow")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", state.RUNS_ENV: str(tmp_path / "runs")}
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
+    with streamlit_server(env, tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 TILE_AT_EVERY_ALPHA = """() => {
