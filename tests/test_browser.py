@@ -111,6 +111,33 @@ OVERFLOW_JS = """() => {
 }"""
 
 
+# The live view draws the alpha marks itself (drawShapes); Plotly, handed what an export hands it (toExport: the
+# shapes, their labels as annotations), is the reference: every line, dot and bar within 1 px of Plotly's, every
+# label with the same text and its centre within 3 px.
+MARKS_VS_PLOTLY_JS = """async () => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const mid = (b) => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
+  const far = (a, b, tol) => a.some((v, i) => Math.abs(v - b[i]) > tol);
+  const bad = [];
+  for (const c of charts()) {
+    const gd = document.getElementById(c.id), n = gd.__marks.length;
+    const ours = [...gd.querySelectorAll('svg.marks line, svg.marks circle, svg.marks rect')].map(box);
+    const ourText = [...gd.querySelectorAll('svg.marks text')].map((t) => [t.textContent, mid(box(t))]);
+    await Plotly.relayout(gd, toExport(gd));
+    const theirs = [...gd.querySelectorAll('.layer-above .shapelayer path')].map(box);
+    const theirText = [...gd.querySelectorAll('.annotation-text')].map((t) => [t.textContent, mid(box(t))]);
+    await Plotly.relayout(gd, { shapes: [], annotations: [] });
+    if (n === 0 || ours.length !== n || theirs.length !== n || ourText.length !== theirText.length)
+      { bad.push([c.id, 'counts', n, ours.length, theirs.length, ourText.length, theirText.length]); continue; }
+    ours.forEach((b, i) => { if (far(b, theirs[i], 1)) bad.push([c.id, i, b, theirs[i]]); });
+    ourText.forEach(([t, m], i) => {
+      if (t !== theirText[i][0] || far(m, theirText[i][1], 3)) bad.push([c.id, 'label', i, t, m, theirText[i]]);
+    });
+  }
+  return bad;
+}"""
+
+
 def live_frame(page):
     page.wait_for_selector("iframe[title*='wiseft_live']", timeout=WAIT_MS)
     frame = next(f for f in page.frames if "wiseft_live" in f.url)
@@ -164,6 +191,8 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
                 with page.expect_download(timeout=20_000) as download:
                     frame.locator(f'#pScatter [data-title="Download as {fmt}"]').click()
                 assert download.value.suggested_filename == f"robustness_scatter.{fmt.lower()}"
+            mismatch = frame.evaluate(MARKS_VS_PLOTLY_JS)  # the fast marks against Plotly drawing the same shapes
+            assert mismatch == [], mismatch
             alpha = frame.inner_text("#alphaOut")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
             url = page.url

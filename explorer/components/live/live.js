@@ -1,13 +1,16 @@
 // The explorer's live view: a Streamlit component (plain JS, no build step) that receives one run's
 // per-alpha reductions (explorer/live.py) and redraws the tiles and every chart on each slider
-// input, with no server round trip. Alpha-dependent marks are layout shapes (Plotly redraws only
-// those); bars are restyled; chart redraws are coalesced to one per animation frame.
+// input, with no server round trip. Alpha-dependent marks (the alpha line, dots, bars and their
+// numbers) are described as Plotly layout shapes but drawn by `drawShapes` straight into an SVG
+// layer over each plot; Plotly draws the same shapes only for an export. A step after a quiet frame
+// redraws at once, faster steps are coalesced to one redraw per animation frame.
 // window.__wiseft records input, tile and chart times for bench/browser_latency.py.
 "use strict";
 
 const LOGIT_EPS = 1e-4;  // as core.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
-let P = null, built = null, cur = 0, pending = false, urlTimer = null;
+let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
+const SVG_NS = "http://www.w3.org/2000/svg";
 const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
 
 function send(type, data) {
@@ -58,7 +61,10 @@ function build(args) {
   cur = nearest(start);
   slider.value = cur;
   built = { key: args.key_name, id: args.payload_id, presenter: !!args.presenter };
-  Promise.all(charts().map((c) => c.init())).then(() => move(cur, performance.now()));
+  Promise.all(charts().map((c) => c.init())).then(() => {
+    charts().forEach((c) => { const gd = document.getElementById(c.id); gd.on("plotly_afterplot", () => gd.__marks && drawShapes(gd, gd.__marks)); });
+    move(cur, performance.now());
+  });
   new ResizeObserver(() => send("streamlit:setFrameHeight", { height: document.documentElement.scrollHeight }))
     .observe(document.body);
   collapseSidebarOnNarrowScreens();
@@ -86,7 +92,9 @@ function move(i, at) {
   document.getElementById("alphaOut").textContent = a2(P.alphas[i]);
   drawTiles();
   T.tileAt = performance.now();
-  if (!pending) { pending = true; requestAnimationFrame(drawCharts); }
+  if (pending) { /* the frame already asked for draws the latest alpha */ }
+  else if (performance.now() - lastDraw > 16) drawCharts();  // quiet: now, not a frame later
+  else { pending = true; requestAnimationFrame(drawCharts); }
   window.parent.__wiseftAlpha = { key: built.key, alpha: P.alphas[i] };
   clearTimeout(urlTimer);
   urlTimer = setTimeout(writeUrl, 150);
@@ -136,9 +144,9 @@ function exporter(format, filename) {  // the file gets the card's title and sub
   return { name: "Download as " + format.toUpperCase(), icon: format === "png" ? Plotly.Icons.camera : Plotly.Icons.disk,
     click: (gd) => {
       const c = CHARTS.find((x) => x.id === gd.id);
-      Plotly.relayout(gd, { "title.text": `${c.title}<br><sup>${c.sub()}</sup>`, "margin.t": 80 })
+      Plotly.relayout(gd, { "title.text": `${c.title}<br><sup>${c.sub()}</sup>`, "margin.t": 80, ...toExport(gd) })
         .then(() => Plotly.downloadImage(gd, { format, filename, scale: format === "png" ? 2 : 1 }))
-        .finally(() => Plotly.relayout(gd, { "title.text": "", "margin.t": 34 }));
+        .finally(() => Plotly.relayout(gd, { "title.text": "", "margin.t": 34, shapes: [], annotations: [] }));
     } };
 }
 const CONFIG = (name) => ({
@@ -208,14 +216,13 @@ function accuracyChart() {
     lay.yaxis.range = span(data.flatMap((t) => t.y), 0.06);
     return Plotly.newPlot(id, data, lay, CONFIG("accuracy_vs_alpha"));
   };
-  const update = () => {
+  const shapes = () => {
     const a = P.alphas[cur];
-    const shapes = [alphaLine(a)].concat(P.sets.filter((s) => P.acc[s.name][cur] != null)
+    return [alphaLine(a)].concat(P.sets.filter((s) => P.acc[s.name][cur] != null)
       .map((s) => dot(a, 100 * P.acc[s.name][cur], s.color, 6)))
       .concat((P.extra || []).filter((e) => e.values[cur] != null).map((e) => dot(a, 100 * e.values[cur], e.color, 4)));
-    return Plotly.relayout(id, { shapes });
   };
-  return { id, note, init, update, title: "Accuracy along the path", sub: () => `at α = ${a2(P.alphas[cur])} (dots)` };
+  return { id, note, init, shapes, title: "Accuracy along the path", sub: () => `at α = ${a2(P.alphas[cur])} (dots)` };
 }
 
 function scatterChart() {
@@ -255,13 +262,12 @@ function scatterChart() {
     lay.xaxis.constrain = "domain";
     return Plotly.newPlot(id, data, lay, CONFIG("robustness_scatter"));
   };
-  const update = () => {
+  const shapes = () => {
     const x = xs[cur], y = ys[cur];
-    const shapes = x == null || y == null ? [] : [dot(logit(x), logit(y), STAR, 9)];
-    return Plotly.relayout(id, { shapes });
+    return x == null || y == null ? [] : [dot(logit(x), logit(y), STAR, 9)];
   };
   const sub = () => `at α = ${a2(P.alphas[cur])} (orange dot)` + (sc.er && sc.er[cur] != null ? ` · ER ${pp(sc.er[cur])}` : "");
-  return { id, note, init, update, title: "ID vs OOD accuracy", sub };
+  return { id, note, init, shapes, title: "ID vs OOD accuracy", sub };
 }
 
 function lossChart() {
@@ -287,13 +293,13 @@ function lossChart() {
     lay.yaxis.range = span(data.flatMap((t) => t.y), 0.06);
     return Plotly.newPlot(id, data, lay, CONFIG("loss_along_path"));
   };
-  const update = () => {
+  const shapes = () => {
     const a = P.alphas[cur];
-    return Plotly.relayout(id, { shapes: [alphaLine(a)].concat(names.map((n) => dot(a, P.loss[n][cur], setOf(n).color, 5))) });
+    return [alphaLine(a)].concat(names.map((n) => dot(a, P.loss[n][cur], setOf(n).color, 5)));
   };
   const sub = () => `at α = ${a2(P.alphas[cur])} · dashed: chords` +
     (worst == null ? "" : ` · largest barrier ${P.barrier[worst].toFixed(3)} (${setOf(worst).label})`);
-  return { id, note, init, update, title: "Loss along the path", sub };
+  return { id, note, init, shapes, title: "Loss along the path", sub };
 }
 
 function rect(x0, x1, y0, y1, color, outline, text, where) {  // where: a shape label's position and anchors
@@ -305,8 +311,8 @@ function rect(x0, x1, y0, y1, color, outline, text, where) {  // where: a shape 
 const key = (name, color) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name, hoverinfo: "skip",
                                 marker: { symbol: "square", size: 12, color } });
 
-// Bars are layout shapes, their numbers shape labels: moving alpha then only redraws shapes
-// (measured per step: bar traces restyled ~35 ms, shapes with annotations ~80 ms, shapes with labels ~20 ms).
+// Bars are shapes, their numbers shape labels, drawn by drawShapes (measured per step with Plotly drawing them:
+// bar traces restyled ~35 ms, shapes with annotations ~80 ms, shapes with labels ~20 ms; drawShapes, ~1 ms).
 function flipChart() {
   const id = "pFlips", names = Object.keys(P.flips), ra = P.ref_alpha;
   const filt = P.class_filter ? ` (true class: ${P.class_filter})` : "";
@@ -319,17 +325,17 @@ function flipChart() {
                automargin: true, showgrid: false, zeroline: false },
       yaxis: { range: [0, 1.15 * top], gridcolor: "#e8e8e8", title: { text: "examples" }, automargin: true } }),
     CONFIG("fixed_and_broken"));
-  const update = () => {
-    const shapes = [];
+  const shapes = () => {
+    const out = [];
     names.forEach((n, i) => [0, 1].forEach((j) => {
       const v = P.flips[n][cur][j], x0 = j ? i + 0.03 : i - 0.4, x1 = j ? i + 0.4 : i - 0.03;
-      shapes.push(rect(x0, x1, 0, v, j ? BROKEN : FIXED, false, String(v),
-                       { textposition: "top center", yanchor: "bottom" }));
+      out.push(rect(x0, x1, 0, v, j ? BROKEN : FIXED, false, String(v),
+                    { textposition: "top center", yanchor: "bottom" }));
     }));
-    return Plotly.relayout(id, { shapes });
+    return out;
   };
   const sub = () => `α = ${a2(ra)} → α = ${a2(P.alphas[cur])}${filt}`;
-  return { id, note, init, update, title: "Fixed and broken", sub };
+  return { id, note, init, shapes, title: "Fixed and broken", sub };
 }
 
 function classChart() {
@@ -348,24 +354,28 @@ function classChart() {
       xaxis: { range: [-1.25 * top, 1.25 * top], gridcolor: "#e8e8e8", zeroline: true, zerolinecolor: "#999", title: { text: "change (pp)" } },
       yaxis: Object.assign({ range: [shown - 0.5, -0.5], automargin: true, showgrid: false, zeroline: false },
                            ticks(present.slice(0, MAX))) }), CONFIG("per_class_change"));
+  const rowsAt = (d) => (many ? present.slice().sort((p, q) => Math.abs(d[q]) - Math.abs(d[p])).slice(0, MAX).sort((p, q) => p - q)
+                               : present);
   let lastRows = present.slice(0, MAX).join();
-  const update = () => {
-    const d = diffAt(cur);
-    let rows = present;
-    if (many) rows = present.slice().sort((p, q) => Math.abs(d[q]) - Math.abs(d[p])).slice(0, MAX).sort((p, q) => p - q);
-    const stub = top * 0.015, zero = (v) => Math.round(10 * v) === 0, shapes = [];
+  const axes = () => {  // only with more than MAX classes: the rows shown change with alpha
+    const rows = rowsAt(diffAt(cur));
+    if (rows.join() === lastRows) return null;
+    lastRows = rows.join();
+    return { "yaxis.tickvals": ticks(rows).tickvals, "yaxis.ticktext": ticks(rows).ticktext };
+  };
+  const shapes = () => {
+    const d = diffAt(cur), rows = rowsAt(d);
+    const stub = top * 0.015, zero = (v) => Math.round(10 * v) === 0, out = [];
     rows.forEach((c, k) => {
       const v = d[c], x1 = zero(v) ? stub : v;
-      shapes.push(rect(0, x1, k - 0.38, k + 0.38, zero(v) ? ZERO : v > 0 ? FIXED : BROKEN, C[c] === P.class_filter,
-                       zero(v) ? "0.0" : (v > 0 ? "+" : "−") + Math.abs(v).toFixed(1),
-                       x1 >= 0 ? { textposition: "middle right", xanchor: "left" } : { textposition: "middle left", xanchor: "right" }));
+      out.push(rect(0, x1, k - 0.38, k + 0.38, zero(v) ? ZERO : v > 0 ? FIXED : BROKEN, C[c] === P.class_filter,
+                    zero(v) ? "0.0" : (v > 0 ? "+" : "−") + Math.abs(v).toFixed(1),
+                    x1 >= 0 ? { textposition: "middle right", xanchor: "left" } : { textposition: "middle left", xanchor: "right" }));
     });
-    const upd = { shapes };
-    if (rows.join() !== lastRows) { lastRows = rows.join(); Object.assign(upd, { "yaxis.tickvals": ticks(rows).tickvals, "yaxis.ticktext": ticks(rows).ticktext }); }
-    return Plotly.relayout(id, upd);
+    return out;
   };
   const sub = () => `on ${P.dataset}: α = ${a2(P.alphas[ra])} → α = ${a2(P.alphas[cur])}`;
-  return { id, note, init, update, title: "Per-class change", sub };
+  return { id, note, init, shapes, axes, title: "Per-class change", sub };
 }
 
 let CHARTS = null;
@@ -380,11 +390,91 @@ function charts() {
 
 function drawCharts() {
   pending = false;
+  lastDraw = performance.now();
   const seq = T.seq;
-  charts().forEach((c) => { document.getElementById(c.id + "Sub").textContent = c.sub(); });
-  Promise.all(charts().map((c) => c.update())).then(() => requestAnimationFrame(() => {
+  const waits = charts().map((c) => {
+    document.getElementById(c.id + "Sub").textContent = c.sub();
+    const gd = document.getElementById(c.id), axes = c.axes && c.axes();
+    gd.__marks = c.shapes();  // what an export hands to Plotly, and what a resize redraws
+    return axes ? Plotly.relayout(gd, axes).then(() => drawShapes(gd, gd.__marks)) : drawShapes(gd, gd.__marks);
+  });
+  Promise.all(waits).then(() => requestAnimationFrame(() => {
     if (seq === T.seq) { T.chartsAt = performance.now(); T.drawnSeq = seq; document.body.dataset.drawn = String(seq); }
   }));
+}
+
+// The subset of Plotly layout shapes the marks use (a line on x with paper y, a pixel-sized circle, a filled rect
+// with an outline and a label), drawn into one SVG layer over the plot area. Axis ranges are fixed (span()), so a
+// step moves marks only; a Plotly redraw (resize, export) fires plotly_afterplot, which draws them again.
+function drawShapes(gd, shapes) {
+  const fl = gd._fullLayout;
+  if (!fl || !fl.xaxis || !fl.xaxis.l2p) return;
+  const layer = marksLayer(gd, fl), xa = fl.xaxis, ya = fl.yaxis, sz = fl._size;
+  const X = (v) => xa._offset + xa.l2p(v), Y = (s, v) => (s.yref === "paper" ? sz.t + (1 - v) * sz.h : ya._offset + ya.l2p(v));
+  const parts = shapes.map((s) => {
+    const ln = s.line || {}, stroke = `stroke="${ln.color || "none"}" stroke-width="${ln.width || 0}"`;
+    if (s.type === "line") {
+      const dash = ln.dash === "dot" ? ` stroke-dasharray="${Math.max(ln.width, 3)},${Math.max(ln.width, 3)}"` : "";
+      return `<line x1="${X(s.x0)}" x2="${X(s.x1)}" y1="${Y(s, s.y0)}" y2="${Y(s, s.y1)}" ${stroke}${dash}/>`;
+    }
+    if (s.type === "circle") {
+      return `<circle cx="${X(s.xanchor)}" cy="${Y(s, s.yanchor)}" r="${s.x1}" fill="${s.fillcolor}" ${stroke}/>`;
+    }
+    const [x0, x1, y0, y1] = pixelBox(s, X, Y);
+    const box = `<rect x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}" fill="${s.fillcolor}" ` +
+      (ln.width ? stroke : "") + "/>";
+    if (!s.label) return box;
+    const l = labelSpot(s, X, Y), f = s.label.font || {}, base = { bottom: "text-after-edge", middle: "central" }[l.yanchor];
+    const text = String(s.label.text).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    return box + `<text x="${X(l.x) + l.xshift}" y="${Y(s, l.y) - l.yshift}" dominant-baseline="${base}" ` +
+      `text-anchor="${{ left: "start", right: "end", center: "middle" }[l.xanchor]}" font-size="${f.size || 12}" ` +
+      `font-family="${fl.font.family}" ` +
+      `fill="${f.color || "#222"}">${text}</text>`;
+  });
+  layer.innerHTML = parts.join("");
+}
+
+function pixelBox(s, X, Y) {  // a rect's [left, right, top, bottom] in pixels, whichever way the axes run
+  const xs = [X(s.x0), X(s.x1)], ys = [Y(s, s.y0), Y(s, s.y1)];
+  return [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+}
+
+// Where a rect's label goes, as a Plotly annotation (data x, y, anchors and pixel shifts): outside the bar, `padding`
+// px from its top edge ("top center") or its right or left edge ("middle right" / "middle left"). The live layer
+// and an export (toExport) place it from this one description.
+function labelSpot(s, X, Y) {
+  const [l, r, t, b] = pixelBox(s, X, Y), pad = s.label.padding || 0, pos = s.label.textposition;
+  const at = (vals, px, P) => vals.find((v) => Math.abs(P(v) - px) < 0.5);
+  const x = pos === "middle right" ? at([s.x0, s.x1], r, X) : pos === "middle left" ? at([s.x0, s.x1], l, X) : (s.x0 + s.x1) / 2;
+  const y = pos === "top center" ? at([s.y0, s.y1], t, (v) => Y(s, v)) : (s.y0 + s.y1) / 2;
+  const xanchor = pos === "middle right" ? "left" : pos === "middle left" ? "right" : "center";
+  return { x, y, xanchor, yanchor: pos === "top center" ? "bottom" : "middle",
+           xshift: { left: pad, right: -pad, center: 0 }[xanchor], yshift: pos === "top center" ? pad : 0 };
+}
+
+function toExport(gd) {  // the marks as Plotly draws them in a PNG/SVG file: shapes, and their labels as annotations
+  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, marks = gd.__marks || [];
+  const X = (v) => xa._offset + xa.l2p(v), Y = (s, v) => (s.yref === "paper" ? 0 : ya._offset + ya.l2p(v));
+  const annotations = marks.filter((s) => s.label).map((s) => {
+    const l = labelSpot(s, X, Y), f = s.label.font || {};
+    return { x: l.x, y: l.y, xref: "x", yref: "y", text: String(s.label.text), showarrow: false, xanchor: l.xanchor,
+             yanchor: l.yanchor, xshift: l.xshift, yshift: l.yshift, borderpad: 0, font: { size: f.size || 12, color: f.color || "#222" } };
+  });
+  return { shapes: marks.map((s) => Object.assign({}, s, { label: undefined })), annotations };
+}
+
+function marksLayer(gd, fl) {  // above the traces, below Plotly's hover layer; never takes the pointer
+  let layer = gd.querySelector("svg.marks");
+  const host = gd.querySelector(".svg-container");
+  if (!layer) {
+    layer = document.createElementNS(SVG_NS, "svg");
+    layer.setAttribute("class", "marks");
+    const svgs = host.querySelectorAll("svg.main-svg");
+    host.insertBefore(layer, svgs[svgs.length - 1]);  // the last main-svg holds the hover labels
+  }
+  layer.setAttribute("width", fl.width);
+  layer.setAttribute("height", fl.height);
+  return layer;
 }
 
 // ------------------------------------------------------------------------------------------ host
