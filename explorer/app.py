@@ -173,7 +173,8 @@ def run_ui(path: Path, presenter: bool) -> None:
     set_param("set", controls["dataset"])
     payload = dict(run_payload(key, state.run_stamp(path), controls["dataset"], controls["ref_alpha"],
                                controls["cls"], controls["y_name"] or state.AVG_OOD))
-    payload["alpha"], payload["overlay"] = url_alpha(), [overlay] if overlay else None
+    sent = client.slider_alpha()  # the tabs below follow the live slider once it has said where it is
+    payload["alpha"], payload["overlay"] = url_alpha() if sent is None else sent, [overlay] if overlay else None
     client.live_view(payload, key, presenter)
     tabs_ui(ra, controls, payload)
 

@@ -3,7 +3,8 @@
 The page is served by Streamlit itself, with plotly.js copied next to it from the installed plotly
 package (the browser needs no network). The component is declared with a path, so its iframe is
 same-origin with the app: it writes ?alpha= into the page URL itself and remembers the slider
-across reruns. It sends nothing back, so moving alpha never reruns the script.
+across reruns. Moving alpha reruns nothing; only when the slider rests (350 ms) while a tab below
+that shows alpha-dependent things is open does it send the alpha back (one rerun).
 
 Measured and rejected: components.v1.html with plotly.js inlined (4.8 MB of srcdoc re-sent to the
 browser on every rerun); st.plotly_chart per chart (a server round trip per slider step, 0.3-0.8 s).
@@ -47,6 +48,17 @@ def live_view(payload: dict, key: str, presenter: bool = False) -> None:
     if _live is None:
         ensure_plotly_js()
         _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
-    text = json.dumps(payload, sort_keys=True, allow_nan=False)
+    # the starting alpha is not part of the id: a rerun that only tells the server the slider's alpha rebuilds nothing
+    text = json.dumps({k: v for k, v in payload.items() if k != "alpha"}, sort_keys=True, allow_nan=False)
     payload_id = hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
-    _live(payload=payload, payload_id=payload_id, key_name=key, presenter=presenter, key="live", default=None)
+    _live(payload=payload, payload_id=payload_id, key_name=key, presenter=presenter, server_alpha=payload["alpha"],
+          key="live", default=None)
+
+
+def slider_alpha() -> float | None:
+    """The alpha the live view last sent (it sends it when the slider rests while a tab below that shows
+    alpha-dependent things is open: the gallery, your own image, the loss plane); None before that."""
+    import streamlit as st
+
+    value = st.session_state.get("live")
+    return float(value) if isinstance(value, (int, float)) else None

@@ -51,17 +51,17 @@ def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: b
 
 
 def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
-    """The gallery: which examples of the set changed between the compared α and a chosen α."""
+    """The gallery: which examples of the set changed between the compared α and the live slider's α
+    (the live view sends it when the slider rests while this tab is open; the nearest swept alpha)."""
     key, a, dataset = str(ra.run.path), controls["ref_alpha"], controls["dataset"]
-    grid = [float(x) for x in ra.run.alphas]
+    grid = np.asarray(ra.run.alphas, dtype=float)
+    b = float(grid[int(np.argmin(np.abs(grid - alpha)))])
     c1, c2 = st.columns([3, 2])
-    b = c1.select_slider("examples at α (the gallery needs the server: it has its own slider)", grid,
-                         value=grid[int(np.argmin(np.abs(np.asarray(grid) - alpha)))],
-                         format_func=lambda x: f"{x:.2f}", key=f"gal_alpha:{key}")
+    c1.markdown(f"Examples at **α = {b:.2f}**, the slider above (the gallery follows it when the slider rests).")
     kind = c2.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
                     format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k])
     if abs(a - b) < 1e-9:
-        st.info("Both alphas are the same: move this slider (or 'compare with α') to see which predictions change.")
+        st.info("Both alphas are the same: move the α slider (or 'compare with α') to see which predictions change.")
     idx = state.flips(ra, dataset, a, b)[kind]
     cls = controls["cls"]
     if cls is not None:

@@ -204,7 +204,10 @@ def test_the_run_picker_switches_runs(monkeypatch, runs_root):
 def test_the_changes_tab_shows_fixed_examples_with_their_images(monkeypatch, runs_root):
     run = Run(runs_root / "tiny-e2e")
     at = pick(open_app(monkeypatch, runs_root), run.path)
-    at.select_slider(key=f"gal_alpha:{run.path}").set_value(1.0).run()
+    assert any("Examples at **α = 0.50**" in m.value for m in at.markdown)  # the URL's (default) alpha
+    at.session_state["live"] = 1.0  # what the live view sends when its slider rests at alpha 1 on this tab
+    at.run()
+    assert any("Examples at **α = 1.00**" in m.value for m in at.markdown)
     fixed = metrics.flips(run.logits("val", 0.0), run.logits("val", 1.0), run.labels("val"))["fixed"]
     assert any(f"**{len(fixed)} fixed** examples of *val*" in m.value for m in at.markdown)
     assert len(at.get("image")) == min(len(fixed), 12)

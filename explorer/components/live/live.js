@@ -9,7 +9,9 @@
 
 const LOGIT_EPS = 1e-4;  // as core.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
-let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
+let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9, syncTimer = null, serverAlpha = null;
+// the server-side tabs that show alpha-dependent things (explorer/app.py): the slider's alpha is sent when it rests
+const ALPHA_TABS = ["Examples that changed", "Try your own image", "Loss plane"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
 
@@ -98,6 +100,23 @@ function move(i, at) {
   window.parent.__wiseftAlpha = { key: built.key, alpha: P.alphas[i] };
   clearTimeout(urlTimer);
   urlTimer = setTimeout(writeUrl, 150);
+  clearTimeout(syncTimer);
+  syncTimer = setTimeout(syncServer, 350);
+}
+
+function openTab() {  // the label of the selected tab below the live view, "" when none (or not same-origin)
+  try {
+    const t = window.parent.document.querySelector('[role="tab"][aria-selected="true"]');
+    return t ? t.textContent.trim() : "";
+  } catch (e) { return ""; }
+}
+
+function syncServer() {  // one rerun, only when a tab that needs the alpha is open and the server's is stale
+  if (!P || P.mode === "paper" || !ALPHA_TABS.includes(openTab())) return;
+  const a = P.alphas[cur];
+  if (serverAlpha != null && Math.abs(serverAlpha - a) < 1e-9) return;
+  serverAlpha = a;
+  send("streamlit:setComponentValue", { value: a, dataType: "json" });
 }
 
 function writeUrl() {  // the link opens this exact view (the server reads ?alpha= on load)
@@ -484,7 +503,8 @@ window.addEventListener("message", (ev) => {
   const d = ev.data;
   if (!d || d.type !== "streamlit:render") return;
   const args = d.args;
-  if (built && built.id === args.payload_id) return;  // a rerun that changed nothing here
+  serverAlpha = args.server_alpha;
+  if (built && built.id === args.payload_id) { syncServer(); return; }  // e.g. a tab opened: does it need alpha?
   CHARTS = null;
   build(args);
 });
