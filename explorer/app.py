@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 
 from core.artifacts import RunFormatError  # noqa: E402
 from core.manifest import plane_file  # noqa: E402
-from explorer import client, explain, live, paper, state  # noqa: E402
+from explorer import client, explain, lab_page, live, paper, state  # noqa: E402
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
-RUN_MODE, PAPER_MODE = "A run", "The paper's numbers"
+RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
+URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode=
 TABS = ["Examples that changed", "Try your own image", "The eval sets", "Choosing α", "Definitions"]
 PAPER_TABS = ["Choosing α", "Definitions"]
 PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.write_plane)
@@ -252,15 +253,19 @@ def paper_ui(presenter: bool) -> None:
 def main() -> None:
     st.set_page_config(page_title="WiSE-FT Explorer", page_icon="⚖️", layout="wide", initial_sidebar_state="auto")
     st.sidebar.title("WiSE-FT Explorer")
-    modes = [RUN_MODE, PAPER_MODE]
-    if "mode" not in st.session_state and st.query_params.get("mode") == "paper":
-        st.session_state["mode"] = PAPER_MODE
+    modes = [RUN_MODE, PAPER_MODE, LAB_MODE]
+    asked = {v: k for k, v in URL_MODES.items()}.get(st.query_params.get("mode"))
+    if "mode" not in st.session_state and asked:
+        st.session_state["mode"] = asked
     mode = st.sidebar.radio("Show", modes, key="mode", horizontal=True)
     presenter = st.sidebar.toggle("Presenter mode (larger type)", key="presenter")
     st.markdown(COMPACT_CSS + (PRESENTER_CSS if presenter else ""), unsafe_allow_html=True)
-    set_param("mode", "paper" if mode == PAPER_MODE else None)
+    set_param("mode", URL_MODES.get(mode))
     if mode == PAPER_MODE:
         paper_ui(presenter)
+        return
+    if mode == LAB_MODE:
+        lab_page.lab_ui()
         return
     path = run_picker_ui()
     if path is None:

@@ -1,0 +1,125 @@
+"""Figures of the LMC lab (data/world/lab/*.json, written by `make world`), shared by the app's lab page
+and notebooks 04 and 06. Plotly and numpy only; each function takes one stored section (a dict) as
+`core.worlds.lab` wrote it and returns a go.Figure:
+
+    fig = spawn_barriers(read_section(root, "spawn"))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core import metrics
+from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, _figure, _scatter, axis_range, logit_ticks
+
+STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
+
+
+def _k_label(k_epochs: float) -> str:
+    return "k = 0 (init)" if k_epochs == 0 else f"k = {round(k_epochs, 2):g} epoch" + ("" if k_epochs == 1 else "s")
+
+
+def spawn_barriers(spawn: dict) -> go.Figure:
+    """Error barrier (%, left axis) and loss barrier (nats, right axis) against the spawn point k, with
+    Frankle et al.'s 2% stability line."""
+    k = np.asarray(spawn["k_epochs"], dtype=float)
+    err, loss, line = 100 * np.asarray(spawn["error_barrier"]), np.asarray(spawn["loss_barrier"]), 100 * spawn["stable_error_barrier"]
+    colors = [STABLE_COLOR if e < line else UNSTABLE_COLOR for e in err]
+    data = [_scatter(k, err, mode="lines+markers", name="error barrier (%)", line=dict(color=ID_COLOR, width=3),
+                     marker=dict(size=11, color=colors, line=dict(color="white", width=1)),
+                     hovertemplate="k=%{x:g} epochs: %{y:.2f}%<extra>error barrier</extra>"),
+            _scatter(k, loss, mode="lines+markers", name="loss barrier (nats, right axis)", yaxis="y2",
+                     line=dict(color="#ff7f0e", width=2, dash="dash"), marker=dict(size=8, symbol="square"),
+                     hovertemplate="k=%{x:g} epochs: %{y:.3f} nats<extra>loss barrier</extra>")]
+    top = max(float(err.max()), line) * 1.25
+    shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2))]
+    notes = [dict(x=1, xref="paper", y=line, xanchor="right", yanchor="bottom", showarrow=False,
+                  text=f"stable below {line:g}%", font=dict(color=STABLE_COLOR, size=13))]
+    return _figure(data, "Spawn at k: barrier between two children of one parent", "k: epochs shared before the split",
+                   "error barrier (%)", height=440, shapes=shapes, annotations=notes,
+                   yaxis=dict(range=[0, top], rangemode="tozero"),
+                   yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", nticks=6, tickformat=".3~f",
+                               range=[0, max(float(loss.max()), 1e-3) * 1.25], title=dict(text="loss barrier (nats)")),
+                   margin=dict(l=60, r=70, t=60, b=40))
+
+
+def spawn_paths(spawn: dict) -> go.Figure:
+    """ID error along the linear path between the two children, one curve per spawn point k."""
+    alphas, acc = np.asarray(spawn["alphas"]), np.asarray(spawn["accuracy"], dtype=float)
+    shades = [f"rgba(31, 59, 115, {0.3 + 0.7 * i / max(len(acc) - 1, 1):.2f})" for i in range(len(acc))]
+    data = [_scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k), line=dict(color=c, width=3),
+                     hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k) + "</extra>")
+            for row, k, c in zip(acc, spawn["k_epochs"], shades)]
+    return _figure(data, "The children's path, for each k", "α (0 = child 1, 1 = child 2)", "ID error (%)", height=440)
+
+
+def swa_chart(swa: dict) -> go.Figure:
+    """Each SWA snapshot and their average: ID loss (left) and average OOD accuracy (right); the numbers
+    on the start, the final snapshot and the average."""
+    models = swa["models"]
+    names = [m["name"] for m in models]
+    colors = [ID_COLOR if m["name"] == "average" else "#9aa5bd" for m in models]
+    x = list(range(len(models)))
+    named = lambda fmt: [fmt(m) if i in (0, len(models) - 2, len(models) - 1) else "" for i, m in enumerate(models)]
+    data = [dict(type="bar", x=x, y=[m["id_loss"] for m in models], marker=dict(color=colors), name="ID loss",
+                 text=named(lambda m: f"{m['id_loss']:.4f}"), textposition="outside", cliponaxis=False,
+                 constraintext="none", textfont=dict(size=12),
+                 customdata=names, hovertemplate="%{customdata}: %{y:.4f} nats<extra>ID loss</extra>", showlegend=False),
+            dict(type="bar", x=x, y=[100 * m["ood_acc"] for m in models], marker=dict(color=colors), name="avg OOD",
+                 xaxis="x2", yaxis="y2", text=named(lambda m: f"{100 * m['ood_acc']:.1f}"), textposition="outside",
+                 constraintext="none", textfont=dict(size=12),
+                 cliponaxis=False, customdata=names, showlegend=False,
+                 hovertemplate="%{customdata}: %{y:.1f}%<extra>avg OOD accuracy</extra>")]
+    ticks = dict(tickvals=x, ticktext=[_short(n) for n in names], tickangle=-45)
+    ood = [100 * m["ood_acc"] for m in models]
+    return _figure(data, "SWA: snapshots of a constant-learning-rate phase and their average", "", "ID loss (nats)",
+                   height=460, xaxis=dict(domain=[0, 0.4], **ticks), xaxis2=dict(domain=[0.6, 1], anchor="y2", **ticks),
+                   yaxis2=dict(anchor="x2", title=dict(text="average OOD accuracy (%)"), gridcolor="#e8e8e8",
+                               range=[min(ood) - 2, max(ood) + 1.5]),
+                   margin=dict(l=60, r=20, t=60, b=110))
+
+
+def _short(name: str) -> str:
+    """'snapshot 3 (step 42)' -> 'snap 3'; 'start (world-e2e fine-tuned)' -> 'start'."""
+    return name.split(" (")[0].replace("snapshot", "snap")
+
+
+def barrier_heatmap(soups: dict) -> go.Figure:
+    """The ingredients' pairwise midpoint loss barriers (nats): near zero means the pair averages well."""
+    names, m = soups["ingredients"], np.asarray(soups["barrier_matrix"], dtype=float)
+    text = [[f"{v:+.3f}" for v in row] for row in m]
+    top = max(float(np.abs(m).max()), 1e-3)
+    data = [dict(type="heatmap", z=m, x=names, y=names, text=text, texttemplate="%{text}", zmin=-top, zmax=top,
+                 colorscale="RdBu_r", colorbar=dict(title=dict(text="nats")),
+                 hovertemplate="%{y} & %{x}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
+    return _figure(data, "Pairwise barriers of the soup's ingredients", "", "", height=460,
+                   yaxis=dict(autorange="reversed", gridcolor="#e8e8e8"), margin=dict(l=130, r=20, t=60, b=110))
+
+
+def soups_scatter(soups: dict, fit: tuple[float, float] | None = None) -> go.Figure:
+    """Ingredients, soups and the WiSE-FT path on logit axes (ID vs average OOD accuracy), with the
+    baselines' fit when given: how far each sits above the trend is its effective robustness."""
+    points, wise = soups["points"], soups["wiseft"]
+    symbols = {"ingredient": "circle-open", "uniform": "star", "greedy": "diamond"}
+    data = [_scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
+                     mode="lines", name="WiSE-FT (α from 0 to 1)", line=dict(color=ID_COLOR, width=4),
+                     customdata=[[w.get("alpha", np.nan), 100 * w["id_acc"], 100 * w["ood_acc"]] for w in wise],
+                     hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>OOD %{customdata[2]:.1f}%<extra>WiSE-FT</extra>")]
+    for i, kind in enumerate(dict.fromkeys(p["kind"] for p in points)):
+        group = [p for p in points if p["kind"] == kind]
+        data.append(_scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
+                             mode="markers", name=kind + ("s" if kind == "ingredient" else " soup"),
+                             text=[p.get("name", kind) for p in group],
+                             marker=dict(size=11 if kind == "ingredient" else 16, symbol=symbols.get(kind, "circle"),
+                                         color=OOD_COLORS[i % len(OOD_COLORS)], line=dict(width=2)),
+                             hovertemplate="%{text}<extra></extra>"))
+    lo, hi = axis_range([np.array([p["id_acc"], p["ood_acc"]]) for p in points + list(wise)])
+    if fit is not None:
+        data.append(_scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines",
+                             name="baselines' linear fit", line=dict(color="#7f7f7f", dash="dash")))
+    tickvals, ticktext = logit_ticks(lo, hi)
+    axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False, gridcolor="#e8e8e8")
+    return _figure(data, "Soups and WiSE-FT on one robustness chart", "ID accuracy (logit scale)",
+                   "average OOD accuracy (logit scale)", height=520, xaxis=axis, yaxis={**axis, "scaleanchor": "x"},
+                   legend={**BASE_LAYOUT["legend"], "y": -0.2})

@@ -1,0 +1,111 @@
+"""The explorer's LMC lab page (`?mode=lab`): the talk's linear-mode-connectivity experiments, computed by
+`make world` into data/world/lab/ and only read here: spawn at k, SWA, permutation alignment and soups.
+Every sentence comes from explorer.lab_text, which follows the stored numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import streamlit.components.v1 as components
+
+from explorer import lab_charts, lab_text
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("spawn", "swa", "align", "soups")
+
+
+def lab_root() -> Path:
+    """data/world/lab under $WISEFT_DATA (the notebooks' variable), else the repo's data/."""
+    return Path(os.environ.get("WISEFT_DATA", REPO / "data")) / "world" / "lab"
+
+
+@st.cache_data(max_entries=8)
+def read_sections(root: str, stamp: tuple) -> dict[str, dict]:
+    """{section: stored dict} for the sections present (stamp: the files' mtimes, so a rebuild shows)."""
+    out = {}
+    for name in SECTIONS:
+        path = Path(root) / f"{name}.json"
+        if path.exists():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def _stamp(root: Path) -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(root.glob("*.json"))) if root.exists() else ()
+
+
+def _chart(fig, key: str) -> None:
+    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+
+
+def spawn_ui(s: dict) -> None:
+    st.markdown("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
+                "after k epochs and trained to the end with different data orders; the barrier on the straight line "
+                f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
+                "recomputed at every α. Frankle et al. call a pair *stable* when its error barrier is below 2%.")
+    left, right = st.columns(2)
+    with left:
+        _chart(lab_charts.spawn_barriers(s), "lab:spawn")
+    with right:
+        _chart(lab_charts.spawn_paths(s), "lab:spawn_paths")
+    st.markdown(lab_text.spawn_md(s))
+
+
+def swa_ui(s: dict) -> None:
+    st.markdown("**Observation 3: SGD ends at the edge of a flat basin; averaging moves inward (SWA).** From the "
+                "fine-tuned model, a constant-learning-rate phase saves snapshots; their uniform average is compared "
+                "with each on ID loss, average OOD accuracy and flatness (the mean loss rise along the same random "
+                "directions for every model).")
+    _chart(lab_charts.swa_chart(s), "lab:swa")
+    st.markdown(lab_text.swa_md(s))
+    rows = [{"model": m["name"], "ID loss": m["id_loss"], "ID acc (%)": 100 * m["id_acc"],
+             "avg OOD acc (%)": 100 * m["ood_acc"], "flatness (nats)": m["flatness"]} for m in s["models"]]
+    st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+
+
+def soups_ui(s: dict) -> None:
+    st.markdown("**Soups: averaging several fine-tunes.** Fine-tunes of the zero-shot model with different "
+                "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
+                "accuracy, kept when it does not fall; chosen on held-out id_train images, never on test). The "
+                "pairwise barrier matrix says in advance which averages will work.")
+    left, right = st.columns(2)
+    with left:
+        _chart(lab_charts.barrier_heatmap(s), "lab:soups_matrix")
+    with right:
+        _chart(lab_charts.soups_scatter(s), "lab:soups_scatter")
+    st.markdown(lab_text.soups_md(s))
+
+
+PANELS = {"spawn": ("Spawn at k", spawn_ui), "swa": ("SWA", swa_ui), "soups": ("Soups", soups_ui)}
+
+
+# As the live view does in run mode (explorer/components/live/live.js): below 1300 px the sidebar folds away once.
+FOLD_SIDEBAR = """<script>
+const w = window.parent;
+if (!w.__wiseftSidebarChecked && w.innerWidth < 1300) {
+  w.__wiseftSidebarChecked = true;
+  const b = w.document.querySelector('button[aria-label="Collapse sidebar"]');
+  if (b) b.click();
+}
+</script>"""
+
+
+def lab_ui() -> None:
+    """The lab page: one tab per section present; a missing one says how to compute it."""
+    components.html(FOLD_SIDEBAR, height=0)
+    root = lab_root()
+    sections = read_sections(str(root), _stamp(root))
+    st.subheader("The LMC lab: when do two weight sets connect?")
+    st.caption(f"Computed by `make world` (core/worlds/lab.py) into `{root}`; this page only reads it.")
+    names = [n for n in SECTIONS if n in PANELS]
+    tabs = st.tabs([PANELS[n][0] for n in names])
+    for name, tab in zip(names, tabs):
+        with tab:
+            if name in sections:
+                PANELS[name][1](sections[name])
+            else:
+                st.info(f"No `{name}.json` in {root}: run `make world` (or `python -m core.worlds.build --lab`).")

@@ -1,0 +1,79 @@
+"""What the LMC lab's numbers say, in sentences computed from the stored sections (no plotting, no
+streamlit): the app's lab page and notebooks 04 and 06 print these, so a claim always follows the
+sign of its number. Each function takes one section as `core.worlds.lab` stored it."""
+
+from __future__ import annotations
+
+
+def _than(a: float, b: float, lower_is_better: bool, better: str, worse: str) -> str:
+    """'lower' / 'higher' style word for a against b, 'the same' on a tie."""
+    if a == b:
+        return "the same"
+    return better if (a < b) == lower_is_better else worse
+
+
+def spawn_md(spawn: dict) -> str:
+    """Spawn at k: the barrier at the first and the last k, and what that means by the 2% criterion."""
+    k, eb, lb, h = spawn["k_epochs"], spawn["error_barrier"], spawn["loss_barrier"], spawn["holds"]
+    line = 100 * spawn["stable_error_barrier"]
+    out = [f"Children split at k = 0 (the parent's initial weights) end with an error barrier of **{100 * eb[0]:.2f}%** "
+           f"and a loss barrier of **{lb[0]:.3f} nats**; split after **{k[-1]:g} epochs**, **{100 * eb[-1]:.2f}%** and "
+           f"**{lb[-1]:.3f} nats**."]
+    falls = h["error_barrier_falls_with_k"] and h["loss_barrier_falls_with_k"]
+    out.append("The barrier falls as the shared start grows." if falls else
+               "The barrier does not fall steadily with k (see the chart).")
+    if h["unstable_at_k0"]:
+        out.append(f"At k = 0 the pair is **unstable** (error barrier ≥ {line:g}%): different data orders from one "
+                   "initialization lead to different basins, as Frankle et al. found for ResNets on ImageNet.")
+    else:
+        out.append(f"Already at k = 0 the pair is **stable** (error barrier < {line:g}%): this small network, trained "
+                   "with warmup, is stable from its initialization, like LeNet on MNIST in Frankle et al.; their ResNets "
+                   "on CIFAR-10 and ImageNet became stable only after a short shared start.")
+    out.append(f"At the largest k the pair is {'stable' if h['stable_at_largest_k'] else '**not** stable'} by the "
+               f"{line:g}% criterion.")
+    return " ".join(out)
+
+
+def swa_md(swa: dict) -> str:
+    """SWA: the average against the final snapshot and against every snapshot, on each measure."""
+    models, h = swa["models"], swa["holds"]
+    avg, final = models[-1], models[-2]
+    n = len(models) - 2
+    word = lambda key, low: _than(avg[key], final[key], low, *(("lower", "higher") if key != "ood_acc" else ("higher", "lower")))
+    out = [f"The average of the **{n} snapshots** has {word('id_loss', True)} ID loss than the final snapshot "
+           f"(**{avg['id_loss']:.4f}** vs {final['id_loss']:.4f} nats), {word('ood_acc', False)} average OOD accuracy "
+           f"(**{100 * avg['ood_acc']:.1f}%** vs {100 * final['ood_acc']:.1f}%), and is "
+           f"{_than(avg['flatness'], final['flatness'], True, 'flatter', 'less flat')} (mean loss rise "
+           f"**{avg['flatness']:.4f}** vs {final['flatness']:.4f} nats along the same random directions)."]
+    every = [("ID loss", h["average_beats_every_snapshot_on_id_loss"]),
+             ("average OOD accuracy", h["average_beats_every_snapshot_on_ood_acc"]),
+             ("flatness", h["average_flatter_than_every_snapshot"])]
+    won = [name for name, ok in every if ok]
+    lost = [name for name, ok in every if not ok]
+    if won:
+        out.append("It beats **every** snapshot on " + ", ".join(won) + ".")
+    if lost:
+        out.append("It does **not** beat every snapshot on " + ", ".join(lost) + ": SWA's picture (the average "
+                   "lands nearer the centre of a flat basin) holds here only as far as these numbers say.")
+    return " ".join(out)
+
+
+def soups_md(soups: dict) -> str:
+    """Soups: each soup against its best ingredient on held-out ID data, the barrier matrix's advance call,
+    and the test-set comparison with WiSE-FT."""
+    names, out = soups["ingredients"], []
+    for kind, s in soups["soups"].items():
+        members = ", ".join(names[i] for i in s["members"])
+        verdict = "works" if s["works"] else "does **not** work"
+        call = "predicted it" if s["works"] == s["predicted_to_work"] else "did **not** predict it"
+        out.append(f"The **{kind} soup** ({members}) {verdict}: held-out ID accuracy **{100 * s['heldout_acc']:.2f}%** "
+                   f"against its best member's {100 * s['best_member_heldout_acc']:.2f}%; the barrier matrix {call} "
+                   f"(largest pairwise barrier {s['max_pair_barrier']:+.3f} nats, tolerance {soups['barrier_tolerance']:g}).")
+    points, wise = soups["points"], soups["wiseft"]
+    best_ood = max(w["ood_acc"] for w in wise)
+    for p in points:
+        if p["kind"] != "ingredient":
+            side = _than(p["ood_acc"], best_ood, False, "above", "below")
+            out.append(f"On the test sets the {p['kind']} soup reaches {100 * p['ood_acc']:.1f}% average OOD accuracy, "
+                       f"{side} WiSE-FT's best ({100 * best_ood:.1f}%).")
+    return " ".join(out)
