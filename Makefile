@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test world bench clean
+.PHONY: setup demo test world bench handouts clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,12 @@ world: setup   ## regenerate data/world and data/runs from scratch (15 min on 2 
 
 bench: setup
 	$(PY) bench/sweep.py
+
+# every notebook executed (full mode; HANDOUTS_ARGS=--quick for quick mode) and exported to build/handouts/*.html
+# without the solutions, figures drawn offline; --check counts them in headless Chromium when it is installed
+HANDOUTS_ARGS ?= $(if $(wildcard /usr/bin/chromium),--check,)
+handouts: setup
+	$(PY) notebooks/handouts.py $(HANDOUTS_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -4,6 +4,7 @@ Only paths, environment and widget wiring live here; every number is computed by
 
     WISEFT_DATA=PATH   the data folder (default: the repo's data/, holding world/ and runs/)
     WISEFT_QUICK=1     small subsets, few steps, coarse grids (CI; numbers are then meaningless)
+    WISEFT_HANDOUT=1   set by notebooks/handouts.py: alpha_slider shows a static figure (an HTML export has no kernel)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ except ImportError:  # a plain checkout: import the package from the repo root
 DATA = Path(os.environ.get("WISEFT_DATA") or REPO / "data").resolve()
 RUNS = DATA / "runs"
 QUICK = os.environ.get("WISEFT_QUICK", "0") not in ("", "0")
+HANDOUT = os.environ.get("WISEFT_HANDOUT", "0") not in ("", "0")
 
 
 def pick(full, quick):
@@ -45,7 +47,8 @@ def alpha_slider(make_figure: Callable, describe: Callable[[float], str] | None 
     """A FloatSlider above a live plotly figure (and optional HTML text) redrawn at each alpha.
 
     make_figure(alpha) -> go.Figure (e.g. a explorer.charts helper); describe(alpha) -> HTML string.
-    Returns the widget box; its `.slider` attribute is the slider (set `.value` to move it).
+    Returns the widget box; its `.slider` attribute is the slider (set `.value` to move it). Under
+    WISEFT_HANDOUT=1 the box is wrapped in a `Snapshot` that displays as a plain figure instead.
     """
     import ipywidgets as widgets
     import plotly.graph_objects as go
@@ -71,4 +74,22 @@ def alpha_slider(make_figure: Callable, describe: Callable[[float], str] | None 
     slider.observe(redraw, names="value")
     box = widgets.VBox([slider, text, fig])
     box.slider = slider
-    return box
+    return Snapshot(box) if HANDOUT else box
+
+
+class Snapshot:
+    """An alpha_slider box for an HTML export: displays its text and a static copy of its figure at the slider's
+    value when displayed. Widgets draw only with a live kernel (and a widget manager loaded from a CDN), so in an
+    exported page they are blank; a plain figure goes through plotly's renderer like every `fig.show()`."""
+
+    def __init__(self, box):
+        self.box, self.slider = box, box.slider
+
+    def _ipython_display_(self) -> None:
+        import plotly.graph_objects as go
+        from IPython.display import HTML, display
+
+        _, text, fig = self.box.children
+        display(HTML(f"<p><i>In the notebook a slider moves this chart; here α = {self.slider.value:.2f}.</i> "
+                     f"{text.value}</p>"))
+        go.Figure(fig).show()
