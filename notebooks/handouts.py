@@ -16,7 +16,8 @@ Why each step (read in nbconvert 7.17 and plotly 7.1, then measured with `--chec
   it displays its figure at the slider's starting value as a plain figure (nbtools.Snapshot).
 - handout.html.j2 is nbconvert's lab template without require.js, which it loads from a CDN and which
   nothing in a handout uses once the widgets are gone (plotly.js 4.1's bundle does not go through AMD).
-- MathJax still comes from nbconvert's CDN (no offline copy is installed): offline, equations show as TeX.
+- MathJax: nbconvert loads it from a CDN; the handouts load OUT/mathjax/ instead, MathJax 2.7 copied from the
+  jupyter-server-mathjax package (`MATHJAX_URL`; 9.5 MB once per folder, not per file), so equations render offline.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ REPO = HERE.parent
 NOTEBOOKS = sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 CELL_TIMEOUT = 1800  # seconds per cell: full mode fine-tunes and evaluates on a laptop CPU
+MATHJAX_DIR = "mathjax"  # OUT/mathjax/: the MathJax files every handout in OUT loads (relative: works from file://)
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # the config the package ships
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (playwright drives it; no browser download)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -111,7 +114,8 @@ def to_html(book) -> str:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(HERE)], template_file="handout.html.j2")
+    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(HERE)], template_file="handout.html.j2",
+                            mathjax_url=MATHJAX_URL)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True), enabled=True)
     exporter.register_preprocessor(_plotly_offline()(), enabled=True)
     html, _ = exporter.from_notebook_node(book)
@@ -149,9 +153,37 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
             while drawn < plots and time.monotonic() < deadline:  # plotly draws asynchronously
                 page.wait_for_timeout(200)
                 plots, drawn = page.evaluate(count)
+            math = page.evaluate(MATH_JS)
+            while not math["ready"] and time.monotonic() < deadline:  # MathJax loads and typesets after the page
+                page.wait_for_timeout(200)
+                math = page.evaluate(MATH_JS)
+            page.wait_for_timeout(500)
+            math = page.evaluate(MATH_JS)
         finally:
             browser.close()
-    return {"drawn": drawn, "plots": plots, "blocked": sorted(set(blocked)), "errors": errors}
+    return {"drawn": drawn, "plots": plots, "equations": math["typeset"], "blocked": sorted(set(blocked)),
+            "errors": errors}
+
+
+# MathJax loaded (from OUT/mathjax/) and the equations it typeset (HTML-CSS or SVG output)
+MATH_JS = ("() => ({ ready: !!(window.MathJax && window.MathJax.isReady),"
+           " typeset: document.querySelectorAll('span.MathJax, span.MathJax_SVG').length })")
+
+
+def copy_mathjax(out: Path) -> None:
+    """OUT/mathjax/: MathJax 2.7 from the jupyter-server-mathjax package, copied once (whole or not at all)."""
+    import shutil
+    import tempfile
+
+    import jupyter_server_mathjax
+
+    target = out / MATHJAX_DIR
+    if (target / "MathJax.js").exists():
+        return
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".mathjax-"))
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", tmp / "m")
+    (tmp / "m").rename(target)
+    tmp.rmdir()
 
 
 def export(path: Path, out: Path, quick: bool) -> dict:
@@ -181,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --check needs Chromium at {CHROMIUM} (apt-get install chromium); leave --check out", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(args.out)
     summary, failed = {"quick": args.quick, "notebooks": {}}, []
     for path in paths:
         row = summary["notebooks"][path.stem] = export(path, args.out, args.quick)
