@@ -38,8 +38,11 @@ def _stamp(root: Path) -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(root.glob("*.json"))) if root.exists() else ()
 
 
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+def _charts(*figures: tuple) -> None:
+    """(figure, key) pairs side by side."""
+    for col, (fig, key) in zip(st.columns(len(figures)), figures):
+        with col:
+            st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
 
 
 def spawn_ui(s: dict) -> None:
@@ -47,11 +50,7 @@ def spawn_ui(s: dict) -> None:
                 "after k epochs and trained to the end with different data orders; the barrier on the straight line "
                 f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
                 "recomputed at every α. Frankle et al. call a pair *stable* when its error barrier is below 2%.")
-    left, right = st.columns(2)
-    with left:
-        _chart(lab_charts.spawn_barriers(s), "lab:spawn")
-    with right:
-        _chart(lab_charts.spawn_paths(s), "lab:spawn_paths")
+    _charts((lab_charts.spawn_barriers(s), "lab:spawn"), (lab_charts.spawn_paths(s), "lab:spawn_paths"))
     st.markdown(lab_text.spawn_md(s))
 
 
@@ -60,7 +59,7 @@ def swa_ui(s: dict) -> None:
                 "fine-tuned model, a constant-learning-rate phase saves snapshots; their uniform average is compared "
                 "with each on ID loss, average OOD accuracy and flatness (the mean loss rise along the same random "
                 "directions for every model).")
-    _chart(lab_charts.swa_chart(s), "lab:swa")
+    _charts((lab_charts.swa_chart(s), "lab:swa"))
     st.markdown(lab_text.swa_md(s))
     rows = [{"model": m["name"], "ID loss": m["id_loss"], "ID acc (%)": 100 * m["id_acc"],
              "avg OOD acc (%)": 100 * m["ood_acc"], "flatness (nats)": m["flatness"]} for m in s["models"]]
@@ -72,11 +71,7 @@ def soups_ui(s: dict) -> None:
                 "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
                 "accuracy, kept when it does not fall; chosen on held-out id_train images, never on test). The "
                 "pairwise barrier matrix says in advance which averages will work.")
-    left, right = st.columns(2)
-    with left:
-        _chart(lab_charts.barrier_heatmap(s), "lab:soups_matrix")
-    with right:
-        _chart(lab_charts.soups_scatter(s), "lab:soups_scatter")
+    _charts((lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s), "lab:soups_scatter"))
     st.markdown(lab_text.soups_md(s))
 
 
