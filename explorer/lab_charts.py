@@ -86,20 +86,40 @@ def _short(name: str) -> str:
 
 
 def barrier_heatmap(soups: dict) -> go.Figure:
-    """The ingredients' pairwise midpoint loss barriers (nats): near zero means the pair averages well."""
+    """The ingredients' pairwise midpoint loss barriers (nats): near zero means the pair averages well.
+    Axes are numbered #1..#M (the long names are in the hover and the legend-like subtitle)."""
     names, m = soups["ingredients"], np.asarray(soups["barrier_matrix"], dtype=float)
-    text = [[f"{v:+.3f}" for v in row] for row in m]
+    ticks = [f"#{i + 1}" for i in range(len(names))]
     top = max(float(np.abs(m).max()), 1e-3)
-    data = [dict(type="heatmap", z=m, x=names, y=names, text=text, texttemplate="%{text}", zmin=-top, zmax=top,
-                 colorscale="RdBu_r", colorbar=dict(title=dict(text="nats")),
-                 hovertemplate="%{y} & %{x}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
-    return _figure(data, "Pairwise barriers of the soup's ingredients", "", "", height=460,
-                   yaxis=dict(autorange="reversed", gridcolor="#e8e8e8"), margin=dict(l=130, r=20, t=60, b=110))
+    hover = [[f"{names[i]}<br>{names[j]}" for j in range(len(names))] for i in range(len(names))]
+    data = [dict(type="heatmap", z=m, x=ticks, y=ticks, text=[[f"{v:+.3f}" for v in row] for row in m],
+                 texttemplate="%{text}", textfont=dict(size=14), zmin=-top, zmax=top, colorscale="RdBu_r",
+                 customdata=hover, colorbar=dict(title=dict(text="nats")),
+                 hovertemplate="%{customdata}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
+    key = "<br>".join(f"#{i + 1} {n}" for i, n in enumerate(names))
+    return _figure(data, "Pairwise barriers of the soup's ingredients", "", "", height=520,
+                   xaxis=dict(type="category", side="top"), yaxis=dict(type="category", autorange="reversed"),
+                   margin=dict(l=50, r=20, t=90, b=30 + 19 * len(names)),
+                   annotations=[dict(x=0, xref="paper", y=-0.03, yref="paper", yanchor="top", xanchor="left", align="left",
+                                     showarrow=False, text=key, font=dict(size=13))])
 
 
-def soups_scatter(soups: dict, fit: tuple[float, float] | None = None) -> go.Figure:
-    """Ingredients, soups and the WiSE-FT path on logit axes (ID vs average OOD accuracy), with the
-    baselines' fit when given: how far each sits above the trend is its effective robustness."""
+def _logit_axis(values: list[float]) -> dict:
+    """A logit-scaled axis over `values`; a narrow range (fewer than 3 of the usual ticks) gets evenly
+    spaced percentages (steps of 1, 2 or 5 points) instead."""
+    lo, hi = axis_range([np.asarray(values)])
+    tickvals, ticktext = logit_ticks(lo, hi)
+    if len(tickvals) < 3:
+        p_lo, p_hi = 100 / (1 + np.exp(-lo)), 100 / (1 + np.exp(-hi))
+        step = next((s for s in (1, 2, 5, 10) if (p_hi - p_lo) / s <= 6), 20)
+        percents = np.arange(np.ceil(p_lo / step) * step, p_hi, step)
+        tickvals, ticktext = [float(metrics.logit(p / 100)) for p in percents], [f"{p:g}%" for p in percents]
+    return dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False, gridcolor="#e8e8e8")
+
+
+def soups_scatter(soups: dict) -> go.Figure:
+    """Ingredients, soups and the WiSE-FT path: ID (x) against average OOD accuracy (y), each on its own
+    logit axis (the points crowd near 100% ID: equal scales would squash them)."""
     points, wise = soups["points"], soups["wiseft"]
     symbols = {"ingredient": "circle-open", "uniform": "star", "greedy": "diamond"}
     data = [_scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
@@ -110,16 +130,11 @@ def soups_scatter(soups: dict, fit: tuple[float, float] | None = None) -> go.Fig
         group = [p for p in points if p["kind"] == kind]
         data.append(_scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
                              mode="markers", name=kind + ("s" if kind == "ingredient" else " soup"),
-                             text=[p.get("name", kind) for p in group],
-                             marker=dict(size=11 if kind == "ingredient" else 16, symbol=symbols.get(kind, "circle"),
+                             customdata=[[p.get("name", kind), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
+                             marker=dict(size=12 if kind == "ingredient" else 18, symbol=symbols.get(kind, "circle"),
                                          color=OOD_COLORS[i % len(OOD_COLORS)], line=dict(width=2)),
-                             hovertemplate="%{text}<extra></extra>"))
-    lo, hi = axis_range([np.array([p["id_acc"], p["ood_acc"]]) for p in points + list(wise)])
-    if fit is not None:
-        data.append(_scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines",
-                             name="baselines' linear fit", line=dict(color="#7f7f7f", dash="dash")))
-    tickvals, ticktext = logit_ticks(lo, hi)
-    axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False, gridcolor="#e8e8e8")
+                             hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>"))
+    every = list(points) + list(wise)
     return _figure(data, "Soups and WiSE-FT on one robustness chart", "ID accuracy (logit scale)",
-                   "average OOD accuracy (logit scale)", height=520, xaxis=axis, yaxis={**axis, "scaleanchor": "x"},
-                   legend={**BASE_LAYOUT["legend"], "y": -0.2})
+                   "average OOD accuracy (logit scale)", height=520, xaxis=_logit_axis([p["id_acc"] for p in every]),
+                   yaxis=_logit_axis([p["ood_acc"] for p in every]), legend={**BASE_LAYOUT["legend"], "y": -0.2})
