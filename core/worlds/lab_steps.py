@@ -28,35 +28,34 @@ def _model(run: Path):
 # ----------------------------------------------------------------------------- spawn at k
 
 
-def spawn_children(b) -> tuple[Path, list[Path]]:
-    """scratch-a's first max(k) steps again (the parent, checkpointed every gcd(k) steps; nothing it
-    saves changes its trajectory) and one child per k, forked there with seed `spawn_seed`."""
+def spawn_children(b) -> tuple[Path, Path, list[Path]]:
+    """The parent: scratch-a's recipe, init and data order (seed 0) trained to the end, checkpointed
+    every gcd(k) steps (saving changes nothing it computes); one child per k forked from its
+    checkpoint at step k with seed `spawn_seed`. Returns (init run, parent run, children runs)."""
     lab, width = b.lab, b.pretrain.vision_width
     init = scratch_init(b, width, b.scratch.seed)
-    parent = None
-    if max(lab.spawn_k) > 0:
-        cfg = replace(b.scratch, max_steps=max(lab.spawn_k), checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
-        parent = trained(b, "lab-parent", init, b.train_set(), cfg)
+    cfg = replace(b.scratch, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
+    parent = trained(b, "lab-parent", init, b.train_set(), cfg)
     children = []
     for k in lab.spawn_k:
         fork = None if k == 0 else parent / "checkpoints" / f"step_{k:07d}.safetensors"
         children.append(trained(b, f"lab-spawn-k{k:04d}", init, b.train_set(), replace(b.scratch, seed=lab.spawn_seed),
                                 init_from=fork))
-    return init, children
+    return init, parent, children
 
 
 def spawn_step(b) -> Path:
+    """Each child's path to the parent's own end (the seed-0 child): two networks that share k steps."""
     out = lab_dir(b) / "spawn.json"
-    scratch_a = b.out / "world" / "weights" / "scratch-a.safetensors"
     config = section_config(b, ("spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"), b.scratch)
-    inputs = {"scratch_a": _digest(scratch_a), "arch": _digest(b.model_dir / "open_clip_config.json")}
+    inputs = {"arch": _digest(b.model_dir / "open_clip_config.json")}
     if _fresh(out, config, inputs):
         return out
     t0 = time.perf_counter()
-    init, children = spawn_children(b)
+    init, parent, children = spawn_children(b)
     model, tf = _model(init)
     data, cal = _eval_set(f"world:id_test:{b.n_test}", b.lab.n_id, tf), calibration(b, tf)
-    theta_a = load_weights(scratch_a)
+    theta_a = _as_shipped(load_weights(parent / "weights" / "finetuned.safetensors"))
     curves = [L.path_curve(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
                            b.lab.alphas, data, cal) for c in children]
     steps_per_epoch = -(-b.n_train // b.scratch.batch_size)
