@@ -10,7 +10,6 @@ import torch
 from core import lab as L
 from core import metrics
 from core.lmc import average_weights
-from core.runs import load_weights
 from core.worlds.build import main
 from core.worlds.lab import lab_dir
 from core.worlds.lab_steps import swa_snapshots
@@ -45,7 +44,9 @@ def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
     b, _ = lab_world
     s = read(b, "spawn")
     assert s["k_steps"] == list(b.lab.spawn_k) and np.shape(s["loss"]) == (len(b.lab.spawn_k), len(b.lab.alphas))
-    again = L.spawn_summary(s["k_steps"], s["alphas"], np.array(s["loss"]), np.array(s["accuracy"]), s["steps_per_epoch"])
+    assert len(s["weights"]["children"]) == len(b.lab.spawn_k) and s["weights"]["parent"] not in s["weights"]["children"]
+    again = L.spawn_summary(s["k_steps"], s["alphas"], np.array(s["loss"]), np.array(s["accuracy"]),
+                            s["steps_per_epoch"])
     for key in ("loss_barrier", "error_barrier", "holds", "k_epochs"):
         assert again[key] == s[key]
     row = np.array(s["accuracy"][0])

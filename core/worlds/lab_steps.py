@@ -14,6 +14,7 @@ from .. import lab as L
 from ..lmc import average_weights
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
+from ..trainstate import checkpoints
 from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
 from .lab import (_as_shipped, _digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
                   section_config)
@@ -63,6 +64,8 @@ def spawn_step(b) -> Path:
                               np.array([c[1] for c in curves]), steps_per_epoch)
     summary["eval"] = {"set": data.name, "n": len(data.labels), "batchnorm": "recomputed at every alpha on the "
                        f"first {len(cal)} id_train images"}
+    summary["weights"] = {"parent": _digest(parent / "weights" / "finetuned.safetensors"),
+                          "children": [_digest(c / "weights" / "finetuned.safetensors") for c in children]}
     return _write(out, "spawn", config, inputs, summary, time.perf_counter() - t0)
 
 
@@ -107,6 +110,7 @@ def swa_step(b) -> Path:
     rises = [L.flatness(model, s, dirs, flat, cal) for s in states]
     summary = L.swa_summary(names, rows, rises, "id_test", list(OOD_SPLITS))
     summary["flatness_norm"] = norm
+    summary["weights"] = {"snapshots": [_digest(c) for c in checkpoints(b.work / "lab-swa")]}  # train states
     summary["eval"] = {"n_id": b.lab.n_id, "n_ood": b.lab.n_ood, "n_flat": len(flat.labels),
                        "batchnorm": f"recomputed for every model on the first {len(cal)} id_train images"}
     return _write(out, "swa", config, inputs, summary, time.perf_counter() - t0)
@@ -173,6 +177,7 @@ def soups_step(b) -> Path:
                           "n": b.lab.n_heldout, "ids": [f"world:id_train/{b.n_train}",
                                                         f"world:id_train/{b.n_train + b.lab.n_heldout - 1}"],
                           "fine-tunes trained on": f"world:id_train:{b.n_train}"}
+    summary["weights"] = {"ingredients": [_digest(f) for f in files]}
     summary |= test_points(b, model, tf, e2e, names, states, uniform, greedy)
     summary["holds"] |= L.soup_test_claims(summary["points"], summary["wiseft"])
     return _write(out, "soups", config, inputs, summary, time.perf_counter() - t0)
