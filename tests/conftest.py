@@ -98,3 +98,22 @@ def lc_run(tmp_path_factory, zeroshot_run, folders) -> Path:
     run_cli("sweep", "--run", run, "--id", f"folder:{folders['val']}", "--ood", f"folder:{folders['shift']}",
             "--alphas", "0,0.5,1", "--float32")
     return run
+
+
+@pytest.fixture(scope="session")
+def quick_world(tmp_path_factory):
+    """`make world` in quick mode, once per session (test_world, test_lab): (WorldBuild, seconds per step).
+    Built on one torch thread: two threads on the 2 shared cores of the dev machine trained 13x slower."""
+    import torch
+
+    from core.worlds.build import WorldBuild, build
+
+    root = tmp_path_factory.mktemp("world")
+    b = WorldBuild.quick(root / "data", root / "work")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = build(b)
+    finally:
+        torch.set_num_threads(threads)
+    return b, times

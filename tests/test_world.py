@@ -12,7 +12,7 @@ from core.data import get_dataset, open_example
 from core.models import ModelSpec, load_clip
 from core.tokenizer import WordTokenizer
 from core.worlds import shapes, styles
-from core.worlds.build import OOD_SPLITS, WorldBuild, build
+from core.worlds.build import OOD_SPLITS
 from core.worlds.pretrain import caption_targets
 
 
@@ -47,14 +47,6 @@ def test_word_tokenizer_round_trip_and_eot_is_the_largest_id(tmp_path):
     assert int(ids.argmax()) == int((ids > 0).sum()) - 1  # open_clip pools the text tower at argmax
     tok.save(tmp_path / "vocab.json")
     assert torch.equal(WordTokenizer.load(tmp_path / "vocab.json")(["a photo of a moon."]), ids)
-
-
-@pytest.fixture(scope="module")
-def quick_world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("world")
-    b = WorldBuild.quick(root / "data", root / "work")
-    times = build(b)
-    return b, times
 
 
 def test_quick_world_builds_every_shipped_run(quick_world, capsys):

@@ -1,6 +1,6 @@
 """`make world`: regenerate every shipped artifact of the embedded world from scratch.
 
-    python -m core.worlds.build [--out data] [--quick] [--work build/world]
+    python -m core.worlds.build [--out data] [--quick] [--work build/world] [--lab] [--threads N]
 
 Steps (each skipped when its output exists, so an interrupted build resumes):
   1. pretrain the zero-shot CLIP model on `pretrain`                 -> data/world/model/
@@ -13,6 +13,10 @@ Steps (each skipped when its output exists, so an interrupted build resumes):
      their weights                                                    -> data/world/weights/
      and path sweeps between them                                      -> data/runs/lmc-*/
   5. the baseline family trained from scratch on id_train only         -> baselines.csv in each run
+  6. world-e2e's loss plane                                            -> data/runs/world-e2e/plane.safetensors
+  7. the LMC lab (core.worlds.lab): spawn at k, SWA, soups; networks in the work folder, only
+     the summaries shipped                                             -> data/world/lab/*.json
+     (`--lab` runs only this step's missing or stale parts on an existing data/)
 Everything runs through core's code path (models, finetune, sweep) like a real CLIP run. Weights are
 stored as float16 and every sweep is computed from the stored float16 weights.
 
@@ -20,6 +24,15 @@ Budget (2 CPU cores, target <= 30 min; data/ ~30 MB): a width-12 tower (1.5 MB p
 8,000 id_train images, 6-epoch fine-tunes and from-scratch runs, a baseline family of small/short
 models, one trajectory snapshot, and world-lc pointing at world-e2e's theta_0 file instead of a copy
 (the two runs start from the same zero-shot model).
+
+The lab's cost (step 7, measured 2026-12-07 with `--lab --threads 1` on the 2 cores shared with
+other jobs, load average 5-6): 816 s (spawn 402, SWA 137, soups 278; 13:43 wall) with the spawn
+parent stopped at 252 steps; it now trains on to the end (378 steps, the spawn pairs' other end):
++17.5 s measured, so ~834 s. Of that, ~675 s train 333k images (the parent, five children, the SWA
+phase, three soup fine-tunes) at 280-900 images/s and ~160 s evaluate; at the ~1,000 images/s the
+same code trained on the idle machine, about 7-8 min (an estimate, not a measurement), over the
+issue's ~10 min only on a busy machine. It adds 28 KB to data/. With 2 threads on the busy cores
+training ran at 53 images/s against 705 with one (`--threads`).
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ from ..models import ModelSpec
 from ..runs import create_path_run, create_scratch_run, create_zeroshot_run, load_weights, save_weights
 from ..sweep import DEFAULT_ALPHAS, SweepConfig, sweep
 from . import shapes
+from .lab import LabConfig, build_lab
 from .pretrain import PretrainConfig, pretrain
 
 OOD_SPLITS = ("v2", "sketch", "rendition", "objectnet", "hard")
@@ -93,6 +107,7 @@ class WorldBuild:
         Baseline("scratch w12 e4 no aug", 12, 4, augment=False),
     )
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    lab: LabConfig = LabConfig()  # the LMC lab (core.worlds.lab): spawn at k, SWA, soups
 
     @classmethod
     def quick(cls, out: Path, work: Path) -> "WorldBuild":
@@ -103,7 +118,7 @@ class WorldBuild:
             finetune=replace(cls.finetune, epochs=2, **small), linear=replace(cls.linear, epochs=2, **small),
             scratch=replace(cls.scratch, epochs=2, **small), fork_epoch=1, trajectory_every=1,
             baselines=(Baseline("scratch w4 e1", 4, 1), Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e1", 8, 1)),
-            alphas=(0.0, 0.5, 1.0),
+            alphas=(0.0, 0.5, 1.0), lab=LabConfig.quick(),
         )
 
     @property
@@ -189,15 +204,21 @@ def wiseft_run(b: WorldBuild, name: str, cfg: FinetuneConfig, trajectory_every: 
 def scratch_model(b: WorldBuild, name: str, width: int, cfg: FinetuneConfig, fraction: float = 1.0,
                   start: Path | None = None) -> Path:
     """Train a classifier from random init (or from `start`'s theta_0) on id_train; returns its work run."""
-    init = b.work / f"init-w{width}-s{cfg.seed}" if start is None else start
-    if start is None and not (init / artifacts.MANIFEST).exists():
+    init = scratch_init(b, width, cfg.seed) if start is None else start
+    return trained(b, name, init, b.train_set(fraction), cfg)
+
+
+def scratch_init(b: WorldBuild, width: int, seed: int) -> Path:
+    """The work run holding the random init of a width-`width` classifier drawn with `seed`."""
+    init = b.work / f"init-w{width}-s{seed}"
+    if not (init / artifacts.MANIFEST).exists():
         config = json.loads((b.model_dir / "open_clip_config.json").read_text())
         config["model_cfg"]["vision_cfg"]["width"] = width
         arch = b.work / f"arch-w{width}"
         arch.mkdir(parents=True, exist_ok=True)
         (arch / "open_clip_config.json").write_text(json.dumps(config))
-        create_scratch_run(init, arch, shapes.CLASSNAMES, seed=cfg.seed)
-    return trained(b, name, init, b.train_set(fraction), cfg)
+        create_scratch_run(init, arch, shapes.CLASSNAMES, seed=seed)
+    return init
 
 
 def ship_weights(b: WorldBuild, work: Path, name: str) -> Path:
@@ -289,6 +310,7 @@ def build(b: WorldBuild) -> dict[str, float]:
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
     world_plane(b, e2e, ft1); lap("plane")
+    times |= build_lab(b)
     return times
 
 
@@ -298,10 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("data"))
     p.add_argument("--work", type=Path, default=Path("build/world"))
     p.add_argument("--quick", action="store_true", help="tiny budget (tests): minutes, not the shipped runs")
+    p.add_argument("--lab", action="store_true", help="only the LMC lab's missing or stale steps, on an existing "
+                   "built world (the same networks and numbers as a full build)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the pretrain config's 2); "
+                   "1 on a machine other jobs share: 2 threads on 2 busy cores trained 13x slower (53 vs 705 images/s)")
     args = p.parse_args(argv)
     b = WorldBuild.quick(args.out, args.work) if args.quick else WorldBuild(out=args.out, work=args.work)
-    torch.set_num_threads(b.pretrain.threads)
-    times = build(b)
+    torch.set_num_threads(args.threads or b.pretrain.threads)
+    times = build_lab(b) if args.lab else build(b)
     print("world built:", json.dumps(times), f"total {sum(times.values()):.0f}s")
     return 0
 

@@ -1,0 +1,184 @@
+"""The LMC lab's build steps (issue 15): spawn at k, SWA and soups on the embedded world.
+
+Run by `make world` after the other steps, or alone on an existing data/ with
+`python -m core.worlds.build --lab`: both train the same networks from the same shipped inputs
+(world-e2e's weights, finetune-seed1, the model dir) with the same seeds, in the work folder
+(build/world/lab-*, not shipped), and write only the summaries (core.lab) to
+data/world/lab/{spawn,swa,soups}.json. A step is skipped while its JSON exists with the same config
+and the same input digests. Every network is stored and compared as float16, like the shipped world.
+
+  spawn  a parent with scratch-a's recipe, init and data order (seed 0), trained to the end; children
+         forked from it at step k and trained to the end with seed 1's data order; each child's path
+         to the parent's end (the seed-0 child) on id_test, BatchNorm recomputed at every alpha. The
+         shipped scratch-a is not that parent: it was trained by the fine-tuning code of 2026-11-28,
+         before per-example augmentation seeds, and a child forked from the re-trained parent at
+         2 epochs differs from the shipped scratch-fork by up to 3.6 in a weight (3.3 from scratch-a),
+         so pairing children with the shipped scratch-a would not share their first k steps.
+  swa    from world-e2e's fine-tuned model, a constant-learning-rate phase with a snapshot every
+         `swa_every` steps; the snapshots, the start and their average (BatchNorm recomputed for all)
+         on ID and OOD loss/accuracy and on flatness (same directions and norm for every model).
+  soups  world-e2e, finetune-seed1 and fine-tunes with other hyperparameters; uniform and greedy
+         soup (greedy on id_train examples no fine-tune saw); the pairwise midpoint barrier matrix on
+         the same held-out images; every model on the test sets as the sweep evaluates them (BatchNorm
+         statistics averaged with the weights), next to world-e2e's WiSE-FT curve.
+
+Measured before this module (lost attempt, the same world, BatchNorm recomputed): the scratch
+recipe is stable at init (spawn barrier at k = 0: 0.029 nats / 1.6% error; another init: 1.75 nats /
+70.7%); children without warmup at lr 4e-3 / 1e-2 raised k = 0 to 0.175 / 0.356 nats (5.2% / 12.0%),
+still short of the issue's 1 nat, at twice the cost (both ends must then be children), so the lab
+spawns with the world's own recipe and reports the bar as measured.
+
+Shipped (2026-12-07; the numbers are in data/world/lab/*.json):
+  spawn  k = 0, 21, 63, 126, 252 steps: loss barrier 0.028, 0.015, 0.010, 0, 0 nats, error barrier
+         1.70, 1.07, 0.60, 0.28, 0.00%: falling with k, but stable (< 2%) from init, so the issue's
+         "> 1 nat at k = 0" is not met. (Paired with the shipped scratch-a instead of the parent's
+         end, the barriers were 0.028, 0.019, 0.014, 0.011, 0.012 nats / 1.17, 0.80, 0.58, 0.78,
+         0.50%: not monotone, as the pairs shared no steps.)
+  swa    9 snapshots at lr 5e-4 over 2 epochs: the average beats the final snapshot on average OOD
+         accuracy (56.2 vs 54.5%) and loss and is flatter (rise 0.54 vs 0.56 nats at radius 0.25), not
+         on ID loss (0.0105 vs 0.0088); two snapshots (steps 56, 70) are flatter than the average.
+  soups  held-out ID accuracy is saturated (99.6-99.95% on 2,000 images): every pairwise midpoint
+         barrier is <= 0 (connected), both soups' held-out loss is below their members' mean, as the
+         matrix predicts, but neither beats its best member's held-out loss; on the test sets the
+         uniform soup reaches 100% ID and 58.2% average OOD (best ingredient 59.0%), far below
+         WiSE-FT's 63.4% at alpha 0.4.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import artifacts
+from .. import lab as L
+from ..data import get_dataset
+from ..evaluate import decode
+from ..runs import file_digest, load_weights
+
+HALF = torch.float16
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab's settings; the defaults are the shipped world's (63 steps per epoch), `quick()` the tests'."""
+
+    spawn_k: tuple[int, ...] = (0, 21, 63, 126, 252)  # spawn steps: 0, 1/3, 1, 2 and 4 of the 6 epochs
+    spawn_seed: int = 1  # the children's data order (scratch-a, the other end, is seed 0)
+    alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # points on each spawn path (max barrier at 0.5 so far)
+    n_id: int = 2000  # id_test images for the spawn paths and the SWA comparison
+    n_ood: int = 1000  # images of each OOD set for the SWA comparison (soups use the sweep's full sets)
+    n_calibration: int = 2000  # first id_train images (eval transform) for BatchNorm recomputation
+    swa_lr: float = 5e-4  # constant learning rate of the SWA phase (a quarter of the fine-tune's peak)
+    swa_steps: int = 126  # two epochs
+    swa_every: int = 14  # a snapshot every 14 steps: 9 snapshots
+    flat_directions: int = 3  # random directions per model for flatness
+    flat_seed: int = 0  # directions are drawn from (flat_seed, i): the same for every model
+    # direction norm, as a fraction of the SWA start's parameter norm (80.5): random directions barely move the
+    # loss (world-e2e, 500 images: rise 0.0001-0.0003 nats at 0.01, 0.005-0.019 at 0.1), so 0.25
+    flat_radius: float = 0.25
+    n_flat: int = 1000  # first id_test images for flatness
+    # soup ingredients trained here (on top of world-e2e and finetune-seed1): overrides of the world's
+    # fine-tuning recipe (lr 2e-3, 6 epochs); seeds differ from both shipped fine-tunes
+    soup_recipes: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
+        ("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),
+        ("label smoothing 0.1, seed 3", (("label_smoothing", 0.1), ("seed", 3))),
+        ("lr 3e-3, 3 epochs, seed 4", (("lr", 3e-3), ("epochs", 3), ("seed", 4))),
+    )
+    n_heldout: int = 2000  # id_train examples n_train .. n_train + n_heldout: the greedy soup's split
+    barrier_tolerance: float = 0.0  # nats: a pair is connected when its midpoint loss is <= its ends' mean
+
+    @classmethod
+    def quick(cls) -> "LabConfig":
+        """Tests: the quick world (7 steps per epoch, 2 epochs), a few dozen images."""
+        return cls(spawn_k=(0, 4, 12), alphas=(0.0, 0.5, 1.0), n_id=60, n_ood=30, n_calibration=60, swa_steps=8,
+                   swa_every=1, flat_directions=2, n_flat=40, n_heldout=60,
+                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),))
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def _digest(path: Path) -> str:
+    return file_digest(path)[:16]
+
+
+def _as_shipped(state: dict) -> dict:
+    """The float16 round trip of a state (what a shipped weight file holds), as float32."""
+    return {k: v.to(HALF).float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _fresh(path: Path, config: dict, inputs: dict) -> bool:
+    """True when `path` holds a summary made with this config from these inputs."""
+    if not path.exists():
+        return False
+    stored = json.loads(path.read_text())
+    return stored.get("config") == json.loads(json.dumps(config)) and stored.get("inputs") == inputs
+
+
+def _write(path: Path, section: str, config: dict, inputs: dict, summary: dict, seconds: float) -> Path:
+    artifacts.atomic_write_json(path, {"format": L.LAB_FORMAT, "section": section, "config": config,
+                                       "inputs": inputs, "seconds": round(seconds, 1), **summary})
+    return path
+
+
+def _eval_set(spec: str, n: int, transform, name: str | None = None, start: int = 0) -> L.EvalSet:
+    images = get_dataset(spec)
+    idx = np.arange(start, start + n)
+    if idx[-1] >= len(images):
+        raise ValueError(f"{spec} has {len(images)} examples, the lab asks for index {idx[-1]}: lower its n")
+    return L.EvalSet(name or images.name, decode(images, transform, idx), np.asarray(images.labels)[idx])
+
+
+def _snapshots(run: Path) -> list[dict]:
+    """The model weights of a work run's train-state checkpoints, in step order."""
+    from ..trainstate import checkpoints
+
+    return [{k[6:]: v for k, v in load_weights(c).items() if k.startswith("model.")} for c in checkpoints(run)]
+
+
+def lab_dir(b) -> Path:
+    return b.out / "world" / "lab"
+
+
+def required(b) -> list[Path]:
+    """Shipped files the lab starts from (made by the rest of `make world`)."""
+    return [b.model_dir / "open_clip_config.json", b.out / "world" / "weights" / "finetune-seed1.safetensors",
+            b.runs / "world-e2e" / "weights" / "finetuned.safetensors", b.runs / "world-e2e" / artifacts.MANIFEST]
+
+
+def build_lab(b) -> dict[str, float]:
+    """Every lab step whose summary is missing or stale; returns the seconds each took."""
+    missing = [str(p) for p in required(b) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"the lab starts from the built world; missing {', '.join(missing)}: "
+                                "run `make world` (or python -m core.worlds.build) first")
+    from .lab_steps import soups_step, spawn_step, swa_step
+
+    times = {}
+    for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step)):
+        t0 = time.perf_counter()
+        step(b)
+        times[name] = round(time.perf_counter() - t0, 1)
+    return times
+
+
+def section_config(b, keys: tuple[str, ...], recipe) -> dict:
+    """The part of the lab's config (and the world's recipe) a section depends on, JSON-able."""
+    lab = asdict(b.lab)
+    return json.loads(json.dumps({**{k: lab[k] for k in keys}, "recipe": asdict(recipe), "n_train": b.n_train,
+                                  "n_test": b.n_test}))
+
+
+def calibration(b, transform) -> torch.Tensor:
+    return _eval_set(f"world:id_train:{b.n_train}", b.lab.n_calibration, transform, "calibration").images
+
+
+def gcd_steps(ks) -> int:
+    nonzero = [k for k in ks if k > 0]
+    return math.gcd(*nonzero) if nonzero else 1

@@ -1,0 +1,203 @@
+"""The three steps of the LMC lab (see core.worlds.lab): each trains in the work folder, evaluates with
+core.lab and writes one summary to data/world/lab/."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import artifacts
+from .. import lab as L
+from ..lmc import average_weights
+from ..models import transforms_from_cfg
+from ..runs import load_classifier, load_weights, save_weights
+from ..trainstate import checkpoints
+from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
+from .lab import (_as_shipped, _digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
+                  section_config)
+
+
+def _model(run: Path):
+    """A run's classifier (to load weight sets into) and its eval transform."""
+    model, pp_cfg = load_classifier(run)
+    return model, transforms_from_cfg(pp_cfg)[1]
+
+
+# ----------------------------------------------------------------------------- spawn at k
+
+
+def spawn_children(b) -> tuple[Path, Path, list[Path]]:
+    """The parent: scratch-a's recipe, init and data order (seed 0) trained to the end, checkpointed
+    every gcd(k) steps (saving changes nothing it computes); one child per k forked from its
+    checkpoint at step k with seed `spawn_seed`. Returns (init run, parent run, children runs)."""
+    lab, width = b.lab, b.pretrain.vision_width
+    init = scratch_init(b, width, b.scratch.seed)
+    cfg = replace(b.scratch, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
+    parent = trained(b, "lab-parent", init, b.train_set(), cfg)
+    children = []
+    for k in lab.spawn_k:
+        fork = None if k == 0 else parent / "checkpoints" / f"step_{k:07d}.safetensors"
+        children.append(trained(b, f"lab-spawn-k{k:04d}", init, b.train_set(), replace(b.scratch, seed=lab.spawn_seed),
+                                init_from=fork))
+    return init, parent, children
+
+
+def spawn_step(b) -> Path:
+    """Each child's path to the parent's own end (the seed-0 child): two networks that share k steps."""
+    out = lab_dir(b) / "spawn.json"
+    config = section_config(b, ("spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"), b.scratch)
+    inputs = {"arch": _digest(b.model_dir / "open_clip_config.json")}
+    if _fresh(out, config, inputs):
+        return out
+    t0 = time.perf_counter()
+    init, parent, children = spawn_children(b)
+    model, tf = _model(init)
+    data, cal = _eval_set(f"world:id_test:{b.n_test}", b.lab.n_id, tf), calibration(b, tf)
+    theta_a = _as_shipped(load_weights(parent / "weights" / "finetuned.safetensors"))
+    curves = [L.path_curve(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
+                           b.lab.alphas, data, cal) for c in children]
+    steps_per_epoch = -(-b.n_train // b.scratch.batch_size)
+    summary = L.spawn_summary(b.lab.spawn_k, b.lab.alphas, np.array([c[0] for c in curves]),
+                              np.array([c[1] for c in curves]), steps_per_epoch)
+    summary["eval"] = {"set": data.name, "n": len(data.labels), "batchnorm": "recomputed at every alpha on the "
+                       f"first {len(cal)} id_train images"}
+    summary["weights"] = {"parent": _digest(parent / "weights" / "finetuned.safetensors"),
+                          "children": [_digest(c / "weights" / "finetuned.safetensors") for c in children]}
+    return _write(out, "spawn", config, inputs, summary, time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- SWA
+
+
+def swa_snapshots(b, start: Path) -> list[dict]:
+    """A constant-learning-rate phase from `start`: finetune's cosine schedule over a nominal 1,000
+    epochs, stopped after swa_steps (the rate stays within 1e-5 of swa_lr), no warmup; its
+    checkpoints' weights, float16 like every shipped weight set."""
+    lab = b.lab
+    cfg = replace(b.finetune, lr=lab.swa_lr, warmup_steps=0, epochs=1000, max_steps=lab.swa_steps,
+                  checkpoint_every=lab.swa_every, keep_checkpoints=0)
+    run = trained(b, "lab-swa", zeroshot(b), b.train_set(), cfg, init_from=start)
+    return [_as_shipped(s) for s in _snapshots(run)]
+
+
+def swa_step(b) -> Path:
+    out = lab_dir(b) / "swa.json"
+    start = b.runs / "world-e2e" / "weights" / "finetuned.safetensors"
+    keys = ("swa_lr", "swa_steps", "swa_every", "flat_directions", "flat_seed", "flat_radius", "n_flat", "n_id",
+            "n_ood", "n_calibration")
+    config = section_config(b, keys, b.finetune)
+    inputs = {"start": _digest(start), "model": _digest(b.model_dir / "open_clip_model.safetensors")}
+    if _fresh(out, config, inputs):
+        return out
+    t0 = time.perf_counter()
+    snaps = swa_snapshots(b, start)
+    model, tf = _model(b.runs / "world-e2e")
+    theta_start = load_weights(start)
+    states = [theta_start, *snaps, average_weights(snaps)]
+    names = ["start (world-e2e fine-tuned)"] + [f"snapshot {i + 1} (step {(i + 1) * b.lab.swa_every})"
+                                                for i in range(len(snaps))] + ["average"]
+    cal = calibration(b, tf)
+    sets = [_eval_set(f"world:id_test:{b.n_test}", b.lab.n_id, tf)]
+    sets += [_eval_set(f"world:{s}:{b.n_test}", b.lab.n_ood, tf) for s in OOD_SPLITS]
+    flat = L.EvalSet("id_test", sets[0].images[:b.lab.n_flat], sets[0].labels[:b.lab.n_flat])
+    params = [k for k, _ in model.named_parameters()]
+    norm = float(sum((theta_start[k].double() ** 2).sum() for k in params) ** 0.5) * b.lab.flat_radius
+    dirs = L.random_directions(theta_start, params, b.lab.flat_directions, b.lab.flat_seed, norm)
+    rows = [L.evaluate(model, s, sets, cal) for s in states]
+    rises = [L.flatness(model, s, dirs, flat, cal) for s in states]
+    summary = L.swa_summary(names, rows, rises, "id_test", list(OOD_SPLITS))
+    summary["flatness_norm"] = norm
+    summary["weights"] = {"snapshots": [_digest(c) for c in checkpoints(b.work / "lab-swa")]}  # train states
+    summary["eval"] = {"n_id": b.lab.n_id, "n_ood": b.lab.n_ood, "n_flat": len(flat.labels),
+                       "batchnorm": f"recomputed for every model on the first {len(cal)} id_train images"}
+    return _write(out, "swa", config, inputs, summary, time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- soups
+
+
+SHIPPED_INGREDIENTS = ("world-e2e (lr 2e-3, seed 0)", "finetune-seed1 (lr 2e-3, seed 1)")
+
+
+def shipped_ingredients(b) -> list[Path]:
+    return [b.runs / "world-e2e" / "weights" / "finetuned.safetensors",
+            b.out / "world" / "weights" / "finetune-seed1.safetensors"]
+
+
+def soup_ingredients(b) -> tuple[list[str], list[Path]]:
+    """world-e2e's and finetune-seed1's shipped weights, then one fine-tune per recipe (stored float16)."""
+    names, files = list(SHIPPED_INGREDIENTS), shipped_ingredients(b)
+    for name, overrides in b.lab.soup_recipes:
+        cfg = replace(b.finetune, keep_checkpoints=1, **dict(overrides))
+        slug = "lab-soup-" + "".join(c if c.isalnum() else "-" for c in name)
+        run = trained(b, slug, zeroshot(b), b.train_set(), cfg)
+        half = run / "weights" / "finetuned.fp16.safetensors"
+        if not half.exists():
+            save_weights(half, load_weights(run / "weights" / "finetuned.safetensors"), dtype=HALF)
+        names.append(name)
+        files.append(half)
+    return names, files
+
+
+def heldout_set(b, tf) -> L.EvalSet:
+    """id_train examples n_train .. n_train + n_heldout: the split's continuation, which no fine-tune saw
+    (they train on world:id_train:n_train, its first n_train examples)."""
+    return _eval_set(f"world:id_train:{b.n_train + b.lab.n_heldout}", b.lab.n_heldout, tf, "heldout", start=b.n_train)
+
+
+def soups_step(b) -> Path:
+    out = lab_dir(b) / "soups.json"
+    e2e = artifacts.Run(b.runs / "world-e2e")
+    config = section_config(b, ("soup_recipes", "n_heldout", "barrier_tolerance"), b.finetune)
+    inputs = {"zeroshot": _digest(e2e.weights_path("zeroshot")),
+              "metrics": _digest(artifacts.metrics_file(e2e.path, e2e.manifest)),
+              **{f"ingredient {i}": _digest(f) for i, f in enumerate(shipped_ingredients(b))}}
+    if _fresh(out, config, inputs):
+        return out
+    t0 = time.perf_counter()
+    names, files = soup_ingredients(b)
+    model, tf = _model(e2e.path)
+    held = heldout_set(b, tf)
+    states = [load_weights(f) for f in files]
+    ends = [L.evaluate(model, s, [held])["heldout"] for s in states]
+    mids = {(i, j): L.evaluate(model, average_weights([states[i], states[j]]), [held])["heldout"][0]
+            for i in range(len(states)) for j in range(i + 1, len(states))}
+    matrix = L.barrier_matrix([e[0] for e in ends], mids)
+    uniform = average_weights(states)
+    members, trace = L.greedy_soup(states, lambda s: L.evaluate(model, s, [held])["heldout"][1])
+    greedy = average_weights([states[i] for i in members])
+    soups = {"uniform": {"members": list(range(len(states)))}, "greedy": {"members": members, "trace": trace}}
+    for key, state in (("uniform", uniform), ("greedy", greedy)):
+        soups[key]["heldout_loss"], soups[key]["heldout_acc"] = L.evaluate(model, state, [held])["heldout"]
+    summary = L.soups_summary(names, ends, matrix, soups, b.lab.barrier_tolerance)
+    summary["heldout"] = {"spec": f"world:id_train:{b.n_train + b.lab.n_heldout}", "start": b.n_train,
+                          "n": b.lab.n_heldout, "ids": [f"world:id_train/{b.n_train}",
+                                                        f"world:id_train/{b.n_train + b.lab.n_heldout - 1}"],
+                          "fine-tunes trained on": f"world:id_train:{b.n_train}"}
+    summary["weights"] = {"ingredients": [_digest(f) for f in files]}
+    summary |= test_points(b, model, tf, e2e, names, states, uniform, greedy)
+    summary["holds"] |= L.soup_test_claims(summary["points"], summary["wiseft"])
+    return _write(out, "soups", config, inputs, summary, time.perf_counter() - t0)
+
+
+def test_points(b, model, tf, e2e, names, states, uniform, greedy) -> dict:
+    """Every ingredient and soup on the sweep's test sets (full n_test each, BatchNorm statistics
+    averaged with the weights, as the sweep does), and world-e2e's WiSE-FT curve from its metrics."""
+    sets = [_eval_set(f"world:id_test:{b.n_test}", b.n_test, tf)]
+    sets += [_eval_set(f"world:{s}:{b.n_test}", b.n_test, tf) for s in OOD_SPLITS]
+    models = [(n, "ingredient", s) for n, s in zip(names, states)] + [("uniform soup", "uniform", uniform),
+                                                                      ("greedy soup", "greedy", greedy)]
+    points = []
+    for name, kind, state in models:
+        row = L.evaluate(model, state, sets)
+        points.append({"name": name, "kind": kind, "id_acc": row["id_test"][1],
+                       "ood_acc": L.avg_ood(row, OOD_SPLITS)[1], "per_set": {k: list(v) for k, v in row.items()}})
+    by_alpha: dict[float, dict] = {}
+    for r in e2e.metrics_rows():
+        by_alpha.setdefault(float(r["alpha"]), {})[r["dataset"]] = float(r["accuracy"])
+    wiseft = [{"alpha": a, "id_acc": d["id_test"], "ood_acc": float(np.mean([d[s] for s in OOD_SPLITS]))}
+              for a, d in sorted(by_alpha.items())]
+    return {"points": points, "wiseft": wiseft}
