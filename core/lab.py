@@ -18,7 +18,9 @@ stored summary from its stored numbers (the tests run it on the shipped files).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -260,3 +262,17 @@ def recheck(section: str, summary: dict) -> dict[str, bool]:
                               summary["barrier_tolerance"])["holds"]
         return holds | soup_test_claims(summary["points"], summary["wiseft"])
     raise ValueError(f"unknown lab section {section!r}; the sections are spawn, swa, soups")
+
+
+SECTIONS = ("spawn", "swa", "align", "soups")  # data/world/lab/<section>.json (align: core.lab_align)
+
+
+def read_sections(lab_dir: Path) -> dict[str, dict]:
+    """{section: stored summary} for every section file present in `lab_dir` (data/world/lab); the
+    readers (the app's lab page, notebooks 04 and 06) show what is there and say how to make the rest."""
+    out = {}
+    for name in SECTIONS:
+        path = Path(lab_dir) / f"{name}.json"
+        if path.exists():
+            out[name] = json.loads(path.read_text())
+    return out

@@ -12,10 +12,11 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
+from core import lab
 from explorer import lab_charts, lab_text
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("spawn", "swa", "align", "soups")
+SECTIONS = lab.SECTIONS
 
 
 def lab_root() -> Path:
@@ -25,13 +26,8 @@ def lab_root() -> Path:
 
 @st.cache_data(max_entries=8)
 def read_sections(root: str, stamp: tuple) -> dict[str, dict]:
-    """{section: stored dict} for the sections present (stamp: the files' mtimes, so a rebuild shows)."""
-    out = {}
-    for name in SECTIONS:
-        path = Path(root) / f"{name}.json"
-        if path.exists():
-            out[name] = json.loads(path.read_text())
-    return out
+    """core.lab.read_sections, cached (stamp: the files' mtimes, so a rebuild shows)."""
+    return lab.read_sections(Path(root))
 
 
 def _stamp(root: Path) -> tuple:
