@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core import metrics
+from explorer.lab_text import METHOD_NAMES
 from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, _figure, _scatter, axis_range, logit_ticks
 
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
@@ -36,7 +37,7 @@ def spawn_barriers(spawn: dict) -> go.Figure:
     shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2))]
     notes = [dict(x=1, xref="paper", y=line, xanchor="right", yanchor="bottom", showarrow=False,
                   text=f"stable below {line:g}%", font=dict(color=STABLE_COLOR, size=13))]
-    return _figure(data, "Spawn at k: barrier between two children of one parent", "k: epochs shared before the split",
+    return _figure(data, "Barrier between two children, by k", "k: epochs shared before the split",
                    "error barrier (%)", height=440, shapes=shapes, annotations=notes,
                    yaxis=dict(range=[0, top], rangemode="tozero"),
                    yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", nticks=6, tickformat=".3~f",
@@ -97,7 +98,7 @@ def barrier_heatmap(soups: dict) -> go.Figure:
                  customdata=hover, colorbar=dict(title=dict(text="nats")),
                  hovertemplate="%{customdata}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
     key = "<br>".join(f"#{i + 1} {n}" for i, n in enumerate(names))
-    return _figure(data, "Pairwise barriers of the soup's ingredients", "", "", height=520,
+    return _figure(data, "Pairwise barriers of the ingredients", "", "", height=520,
                    xaxis=dict(type="category", side="top"), yaxis=dict(type="category", autorange="reversed"),
                    margin=dict(l=50, r=20, t=90, b=30 + 19 * len(names)),
                    annotations=[dict(x=0, xref="paper", y=-0.03, yref="paper", yanchor="top", xanchor="left", align="left",
@@ -135,6 +136,39 @@ def soups_scatter(soups: dict) -> go.Figure:
                                          color=OOD_COLORS[i % len(OOD_COLORS)], line=dict(width=2)),
                              hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>"))
     every = list(points) + list(wise)
-    return _figure(data, "Soups and WiSE-FT on one robustness chart", "ID accuracy (logit scale)",
+    return _figure(data, "Soups and WiSE-FT: ID vs OOD", "ID accuracy (logit scale)",
                    "average OOD accuracy (logit scale)", height=520, xaxis=_logit_axis([p["id_acc"] for p in every]),
                    yaxis=_logit_axis([p["ood_acc"] for p in every]), legend={**BASE_LAYOUT["legend"], "y": -0.2})
+
+
+def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
+    """Loss along the linear path between the two scratch models, unaligned and after each alignment
+    method; `stats`: BatchNorm statistics "recomputed" at every alpha or "interpolated" like the weights."""
+    alphas, methods = np.asarray(align["alphas"]), align["methods"]
+    colors = {m: ("#7f7f7f" if m == "unaligned" else OOD_COLORS[i % len(OOD_COLORS)]) for i, m in enumerate(methods)}
+    best = align["best"]["method"]
+    data = [_scatter(alphas, v["curves"][stats]["loss"], mode="lines+markers", name=METHOD_NAMES.get(m, m),
+                     line=dict(color=colors[m], width=4 if m in ("unaligned", best) else 2,
+                               dash="dash" if m == "unaligned" else "solid"),
+                     hovertemplate="α=%{x:.1f}: %{y:.3f} nats<extra>" + METHOD_NAMES.get(m, m) + "</extra>")
+            for m, v in methods.items()]
+    return _figure(data, f"Path loss, BatchNorm {stats}", "α (0 = scratch A, 1 = scratch B, permuted)",
+                   "ID loss (nats)", height=460, legend={**BASE_LAYOUT["legend"], "y": -0.25})
+
+
+def align_ratios(align: dict) -> go.Figure:
+    """Each method's loss barrier as a share of the unaligned one, both BatchNorm treatments, with the bar."""
+    ratios, bar = align["ratios"], 100 * align["bar"]
+    names = [METHOD_NAMES.get(m, m) for m in ratios]
+    data = [dict(type="bar", name=f"BatchNorm {stats}", x=names, y=[100 * (r[stats] or 0) for r in ratios.values()],
+                 text=[f"{100 * r[stats]:.0f}%" if r[stats] is not None else "n/a" for r in ratios.values()],
+                 textposition="outside", cliponaxis=False, marker=dict(color=color),
+                 hovertemplate="%{x}: %{y:.1f}%<extra>" + stats + "</extra>")
+            for stats, color in (("recomputed", ID_COLOR), ("interpolated", "#b8b8b8"))]
+    top = max([bar] + [100 * v for r in ratios.values() for v in r.values() if v is not None]) * 1.2
+    return _figure(data, "Barrier after alignment (% of unaligned)", "", "share of the unaligned barrier (%)",
+                   height=460, barmode="group", yaxis=dict(range=[0, top]),
+                   shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=bar, y1=bar, line=dict(color="#2ca02c", dash="dot", width=2))],
+                   annotations=[dict(x=1.01, xref="paper", y=bar, xanchor="left", yanchor="middle", showarrow=False,
+                                     text=f"target<br>≤ {bar:g}%", font=dict(color="#2ca02c", size=13))],
+                   legend={**BASE_LAYOUT["legend"], "y": -0.3}, margin=dict(l=60, r=70, t=60, b=40))

@@ -62,6 +62,16 @@ def swa_ui(s: dict) -> None:
     st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
 
 
+def align_ui(s: dict) -> None:
+    st.markdown("**Observation 1, revisited: are independent inits far apart only up to a permutation?** The hidden "
+                "units of a network can be reordered without changing its function. Git Re-Basin (Ainsworth et al., "
+                "2022) permutes scratch model B's units to match model A's (weight matching, activation matching, a "
+                "straight-through estimator trained on id_train), then measures the straight path again, with "
+                "BatchNorm statistics interpolated or recomputed at every α.")
+    _charts((lab_charts.align_paths(s), "lab:align_paths"), (lab_charts.align_ratios(s), "lab:align_ratios"))
+    st.markdown(lab_text.align_md(s))
+
+
 def soups_ui(s: dict) -> None:
     st.markdown("**Soups: averaging several fine-tunes.** Fine-tunes of the zero-shot model with different "
                 "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
@@ -71,7 +81,8 @@ def soups_ui(s: dict) -> None:
     st.markdown(lab_text.soups_md(s))
 
 
-PANELS = {"spawn": ("Spawn at k", spawn_ui), "swa": ("SWA", swa_ui), "soups": ("Soups", soups_ui)}
+PANELS = {"spawn": ("Spawn at k", spawn_ui), "swa": ("SWA", swa_ui), "align": ("Alignment", align_ui),
+          "soups": ("Soups", soups_ui)}
 
 
 # As the live view does in run mode (explorer/components/live/live.js): below 1300 px the sidebar folds away once.

@@ -4,6 +4,10 @@ sign of its number. Each function takes one section as `core.worlds.lab` stored 
 
 from __future__ import annotations
 
+METHOD_NAMES = {"unaligned": "unaligned", "weight_matching": "weight matching",
+                "activation_matching": "activation matching",
+                "activation_then_weight_matching": "activation, then weight matching", "ste": "straight-through estimator"}
+
 
 def _than(a: float, b: float, lower_is_better: bool, better: str, worse: str) -> str:
     """'lower' / 'higher' style word for a against b, 'the same' on a tie."""
@@ -76,4 +80,29 @@ def soups_md(soups: dict) -> str:
             side = _than(p["ood_acc"], best_ood, False, "above", "below")
             out.append(f"On the test sets the {p['kind']} soup reaches {100 * p['ood_acc']:.1f}% average OOD accuracy, "
                        f"{side} WiSE-FT's best ({100 * best_ood:.1f}%).")
+    return " ".join(out)
+
+
+def align_md(align: dict) -> str:
+    """Alignment: the unaligned barrier, the best method's, their ratio against the bar, the function check."""
+    methods, best, h = align["methods"], align["best"], align["holds"]
+    base = methods["unaligned"]["barriers"]
+    out = [f"Unaligned, the path between the two scratch models climbs a loss barrier of **{base['recomputed']['loss']:.2f} "
+           f"nats** with BatchNorm statistics recomputed at every α ({base['interpolated']['loss']:.2f} nats with "
+           f"interpolated statistics; error barriers {base['recomputed']['error']:.1f} and "
+           f"{base['interpolated']['error']:.1f} points)."]
+    if best["method"] is None:
+        return " ".join(out + ["No alignment method was measured."])
+    b = methods[best["method"]]["barriers"]["recomputed"]
+    name = METHOD_NAMES.get(best["method"], best["method"])
+    out.append(f"The best method, **{name}**, brings it to **{b['loss']:.2f} nats** ({b['error']:.1f} error points): "
+               f"**{100 * best['ratio']:.0f}%** of the unaligned barrier, "
+               + ("within" if h["aligned_barrier_le_30pct"] else "**not** within")
+               + f" the target of {100 * align['bar']:g}%.")
+    if not h["aligned_barrier_le_30pct"]:
+        out.append("Permutations remove only part of the barrier here: this tower is narrow (6 to 96 channels), "
+                   "and Ainsworth et al. reach barriers near zero only as networks get wide.")
+    diff = max(v["same_function_max_logit_diff"] for m, v in methods.items() if m != "unaligned")
+    out.append(("Every" if h["permuted_copies_same_function"] else "**Not** every")
+               + f" permuted copy computes the same function as the original (largest logit difference {diff:.1e}).")
     return " ".join(out)

@@ -15,8 +15,9 @@ from test_app import open_app
 ROOT = lab_page.lab_root()
 SHIPPED = {n: json.loads((ROOT / f"{n}.json").read_text()) for n in lab_page.SECTIONS if (ROOT / f"{n}.json").exists()}
 FIGURES = {"spawn": (lab_charts.spawn_barriers, lab_charts.spawn_paths), "swa": (lab_charts.swa_chart,),
+           "align": (lab_charts.align_paths, lab_charts.align_ratios),
            "soups": (lab_charts.barrier_heatmap, lab_charts.soups_scatter)}
-TEXT = {"spawn": lab_text.spawn_md, "swa": lab_text.swa_md, "soups": lab_text.soups_md}
+TEXT = {"spawn": lab_text.spawn_md, "swa": lab_text.swa_md, "align": lab_text.align_md, "soups": lab_text.soups_md}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
