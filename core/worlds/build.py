@@ -25,14 +25,13 @@ Budget (2 CPU cores, target <= 30 min; data/ ~30 MB): a width-12 tower (1.5 MB p
 models, one trajectory snapshot, and world-lc pointing at world-e2e's theta_0 file instead of a copy
 (the two runs start from the same zero-shot model).
 
-The lab's cost (step 7, measured 2026-12-07 with `--lab --threads 1` on the 2 cores shared with
-other jobs, load average 5-6): 816 s (spawn 402, SWA 137, soups 278; 13:43 wall) with the spawn
-parent stopped at 252 steps; it now trains on to the end (378 steps, the spawn pairs' other end):
-+17.5 s measured, so ~834 s. Of that, ~675 s train 333k images (the parent, five children, the SWA
-phase, three soup fine-tunes) at 280-900 images/s and ~160 s evaluate; at the ~1,000 images/s the
-same code trained on the idle machine, about 7-8 min (an estimate, not a measurement), over the
-issue's ~10 min only on a busy machine. It adds 28 KB to data/. With 2 threads on the busy cores
-training ran at 53 images/s against 705 with one (`--threads`).
+The lab's cost (step 7, `--lab --threads 1` from an empty work folder on a copy of data/, measured
+2026-12-07 on the 2 cores shared with other jobs, load average ~3): 441 s (spawn 263, SWA 48, soups
+131; 7:27 wall), training 333k images (the spawn parent, five children, the SWA phase, three soup
+fine-tunes) at 800-1,130 images/s. Every number it wrote equalled the shipped summaries', which an
+earlier run on busier cores (load 5-6, 280-900 images/s) took 816 s for (13:43 wall, with the
+parent then stopped at 252 of its 378 steps). It adds 32 KB to data/. With 2 threads on the busy
+cores training ran at 53 images/s against 705 with one (`--threads`).
 """
 
 from __future__ import annotations

@@ -108,6 +108,18 @@ def _digest(path: Path) -> str:
     return file_digest(path)[:16]
 
 
+def _state_digest(state: dict) -> str:
+    """sha256 (16 hex) of a state's names and tensor bytes: the same weights give the same digest
+    whatever file (and metadata) they came from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def _as_shipped(state: dict) -> dict:
     """The float16 round trip of a state (what a shipped weight file holds), as float32."""
     return {k: v.to(HALF).float() if v.is_floating_point() else v for k, v in state.items()}

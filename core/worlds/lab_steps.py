@@ -14,9 +14,8 @@ from .. import lab as L
 from ..lmc import average_weights
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
-from ..trainstate import checkpoints
 from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
-from .lab import (_as_shipped, _digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
+from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
                   section_config)
 
 
@@ -110,7 +109,7 @@ def swa_step(b) -> Path:
     rises = [L.flatness(model, s, dirs, flat, cal) for s in states]
     summary = L.swa_summary(names, rows, rises, "id_test", list(OOD_SPLITS))
     summary["flatness_norm"] = norm
-    summary["weights"] = {"snapshots": [_digest(c) for c in checkpoints(b.work / "lab-swa")]}  # train states
+    summary["weights"] = {"snapshots": [_state_digest(s) for s in snaps]}  # train-state files also hold paths
     summary["eval"] = {"n_id": b.lab.n_id, "n_ood": b.lab.n_ood, "n_flat": len(flat.labels),
                        "batchnorm": f"recomputed for every model on the first {len(cal)} id_train images"}
     return _write(out, "swa", config, inputs, summary, time.perf_counter() - t0)
