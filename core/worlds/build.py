@@ -289,6 +289,9 @@ def build(b: WorldBuild) -> dict[str, float]:
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
     world_plane(b, e2e, ft1); lap("plane")
+    from ..lab_align import AlignConfig, write_alignment  # issue 15.3; skipped while align.json is current
+    write_alignment(b.out / "world" / "lab", b.runs / "lmc-scratch",
+                    AlignConfig() if len(b.alphas) > 3 else AlignConfig.quick()); lap("align")
     return times
 
 
