@@ -59,6 +59,7 @@ from .. import artifacts
 from .. import lab as L
 from ..data import get_dataset
 from ..evaluate import decode
+from ..lab_align import AlignConfig, write_alignment
 from ..runs import file_digest, load_weights
 
 HALF = torch.float16
@@ -92,13 +93,14 @@ class LabConfig:
     )
     n_heldout: int = 2000  # id_train examples n_train .. n_train + n_heldout: the greedy soup's split
     barrier_tolerance: float = 0.0  # nats: a pair is connected when its midpoint loss is <= its ends' mean
+    align: AlignConfig = AlignConfig()  # permutation alignment of the scratch pair (core.lab_align)
 
     @classmethod
     def quick(cls) -> "LabConfig":
         """Tests: the quick world (7 steps per epoch, 2 epochs), a few dozen images."""
         return cls(spawn_k=(0, 4, 12), alphas=(0.0, 0.5, 1.0), n_id=60, n_ood=30, n_calibration=60, swa_steps=8,
                    swa_every=1, flat_directions=2, n_flat=40, n_heldout=60,
-                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),))
+                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),), align=AlignConfig.quick())
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -161,7 +163,8 @@ def lab_dir(b) -> Path:
 def required(b) -> list[Path]:
     """Shipped files the lab starts from (made by the rest of `make world`)."""
     return [b.model_dir / "open_clip_config.json", b.out / "world" / "weights" / "finetune-seed1.safetensors",
-            b.runs / "world-e2e" / "weights" / "finetuned.safetensors", b.runs / "world-e2e" / artifacts.MANIFEST]
+            b.runs / "world-e2e" / "weights" / "finetuned.safetensors", b.runs / "world-e2e" / artifacts.MANIFEST,
+            b.runs / "lmc-scratch" / artifacts.MANIFEST]
 
 
 def build_lab(b) -> dict[str, float]:
@@ -173,11 +176,16 @@ def build_lab(b) -> dict[str, float]:
     from .lab_steps import soups_step, spawn_step, swa_step
 
     times = {}
-    for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step)):
+    for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step), ("lab align", align_step)):
         t0 = time.perf_counter()
         step(b)
         times[name] = round(time.perf_counter() - t0, 1)
     return times
+
+
+def align_step(b) -> Path:
+    """Issue 15.3: the scratch pair aligned by core.lab_align (skipped while align.json is current)."""
+    return write_alignment(lab_dir(b), b.runs / "lmc-scratch", b.lab.align)
 
 
 def section_config(b, keys: tuple[str, ...], recipe) -> dict:
