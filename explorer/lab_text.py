@@ -65,9 +65,10 @@ def swa_md(swa: dict) -> str:
 def soups_md(soups: dict) -> str:
     """Soups: each soup against its best ingredient on held-out ID data, the barrier matrix's advance call,
     and the test-set comparison with WiSE-FT."""
-    names, out = soups["ingredients"], []
+    names = soups["ingredients"]
+    out = ["Ingredients: " + "; ".join(f"#{i + 1} {n}" for i, n in enumerate(names)) + "."]
     for kind, s in soups["soups"].items():
-        members = ", ".join(names[i] for i in s["members"])
+        members = " + ".join(f"#{i + 1}" for i in s["members"])  # numbered as on the barrier matrix
         verdict = "works" if s["works"] else "does **not** work"
         call = "predicted it" if s["works"] == s["predicted_to_work"] else "did **not** predict it"
         out.append(f"The **{kind} soup** ({members}) {verdict}: held-out ID accuracy **{100 * s['heldout_acc']:.2f}%** "
