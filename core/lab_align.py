@@ -19,7 +19,10 @@ activation matching's permutations 1.22 in one run and 1.51 in the shipped one (
 activation set); the straight-through estimator with 150 steps 0.97, with 300 (shipped) 0.80 on the
 11 alphas. One torch thread is much faster than two on a busy 2-core machine (the quick step: 10 s
 vs 153 s under the same load; the shipped step took 696 s of CPU with two threads, 550 of them in
-the STE).
+the STE; bench/alignment.py with one thread: 143 s, 74 of them in the STE). The STE is not
+reproducible across thread counts (its trajectory follows float rounding): with one thread it gave
+0.93 nats (52%) where the shipped two-thread run gave 0.80 (45%); the other methods reproduced to
+the last printed digit.
 """
 
 from __future__ import annotations
