@@ -11,22 +11,26 @@ lmc-scratch sweep's ID set (the first 2,000 id_test images, its eval transform).
 
 Tried while choosing the methods (exploratory, 5 alphas 0, .25, .5, .75, 1, recomputed statistics;
 unaligned 1.78 nats; not shipped): weight matching with pass orders 0, 1, 2 gave 1.44, 1.52, 1.43
-(the shipped step keeps the highest weight-matching objective of five orders, not the lowest barrier:
-choosing on the test images would flatter it); activation matching on 8,000 instead of 2,000
-id_train images 1.72 vs 1.65 (more images do not help: the units of the two networks barely
+(the shipped step keeps the highest weight-matching objective of five orders, not the lowest
+barrier: choosing on the test images would flatter it); activation matching on 8,000 instead of
+2,000 id_train images 1.72 vs 1.65 (more images do not help: the units of the two networks barely
 correlate, mean matched correlation 0.12-0.33 in the stem and layer 1); weight matching started from
 activation matching's permutations 1.22 in one run and 1.51 in the shipped one (it depends on the
 activation set); the straight-through estimator with 150 steps 0.97, with 300 (shipped) 0.80 on the
-11 alphas. One torch thread is much faster than two on a busy 2-core machine (the quick step: 10 s
-vs 153 s under the same load; the shipped step took 696 s of CPU with two threads, 550 of them in
-the STE).
+11 alphas, with 1,000 (one thread, 334 s) 0.76 nats, 43% of the unaligned barrier: longer STE
+training helps little, and no method reached the issue's 30%. One torch thread is much faster than
+two on a busy 2-core machine (the quick step: 10 s vs 153 s under the same load; the shipped step
+took 696 s of CPU with two threads, 550 of them in the STE; bench/alignment.py with one thread: 143
+s, 74 of them in the STE). The STE is not reproducible across thread counts (its trajectory follows
+float rounding): with one thread it gave 0.93 nats (52%) where the shipped two-thread run gave 0.80
+(45%); the other methods reproduced to the last printed digit.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
