@@ -5,7 +5,7 @@ into a temporary folder (so it is computed, not skipped; DATA is not changed), a
 seconds, each method's solver and path seconds, and the loss (nats) and error (pp) barriers with the
 BatchNorm statistics interpolated and recomputed, all from that one run.
 
-    python bench/alignment.py [--data data] [--threads 2] [--quick]
+    python bench/alignment.py [--data data] [--threads 1] [--quick]
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
-
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -28,11 +27,10 @@ from core.lab_align import AlignConfig, write_alignment  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=REPO / "data")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=AlignConfig.threads, help="the step's torch threads (AlignConfig)")
     p.add_argument("--quick", action="store_true", help="AlignConfig.quick(): seconds, not the shipped measurement")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = AlignConfig.quick() if args.quick else AlignConfig()
+    cfg = replace(AlignConfig.quick() if args.quick else AlignConfig(), threads=args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         path = write_alignment(Path(tmp), args.data / "runs" / "lmc-scratch", cfg)

@@ -94,6 +94,9 @@ class LabConfig:
     n_heldout: int = 2000  # id_train examples n_train .. n_train + n_heldout: the greedy soup's split
     barrier_tolerance: float = 0.0  # nats: a pair is connected when its midpoint loss is <= its ends' mean
     align: AlignConfig = AlignConfig()  # permutation alignment of the scratch pair (core.lab_align)
+    # torch CPU threads for every lab step, whatever `--threads` the rest of the build uses: training results depend
+    # on it (the STE's barrier: 0.80 nats with two, 0.93 with one) and one was the faster on the busy 2-core machine
+    threads: int = 1
 
     @classmethod
     def quick(cls) -> "LabConfig":
@@ -175,11 +178,16 @@ def build_lab(b) -> dict[str, float]:
                                 "run `make world` (or python -m core.worlds.build) first")
     from .lab_steps import soups_step, spawn_step, swa_step
 
-    times = {}
-    for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step), ("lab align", align_step)):
-        t0 = time.perf_counter()
-        step(b)
-        times[name] = round(time.perf_counter() - t0, 1)
+    times, threads = {}, torch.get_num_threads()
+    torch.set_num_threads(b.lab.threads)
+    try:
+        for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step),
+                           ("lab align", align_step)):
+            t0 = time.perf_counter()
+            step(b)
+            times[name] = round(time.perf_counter() - t0, 1)
+    finally:
+        torch.set_num_threads(threads)
     return times
 
 
