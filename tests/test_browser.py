@@ -193,10 +193,12 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
                 assert download.value.suggested_filename == f"robustness_scatter.{fmt.lower()}"
             mismatch = frame.evaluate(MARKS_VS_PLOTLY_JS)  # the fast marks against Plotly drawing the same shapes
             assert mismatch == [], mismatch
-            page.get_by_role("tab", name="Examples that changed").click()  # the gallery follows the resting slider
+            tab = page.get_by_role("tab", name="Examples that changed")
+            tab.click()  # the gallery follows the resting slider, once it is on screen
             frame.locator("#alpha").focus()
             page.keyboard.press("ArrowRight")
             alpha = frame.inner_text("#alphaOut")
+            tab.scroll_into_view_if_needed()
             page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)
             text = frame.inner_text("#tiles")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
