@@ -52,3 +52,26 @@ def test_the_lab_page_prints_what_the_numbers_say(monkeypatch):
 def test_a_missing_section_says_how_to_compute_it(monkeypatch, tmp_path):
     at = lab_app(monkeypatch, tmp_path)
     assert any("make world" in i.value for i in at.info)
+
+
+def test_readme_lab_numbers_are_the_shipped_ones():
+    """The README's spawn, SWA and soups bullets quote the shipped summaries."""
+    if not {"spawn", "swa", "soups"} <= set(SHIPPED):
+        pytest.skip(f"the lab sections are not all in {ROOT}")
+    readme = (lab_page.REPO / "README.md").read_text()
+    start = readme.index("- Spawn at k (issue 15.1")
+    text = " ".join(readme[start:readme.index("- Permutation alignment", start)].split())
+    spawn, swa, soups = SHIPPED["spawn"], SHIPPED["swa"], SHIPPED["soups"]
+    assert ", ".join(f"{v:.3f}" for v in spawn["loss_barrier"][:-1]) in text
+    assert ", ".join(f"{100 * v:.2f}" for v in spawn["error_barrier"][:-1]) in text
+    assert ("bar (> 1 nat at k = 0) is not met" in text) == (not spawn["holds"]["loss_barrier_above_1_nat_at_k0"])
+    avg, final = swa["models"][-1], swa["models"][-2]
+    assert f"({avg['id_loss']:.4f} vs {final['id_loss']:.4f} nats)" in text and not swa["holds"]["average_beats_final_on_id_loss"]
+    assert f"({100 * avg['ood_acc']:.1f}% vs {100 * final['ood_acc']:.1f}%)" in text
+    assert f"{avg['flatness']:.3f} vs {final['flatness']:.3f}" in text and swa["holds"]["average_flatter_than_final"]
+    points = {p["kind"]: p for p in soups["points"] if p["kind"] != "ingredient"}
+    best = max(p["ood_acc"] for p in soups["points"] if p["kind"] == "ingredient")
+    wise = max(soups["wiseft"], key=lambda w: w["ood_acc"])
+    for kind in ("uniform", "greedy"):
+        assert f"{100 * points[kind]['id_acc']:.1f}%" in text and f"{100 * points[kind]['ood_acc']:.1f}%" in text
+    assert f"best ingredient {100 * best:.1f}%" in text and f"{100 * wise['ood_acc']:.1f}% (alpha {wise['alpha']:g}" in text
