@@ -276,3 +276,14 @@ def read_sections(lab_dir: Path) -> dict[str, dict]:
         if path.exists():
             out[name] = json.loads(path.read_text())
     return out
+
+
+def baseline_points(run) -> list[tuple[str, float, float]]:
+    """(model, ID accuracy, average OOD accuracy) of the run's baseline models that report every set of the
+    run (`core.artifacts.Run.baselines`): the trend the soups' effective robustness is measured against."""
+    acc: dict[str, dict[str, float]] = {}
+    for row in run.baselines():
+        acc.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
+    ood = run.ood_datasets
+    return [(m, a[run.id_dataset], float(np.mean([a[n] for n in ood]))) for m, a in acc.items()
+            if run.id_dataset in a and ood and all(n in a for n in ood)]

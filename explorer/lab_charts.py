@@ -118,10 +118,14 @@ def _logit_axis(values: list[float]) -> dict:
     return dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False, gridcolor="#e8e8e8")
 
 
-def soups_scatter(soups: dict) -> go.Figure:
+def soups_scatter(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> go.Figure:
     """Ingredients, soups and the WiSE-FT path: ID (x) against average OOD accuracy (y), each on its own
-    logit axis (the points crowd near 100% ID: equal scales would squash them)."""
+    logit axis (the points crowd near 100% ID: equal scales would squash them). With `baselines` (model, ID,
+    avg OOD: core.lab.baseline_points) their linear fit in logit space is drawn and every point's effective
+    robustness (OOD accuracy above the fit) is in its hover."""
     points, wise = soups["points"], soups["wiseft"]
+    fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines]) if len(baselines) > 1 else None
+    er = (lambda p: f"<br>ER {100 * metrics.effective_robustness(p['id_acc'], p['ood_acc'], fit):+.1f} pp") if fit else (lambda p: "")
     symbols = {"ingredient": "circle-open", "uniform": "star", "greedy": "diamond"}
     data = [_scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
                      mode="lines", name="WiSE-FT (α from 0 to 1)", line=dict(color=ID_COLOR, width=4),
@@ -131,12 +135,20 @@ def soups_scatter(soups: dict) -> go.Figure:
         group = [p for p in points if p["kind"] == kind]
         data.append(_scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
                              mode="markers", name=kind + ("s" if kind == "ingredient" else " soup"),
-                             customdata=[[p.get("name", kind), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
+                             customdata=[[p.get("name", kind) + er(p), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
                              marker=dict(size=12 if kind == "ingredient" else 18, symbol=symbols.get(kind, "circle"),
                                          color=OOD_COLORS[i % len(OOD_COLORS)], line=dict(width=2)),
                              hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>"))
     every = list(points) + list(wise)
-    return _figure(data, "Soups and WiSE-FT: ID vs OOD", "ID accuracy (logit scale)",
+    if fit is not None:
+        data.append(_scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
+                             mode="markers", name="baseline models", text=[b[0] for b in baselines],
+                             marker=dict(color="#7f7f7f", size=9, symbol="diamond"), hovertemplate="%{text}<extra>baseline</extra>"))
+        lo, hi = _logit_axis([p["id_acc"] for p in every] + [b[1] for b in baselines])["range"]
+        data.append(_scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines", name="baselines' fit",
+                             line=dict(color="#7f7f7f", dash="dash"), hoverinfo="skip"))
+        every += [{"id_acc": b[1], "ood_acc": b[2]} for b in baselines]
+    return _figure(data, "Soups and WiSE-FT: effective robustness", "ID accuracy (logit scale)",
                    "average OOD accuracy (logit scale)", height=520, xaxis=_logit_axis([p["id_acc"] for p in every]),
                    yaxis=_logit_axis([p["ood_acc"] for p in every]), legend={**BASE_LAYOUT["legend"], "y": -0.2})
 

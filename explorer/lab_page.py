@@ -77,8 +77,17 @@ def soups_ui(s: dict) -> None:
                 "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
                 "accuracy, kept when it does not fall; chosen on held-out id_train images, never on test). The "
                 "pairwise barrier matrix says in advance which averages will work.")
-    _charts((lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s), "lab:soups_scatter"))
-    st.markdown(lab_text.soups_md(s))
+    base = baselines(str(lab_root().parents[1] / "runs" / "world-e2e"))
+    _charts((lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s, base), "lab:soups_scatter"))
+    st.markdown(lab_text.soups_md(s, base))
+
+
+@st.cache_data(max_entries=4)
+def baselines(run_dir: str) -> list[tuple[str, float, float]]:
+    """The world-e2e run's baseline models (core.lab.baseline_points), [] when the run is not there."""
+    from core.artifacts import MANIFEST, Run
+
+    return lab.baseline_points(Run(Path(run_dir))) if (Path(run_dir) / MANIFEST).exists() else []
 
 
 PANELS = {"spawn": ("Spawn at k", spawn_ui), "swa": ("SWA", swa_ui), "align": ("Alignment", align_ui),

@@ -62,9 +62,10 @@ def swa_md(swa: dict) -> str:
     return " ".join(out)
 
 
-def soups_md(soups: dict) -> str:
+def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str:
     """Soups: each soup against its best ingredient on held-out ID data, the barrier matrix's advance call,
-    and the test-set comparison with WiSE-FT."""
+    the test-set comparison with WiSE-FT, and with `baselines` (core.lab.baseline_points) each one's
+    effective robustness."""
     names = soups["ingredients"]
     out = ["Ingredients: " + "; ".join(f"#{i + 1} {n}" for i, n in enumerate(names)) + "."]
     for kind, s in soups["soups"].items():
@@ -81,6 +82,23 @@ def soups_md(soups: dict) -> str:
             side = _than(p["ood_acc"], best_ood, False, "above", "below")
             out.append(f"On the test sets the {p['kind']} soup reaches {100 * p['ood_acc']:.1f}% average OOD accuracy, "
                        f"{side} WiSE-FT's best ({100 * best_ood:.1f}%).")
+    if len(baselines) > 1:
+        from core import metrics
+
+        fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines])
+        er = lambda p: 100 * metrics.effective_robustness(p["id_acc"], p["ood_acc"], fit)  # noqa: E731
+        best_wise = max(wise, key=lambda w: w["ood_acc"])
+        soups_er = ", ".join(f"{p['kind']} soup {er(p):+.1f} pp" for p in points if p["kind"] != "ingredient")
+        ingredients = [er(p) for p in points if p["kind"] == "ingredient"]
+        out.append(f"Effective robustness against the {len(baselines)} baseline models' fit: {soups_er}; ingredients "
+                   f"{min(ingredients):+.1f} to {max(ingredients):+.1f} pp; WiSE-FT at α = {best_wise['alpha']:g} "
+                   f"{er(best_wise):+.1f} pp.")
+        top = max(b[1] for b in baselines)
+        beyond = min(p["id_acc"] for p in points)
+        if beyond > top:
+            out.append(f"Read these with care: the soups and their ingredients ({100 * beyond:.1f}% ID accuracy or "
+                       f"more) lie beyond every baseline model ({100 * top:.1f}% at most), where the fit is "
+                       "extrapolated, and near 100% small differences in accuracy are large on the logit scale.")
     return " ".join(out)
 
 

@@ -9,6 +9,8 @@ import json
 import plotly.graph_objects as go
 import pytest
 
+from core import lab
+from core.artifacts import MANIFEST, Run
 from explorer import lab_charts, lab_page, lab_text
 from test_app import open_app
 
@@ -17,7 +19,10 @@ SHIPPED = {n: json.loads((ROOT / f"{n}.json").read_text()) for n in lab_page.SEC
 FIGURES = {"spawn": (lab_charts.spawn_barriers, lab_charts.spawn_paths), "swa": (lab_charts.swa_chart,),
            "align": (lab_charts.align_paths, lab_charts.align_ratios),
            "soups": (lab_charts.barrier_heatmap, lab_charts.soups_scatter)}
-TEXT = {"spawn": lab_text.spawn_md, "swa": lab_text.swa_md, "align": lab_text.align_md, "soups": lab_text.soups_md}
+E2E = ROOT.parents[1] / "runs" / "world-e2e"
+BASELINES = lab.baseline_points(Run(E2E)) if (E2E / MANIFEST).exists() else []
+TEXT = {"spawn": lab_text.spawn_md, "swa": lab_text.swa_md, "align": lab_text.align_md,
+        "soups": lambda s: lab_text.soups_md(s, BASELINES)}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
@@ -25,7 +30,7 @@ def test_every_lab_figure_is_valid_plotly(name):
     if name not in SHIPPED:
         pytest.skip(f"no {name}.json in {ROOT}")
     for draw in FIGURES[name]:
-        fig = draw(SHIPPED[name])
+        fig = draw(SHIPPED[name], BASELINES) if draw is lab_charts.soups_scatter else draw(SHIPPED[name])
         go.Figure(fig.to_dict())  # validates every property
         assert fig.data and fig.layout.title.text
 
@@ -75,3 +80,17 @@ def test_readme_lab_numbers_are_the_shipped_ones():
     for kind in ("uniform", "greedy"):
         assert f"{100 * points[kind]['id_acc']:.1f}%" in text and f"{100 * points[kind]['ood_acc']:.1f}%" in text
     assert f"best ingredient {100 * best:.1f}%" in text and f"{100 * wise['ood_acc']:.1f}% (alpha {wise['alpha']:g}" in text
+
+
+def test_soups_effective_robustness_is_measured_against_the_baselines_fit():
+    if "soups" not in SHIPPED or len(BASELINES) < 2:
+        pytest.skip("needs the shipped soups and world-e2e's baselines")
+    fig = lab_charts.soups_scatter(SHIPPED["soups"], BASELINES)
+    fit = [t for t in fig.data if t.name == "baselines' fit"]
+    assert len(fit) == 1 and len([t for t in fig.data if t.name == "baseline models"][0].x) == len(BASELINES)
+    slope, intercept = lab.metrics.fit_linear_trend([b[1] for b in BASELINES], [b[2] for b in BASELINES])
+    assert abs(fit[0].y[0] - (slope * fit[0].x[0] + intercept)) < 1e-9
+    text = lab_text.soups_md(SHIPPED["soups"], BASELINES)
+    uniform = next(p for p in SHIPPED["soups"]["points"] if p["kind"] == "uniform")
+    er = 100 * lab.metrics.effective_robustness(uniform["id_acc"], uniform["ood_acc"], (slope, intercept))
+    assert f"uniform soup {er:+.1f} pp" in text
