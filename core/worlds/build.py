@@ -31,7 +31,11 @@ The lab's cost (step 7, `--lab --threads 1` from an empty work folder on a copy 
 fine-tunes) at 800-1,130 images/s. Every number it wrote equalled the shipped summaries', which an
 earlier run on busier cores (load 5-6, 280-900 images/s) took 816 s for (13:43 wall, with the
 parent then stopped at 252 of its 378 steps). It adds 32 KB to data/. With 2 threads on the busy
-cores training ran at 53 images/s against 705 with one (`--threads`).
+cores training ran at 53 images/s against 705 with one (`--threads`); the lab now always runs on one
+thread (LabConfig.threads), whatever `--threads` the rest uses. A whole from-scratch build (the lab and
+its alignment step included) on 2026-12-07, mostly idle: 19 min 23 s wall, 4.2 GB peak RSS (pretrain
+171 s, world-e2e 79, world-lc 3, finetune-seed1 54, scratch and paths 136, baselines 156, plane 5, lab
+spawn 259, SWA 42, soups 143, align 108), 37 MB of data.
 """
 
 from __future__ import annotations
