@@ -29,7 +29,7 @@ from torch import nn
 
 from . import metrics
 from .evaluate import predict
-from .interpolate import StateDict, interpolate
+from .interpolate import StateDict
 from .lmc import average_weights, recalibrate_batchnorm
 
 STABLE_ERROR_BARRIER = 0.02  # Frankle et al.'s criterion: a path is "stable" below a 2% error barrier
@@ -61,13 +61,6 @@ def evaluate(model: nn.Module, state: StateDict, sets: Sequence[EvalSet], calibr
         logits = predict(model.eval(), s.images, batch_size, torch.device("cpu")).numpy()  # (N, C)
         out[s.name] = (float(metrics.cross_entropy(logits, s.labels)), float(metrics.accuracy(logits, s.labels)))
     return out
-
-
-def path_curve(model: nn.Module, theta_0: StateDict, theta_1: StateDict, alphas: Sequence[float], data: EvalSet,
-               calibration: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, accuracy) on `data` along (1 - alpha) theta_0 + alpha theta_1: two (A,) arrays."""
-    rows = [evaluate(model, interpolate(theta_0, theta_1, a), [data], calibration)[data.name] for a in alphas]
-    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
 # ----------------------------------------------------------------------------- spawn at k

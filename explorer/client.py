@@ -4,7 +4,7 @@ The page is served by Streamlit itself, with plotly.js copied next to it from th
 package (the browser needs no network). The component is declared with a path, so its iframe is
 same-origin with the app: it writes ?alpha= into the page URL itself and remembers the slider
 across reruns. Moving alpha reruns nothing; only when the slider rests (350 ms) while a tab below
-that shows alpha-dependent things is open does it send the alpha back (one rerun).
+that shows alpha-dependent things is open and on screen does it send the alpha back (one rerun).
 
 Measured and rejected: components.v1.html with plotly.js inlined (4.8 MB of srcdoc re-sent to the
 browser on every rerun); st.plotly_chart per chart (a server round trip per slider step, 0.3-0.8 s).
@@ -57,7 +57,8 @@ def live_view(payload: dict, key: str, presenter: bool = False) -> None:
 
 def slider_alpha() -> float | None:
     """The alpha the live view last sent (it sends it when the slider rests while a tab below that shows
-    alpha-dependent things is open: the gallery, your own image, the loss plane); None before that."""
+    alpha-dependent things, the gallery, your own image or the loss plane, is open and on screen); None
+    before that."""
     import streamlit as st
 
     value = st.session_state.get("live")

@@ -4,6 +4,8 @@ sign of its number. Each function takes one section as `core.worlds.lab` stored 
 
 from __future__ import annotations
 
+from core import metrics
+
 METHOD_NAMES = {"unaligned": "unaligned", "weight_matching": "weight matching",
                 "activation_matching": "activation matching",
                 "activation_then_weight_matching": "activation, then weight matching", "ste": "straight-through estimator"}
@@ -83,8 +85,6 @@ def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str
             out.append(f"On the test sets the {p['kind']} soup reaches {100 * p['ood_acc']:.1f}% average OOD accuracy, "
                        f"{side} WiSE-FT's best ({100 * best_ood:.1f}%).")
     if len(baselines) > 1:
-        from core import metrics
-
         fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines])
         er = lambda p: 100 * metrics.effective_robustness(p["id_acc"], p["ood_acc"], fit)  # noqa: E731
         best_wise = max(wise, key=lambda w: w["ood_acc"])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import artifacts
+from .. import artifacts, report
 from .. import lab as L
-from ..lmc import average_weights
+from ..lmc import average_weights, path_loss
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
 from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
@@ -56,8 +56,8 @@ def spawn_step(b) -> Path:
     model, tf = _model(init)
     data, cal = _eval_set(f"world:id_test:{b.n_test}", b.lab.n_id, tf), calibration(b, tf)
     theta_a = _as_shipped(load_weights(parent / "weights" / "finetuned.safetensors"))
-    curves = [L.path_curve(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
-                           b.lab.alphas, data, cal) for c in children]
+    curves = [path_loss(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
+                        b.lab.alphas, data.images, data.labels, calibration=cal, batch_size=500) for c in children]
     steps_per_epoch = -(-b.n_train // b.scratch.batch_size)
     summary = L.spawn_summary(b.lab.spawn_k, b.lab.alphas, np.array([c[0] for c in curves]),
                               np.array([c[1] for c in curves]), steps_per_epoch)
@@ -194,9 +194,7 @@ def test_points(b, model, tf, e2e, names, states, uniform, greedy) -> dict:
         row = L.evaluate(model, state, sets)
         points.append({"name": name, "kind": kind, "id_acc": row["id_test"][1],
                        "ood_acc": L.avg_ood(row, OOD_SPLITS)[1], "per_set": {k: list(v) for k, v in row.items()}})
-    by_alpha: dict[float, dict] = {}
-    for r in e2e.metrics_rows():
-        by_alpha.setdefault(float(r["alpha"]), {})[r["dataset"]] = float(r["accuracy"])
-    wiseft = [{"alpha": a, "id_acc": d["id_test"], "ood_acc": float(np.mean([d[s] for s in OOD_SPLITS]))}
-              for a, d in sorted(by_alpha.items())]
+    grid = report.accuracy_grid(e2e)  # (A,) per set and avg_ood, from the sweep's metrics
+    wiseft = [{"alpha": float(a), "id_acc": float(grid[e2e.id_dataset][i]), "ood_acc": float(grid["avg_ood"][i])}
+              for i, a in enumerate(e2e.alphas)]
     return {"points": points, "wiseft": wiseft}
