@@ -16,6 +16,8 @@ ids or files. `python -m core datasets` lists the families.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -44,6 +46,9 @@ class ImageSet:
         logit_indices: when the model's head has more classes than this set (ImageNet-R/A's
             200-class subsets), the head classes that this set's labels index; logits are projected
             onto them before argmax and loss.
+        content: a digest of what the examples hold beyond their ids and labels (the world's pixels,
+            image files' sizes and modification times), so that results computed from other content
+            are never reused for this set; "" when the ids alone pin the content.
     """
 
     name: str
@@ -54,6 +59,7 @@ class ImageSet:
     logit_indices: np.ndarray | None = None
     spec: str = ""
     extra: dict = field(default_factory=dict)
+    content: str = ""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -71,7 +77,7 @@ class ImageSet:
         idx = np.linspace(0, len(self) - 1, n).round().astype(int)  # spread over classes
         return ImageSet(self.name, self.classnames, [self.ids[i] for i in idx], self.labels[idx],
                         lambda i, g=self.get_image, idx=idx: g(int(idx[i])), self.logit_indices,
-                        self.spec, self.extra)
+                        self.spec, self.extra, self.content)
 
 
 class TorchImages(torch.utils.data.Dataset):
@@ -230,7 +236,18 @@ def image_folder(path: str, data_root: str | None = None) -> ImageSet:
         ids=paths,
         labels=np.asarray(labels, dtype=np.int64),
         get_image=lambda i: open_image(paths[i]),
+        content=files_digest(paths),
     )
+
+
+def files_digest(paths: list[str]) -> str:
+    """sha256 over each file's size and modification time (16 hex digits): a file replaced in place
+    under the same path changes it, without reading the images."""
+    h = hashlib.sha256()
+    for path in paths:
+        st = os.stat(path)
+        h.update(f"{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
 
 
 def open_image(path: str) -> Image.Image:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import IMAGE_EXTENSIONS, DatasetError, ImageSet, open_image, parse_spec, register, register_opener
+from .data import IMAGE_EXTENSIONS, DatasetError, ImageSet, files_digest, open_image, parse_spec, register, register_opener
 
 METADATA = Path(__file__).parent / "metadata"
 # ObjectNet images carry a thin red border; the paper's code (mlfoundations/wise-ft,
@@ -136,7 +136,8 @@ def _files_set(name: str, classnames: list[str], paths: list[str], labels: np.nd
         img = open_image(paths[i])
         return img.crop((crop, crop, img.width - crop, img.height - crop)) if crop else img
 
-    return ImageSet(name=name, classnames=classnames, ids=paths, labels=labels, get_image=get_image, **kwargs)
+    return ImageSet(name=name, classnames=classnames, ids=paths, labels=labels, get_image=get_image,
+                    content=files_digest(paths), **kwargs)
 
 
 def _split(name: str, arg: str, allowed: tuple[str, ...]) -> str:
@@ -309,7 +310,7 @@ def _array_set(name: str, classnames: list[str], files: list[Path]) -> ImageSet:
     labels = np.concatenate([p[1] for p in parts])
     ids = [f"{f.resolve()}#{i}" for f, p in zip(files, parts) for i in range(len(p[1]))]
     return ImageSet(name=name, classnames=list(classnames), ids=ids, labels=labels,
-                    get_image=lambda i: Image.fromarray(images[i]))
+                    get_image=lambda i: Image.fromarray(images[i]), content=files_digest([str(f) for f in files]))
 
 
 @register("cifar10", "CIFAR-10: cifar10[:test|train], DATA_ROOT/cifar-10-batches-bin/ (or -py/); --download",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import DatasetError, ImageSet, register
+from .data import DatasetError, ImageSet, files_digest, register
 from .datasets import _files_set, _locate, _split, load_arrays, read_pickle_safely
 
 
@@ -64,7 +64,7 @@ def cifar100(arg: str, data_root: str | None = None) -> ImageSet:
     images, labels = load_arrays(str(root / split))  # (N, 32, 32, 3), (N,) fine labels
     ids = [f"{(root / split).resolve()}#{i}" for i in range(len(labels))]
     return ImageSet(name="cifar100" if split == "test" else "cifar100-train", classnames=classnames, ids=ids,
-                    labels=labels, get_image=lambda i: Image.fromarray(images[i]))
+                    labels=labels, get_image=lambda i: Image.fromarray(images[i]), content=files_digest([str(root / split)]))
 
 
 @register("food101", "Food-101: food101[:test|train], DATA_ROOT/food-101/images/<class>/ + meta/<split>.txt",

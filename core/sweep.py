@@ -165,6 +165,7 @@ def identity(plan: _Plan, images: ImageSet, cfg: SweepConfig) -> dict:
         "projection": None if proj is None else _digest(list(proj.shape), np.asarray(proj, np.int64).tobytes()),
         "alphas": list(cfg.alphas), "dtype": cfg.logits_dtype, "chunk_size": chunk_size(len(images), cfg),
         "keep_logits": cfg.keep_logits, "topk": cfg.topk,
+        **({"content": images.content} if images.content else {}),
     }
 
 

@@ -45,7 +45,8 @@ def identity(cfg, train_set, theta_0_digest: str, pp_cfg: dict, init_from: dict 
     settings = {k: v for k, v in asdict(cfg).items() if k not in RUN_CONTROL}
     return {"format": FORMAT, "config": settings,
             "train_set": {"spec": train_set.spec, "n": len(train_set),
-                          "digest": examples_digest(train_set.ids, train_set.labels)},
+                          "digest": examples_digest(train_set.ids, train_set.labels),
+                          **({"content": train_set.content} if train_set.content else {})},
             "theta_0": theta_0_digest, "init_from": init_from,
             "preprocess": json.loads(json.dumps(pp_cfg))}
 

@@ -115,6 +115,40 @@ def test_unchanged_sets_are_reused_not_recomputed(e2e_run, folders, tmp_path):
     assert after != before and after.stat().st_ino == before.stat().st_ino  # linked into the new generation
 
 
+def test_an_image_replaced_under_the_same_path_is_recomputed(e2e_run, folders, tmp_path):
+    """The ids (paths) and labels stay the same, the pixels do not: the old logits must not be reused."""
+    val = shutil.copytree(folders["val"], tmp_path / "val")
+    run = copy_run(e2e_run, tmp_path / "run")
+    args = ["sweep", "--run", run, "--id", f"folder:{val}", "--alphas", "0,0.5,1", "--float32"]
+    run_cli(*args)
+    before = Run(run).grid_logits("val").copy()
+    first = sorted((val / CLASSES[0]).iterdir())[0]
+    shutil.copyfile(sorted((val / CLASSES[1]).iterdir())[0], first)  # another class's image, same file name
+    run_cli(*args)
+    after = Run(run).grid_logits("val")
+    changed = np.flatnonzero(np.abs(after - before).max(axis=(0, 2)) > 0)
+    assert list(changed) == [0], f"examples whose logits changed: {changed}"
+    consistent(Run(run))
+
+
+def test_world_sets_change_identity_with_their_styles(monkeypatch):
+    """A new world style (world v2's shifts) keeps every id and label of a split but changes its
+    pixels, so results swept or trained on the old split are not reused."""
+    from core import trainstate
+    from core.finetune import FinetuneConfig
+    from core.worlds import registry, styles
+
+    registry._generate.cache_clear()
+    old = get_dataset("world:v2:16")
+    monkeypatch.setattr(styles, "V2_ROT", styles.V2_ROT + 30)
+    registry._generate.cache_clear()
+    new = get_dataset("world:v2:16")
+    registry._generate.cache_clear()
+    assert old.ids == new.ids and (old.labels == new.labels).all() and old.content != new.content
+    ident = [trainstate.identity(FinetuneConfig(), s, "t0", {}, None) for s in (old, new)]
+    assert ident[0]["train_set"]["digest"] == ident[1]["train_set"]["digest"] and ident[0] != ident[1]
+
+
 # ----------------------------------------------------------------------------- 2: always whole
 
 KILLER = """

@@ -6,6 +6,7 @@ regenerates exactly that image (see shapes.render), so runs store ids, not pixel
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 import numpy as np
@@ -24,9 +25,11 @@ def default_size(split: str) -> int:
 
 
 @lru_cache(maxsize=16)
-def _generate(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _generate(split: str, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The split's first n images and labels, and a digest of the pixels: a change to the world's
+    styles (new shifts) changes every result computed from them, though ids and labels stay the same."""
     images, labels, _ = shapes.make_split(split, n, seed=WORLD_SEED)
-    return images, labels
+    return images, labels, hashlib.sha256(images.tobytes()).hexdigest()[:16]
 
 
 @register("world", "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS",
@@ -39,13 +42,14 @@ def world_split(arg: str, data_root: str | None = None) -> ImageSet:
         n = int(count) if count else default_size(split)
     except ValueError as err:
         raise DatasetError(f"world:{arg}: the size after the second ':' must be an integer") from err
-    images, labels = _generate(split, n)
+    images, labels, pixels = _generate(split, n)
     return ImageSet(
         name=split,
         classnames=list(shapes.CLASSNAMES),
         ids=[f"world:{split}/{i}" for i in range(n)],
         labels=np.asarray(labels, dtype=np.int64),
         get_image=lambda i: Image.fromarray(images[i]),
+        content=pixels,
     )
 
 
