@@ -34,7 +34,7 @@ def test_lab_writes_three_summaries_and_skips_them_when_current(lab_world):
     stamps = {s: (lab_dir(b) / f"{s}.json").stat().st_mtime_ns for s in SECTIONS}
     threads = torch.get_num_threads()
     try:
-        assert main(["--quick", "--lab", "--threads", "1", "--out", str(b.out), "--work", str(b.work)]) == 0
+        assert main(["--quick", "--lab", "--out", str(b.out), "--work", str(b.work)]) == 0
     finally:
         torch.set_num_threads(threads)
     assert {s: (lab_dir(b) / f"{s}.json").stat().st_mtime_ns for s in SECTIONS} == stamps

@@ -1,6 +1,6 @@
 """`make world`: regenerate every shipped artifact of the embedded world from scratch.
 
-    python -m core.worlds.build [--out data] [--quick] [--work build/world] [--lab] [--threads N]
+    python -m core.worlds.build [--out data] [--quick] [--work build/world] [--lab]
 
 Steps (each skipped when its output exists, so an interrupted build resumes):
   1. pretrain the zero-shot CLIP model on `pretrain`                 -> data/world/model/
@@ -91,12 +91,12 @@ class WorldBuild:
     # the fine-tuned model to lose OOD accuracy (measured: avg OOD +2.2 pp over zero-shot, not below it)
     finetune: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=40,
                                               keep_checkpoints=0)
-    # linear classifier: at lr 3e-3 for 10 epochs its head barely leaves the zero-shot head (alpha 0.5: ID +8.5 pp
-    # over zero-shot; best average OOD at alpha 1). World v2 (styles.py) trains it to convergence instead (features
-    # are computed once, so it costs seconds): lr 0.3, 100 epochs, weight_decay 0.0 gave alpha 0.5 +2.8 pp average
-    # OOD over both ends (measured, styles.py's docstring); lr 1e-2 x 20 epochs and 3e-2 x 30 still peaked at >= 0.7
-    linear: FinetuneConfig = FinetuneConfig(mode="linear-classifier", lr=3e-3, epochs=10, batch_size=256,
-                                            warmup_steps=20)
+    # linear classifier, trained close to convergence on the frozen features (computed once, so it costs seconds):
+    # world v1's lr 3e-3 x 10 epochs barely left the zero-shot head (alpha 0.5: ID +8.5 pp over zero-shot; best
+    # average OOD at alpha 1); lr 1e-2 x 20 and 3e-2 x 30 still peaked at alpha >= 0.7. lr 0.3 x 30 epochs without
+    # weight decay puts alpha 0.5 4.3 pp above both ends in world v2 (styles.py has every variant measured)
+    linear: FinetuneConfig = FinetuneConfig(mode="linear-classifier", lr=0.3, epochs=30, batch_size=256,
+                                            warmup_steps=20, weight_decay=0.0)
     scratch: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=60,
                                              weight_decay=0.05, keep_checkpoints=0)
     fork_epoch: int = 2  # the fork shares this many epochs with scratch-a
@@ -110,6 +110,11 @@ class WorldBuild:
         Baseline("scratch w12 e4 no aug", 12, 4, augment=False),
     )
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    # torch CPU threads for every step after pretraining (pretraining uses PretrainConfig.threads): trained weights
+    # depend on the thread count (CPU reductions), so one fixed count makes the build the same on every machine and
+    # load; on 2 cores one thread trains this tower about as fast as two (~900 vs ~1,100 images/s idle) and far
+    # faster when other jobs share the cores (705 vs 53 images/s measured)
+    threads: int = 1
     lab: LabConfig = LabConfig()  # the LMC lab (core.worlds.lab): spawn at k, SWA, soups
 
     @classmethod
@@ -289,6 +294,7 @@ def build(b: WorldBuild) -> dict[str, float]:
         t0 = time.perf_counter()
 
     build_model(b); lap("pretrain")
+    torch.set_num_threads(b.threads)
     e2e = wiseft_run(b, "world-e2e", b.finetune, trajectory_every=b.trajectory_every); lap("world-e2e")
     lc = wiseft_run(b, "world-lc", b.linear, theta_0_from=e2e); lap("world-lc")
     ft1 = ship_weights(b, trained(b, "finetune-seed1", zeroshot(b), b.train_set(),
@@ -325,11 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny budget (tests): minutes, not the shipped runs")
     p.add_argument("--lab", action="store_true", help="only the LMC lab's missing or stale steps, on an existing "
                    "built world (the same networks and numbers as a full build)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the pretrain config's 2); "
-                   "1 on a machine other jobs share: 2 threads on 2 busy cores trained 13x slower (53 vs 705 images/s)")
     args = p.parse_args(argv)
     b = WorldBuild.quick(args.out, args.work) if args.quick else WorldBuild(out=args.out, work=args.work)
-    torch.set_num_threads(args.threads or b.pretrain.threads)
+    torch.set_num_threads(b.threads)
     times = build_lab(b) if args.lab else build(b)
     print("world built:", json.dumps(times), f"total {sum(times.values()):.0f}s")
     return 0

@@ -197,7 +197,19 @@ def render(split: str, index: int, seed: int = 0) -> tuple[np.ndarray, int, str]
         raise KeyError(f"unknown split {split!r}; choose from {SPLITS}")
     rng = _rng(split, index, seed)
     spec = S.sample_spec(split, rng)  # every random choice of the example, as plain values
-    return _draw(spec, rng), spec.label, S.caption(spec, rng, noisy=split == "pretrain")
+    image = _draw(spec, rng)
+    return image, annotated_label(split, index, seed, spec.label), S.caption(spec, rng, noisy=split == "pretrain")
+
+
+def annotated_label(split: str, index: int, seed: int, label: int) -> int:
+    """The label an annotator gave the example: on the ID splits a share S.ID_LABEL_NOISE of them name
+    a uniformly drawn other class. Drawn from its own stream, so the image is the same either way."""
+    if split not in ("id_train", "id_test") or S.ID_LABEL_NOISE == 0:
+        return label
+    rng = np.random.default_rng([seed, _SPLIT_IDS[split], index, 1])
+    if rng.random() >= S.ID_LABEL_NOISE:
+        return label
+    return int((label + 1 + rng.integers(len(SHAPES) - 1)) % len(SHAPES))
 
 
 def _draw(spec: S.Spec, rng: np.random.Generator) -> np.ndarray:
