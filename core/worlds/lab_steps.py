@@ -3,14 +3,17 @@ core.lab and writes one summary to data/world/lab/."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import artifacts, report
 from .. import lab as L
+from ..finetune import FinetuneConfig
 from ..lmc import average_weights, path_loss
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
@@ -28,26 +31,39 @@ def _model(run: Path):
 # ----------------------------------------------------------------------------- spawn at k
 
 
+def spawn_recipe(b) -> FinetuneConfig:
+    """The spawn experiment's recipe: the world's scratch recipe with LabConfig.spawn_recipe's overrides."""
+    return replace(b.scratch, **dict(b.lab.spawn_recipe))
+
+
+def spawn_config(b) -> dict:
+    """What spawn.json depends on: the spawn settings and the whole recipe (a changed recipe makes it stale)."""
+    return section_config(b, ("spawn_recipe", "spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"),
+                          spawn_recipe(b))
+
+
 def spawn_children(b) -> tuple[Path, Path, list[Path]]:
-    """The parent: scratch-a's recipe, init and data order (seed 0) trained to the end, checkpointed
-    every gcd(k) steps (saving changes nothing it computes); one child per k forked from its
-    checkpoint at step k with seed `spawn_seed`. Returns (init run, parent run, children runs)."""
-    lab, width = b.lab, b.pretrain.vision_width
+    """The parent: the spawn recipe from scratch-a's init with its data order (seed 0), trained to the
+    end, checkpointed every gcd(k) steps (saving changes nothing it computes); one child per k forked
+    from its checkpoint at step k with seed `spawn_seed`. Work runs are named by the recipe's digest, so
+    a changed recipe never reuses another recipe's networks. Returns (init run, parent run, children)."""
+    lab, width, recipe = b.lab, b.pretrain.vision_width, spawn_recipe(b)
+    tag = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:8]
     init = scratch_init(b, width, b.scratch.seed)
-    cfg = replace(b.scratch, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
-    parent = trained(b, "lab-parent", init, b.train_set(), cfg)
+    cfg = replace(recipe, seed=b.scratch.seed, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
+    parent = trained(b, f"lab-parent-{tag}", init, b.train_set(), cfg)
     children = []
     for k in lab.spawn_k:
         fork = None if k == 0 else parent / "checkpoints" / f"step_{k:07d}.safetensors"
-        children.append(trained(b, f"lab-spawn-k{k:04d}", init, b.train_set(), replace(b.scratch, seed=lab.spawn_seed),
-                                init_from=fork))
+        children.append(trained(b, f"lab-spawn-{tag}-k{k:04d}", init, b.train_set(),
+                                replace(recipe, seed=lab.spawn_seed), init_from=fork))
     return init, parent, children
 
 
 def spawn_step(b) -> Path:
     """Each child's path to the parent's own end (the seed-0 child): two networks that share k steps."""
     out = lab_dir(b) / "spawn.json"
-    config = section_config(b, ("spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"), b.scratch)
+    recipe, config = spawn_recipe(b), spawn_config(b)
     inputs = {"arch": _digest(b.model_dir / "open_clip_config.json")}
     if _fresh(out, config, inputs):
         return out
@@ -58,7 +74,7 @@ def spawn_step(b) -> Path:
     theta_a = _as_shipped(load_weights(parent / "weights" / "finetuned.safetensors"))
     curves = [path_loss(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
                         b.lab.alphas, data.images, data.labels, calibration=cal, batch_size=500) for c in children]
-    steps_per_epoch = -(-b.n_train // b.scratch.batch_size)
+    steps_per_epoch = -(-b.n_train // recipe.batch_size)
     summary = L.spawn_summary(b.lab.spawn_k, b.lab.alphas, np.array([c[0] for c in curves]),
                               np.array([c[1] for c in curves]), steps_per_epoch)
     summary["eval"] = {"set": data.name, "n": len(data.labels), "batchnorm": "recomputed at every alpha on the "
