@@ -65,6 +65,8 @@ def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_wor
         done = json.loads((run / "manifest.json").read_text())["finetune"]
         assert (done["lr"], done["warmup_steps"], done["weight_decay"]) == (recipe.lr, 0, recipe.weight_decay)
         assert done["seed"] == (b.scratch.seed if run.name.startswith("lab-parent") else b.lab.spawn_seed)
+    steps = {int(c.stem[5:]) for c in (runs[0] / "checkpoints").glob("step_*.safetensors")}
+    assert steps - {max(steps)} == {k for k in b.lab.spawn_k if k > 0}  # the parent's train states: each k, the end
     other = replace(b, lab=replace(b.lab, spawn_recipe=(("lr", 1e-3),)))
     assert not _fresh(lab_dir(b) / "spawn.json", spawn_config(other), s["inputs"])  # another recipe: recomputed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,12 +14,12 @@ import numpy as np
 
 from .. import artifacts, report
 from .. import lab as L
-from ..finetune import FinetuneConfig
+from ..finetune import FinetuneConfig, finetune
 from ..lmc import average_weights, path_loss
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
 from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
-from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
+from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, lab_dir,
                   section_config)
 
 
@@ -42,16 +43,37 @@ def spawn_config(b) -> dict:
                           spawn_recipe(b))
 
 
+def spawn_parent(b, init: Path, recipe: FinetuneConfig, tag: str) -> Path:
+    """The parent: the spawn recipe from `init` with data order seed 0, trained in segments that stop at
+    each k > 0, so that it keeps a train state at exactly those steps (a resume is bit-identical on
+    CPU, core.finetune; checkpointing every gcd(k) steps would save 378 for k = 1)."""
+    run = b.work / f"lab-parent-{tag}"
+    cfg = replace(recipe, seed=b.scratch.seed, checkpoint_every=10 ** 9, keep_checkpoints=0)  # saves at each stop
+    if not run.exists():
+        shutil.copytree(init, run)
+    for k in sorted({k for k in b.lab.spawn_k if k > 0}):
+        ckpt = run / "checkpoints" / f"step_{k:07d}.safetensors"
+        if not ckpt.exists():
+            finetune(run, b.train_set(), replace(cfg, max_steps=k))
+        if not ckpt.exists():
+            raise RuntimeError(f"{run} went past step {k} without its train state (an interrupted older "
+                               f"build?): delete {run} and run the lab again")
+    done = (run / "weights" / "finetuned.safetensors").exists() and \
+        artifacts.read_manifest(run).get("finetune", {}).get("max_steps", 0) is None
+    if not done:
+        finetune(run, b.train_set(), cfg)
+    return run
+
+
 def spawn_children(b) -> tuple[Path, Path, list[Path]]:
-    """The parent: the spawn recipe from scratch-a's init with its data order (seed 0), trained to the
-    end, checkpointed every gcd(k) steps (saving changes nothing it computes); one child per k forked
-    from its checkpoint at step k with seed `spawn_seed`. Work runs are named by the recipe's digest, so
-    a changed recipe never reuses another recipe's networks. Returns (init run, parent run, children)."""
+    """The parent (`spawn_parent`) and one child per k forked from its train state at step k and
+    trained to the end with seed `spawn_seed` under the same recipe. Work runs are named by the
+    recipe's digest, so a changed recipe never reuses another recipe's networks. Returns (init run,
+    parent run, children runs)."""
     lab, width, recipe = b.lab, b.pretrain.vision_width, spawn_recipe(b)
     tag = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:8]
     init = scratch_init(b, width, b.scratch.seed)
-    cfg = replace(recipe, seed=b.scratch.seed, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
-    parent = trained(b, f"lab-parent-{tag}", init, b.train_set(), cfg)
+    parent = spawn_parent(b, init, recipe, tag)
     children = []
     for k in lab.spawn_k:
         fork = None if k == 0 else parent / "checkpoints" / f"step_{k:07d}.safetensors"
