@@ -25,12 +25,22 @@ def spawn_md(spawn: dict) -> str:
     out = [f"Children split at k = 0 (the parent's initial weights) end with an error barrier of **{100 * eb[0]:.2f}%** "
            f"and a loss barrier of **{lb[0]:.3f} nats**; split after **{k[-1]:g} epochs**, **{100 * eb[-1]:.2f}%** and "
            f"**{lb[-1]:.3f} nats**."]
+    r = spawn.get("config", {}).get("recipe")
+    if r:
+        warmup = f"{r['warmup_steps']} warmup steps" if r["warmup_steps"] else "no warmup"
+        out.append(f"Parent and children share one recipe: AdamW at lr {r['lr']:g}, {warmup}, "
+                   f"weight decay {r['weight_decay']:g}, batch {r['batch_size']}, {r['epochs']} epochs; the parent ends at "
+                   f"**{100 * spawn['accuracy'][0][0]:.2f}%** ID accuracy (alpha 0 of every path).")
     falls = h["error_barrier_falls_with_k"] and h["loss_barrier_falls_with_k"]
     out.append("The barrier falls as the shared start grows." if falls else
                "The barrier does not fall steadily with k (see the chart).")
     if h["unstable_at_k0"]:
         out.append(f"At k = 0 the pair is **unstable** (error barrier ≥ {line:g}%): different data orders from one "
                    "initialization lead to different basins, as Frankle et al. found for ResNets on ImageNet.")
+        later = [i for i in range(len(eb)) if all(100 * e < line for e in eb[i:])]
+        if later:
+            i = later[0]
+            out.append(f"From k = **{spawn['k_steps'][i]} steps** ({k[i]:.3g} epochs) on, every pair is stable.")
     else:
         out.append(f"Already at k = 0 the pair is **stable** (error barrier < {line:g}%): this small network, trained "
                    "with warmup, is stable from its initialization, like LeNet on MNIST in Frankle et al.; their ResNets "

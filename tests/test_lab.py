@@ -1,6 +1,7 @@
 """The LMC lab (issue 15): spawn at k, SWA and soups on the quick world, and the shipped summaries."""
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,8 @@ from core import lab as L
 from core import metrics
 from core.lmc import average_weights
 from core.worlds.build import main
-from core.worlds.lab import lab_dir
-from core.worlds.lab_steps import swa_snapshots
+from core.worlds.lab import _fresh, lab_dir
+from core.worlds.lab_steps import spawn_config, spawn_recipe, swa_snapshots
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "world" / "lab"
 SECTIONS = ("spawn", "swa", "soups")
@@ -51,6 +52,23 @@ def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
         assert again[key] == s[key]
     row = np.array(s["accuracy"][0])
     assert s["error_barrier"][0] == pytest.approx(np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row))
+
+
+def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_world):
+    b, _ = lab_world
+    s, recipe = read(b, "spawn"), spawn_recipe(b)
+    assert recipe.lr == dict(b.lab.spawn_recipe)["lr"] != b.scratch.lr and recipe.warmup_steps == 0
+    assert s["config"] == spawn_config(b) and s["config"]["recipe"] == json.loads(json.dumps(asdict(recipe)))
+    runs = sorted(b.work.glob("lab-parent-*")) + sorted(b.work.glob("lab-spawn-*"))
+    assert len(runs) == 1 + len(b.lab.spawn_k)
+    for run in runs:  # every network of the experiment was trained with the recipe, the parent with seed 0
+        done = json.loads((run / "manifest.json").read_text())["finetune"]
+        assert (done["lr"], done["warmup_steps"], done["weight_decay"]) == (recipe.lr, 0, recipe.weight_decay)
+        assert done["seed"] == (b.scratch.seed if run.name.startswith("lab-parent") else b.lab.spawn_seed)
+    steps = {int(c.stem[5:]) for c in (runs[0] / "checkpoints").glob("step_*.safetensors")}
+    assert steps - {max(steps)} == {k for k in b.lab.spawn_k if k > 0}  # the parent's train states: each k, the end
+    other = replace(b, lab=replace(b.lab, spawn_recipe=(("lr", 1e-3),)))
+    assert not _fresh(lab_dir(b) / "spawn.json", spawn_config(other), s["inputs"])  # another recipe: recomputed
 
 
 def test_swa_average_is_the_average_of_the_snapshots(lab_world):

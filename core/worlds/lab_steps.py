@@ -3,19 +3,23 @@ core.lab and writes one summary to data/world/lab/."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import artifacts, report
 from .. import lab as L
+from ..finetune import FinetuneConfig, finetune
 from ..lmc import average_weights, path_loss
 from ..models import transforms_from_cfg
 from ..runs import load_classifier, load_weights, save_weights
 from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
-from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, gcd_steps, lab_dir,
+from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, lab_dir,
                   section_config)
 
 
@@ -28,26 +32,60 @@ def _model(run: Path):
 # ----------------------------------------------------------------------------- spawn at k
 
 
+def spawn_recipe(b) -> FinetuneConfig:
+    """The spawn experiment's recipe: the world's scratch recipe with LabConfig.spawn_recipe's overrides."""
+    return replace(b.scratch, **dict(b.lab.spawn_recipe))
+
+
+def spawn_config(b) -> dict:
+    """What spawn.json depends on: the spawn settings and the whole recipe (a changed recipe makes it stale)."""
+    return section_config(b, ("spawn_recipe", "spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"),
+                          spawn_recipe(b))
+
+
+def spawn_parent(b, init: Path, recipe: FinetuneConfig, tag: str) -> Path:
+    """The parent: the spawn recipe from `init` with data order seed 0, trained in segments that stop at
+    each k > 0, so that it keeps a train state at exactly those steps (a resume is bit-identical on
+    CPU, core.finetune; checkpointing every gcd(k) steps would save 378 for k = 1)."""
+    run = b.work / f"lab-parent-{tag}"
+    cfg = replace(recipe, seed=b.scratch.seed, checkpoint_every=10 ** 9, keep_checkpoints=0)  # saves at each stop
+    if not run.exists():
+        shutil.copytree(init, run)
+    for k in sorted({k for k in b.lab.spawn_k if k > 0}):
+        ckpt = run / "checkpoints" / f"step_{k:07d}.safetensors"
+        if not ckpt.exists():
+            finetune(run, b.train_set(), replace(cfg, max_steps=k))
+        if not ckpt.exists():
+            raise RuntimeError(f"{run} went past step {k} without its train state (an interrupted older "
+                               f"build?): delete {run} and run the lab again")
+    done = (run / "weights" / "finetuned.safetensors").exists() and \
+        artifacts.read_manifest(run).get("finetune", {}).get("max_steps", 0) is None
+    if not done:
+        finetune(run, b.train_set(), cfg)
+    return run
+
+
 def spawn_children(b) -> tuple[Path, Path, list[Path]]:
-    """The parent: scratch-a's recipe, init and data order (seed 0) trained to the end, checkpointed
-    every gcd(k) steps (saving changes nothing it computes); one child per k forked from its
-    checkpoint at step k with seed `spawn_seed`. Returns (init run, parent run, children runs)."""
-    lab, width = b.lab, b.pretrain.vision_width
+    """The parent (`spawn_parent`) and one child per k forked from its train state at step k and
+    trained to the end with seed `spawn_seed` under the same recipe. Work runs are named by the
+    recipe's digest, so a changed recipe never reuses another recipe's networks. Returns (init run,
+    parent run, children runs)."""
+    lab, width, recipe = b.lab, b.pretrain.vision_width, spawn_recipe(b)
+    tag = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:8]
     init = scratch_init(b, width, b.scratch.seed)
-    cfg = replace(b.scratch, checkpoint_every=gcd_steps(lab.spawn_k), keep_checkpoints=0)
-    parent = trained(b, "lab-parent", init, b.train_set(), cfg)
+    parent = spawn_parent(b, init, recipe, tag)
     children = []
     for k in lab.spawn_k:
         fork = None if k == 0 else parent / "checkpoints" / f"step_{k:07d}.safetensors"
-        children.append(trained(b, f"lab-spawn-k{k:04d}", init, b.train_set(), replace(b.scratch, seed=lab.spawn_seed),
-                                init_from=fork))
+        children.append(trained(b, f"lab-spawn-{tag}-k{k:04d}", init, b.train_set(),
+                                replace(recipe, seed=lab.spawn_seed), init_from=fork))
     return init, parent, children
 
 
 def spawn_step(b) -> Path:
     """Each child's path to the parent's own end (the seed-0 child): two networks that share k steps."""
     out = lab_dir(b) / "spawn.json"
-    config = section_config(b, ("spawn_k", "spawn_seed", "alphas", "n_id", "n_calibration"), b.scratch)
+    recipe, config = spawn_recipe(b), spawn_config(b)
     inputs = {"arch": _digest(b.model_dir / "open_clip_config.json")}
     if _fresh(out, config, inputs):
         return out
@@ -58,7 +96,7 @@ def spawn_step(b) -> Path:
     theta_a = _as_shipped(load_weights(parent / "weights" / "finetuned.safetensors"))
     curves = [path_loss(model, theta_a, _as_shipped(load_weights(c / "weights" / "finetuned.safetensors")),
                         b.lab.alphas, data.images, data.labels, calibration=cal, batch_size=500) for c in children]
-    steps_per_epoch = -(-b.n_train // b.scratch.batch_size)
+    steps_per_epoch = -(-b.n_train // recipe.batch_size)
     summary = L.spawn_summary(b.lab.spawn_k, b.lab.alphas, np.array([c[0] for c in curves]),
                               np.array([c[1] for c in curves]), steps_per_epoch)
     summary["eval"] = {"set": data.name, "n": len(data.labels), "batchnorm": "recomputed at every alpha on the "
