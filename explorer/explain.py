@@ -14,12 +14,12 @@ from explorer.gallery import example_thumbnail
 SAMPLES = 8  # sample images per eval set
 # What each of the world's sets mimics (core/worlds/); other runs show their manifest's spec instead.
 SET_NOTES = {
-    "id_test": "held-out images of the fine-tuning distribution (upright, filled 'photos'): the ID set",
-    "v2": "a re-collection of the same distribution with small changes, like ImageNetV2",
+    "id_test": "held-out images of the fine-tuning distribution (upright, filled 'photos'; 3% of the labels wrong): the ID set",
+    "v2": "a re-collection of the photo style, turned further (up to 40°) and with a weaker shortcut, like ImageNetV2",
     "sketch": "line drawings of the shapes, like ImageNet-Sketch",
     "rendition": "art-like renditions (other colours and textures), like ImageNet-R",
-    "objectnet": "unusual poses, rotations and backgrounds, like ObjectNet",
-    "hard": "adversarially hard examples the fine-tuned model tends to get wrong, like ImageNet-A",
+    "objectnet": "turned, smaller objects on another class's background colour, like ObjectNet",
+    "hard": "small, low-contrast, cluttered and noisy objects, turned up to 40°, like ImageNet-A",
 }
 
 

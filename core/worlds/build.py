@@ -25,17 +25,16 @@ Budget (2 CPU cores, target <= 30 min; data/ ~30 MB): a width-12 tower (1.5 MB p
 models, one trajectory snapshot, and world-lc pointing at world-e2e's theta_0 file instead of a copy
 (the two runs start from the same zero-shot model).
 
-The lab's cost (step 7, `--lab --threads 1` from an empty work folder on a copy of data/, measured
-2026-12-07 on the 2 cores shared with other jobs, load average ~3): 441 s (spawn 263, SWA 48, soups
-131; 7:27 wall), training 333k images (the spawn parent, five children, the SWA phase, three soup
-fine-tunes) at 800-1,130 images/s. Every number it wrote equalled the shipped summaries', which an
-earlier run on busier cores (load 5-6, 280-900 images/s) took 816 s for (13:43 wall, with the
-parent then stopped at 252 of its 378 steps). It adds 32 KB to data/. With 2 threads on the busy
-cores training ran at 53 images/s against 705 with one (`--threads`); the lab now always runs on one
-thread (LabConfig.threads), whatever `--threads` the rest uses. A whole from-scratch build (the lab and
-its alignment step included) on 2026-12-07, mostly idle: 19 min 23 s wall, 4.2 GB peak RSS (pretrain
-171 s, world-e2e 79, world-lc 3, finetune-seed1 54, scratch and paths 136, baselines 156, plane 5, lab
-spawn 259, SWA 42, soups 143, align 108), 37 MB of data.
+Threads: pretraining runs on PretrainConfig.threads (2), every later step on WorldBuild.threads (1) and the
+lab on LabConfig.threads (1): trained weights depend on the thread count, so fixed counts make a rebuild
+byte-identical under any load (measured: two builds of world v2 into different folders gave the same
+weights, logits and lab summaries). On 2 busy cores, 2 threads trained at 53 images/s against 705 with
+one; on idle cores one thread trains this tower at ~900-1,170 images/s.
+
+Cost of world v2 from scratch (`make world`, 2026-12-07, 2 cores, tests on the other core for ~3 of the
+minutes): 19 min 44 s wall, 4.0 GB peak RSS, 37 MB of data; pretrain 132 s, world-e2e 95, world-lc 6,
+finetune-seed1 74, scratch and paths 183, baselines 165, plane 7, lab spawn 250, SWA 32, soups 128,
+align 103. World v1's build (2 threads after pretraining) took 19 min 23 s.
 """
 
 from __future__ import annotations

@@ -60,21 +60,22 @@ parent trained in segments that stop at each k (`spawn_parent`; its weights and 
 (children); unstable at init, falling with k, stable (< 2%) from 9 steps on: every bar holds, in
 237.6 s (one thread; 1,140-1,290 images/s, the machine less busy than for the first step).
 
-Shipped (2026-12-07; the numbers are in data/world/lab/*.json; spawn.json predates the spawn
-recipe, made with the scratch recipe itself, until the world is rebuilt):
-  spawn  k = 0, 21, 63, 126, 252 steps: loss barrier 0.028, 0.015, 0.010, 0, 0 nats, error barrier
-         1.70, 1.07, 0.60, 0.28, 0.00%: falling with k, but stable (< 2%) from init, so the issue's
-         "> 1 nat at k = 0" is not met. (Paired with the shipped scratch-a instead of the parent's
-         end, the barriers were 0.028, 0.019, 0.014, 0.011, 0.012 nats / 1.17, 0.80, 0.58, 0.78,
-         0.50%: not monotone, as the pairs shared no steps.)
-  swa    9 snapshots at lr 5e-4 over 2 epochs: the average beats the final snapshot on average OOD
-         accuracy (56.2 vs 54.5%) and loss and is flatter (rise 0.54 vs 0.56 nats at radius 0.25), not
-         on ID loss (0.0105 vs 0.0088); two snapshots (steps 56, 70) are flatter than the average.
-  soups  held-out ID accuracy is saturated (99.6-99.95% on 2,000 images): every pairwise midpoint
-         barrier is <= 0 (connected), both soups' held-out loss is below their members' mean, as the
-         matrix predicts, but neither beats its best member's held-out loss; on the test sets the
-         uniform soup reaches 100% ID and 58.2% average OOD (best ingredient 59.0%), far below
-         WiSE-FT's 63.4% at alpha 0.4.
+Shipped (world v2, 2026-12-07; the numbers are in data/world/lab/*.json):
+  spawn  the spawn recipe, k = 0, 1, 3, 9, 189 steps: loss barrier 1.856, 0.363, 0.166, 0.042, 0.000 nats,
+         error barrier 55.95, 15.87, 4.10, 1.10, 0.09%: unstable at init, stable (< 2%) from k = 9 steps
+         on; the parent ends at 83.75% ID (with the 3% ID label errors of world v2).
+  swa    9 snapshots at lr 5e-4 over 2 epochs: the average beats the final snapshot on ID loss (0.2073
+         vs 0.2143 nats) and every snapshot on it, on average OOD accuracy (59.8 vs 58.0%) and loss, and is
+         flatter (rise 0.42 vs 0.53 nats at radius 0.25); not on ID accuracy (97.1% both); snapshots
+         5 and 6 beat it on average OOD accuracy and snapshots 1-3 are flatter.
+  soups  held-out ID accuracy 95.7-95.95% on 2,000 images (3% of the labels wrong): every pairwise
+         midpoint barrier is <= 0 (connected), the uniform soup's held-out loss is below every member's
+         but its held-out accuracy is not above the best member's, so the greedy soup keeps one
+         ingredient (label smoothing 0.1); on the test sets the uniform soup reaches 97.15% ID and 63.2%
+         average OOD (best ingredient 62.0%), below WiSE-FT's 65.8% at alpha 0.6.
+  World v1's (clean ID labels, the scratch recipe for spawn): spawn 0.028, 0.015, 0.010, 0, 0 nats at
+         k = 0, 21, 63, 126, 252 (stable from init); SWA average worse than the final snapshot on ID
+         loss (0.0105 vs 0.0088); uniform soup 100% ID, 58.2% average OOD against WiSE-FT's 63.4%.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class LabConfig:
     n_heldout: int = 2000  # id_train examples n_train .. n_train + n_heldout: the greedy soup's split
     barrier_tolerance: float = 0.0  # nats: a pair is connected when its midpoint loss is <= its ends' mean
     align: AlignConfig = AlignConfig()  # permutation alignment of the scratch pair (core.lab_align)
-    # torch CPU threads for every lab step, whatever `--threads` the rest of the build uses: training results depend
+    # torch CPU threads for every lab step (WorldBuild.threads is the same for the steps before): training results depend
     # on it (the STE's barrier: 0.80 nats with two, 0.93 with one) and one was the faster on the busy 2-core machine
     threads: int = 1
 

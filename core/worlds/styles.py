@@ -23,8 +23,8 @@ Knobs that shape the phenomena (see `shapes.py` for the reasoning):
 
 World v2 (issue 14, shipped 2026-12-07), from `make world`'s logits (top-1 %, 2,000 images per set; ID,
 v2, sketch, rendition, objectnet, hard, average OOD):
-  end-to-end alpha 0    68.7  71.2  69.0  45.1  63.8  53.0  60.4
-             alpha 0.5  96.3  83.8  77.2  49.0  65.2  53.9  65.8
+  end-to-end alpha 0    68.7  71.2  69.0  45.1  63.7  52.9  60.4
+             alpha 0.5  96.3  83.8  77.2  48.9  65.1  53.8  65.8
              alpha 1    97.2  81.5  69.3  41.2  60.7  44.5  59.5
   linear     alpha 0.5  95.0  88.7  65.3  45.3  66.3  57.5  64.6   (alpha 1: 96.0 ID, 60.0 average OOD)
 Alpha 0.5 beats both ends on every shift, by 0.9 pp at least (hard); average OOD +5.4 pp over the better end;
