@@ -17,28 +17,40 @@ from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, _figure, _scatter
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
 
 
-def _k_label(k_epochs: float) -> str:
-    return "k = 0 (init)" if k_epochs == 0 else f"k = {round(k_epochs, 2):g} epoch" + ("" if k_epochs == 1 else "s")
+def _k_text(steps: int, per_epoch: int) -> str:
+    """A spawn point as read: '0 (init)', '3 steps', '2 epochs' (steps within the first epoch)."""
+    if steps == 0:
+        return "0 (init)"
+    if steps < per_epoch:
+        return f"{steps} step" + ("" if steps == 1 else "s")
+    epochs = steps / per_epoch
+    return f"{round(epochs, 2):g} epoch" + ("" if epochs == 1 else "s")
+
+
+def _k_label(steps: int, per_epoch: int) -> str:
+    return f"k = {_k_text(steps, per_epoch)}"
 
 
 def spawn_barriers(spawn: dict) -> go.Figure:
     """Error barrier (%, left axis) and loss barrier (nats, right axis) against the spawn point k, with
     Frankle et al.'s 2% stability line."""
-    k = np.asarray(spawn["k_epochs"], dtype=float)
+    ticks = [_k_text(k, spawn["steps_per_epoch"]) for k in spawn["k_steps"]]
+    k = np.arange(len(ticks))  # evenly spaced: the spawn points span 1 step to epochs
     err, loss, line = 100 * np.asarray(spawn["error_barrier"]), np.asarray(spawn["loss_barrier"]), 100 * spawn["stable_error_barrier"]
     colors = [STABLE_COLOR if e < line else UNSTABLE_COLOR for e in err]
     data = [_scatter(k, err, mode="lines+markers", name="error barrier (%)", line=dict(color=ID_COLOR, width=3),
                      marker=dict(size=11, color=colors, line=dict(color="white", width=1)),
-                     hovertemplate="k=%{x:g} epochs: %{y:.2f}%<extra>error barrier</extra>"),
+                     customdata=ticks, hovertemplate="k = %{customdata}: %{y:.2f}%<extra>error barrier</extra>"),
             _scatter(k, loss, mode="lines+markers", name="loss barrier (nats, right axis)", yaxis="y2",
                      line=dict(color="#ff7f0e", width=2, dash="dash"), marker=dict(size=8, symbol="square"),
-                     hovertemplate="k=%{x:g} epochs: %{y:.3f} nats<extra>loss barrier</extra>")]
+                     customdata=ticks, hovertemplate="k = %{customdata}: %{y:.3f} nats<extra>loss barrier</extra>")]
     top = max(float(err.max()), line) * 1.25
     shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2))]
     notes = [dict(x=1, xref="paper", y=line, xanchor="right", yanchor="bottom", showarrow=False,
                   text=f"stable below {line:g}%", font=dict(color=STABLE_COLOR, size=13))]
-    return _figure(data, "Barrier between two children, by k", "k: epochs shared before the split",
+    return _figure(data, "Barrier between two children, by k", "k: training shared before the split",
                    "error barrier (%)", height=440, shapes=shapes, annotations=notes,
+                   xaxis=dict(tickmode="array", tickvals=k.tolist(), ticktext=ticks),
                    yaxis=dict(range=[0, top], rangemode="tozero"),
                    yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", nticks=6, tickformat=".3~f",
                                range=[0, max(float(loss.max()), 1e-3) * 1.25], title=dict(text="loss barrier (nats)")),
@@ -49,9 +61,10 @@ def spawn_paths(spawn: dict) -> go.Figure:
     """ID error along the linear path between the two children, one curve per spawn point k."""
     alphas, acc = np.asarray(spawn["alphas"]), np.asarray(spawn["accuracy"], dtype=float)
     shades = [f"rgba(31, 59, 115, {0.3 + 0.7 * i / max(len(acc) - 1, 1):.2f})" for i in range(len(acc))]
-    data = [_scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k), line=dict(color=c, width=3),
-                     hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k) + "</extra>")
-            for row, k, c in zip(acc, spawn["k_epochs"], shades)]
+    per_epoch = spawn["steps_per_epoch"]
+    data = [_scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k, per_epoch), line=dict(color=c, width=3),
+                     hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k, per_epoch) + "</extra>")
+            for row, k, c in zip(acc, spawn["k_steps"], shades)]
     return _figure(data, "The children's path, for each k", "α (0 = child 1, 1 = child 2)", "ID error (%)", height=440)
 
 

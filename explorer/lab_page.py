@@ -43,7 +43,7 @@ def _charts(*figures: tuple) -> None:
 
 def spawn_ui(s: dict) -> None:
     st.markdown("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
-                "after k epochs and trained to the end with different data orders; the barrier on the straight line "
+                "after k training steps and trained to the end with different data orders; the barrier on the straight line "
                 f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
                 "recomputed at every α. Frankle et al. call a pair *stable* when its error barrier is below 2%.")
     _charts((lab_charts.spawn_barriers(s), "lab:spawn"), (lab_charts.spawn_paths(s), "lab:spawn_paths"))
