@@ -26,6 +26,16 @@ The STE is not reproducible across thread counts (its trajectory follows float r
 So the step runs on `AlignConfig.threads` (1) and stores it in its config: the shipped align.json is
 the one-thread result (0.93 nats, 52%; 2 min 5 s for the whole step on the idle machine, 63 s of it
 in the STE).
+
+World v2 (shipped, 3% ID label errors): the width-12 pair's 1.57 nats fall to 1.43 (weight matching), 1.13
+(activation matching), 1.49 (both) and 0.84 (STE, 53%). Width is what the bar needs: a width-24 pair
+trained the same way (the scratch recipe, seeds 0 and 1; measured 2026-12-07 with this step's config,
+float32 weights; not shipped) has 1.33 nats unaligned (recomputed statistics), and activation matching
+takes it to 0.19 nats, 14% of it (error barrier 50.5 -> 3.8 pp), within the issue's 30%; the STE 0.43
+(32%), both 0.73, while weight matching leaves it at 1.34 (with interpolated statistics: 1.99 -> 1.31 at
+best). Its cost: 148 s to train the pair on one thread, and 30 s weight matching, 2 s activation matching,
+310 s STE. Shipping it means a wider pair in the lab (about +3 min of `make world` without the STE, +8 min
+with it, against the 30-minute budget) and the texts that name the width-12 pair.
 """
 
 from __future__ import annotations
