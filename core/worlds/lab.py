@@ -53,12 +53,14 @@ already at 9 steps. Single children forked at k = 1 and 3 then gave 0.311 nats /
 the barrier). The likely cause, not measured further: Adam's first update moves every weight by about
 lr (m / sqrt(v) is +-1 at step 1), 0.04, along the signs of the first batch's gradient, so children
 with different first batches jump apart. Frankle et al.'s SGD-trained ResNets became stable after a
-few percent of training (about 3% for ResNet-20 on CIFAR-10); here after 3-9 steps (0.8-2.4%). The shipped k are 0, 1, 3, 9, 189 steps (0, 0.26%, 0.8%, 2.4%, 3 epochs), with the
-parent trained in segments that stop at each k (`spawn_parent`; its weights and the children at 9 and
-189 were bit-identical to those of the first, continuous step): loss barrier 1.230, 0.311, 0.125,
-0.071, 0.005 nats, error barrier 40.35, 6.50, 2.47, 1.68, 0.16%, ends 86.25% (parent) and 86.0-87.0%
-(children); unstable at init, falling with k, stable (< 2%) from 9 steps on: every bar holds, in
-237.6 s (one thread; 1,140-1,290 images/s, the machine less busy than for the first step).
+few percent of training (about 3% for ResNet-20 on CIFAR-10); here after 3-9 steps (0.8-2.4%).
+The shipped k are 0, 1, 3, 9, 189 steps (0, 0.26%, 0.8%, 2.4%, 3 epochs), with the parent trained in
+segments that stop at each k (`spawn_parent`; its weights and the children at 9 and 189 were
+bit-identical to those of the first, continuous step). On world v1's clean ID labels: loss barrier
+1.230, 0.311, 0.125, 0.071, 0.005 nats, error barrier 40.35, 6.50, 2.47, 1.68, 0.16%, ends 86.25%
+(parent) and 86.0-87.0% (children); unstable at init, falling with k, stable (< 2%) from 9 steps on:
+every bar holds, in 237.6 s (one thread; 1,140-1,290 images/s, the machine less busy than for the
+first step). World v2's numbers are below.
 
 Shipped (world v2, 2026-12-07; the numbers are in data/world/lab/*.json):
   spawn  the spawn recipe, k = 0, 1, 3, 9, 189 steps: loss barrier 1.856, 0.363, 0.166, 0.042, 0.000 nats,
