@@ -177,7 +177,9 @@ def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
                                dash="dash" if m == "unaligned" else "solid"),
                      hovertemplate="α=%{x:.1f}: %{y:.3f} nats<extra>" + METHOD_NAMES.get(m, m) + "</extra>")
             for m, v in methods.items()]
-    return _figure(data, f"Path loss, BatchNorm {stats}", "α (0 = scratch A, 1 = scratch B, permuted)",
+    width = (align.get("pair") or {}).get("width")
+    title = (f"Width-{width} pair: " if width else "") + f"path loss, BatchNorm {stats}"
+    return _figure(data, title, "α (0 = scratch A, 1 = scratch B, permuted)",
                    "ID loss (nats)", height=460, legend={**BASE_LAYOUT["legend"], "y": -0.25})
 
 

@@ -65,9 +65,9 @@ def swa_ui(s: dict) -> None:
 def align_ui(s: dict) -> None:
     st.markdown("**Observation 1, revisited: are independent inits far apart only up to a permutation?** The hidden "
                 "units of a network can be reordered without changing its function. Git Re-Basin (Ainsworth et al., "
-                "2022) permutes scratch model B's units to match model A's (weight matching, activation matching, a "
-                "straight-through estimator trained on id_train), then measures the straight path again, with "
-                "BatchNorm statistics interpolated or recomputed at every α.")
+                "2022) permutes scratch model B's units to match model A's (weight matching, activation matching, or "
+                "both), then measures the straight path again, with BatchNorm statistics interpolated or recomputed "
+                "at every α. " + lab_text.align_pair_md(s))
     _charts((lab_charts.align_paths(s), "lab:align_paths"), (lab_charts.align_ratios(s), "lab:align_ratios"))
     st.markdown(lab_text.align_md(s))
 

@@ -112,6 +112,18 @@ def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str
     return " ".join(out)
 
 
+def align_pair_md(align: dict) -> str:
+    """Which pair was aligned: its width against the world's, from the stored description."""
+    pair = align.get("pair") or {}
+    if not pair.get("width"):
+        return "The pair: the world's two scratch models (data/runs/lmc-scratch)."
+    times = pair["width"] / pair["world_width"] if pair.get("world_width") else None
+    wider = f", {times:g}× the world's tower (width {pair['world_width']})" if times and times != 1 else ""
+    return (f"The pair: two models trained from scratch for this experiment at width **{pair['width']}**{wider}, with "
+            f"the world's scratch recipe and init seeds {pair['seeds'][0]} and {pair['seeds'][1]}, since alignment "
+            "needs width (Git Re-Basin's barriers fall as networks widen).")
+
+
 def align_md(align: dict) -> str:
     """Alignment: the unaligned barrier, the best method's, their ratio against the bar, the function check."""
     methods, best, h = align["methods"], align["best"], align["holds"]
@@ -129,8 +141,8 @@ def align_md(align: dict) -> str:
                + ("within" if h["aligned_barrier_le_30pct"] else "**not** within")
                + f" the target of {100 * align['bar']:g}%.")
     if not h["aligned_barrier_le_30pct"]:
-        out.append("Permutations remove only part of the barrier here: this tower is narrow (6 to 96 channels), "
-                   "and Ainsworth et al. reach barriers near zero only as networks get wide.")
+        out.append("Permutations remove only part of the barrier here: Ainsworth et al. reach barriers near zero "
+                   "only as networks get wide.")
     diff = max(v["same_function_max_logit_diff"] for m, v in methods.items() if m != "unaligned")
     out.append(("Every" if h["permuted_copies_same_function"] else "**Not** every")
                + f" permuted copy computes the same function as the original (largest logit difference {diff:.1e}).")

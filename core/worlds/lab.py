@@ -1,10 +1,10 @@
-"""The LMC lab's build steps (issue 15): spawn at k, SWA and soups on the embedded world.
+"""The LMC lab's build steps (issue 15): spawn at k, SWA, soups and alignment on the embedded world.
 
 Run by `make world` after the other steps, or alone on an existing data/ with
 `python -m core.worlds.build --lab`: both train the same networks from the same shipped inputs
 (world-e2e's weights, finetune-seed1, the model dir) with the same seeds, in the work folder
 (build/world/lab-*, not shipped), and write only the summaries (core.lab) to
-data/world/lab/{spawn,swa,soups}.json. A step is skipped while its JSON exists with the same config
+data/world/lab/{spawn,swa,soups,align}.json. A step is skipped while its JSON exists with the same config
 and the same input digests. Every network is stored and compared as float16, like the shipped world.
 
   spawn  a parent trained from scratch-a's init with data order seed 0 under the spawn recipe
@@ -22,6 +22,9 @@ and the same input digests. Every network is stored and compared as float16, lik
          soup (greedy on id_train examples no fine-tune saw); the pairwise midpoint barrier matrix on
          the same held-out images; every model on the test sets as the sweep evaluates them (BatchNorm
          statistics averaged with the weights), next to world-e2e's WiSE-FT curve.
+  align  a from-scratch pair at width `align_width` (24, twice the world's), trained with the world's
+         scratch recipe (seeds 0 and 1), aligned by core.lab_align (`align_step`; its docstring has
+         the widths and methods measured).
 
 Measured before this module (lost attempt, the same world, BatchNorm recomputed): the scratch
 recipe is stable at init (spawn barrier at k = 0: 0.029 nats / 1.6% error; another init: 1.75 nats /
@@ -84,7 +87,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +98,7 @@ from .. import lab as L
 from ..data import get_dataset
 from ..evaluate import decode
 from ..lab_align import AlignConfig, write_alignment
-from ..runs import file_digest, load_weights
+from ..runs import create_path_run, file_digest, load_weights, save_weights
 
 HALF = torch.float16
 
@@ -132,7 +135,11 @@ class LabConfig:
     )
     n_heldout: int = 2000  # id_train examples n_train .. n_train + n_heldout: the greedy soup's split
     barrier_tolerance: float = 0.0  # nats: a pair is connected when its midpoint loss is <= its ends' mean
-    align: AlignConfig = AlignConfig()  # permutation alignment of the scratch pair (core.lab_align)
+    align: AlignConfig = AlignConfig()  # permutation alignment of a from-scratch pair (core.lab_align)
+    # the aligned pair's vision width: twice the world's 12, as alignment needs width (Ainsworth et al.): the world's
+    # width-12 scratch pair kept 53% of its barrier at best (STE), a width-24 pair 14% (activation matching); trained
+    # in the work folder with the world's scratch recipe (seeds 0 and 1), not shipped (2 x 6 MB as float16)
+    align_width: int = 24
     # torch CPU threads for every lab step (WorldBuild.threads is the same for the steps before): training results depend
     # on it (the STE's barrier: 0.80 nats with two, 0.93 with one) and one was the faster on the busy 2-core machine
     threads: int = 1
@@ -142,7 +149,8 @@ class LabConfig:
         """Tests: the quick world (7 steps per epoch, 2 epochs), a few dozen images."""
         return cls(spawn_k=(0, 4, 12), alphas=(0.0, 0.5, 1.0), n_id=60, n_ood=30, n_calibration=60, swa_steps=8,
                    swa_every=1, flat_directions=2, n_flat=40, n_heldout=60,
-                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),), align=AlignConfig.quick())
+                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),), align=AlignConfig.quick(),
+                   align_width=8)
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -230,9 +238,34 @@ def build_lab(b) -> dict[str, float]:
     return times
 
 
+def align_pair(b) -> tuple[Path, dict]:
+    """Two models trained from scratch at width `align_width` with the world's scratch recipe (init and data
+    order seeds 0 and 1, like scratch-a and scratch-b), stored float16, joined by a path run in the work
+    folder. Returns the run and the pair's description (stored in align.json)."""
+    from .build import scratch_model
+
+    width, recipe = b.lab.align_width, b.scratch
+    ends = []
+    for end, seed in (("a", recipe.seed), ("b", recipe.seed + 1)):
+        work = scratch_model(b, f"lab-align-w{width}-{end}", width, replace(recipe, seed=seed))
+        half = work / "weights" / "finetuned.fp16.safetensors"
+        if not half.exists():
+            save_weights(half, load_weights(work / "weights" / "finetuned.safetensors"), dtype=HALF)
+        ends.append(half)
+    run = b.work / f"lab-align-w{width}-path"
+    if not (run / artifacts.MANIFEST).exists():
+        create_path_run(run, ends[0].parents[1], *ends, (f"from scratch, width {width}, init A",
+                                                         f"from scratch, width {width}, init B"), share_weights=True)
+    pair = {"width": width, "seeds": [recipe.seed, recipe.seed + 1], "recipe": asdict(recipe), "n_train": b.n_train,
+            "stored": "float16", "world_width": b.pretrain.vision_width}
+    return run, json.loads(json.dumps(pair))
+
+
 def align_step(b) -> Path:
-    """Issue 15.3: the scratch pair aligned by core.lab_align (skipped while align.json is current)."""
-    return write_alignment(lab_dir(b), b.runs / "lmc-scratch", b.lab.align)
+    """Issue 15.3: the width-`align_width` scratch pair aligned by core.lab_align (skipped while align.json
+    is current: same weights, config, eval set and pair)."""
+    run, pair = align_pair(b)
+    return write_alignment(lab_dir(b), run, b.lab.align, eval_set=f"world:id_test:{b.n_test}", pair=pair)
 
 
 def section_config(b, keys: tuple[str, ...], recipe) -> dict:
