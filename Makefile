@@ -22,7 +22,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
-world: setup   ## regenerate data/world and data/runs from scratch, the LMC lab included (~20 min on 2 CPU cores)
+world: setup   ## regenerate data/world and data/runs from scratch, the LMC lab included (~22 min on 2 CPU cores)
 	rm -rf data/world data/runs/world-* data/runs/lmc-* build/world
 	$(PY) -m core.worlds.build --out data --work build/world
 

@@ -7,6 +7,8 @@ and notebooks 04 and 06. Plotly and numpy only; each function takes one stored s
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -186,7 +188,8 @@ def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
 def align_ratios(align: dict) -> go.Figure:
     """Each method's loss barrier as a share of the unaligned one, both BatchNorm treatments, with the bar."""
     ratios, bar = align["ratios"], 100 * align["bar"]
-    names = [METHOD_NAMES.get(m, m) for m in ratios]
+    # category names on at most two short lines, unrotated: rotated long names ran off a 1024-px screen
+    names = ["<br>".join(textwrap.wrap(METHOD_NAMES.get(m, m), 17)) for m in ratios]
     data = [dict(type="bar", name=f"BatchNorm {stats}", x=names, y=[100 * (r[stats] or 0) for r in ratios.values()],
                  text=[f"{100 * r[stats]:.0f}%" if r[stats] is not None else "n/a" for r in ratios.values()],
                  textposition="outside", cliponaxis=False, marker=dict(color=color),
@@ -194,7 +197,7 @@ def align_ratios(align: dict) -> go.Figure:
             for stats, color in (("recomputed", ID_COLOR), ("interpolated", "#b8b8b8"))]
     top = max([bar] + [100 * v for r in ratios.values() for v in r.values() if v is not None]) * 1.2
     return _figure(data, "Barrier after alignment (% of unaligned)", "", "share of the unaligned barrier (%)",
-                   height=460, barmode="group", yaxis=dict(range=[0, top]),
+                   height=460, barmode="group", yaxis=dict(range=[0, top]), xaxis=dict(tickangle=0),
                    shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=bar, y1=bar, line=dict(color="#2ca02c", dash="dot", width=2))],
                    annotations=[dict(x=1.01, xref="paper", y=bar, xanchor="left", yanchor="middle", showarrow=False,
                                      text=f"target<br>≤ {bar:g}%", font=dict(color="#2ca02c", size=13))],

@@ -143,6 +143,11 @@ def align_md(align: dict) -> str:
     if not h["aligned_barrier_le_30pct"]:
         out.append("Permutations remove only part of the barrier here: Ainsworth et al. reach barriers near zero "
                    "only as networks get wide.")
+    interp = [r["interpolated"] for r in align["ratios"].values() if r["interpolated"] is not None]
+    if interp and h["aligned_barrier_le_30pct"] and not h["aligned_barrier_le_30pct_interpolated"]:
+        out.append(f"With the BatchNorm statistics interpolated like the weights, no method gets below "
+                   f"**{100 * min(interp):.0f}%**: the averaged network's statistics must be recomputed too "
+                   "(Jordan et al.'s REPAIR makes the same point).")
     diff = max(v["same_function_max_logit_diff"] for m, v in methods.items() if m != "unaligned")
     out.append(("Every" if h["permuted_copies_same_function"] else "**Not** every")
                + f" permuted copy computes the same function as the original (largest logit difference {diff:.1e}).")

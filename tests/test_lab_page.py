@@ -95,3 +95,12 @@ def test_soups_effective_robustness_is_measured_against_the_baselines_fit():
     uniform = next(p for p in SHIPPED["soups"]["points"] if p["kind"] == "uniform")
     er = 100 * lab.metrics.effective_robustness(uniform["id_acc"], uniform["ood_acc"], (slope, intercept))
     assert f"uniform soup {er:+.1f} pp" in text
+
+
+def test_alignment_text_names_the_pair_it_read():
+    assert "lmc-scratch" in lab_text.align_pair_md({"methods": {}})  # a summary written without a pair description
+    if "align" not in SHIPPED:
+        pytest.skip(f"no align.json in {ROOT}")
+    pair = SHIPPED["align"]["pair"]
+    text = lab_text.align_pair_md(SHIPPED["align"])
+    assert f"width **{pair['width']}**" in text and f"(width {pair['world_width']})" in text

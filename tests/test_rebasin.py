@@ -205,6 +205,8 @@ def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
     assert best == "activation_matching" and f"({shipped['best']['ratio']:.0%} of the unaligned" in text
     assert f"{barrier('unaligned', metric='error'):.1f} -> {barrier(best, metric='error'):.1f} pp" in text
     assert f"width {shipped['pair']['width']}" in text
+    ends = m["unaligned"]["curves"]["recomputed"]["error"]
+    assert f"{ends[0]:.1f}% and {ends[-1]:.1f}% ID error" in text
     assert ("is not met" in text) == (not shipped["holds"]["aligned_barrier_le_30pct"])
     best_interp = min(barrier(k, "interpolated") for k in shipped["config"]["methods"])
     assert f"{barrier('unaligned', 'interpolated'):.2f} -> {best_interp:.2f} nats at best" in text
@@ -212,3 +214,34 @@ def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
     assert f"per layer {min(corr):.2f} to {max(corr):.2f}" in text
     diffs = [v["same_function_max_logit_diff"] for k, v in m.items() if k != "unaligned"]
     assert f"within {max(diffs):.1e}" in text
+
+
+def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
+    """The README's width-12 comparison: `python -m core.lab_align` on the world's own pair, shipped config."""
+    assert lab_align.main(["--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
+    assert str(tmp_path / "align.json") in capsys.readouterr().out
+    stored = json.loads((tmp_path / "align.json").read_text())
+    readme = (DATA.parent / "README.md").read_text()
+    start = readme.index("- Permutation alignment of a from-scratch pair")
+    text = " ".join(readme[start:readme.index("\n\n", start)].split())
+    loss = {k: v["barriers"]["recomputed"]["loss"] for k, v in stored["methods"].items()}
+    wm, am, both = (f"{loss[k]:.2f}" for k in stored["config"]["methods"])
+    assert f"take {loss['unaligned']:.2f} nats only to {wm}, {am} and {both} ({stored['best']['ratio']:.0%} at best)" in text
+    corr = stored["methods"]["activation_matching"]["solver"]["mean_correlation"].values()
+    assert f"correlate weakly ({min(corr):.2f} to {max(corr):.2f})" in text
+    assert not stored["holds"]["aligned_barrier_le_30pct"]
+
+
+def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from core.artifacts import Run
+    from core.runs import create_path_run
+
+    run = Run(SCRATCH_RUN)
+    unswept = create_path_run(tmp_path / "unswept", SCRATCH_RUN, run.weights_path("zeroshot"),
+                              run.weights_path("finetuned"), ("A", "B"))
+    for argv, says in ((["--run", str(tmp_path)], "is not a run folder"),
+                       (["--run", str(SCRATCH_RUN), "--methods", "wm"], "unknown alignment method"),
+                       (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept")):
+        with pytest.raises(SystemExit) as e:
+            lab_align.main(argv)
+        assert says in str(e.value) and "\n" not in str(e.value)

@@ -34,7 +34,11 @@ one; on idle cores one thread trains this tower at ~900-1,170 images/s.
 Cost of world v2 from scratch (`make world`, 2026-12-07, 2 cores, tests on the other core for ~3 of the
 minutes): 19 min 44 s wall, 4.0 GB peak RSS, 37 MB of data; pretrain 132 s, world-e2e 95, world-lc 6,
 finetune-seed1 74, scratch and paths 183, baselines 165, plane 7, lab spawn 250, SWA 32, soups 128,
-align 103. World v1's build (2 threads after pretraining) took 19 min 23 s.
+align 103. World v1's build (2 threads after pretraining) took 19 min 23 s. With the lab's width-24
+alignment pair (2026-12-07, idle machine): 22 min 4 s, 4.1 GB; pretrain 121 s, world-e2e 71, world-lc 4,
+finetune-seed1 56, scratch and paths 155, baselines 178, plane 9, lab spawn 277, SWA 38, soups 129,
+align 282 (training the pair included); the same bytes as the shipped data/ but for the timings and
+paths stored in JSON files.
 """
 
 from __future__ import annotations
