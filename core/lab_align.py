@@ -139,6 +139,8 @@ def _images(spec: str, cfg: AlignConfig, transform) -> dict:
     """Decoded eval (the first n_eval of `spec`), calibration and (for the STE) training images with labels."""
     ev = get_dataset(spec)
     n = len(ev) if cfg.n_eval is None else min(cfg.n_eval, len(ev))
+    if n == 0:
+        raise ValueError(f"the eval set {spec} has no images: pass one with some (e.g. world:id_test:2000)")
     calib = get_dataset(f"world:id_train:{cfg.n_calib}")
     out = {"eval": (decode(ev, transform, np.arange(n)), np.asarray(ev.labels[:n])),
            "calib": decode(calib, transform, np.arange(len(calib))),
@@ -253,7 +255,11 @@ def _align_all(run_dir: Path, cfg: AlignConfig, eval_set: str) -> dict:
     run = artifacts.Run(run_dir)
     model, pp_cfg = load_classifier(run_dir)
     a, b = load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned"))
-    spec = rebasin.world_spec(a, model.image_encoder.attnpool.num_heads)
+    pool = getattr(model.image_encoder, "attnpool", None)
+    if pool is None:
+        raise ValueError(f"{run_dir}: alignment covers open_clip's ModifiedResNet image tower (the world's) only, "
+                         f"not {type(model.image_encoder).__name__}: pass a path run of two ResNet-tower models")
+    spec = rebasin.world_spec(a, pool.num_heads)
     data = _images(eval_set, cfg, transforms_from_cfg(pp_cfg)[1])
     alphas = np.asarray(cfg.alphas, dtype=np.float64)
     methods = {"unaligned": _measure(model, a, b, alphas, data)}
@@ -300,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         path = write_alignment(out, args.run, cfg, eval_set=args.eval_set)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
+    except OSError as e:
+        raise SystemExit(f"error: cannot write {out}/{ALIGN_FILE} ({e.strerror}): pass a writable --out folder") from None
     stored = json.loads(path.read_text())
     print(path, json.dumps({"best": stored["best"], "holds": stored["holds"]}))
     return 0

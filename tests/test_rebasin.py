@@ -241,7 +241,22 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
                               run.weights_path("finetuned"), ("A", "B"))
     for argv, says in ((["--run", str(tmp_path)], "is not a run folder"),
                        (["--run", str(SCRATCH_RUN), "--methods", "wm"], "unknown alignment method"),
-                       (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept")):
+                       (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept"),
+                       (["--run", str(SCRATCH_RUN), "--eval-set", "world:id_test:0"], "has no images"),
+                       (["--run", str(SCRATCH_RUN), "--quick", "--out", "/dev/null/x"], "cannot write")):
         with pytest.raises(SystemExit) as e:
             lab_align.main(argv)
         assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_refuses_a_vit_pair_in_one_line(tmp_path, zeroshot_run, folders):
+    """Alignment knows the world's ResNet tower only; a ViT run (the tiny open_clip model) is refused by name."""
+    from core.artifacts import Run
+    from core.runs import create_path_run
+
+    theta = Run(zeroshot_run).weights_path("zeroshot")
+    pair = create_path_run(tmp_path / "vit-pair", zeroshot_run, theta, theta, ("A", "B"))
+    with pytest.raises(SystemExit) as e:
+        lab_align.main(["--run", str(pair), "--eval-set", f"folder:{folders['val']}", "--out", str(tmp_path / "o")])
+    assert "ModifiedResNet" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "o" / "align.json").exists()
