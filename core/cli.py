@@ -510,4 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         _end_progress_bars()
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    finally:
+        if "torch.distributed" in sys.modules:  # joined under torchrun: leave the group
+            from . import runtime
+
+            runtime.shutdown_distributed()
     return 0
