@@ -176,13 +176,16 @@ def _identity(run_dir: Path, cfg: AlignConfig, eval_set: str, pair: dict) -> dic
 def alignment_current(out_dir: Path, run_dir: Path, cfg: AlignConfig, eval_set: str | None = None,
                       pair: dict | None = None) -> bool:
     """True when out_dir/align.json was computed from the same weight files, config, eval set and pair."""
-    path = Path(out_dir) / ALIGN_FILE
+    return _stored_matches(Path(out_dir) / ALIGN_FILE, _identity(run_dir, cfg, eval_set or eval_spec(run_dir), pair or {}))
+
+
+def _stored_matches(path: Path, ident: dict) -> bool:
+    """True when the summary at `path` has this format and identity (`_identity`)."""
     if not path.is_file():
         return False
     import json
 
-    stored = json.loads(path.read_text())
-    ident = json.loads(json.dumps(_identity(run_dir, cfg, eval_set or eval_spec(run_dir), pair or {})))
+    stored, ident = json.loads(path.read_text()), json.loads(json.dumps(ident))
     return stored.get("format") == ALIGN_FORMAT and all(stored.get(k) == ident[k] for k in ("digests", "config", "pair"))
 
 
@@ -237,9 +240,9 @@ def write_alignment(out_dir: Path, run_dir: Path, cfg: AlignConfig = AlignConfig
     out_dir, run_dir = Path(out_dir), Path(run_dir)
     path = out_dir / ALIGN_FILE
     eval_set = eval_set or eval_spec(run_dir)
-    if alignment_current(out_dir, run_dir, cfg, eval_set, pair):
+    ident = _identity(run_dir, cfg, eval_set, pair or {})  # hashes both weight files: once per call
+    if _stored_matches(path, ident):
         return path
-    ident = _identity(run_dir, cfg, eval_set, pair or {})
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:

@@ -190,10 +190,15 @@ def test_shipped_barriers_ratios_and_verdicts_follow_from_its_curves(shipped):
             assert entry["same_function_max_logit_diff"] <= 1e-5
 
 
-def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
+def readme_alignment_bullet() -> str:
+    """The README's alignment bullet, whitespace folded."""
     readme = (DATA.parent / "README.md").read_text()
     start = readme.index("- Permutation alignment of a from-scratch pair")
-    text = " ".join(readme[start:readme.index("\n\n", start)].split())  # the bullet, whitespace folded
+    return " ".join(readme[start:readme.index("\n\n", start)].split())
+
+
+def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
+    text = readme_alignment_bullet()
     m = shipped["methods"]
 
     def barrier(method, stats="recomputed", metric="loss"):
@@ -221,9 +226,7 @@ def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
     assert lab_align.main(["--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
     assert str(tmp_path / "align.json") in capsys.readouterr().out
     stored = json.loads((tmp_path / "align.json").read_text())
-    readme = (DATA.parent / "README.md").read_text()
-    start = readme.index("- Permutation alignment of a from-scratch pair")
-    text = " ".join(readme[start:readme.index("\n\n", start)].split())
+    text = readme_alignment_bullet()
     loss = {k: v["barriers"]["recomputed"]["loss"] for k, v in stored["methods"].items()}
     wm, am, both = (f"{loss[k]:.2f}" for k in stored["config"]["methods"])
     assert f"take {loss['unaligned']:.2f} nats only to {wm}, {am} and {both} ({stored['best']['ratio']:.0%} at best)" in text

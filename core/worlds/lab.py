@@ -199,6 +199,15 @@ def _eval_set(spec: str, n: int, transform, name: str | None = None, start: int 
     return L.EvalSet(name or images.name, decode(images, transform, idx), np.asarray(images.labels)[idx])
 
 
+def half_copy(run: Path) -> Path:
+    """A work run's trained weights stored as float16 (weights/finetuned.fp16.safetensors, made once),
+    like every shipped weight set; the lab compares networks from these files."""
+    half = run / "weights" / "finetuned.fp16.safetensors"
+    if not half.exists():
+        save_weights(half, load_weights(run / "weights" / "finetuned.safetensors"), dtype=HALF)
+    return half
+
+
 def _snapshots(run: Path) -> list[dict]:
     """The model weights of a work run's train-state checkpoints, in step order."""
     from ..trainstate import checkpoints
@@ -247,11 +256,7 @@ def align_pair(b) -> tuple[Path, dict]:
     width, recipe = b.lab.align_width, b.scratch
     ends = []
     for end, seed in (("a", recipe.seed), ("b", recipe.seed + 1)):
-        work = scratch_model(b, f"lab-align-w{width}-{end}", width, replace(recipe, seed=seed))
-        half = work / "weights" / "finetuned.fp16.safetensors"
-        if not half.exists():
-            save_weights(half, load_weights(work / "weights" / "finetuned.safetensors"), dtype=HALF)
-        ends.append(half)
+        ends.append(half_copy(scratch_model(b, f"lab-align-w{width}-{end}", width, replace(recipe, seed=seed))))
     run = b.work / f"lab-align-w{width}-path"
     if not (run / artifacts.MANIFEST).exists():
         create_path_run(run, ends[0].parents[1], *ends, (f"from scratch, width {width}, init A",

@@ -17,9 +17,9 @@ from .. import lab as L
 from ..finetune import FinetuneConfig, finetune
 from ..lmc import average_weights, path_loss
 from ..models import transforms_from_cfg
-from ..runs import load_classifier, load_weights, save_weights
-from .build import HALF, OOD_SPLITS, scratch_init, trained, zeroshot
-from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, lab_dir,
+from ..runs import load_classifier, load_weights
+from .build import OOD_SPLITS, scratch_init, trained, zeroshot
+from .lab import (_as_shipped, _digest, _state_digest, _eval_set, _fresh, _snapshots, _write, calibration, half_copy, lab_dir,
                   section_config)
 
 
@@ -170,12 +170,8 @@ def soup_ingredients(b) -> tuple[list[str], list[Path]]:
     for name, overrides in b.lab.soup_recipes:
         cfg = replace(b.finetune, keep_checkpoints=1, **dict(overrides))
         slug = "lab-soup-" + "".join(c if c.isalnum() else "-" for c in name)
-        run = trained(b, slug, zeroshot(b), b.train_set(), cfg)
-        half = run / "weights" / "finetuned.fp16.safetensors"
-        if not half.exists():
-            save_weights(half, load_weights(run / "weights" / "finetuned.safetensors"), dtype=HALF)
         names.append(name)
-        files.append(half)
+        files.append(half_copy(trained(b, slug, zeroshot(b), b.train_set(), cfg)))
     return names, files
 
 
