@@ -24,7 +24,7 @@ test: setup
 
 world: setup   ## regenerate data/world and data/runs from scratch, the LMC lab included (~22 min on 2 CPU cores)
 	rm -rf data/world data/runs/world-* data/runs/lmc-* build/world
-	$(PY) -m core.worlds.build --out data --work build/world
+	$(PY) -m core world --out data --work build/world
 
 bench: setup
 	$(PY) bench/sweep.py

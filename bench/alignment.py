@@ -1,6 +1,6 @@
-"""Time the world build's alignment step (core.worlds.lab.align_step) and print its barriers.
+"""Time the world build's alignment step (core.worlds.build.lab.align_step) and print its barriers.
 
-Runs core.lab_align.write_alignment with the shipped AlignConfig on the lab's width-24 scratch pair,
+Runs core.lmc.align.write_alignment with the shipped AlignConfig on the lab's width-24 scratch pair,
 writing into a temporary folder (so it is computed, not skipped; DATA is not changed), and prints the
 step's seconds, each method's solver and path seconds, and the loss (nats) and error (pp) barriers with
 the BatchNorm statistics interpolated and recomputed, all from that one run. The pair is the one
@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from core.lab_align import AlignConfig, write_alignment  # noqa: E402
-from core.worlds.build import WorldBuild  # noqa: E402
-from core.worlds.lab import align_pair  # noqa: E402
+from core.lmc.align import AlignConfig, write_alignment  # noqa: E402
+from core.worlds.build.config import WorldBuild  # noqa: E402
+from core.worlds.build.lab_steps import align_pair  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Server-side latency of one slider change in the explorer.
 
 Writes a synthetic run folder (21 alphas x 6 eval sets x 10,000 examples, float16 logits, with
-core.artifacts, laid out like core.sweep writes it), prepares it once with explorer.state.load_run
+core.runs.artifacts, laid out like core.wiseft.sweep writes it), prepares it once with explorer.state.load_run
 (what the app caches), then times the explorer.state calls the app makes per slider change:
 
     trend -> on_alpha_change (metrics, losses, effective robustness, flips, per-class) -> barriers,
@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core import artifacts  # noqa: E402
+from core.runs import artifacts  # noqa: E402
 from explorer import charts, state  # noqa: E402
 
 ALPHAS = tuple(round(a, 4) for a in np.linspace(0, 1, 21))

@@ -5,9 +5,9 @@
 
 For each model, built at random init with the OpenAI tags' QuickGELU (no download), with a 1000-class
 head, it prints images/s of
-  - sweep: theta_alpha written in place (core.interpolate.interpolate_, foreach lerp), then the
+  - sweep: theta_alpha written in place (core.wiseft.interpolate.interpolate_, foreach lerp), then the
     classifier's forward under bf16 autocast (head in fp32) on a device-resident batch;
-  - fine-tune: core.finetune.train_step (bf16 autocast, fp32 head and loss, grad clip, fused AdamW);
+  - fine-tune: core.train.finetune.train_step (bf16 autocast, fp32 head and loss, grad clip, fused AdamW);
 and the fraction of the device's dense bf16 peak that the achieved FLOP rate is (FLOPs counted with
 torch.utils.flop_counter on one forward; a training step counted as 3 forwards). Data loading and
 JPEG decoding are not included: this measures the GPU side only. The peak comes from a small table
@@ -33,7 +33,7 @@ def build(name: str, dev: torch.device, classes: int = 1000):
     """An ImageClassifier of open_clip's `name` at random init, QuickGELU (as the OpenAI weights)."""
     import open_clip
 
-    from core.models import ImageClassifier
+    from core.model.clip import ImageClassifier
 
     if name == "tiny":
         open_clip.factory._MODEL_CONFIGS["bench-tiny"] = TINY
@@ -69,8 +69,8 @@ def timed(fn, steps: int, warmup: int, dev: torch.device) -> float:
 
 def bench_model(name: str, batch: int, steps: int, warmup: int, dev: torch.device) -> dict:
     from core import runtime
-    from core.finetune import FinetuneConfig, train_step
-    from core.interpolate import interpolate_
+    from core.train.finetune import FinetuneConfig, train_step
+    from core.wiseft.interpolate import interpolate_
 
     classifier, size = build(name, dev)
     flops = forward_flops(classifier, size, dev)

@@ -1,4 +1,4 @@
-"""Time the world build's loss-plane step (core.worlds.build.world_plane -> core.lmc.write_plane).
+"""Time the world build's loss-plane step (core.worlds.build.world_plane -> core.lmc.plane.write_plane).
 
 Copies world-e2e (and the weight files it and the plane point at) from DATA into a temporary folder,
 runs the step there with the shipped PlaneConfig, and prints its seconds, the grid, the images used
@@ -22,8 +22,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core import lmc  # noqa: E402
-from core.worlds.build import WorldBuild, world_plane  # noqa: E402
+from core.lmc import plane  # noqa: E402
+from core.worlds.build.config import WorldBuild  # noqa: E402
+from core.worlds.build.recipes import world_plane
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "data"
         shutil.copytree(args.data / "runs" / "world-e2e", out / "runs" / "world-e2e")
         shutil.copytree(args.data / "world", out / "world", ignore=shutil.ignore_patterns("model"))
-        (out / "runs" / "world-e2e" / lmc.PLANE_FILE).unlink(missing_ok=True)
+        (out / "runs" / "world-e2e" / "plane.safetensors").unlink(missing_ok=True)  # world_plane recomputes it
         b = WorldBuild(out=out)
         t0 = time.perf_counter()
         world_plane(b, b.runs / "world-e2e", out / "world" / "weights" / "finetune-seed1.safetensors")
         seconds = time.perf_counter() - t0
-        stored = lmc.read_plane(b.runs / "world-e2e")
+        stored = plane.read_plane(b.runs / "world-e2e")
     sizes = {g: sum(s["n"] for s in sets) for g, sets in stored.meta["sets"].items()}
     print(f"world_plane: {seconds:.1f} s with {args.threads} threads; grid {len(stored.xs)} x {len(stored.ys)} "
           f"= {len(stored.xs) * len(stored.ys)} models; images {sizes}; theta_c at "

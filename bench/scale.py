@@ -6,7 +6,7 @@ change, each timed in a fresh process with its peak resident memory (issue 12's 
 It writes a synthetic run of the real sizes in the run format (ImageNet 50,000 x 1000, ImageNetV2
 10,000 x 1000, ImageNet-R 30,000 x 200, ImageNet-Sketch 50,889 x 1000, ObjectNet 18,574 x 113,
 ImageNet-A 7,500 x 200; 21 alphas; float16 logits, about 5 GB): the sweep's partial chunks (logits
-plus `metrics.reduce_logits` reductions, as `core.sweep` saves them), then, in a fresh process, the
+plus `metrics.reduce_logits` reductions, as `core.wiseft.sweep` saves them), then, in a fresh process, the
 end-of-sweep step (`sweep_store.consolidate` of every set and `sweep_store.switch`: metrics.csv and
 the manifest). The same measurements on data/runs/world-e2e are printed as the small reference.
 The run is deleted at the end unless --keep. Peak memory: /usr/bin/time's %M of each child.
@@ -57,7 +57,8 @@ def _chunk_logits(rng, labels: np.ndarray, c: int, shift: float) -> np.ndarray:
 
 def write_partial(root: Path) -> None:
     """The run with its sweep's chunks saved, as an interrupted-at-the-end `sweep` leaves it."""
-    from core import artifacts, metrics, sweep_store
+    from core.runs import artifacts, sweep_store
+    from core.results import metrics
 
     artifacts.update_manifest(root, {"name": root.name, "model": {"name": "synthetic ImageNet-sized"},
                                      "classnames": [f"class {i}" for i in range(HEAD)], "templates": ["{}"], "seed": 0})
@@ -80,7 +81,7 @@ def write_partial(root: Path) -> None:
 
 def step_finish(root: Path) -> None:
     """The end of `sweep`: consolidate every set into a new generation, metrics.csv, manifest."""
-    from core import artifacts, sweep_store
+    from core.runs import artifacts, sweep_store
 
     run = artifacts.Run(root)
     folder = sweep_store.new_generation(run, True)
@@ -98,7 +99,7 @@ def step_finish(root: Path) -> None:
 
 def step_metrics_ref(root: Path) -> None:
     """The small reference's metrics step: its table through the one reducer."""
-    from core.artifacts import Run
+    from core.runs.artifacts import Run
 
     Run(root).recompute_metrics()
 

@@ -5,7 +5,7 @@ process, one after another:
 
   naive   per alpha: merge weights, rebuild the model, new data loader (decode every image again),
           evaluate; what the paper's code does.
-  sweep   core.sweep: decode each image once, set weights in place per alpha (end-to-end), or run
+  sweep   core.wiseft.sweep: decode each image once, set weights in place per alpha (end-to-end), or run
           the encoder once and use the closed form (linear classifier).
   pure    21 forward passes over tensors decoded beforehand (untimed): the floor for end-to-end.
 
@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from core.data import get_dataset
-from core.evaluate import decode, image_batches, predict
-from core.interpolate import interpolate
-from core.models import ModelSpec, empty_classifier, transforms_from_cfg
-from core.runs import create_zeroshot_run, load_weights, save_weights
-from core.sweep import SweepConfig, sweep
+from core.data.registry import get_dataset
+from core.model.evaluate import decode, image_batches, predict
+from core.wiseft.interpolate import interpolate
+from core.model.clip import ModelSpec, empty_classifier, transforms_from_cfg
+from core.runs.create import create_zeroshot_run
+from core.runs.weights import load_weights, save_weights
+from core.wiseft.sweep import SweepConfig, sweep
 
 # A small ViT whose forward pass costs about as much as decoding one 224-px JPEG on a CPU core:
 # the regime where the naive loop is decode-bound.

@@ -8,6 +8,8 @@
     python -m core predict  --run RUN --alpha 0 --alpha 0.5 IMAGE...   (top-k classes along the path)
     python -m core compare  --run RUN --reference table5   (the paper's numbers beside the run's)
     python -m core datasets (the named datasets, their layouts and published sizes)
+    python -m core world    [--lab] [--quick]   (build the embedded world from scratch: `make world`)
+    python -m core align    [--run RUN] [--methods ...]   (permutation alignment of a path run's two ends)
 
 `python -m core VERB --help` describes a verb, with examples. Under `torchrun --nproc_per_node=N
 -m core -- finetune|sweep ...` the work is split across N processes.
@@ -46,7 +48,7 @@ def _templates(name: str) -> list[str]:
 
         return [t("{}") for t in open_clip.OPENAI_IMAGENET_TEMPLATES]
     if name == "world":
-        from .worlds import shapes
+        from core.worlds import shapes
 
         return list(shapes.TEMPLATES)
     path = Path(name)
@@ -70,7 +72,7 @@ def _classnames(args) -> list[str]:
             raise UsageError(f"--classnames {path} holds no class names; write one class name per line")
         return names
     if args.classes_from:
-        from .data import get_dataset
+        from core.data.registry import get_dataset
 
         return get_dataset(args.classes_from, args.data_root, args.allow_partial).classnames
     raise UsageError("give the classes: --classnames FILE (one per line) or --classes-from DATASET")
@@ -79,8 +81,8 @@ def _classnames(args) -> list[str]:
 def _datasets(specs: list[str], args, role: str) -> list:
     """The datasets of specs, cut to --limit evenly spaced examples, their classes checked against
     the run's head (so that a mismatch names the set's role: training set or eval set)."""
-    from .artifacts import read_manifest
-    from .data import align_classes, get_dataset
+    from core.runs.artifacts import read_manifest
+    from core.data.registry import align_classes, get_dataset
 
     try:
         manifest = read_manifest(Path(args.run))
@@ -95,8 +97,8 @@ def _download(args) -> None:
     """--download: fetch the named datasets that allow it (CIFAR-10) before loading; never implicit."""
     if not getattr(args, "download", False):
         return
-    from . import runtime
-    from .datasets import download
+    from core import runtime
+    from core.data.shifts import download
 
     specs = [getattr(args, k, None) for k in ("classes_from", "train")]
     if runtime.is_main():  # one download under torchrun; the other ranks wait for it
@@ -111,8 +113,8 @@ def _download(args) -> None:
 def cmd_zeroshot(args) -> None:
     """Build the zero-shot classifier theta_0 (CLIP image tower + a head made from the class names
     and prompt templates) and start a run folder with it."""
-    from .models import ModelSpec
-    from .runs import create_zeroshot_run
+    from core.model.clip import ModelSpec
+    from core.runs.create import create_zeroshot_run
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out} is a file; give the path of a new run folder")
@@ -127,11 +129,11 @@ def cmd_finetune(args) -> None:
     fine-tune resumes when the same command is run again."""
     from dataclasses import fields
 
-    from .finetune import FinetuneConfig, finetune
+    from core.train.finetune import FinetuneConfig, finetune
 
     overrides = {f.name: getattr(args, f.name) for f in fields(FinetuneConfig) if getattr(args, f.name, None) is not None}
     if args.preset:
-        from .presets import get_preset
+        from core.train.presets import get_preset
 
         preset = get_preset(args.preset)
         overrides = {**preset.finetune, **overrides}
@@ -140,7 +142,7 @@ def cmd_finetune(args) -> None:
     cfg = FinetuneConfig(**overrides)
     path = finetune(Path(args.run), _datasets([args.train], args, "training set")[0], cfg, args.device,
                     restart=args.restart, init_from=args.init_from)
-    from . import runtime
+    from core import runtime
 
     if runtime.is_main():
         print(f"fine-tuned weights written to {path}")
@@ -149,7 +151,7 @@ def cmd_finetune(args) -> None:
 def cmd_sweep(args) -> None:
     """Logits of theta_alpha = (1 - alpha) theta_0 + alpha theta_1 on the eval sets, for a grid of
     alphas; writes them into the run and prints the accuracy table."""
-    from .sweep import SweepConfig, parse_alphas, sweep
+    from core.wiseft.sweep import SweepConfig, parse_alphas, sweep
 
     alphas = parse_alphas(args.alphas)  # parse before any work, so a typo writes nothing
     cfg = SweepConfig(alphas=alphas, batch_size=args.batch_size, chunk_size=args.chunk_size,
@@ -158,9 +160,9 @@ def cmd_sweep(args) -> None:
                       keep_logits=not args.reductions_only)
     sets = list(zip(_datasets(args.id + args.ood, args, "eval set"), ["id"] * len(args.id) + ["ood"] * len(args.ood)))
     sweep(Path(args.run), sets, cfg)
-    from . import runtime
-    from .artifacts import Run
-    from .report import format_table
+    from core import runtime
+    from core.runs.artifacts import Run
+    from core.results.report import format_table
 
     if runtime.is_main():
         print(format_table(Run(args.run)))
@@ -171,8 +173,8 @@ def cmd_info(args) -> None:
     under data/runs/ and runs/."""
     import numpy as np
 
-    from .artifacts import Run, find_runs
-    from .report import as_json, format_table
+    from core.runs.artifacts import Run, find_runs
+    from core.results.report import as_json, format_table
 
     if not args.run:
         runs = find_runs(*DEFAULT_RUN_ROOTS)
@@ -184,7 +186,7 @@ def cmd_info(args) -> None:
         print(json.dumps(run.manifest, indent=2) if fmt == "json" else f"{run.path}: no sweep yet\n"
               + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2))
         return
-    from .extra_metrics import format_extra_metrics, run_extra_metrics
+    from core.results.extra_metrics import format_extra_metrics, run_extra_metrics
 
     if fmt == "json":
         extra = {name: {"metric": m, "values": np.asarray(v).tolist()} for name, (m, v) in run_extra_metrics(run).items()}
@@ -192,7 +194,7 @@ def cmd_info(args) -> None:
     elif fmt == "table":
         print("\n\n".join(filter(None, [format_table(run), format_extra_metrics(run)])))
     else:
-        from .tables import format_frame, run_table
+        from core.results.tables import format_frame, run_table
 
         print(format_frame(run_table(run), fmt))
 
@@ -200,8 +202,8 @@ def cmd_info(args) -> None:
 def cmd_compare(args) -> None:
     """A run's accuracies beside a paper table's, with deltas. Refuses when the run's model or
     datasets are not the table's (--allow-mismatch compares anyway)."""
-    from .artifacts import Run
-    from .compare import compare, format_comparison, load_reference
+    from core.runs.artifacts import Run
+    from core.results.compare import compare, format_comparison, load_reference
 
     reference = load_reference(args.reference)
     print(format_comparison(compare(Run(args.run), reference, model=args.model, finetune=args.finetune,
@@ -211,8 +213,8 @@ def cmd_compare(args) -> None:
 def cmd_export(args) -> None:
     """Write theta_alpha (any real alpha) as a folder that plain open_clip loads, with a README
     snippet that classifies an image with it (open_clip and torch only)."""
-    from .artifacts import Run
-    from .export import export_model
+    from core.runs.artifacts import Run
+    from core.wiseft.export import export_model
 
     out = export_model(Run(args.run), args.alpha, Path(args.out))
     print(f"theta_alpha (alpha {args.alpha:g}) written to {out}; see {out / 'README.md'} to load it with open_clip")
@@ -221,8 +223,8 @@ def cmd_export(args) -> None:
 def cmd_predict(args) -> None:
     """Top-k classes of theta_alpha for image files or folders; repeat --alpha to see the
     predictions move along the path."""
-    from .artifacts import Run
-    from .predict import format_predictions, predict_files
+    from core.runs.artifacts import Run
+    from core.wiseft.predict import format_predictions, predict_files
 
     rows = predict_files(Run(args.run), args.images, args.alpha or [0.5], top_k=args.top_k, device=args.device or "cpu")
     print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
@@ -230,12 +232,32 @@ def cmd_predict(args) -> None:
 
 def cmd_datasets(args) -> None:
     """List the named datasets: spec, layout under --data-root and published size(s)."""
-    from .data import dataset_entry, list_datasets
+    from core.data.registry import dataset_entry, list_datasets
 
     for name, help in list_datasets().items():
         entry = dataset_entry(name)
         sizes = ", ".join(f"{k or 'default'} {v:,}" for k, v in entry.sizes.items() if k or len(entry.sizes) == 1)
         print(f"{name}\n    {help}\n    layout: {entry.layout or '-'}\n    published size: {sizes or '- (any size)'}")
+
+
+def cmd_world(args) -> None:
+    """Build the embedded world from scratch: pretrain its CLIP, fine-tune, sweep, the LMC runs, the
+    baselines, the loss plane and the LMC lab (`make world`, ~22 min on 2 CPU cores). Each step is
+    skipped when its output exists, so an interrupted build resumes; docs/world.md has what each builds."""
+    from core.worlds.build.world import build_cli
+
+    times = build_cli(args.out, args.work, args.quick, args.lab)
+    print("world built:", json.dumps(times), f"total {sum(times.values()):.0f}s")
+
+
+def cmd_align(args) -> None:
+    """Align the two ends of a path run by permutation (weight and activation matching) and measure the
+    barrier before and after (the LMC lab's alignment step, on any pair of world-style ResNets)."""
+    from core.lmc.align import align_cli
+
+    path = align_cli(args.run, args.out, args.methods, args.eval_set, args.quick)
+    stored = json.loads(path.read_text())
+    print(path, json.dumps({"best": stored["best"], "holds": stored["holds"]}))
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -333,7 +355,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
-    from .sweep import SweepConfig
+    from core.wiseft.sweep import SweepConfig
 
     cfg = SweepConfig()
     p.add_argument("--run", required=True, help="run folder with zero-shot and fine-tuned weights")
@@ -359,7 +381,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder (default: list the runs under data/runs/ and runs/)")
     p.add_argument("--format", choices=("table", "csv", "markdown", "latex", "json"), default="table",
-                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.tables); json: everything")
+                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: everything")
     p.add_argument("--json", action="store_true", help="same as --format json")
 
 
@@ -378,8 +400,27 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files or folders of images")
 
 
+def _world_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("data"), help="where the shipped world goes")
+    p.add_argument("--work", type=Path, default=Path("build/world"), help="intermediate runs (not shipped)")
+    p.add_argument("--quick", action="store_true", help="tiny budget (tests): minutes, not the shipped runs")
+    p.add_argument("--lab", action="store_true", help="only the LMC lab's missing or stale steps, on an existing "
+                   "built world (the same networks and numbers as a full build)")
+
+
+def _align_args(p: argparse.ArgumentParser) -> None:
+    from core.lmc.align import ALIGNMENT_METHODS, AlignConfig
+
+    p.add_argument("--run", type=Path, default=Path("data/runs/lmc-scratch"), help="the path run of the pair")
+    p.add_argument("--out", type=Path, default=None, help="folder for align.json (default runs/align/<run name>)")
+    p.add_argument("--methods", default=",".join(AlignConfig.methods),
+                   help=f"comma-separated, from {','.join(ALIGNMENT_METHODS)}")
+    p.add_argument("--eval-set", default=None, help="dataset spec of the paths' images (default: the run's ID set)")
+    p.add_argument("--quick", action="store_true", help="a few dozen images, three alphas (seconds)")
+
+
 def _compare_args(p: argparse.ArgumentParser) -> None:
-    from .compare import list_tables
+    from core.results.compare import list_tables
 
     p.add_argument("--run", required=True, help="run folder with a sweep")
     p.add_argument("--reference", required=True, metavar="TABLE",
@@ -392,7 +433,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 
 
 def _preset_names() -> list[str]:
-    from .presets import list_presets
+    from core.train.presets import list_presets
 
     return list(list_presets())
 
@@ -433,6 +474,11 @@ VERBS: dict[str, Verb] = {
         "python -m core predict --run runs/b16 --alpha 0.5 --top-k 5 --json my_images/")),
     "datasets": Verb(cmd_datasets, lambda p: None, "list the named datasets, their layouts and published sizes", (
         "python -m core datasets",)),
+    "world": Verb(cmd_world, _world_args, "build the embedded world from scratch (what `make world` runs)", (
+        "python -m core world", "python -m core world --lab",
+        "python -m core world --quick --out /tmp/w/data --work /tmp/w/work")),
+    "align": Verb(cmd_align, _align_args, "align a path run's two ends by permutation; barrier before and after", (
+        "python -m core align", "python -m core align --run data/runs/lmc-scratch --methods weight_matching --quick")),
 }
 
 
@@ -498,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     try:
         if args.verb not in ("info", "compare"):  # readers need neither torch nor torchrun (fast `info`)
-            from . import runtime
+            from core import runtime
 
             runtime.init_distributed()
         _download(args)
@@ -512,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         if "torch.distributed" in sys.modules:  # joined under torchrun: leave the group
-            from . import runtime
+            from core import runtime
 
             runtime.shutdown_distributed()
     return 0

@@ -15,13 +15,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
-from core.artifacts import RunFormatError  # noqa: E402
-from core.manifest import plane_file  # noqa: E402
+from core.runs.artifacts import RunFormatError  # noqa: E402
+from core.runs.manifest import plane_file  # noqa: E402
 from explorer import client, explain, lab_page, live, paper, state  # noqa: E402
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
@@ -29,7 +28,7 @@ RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
 URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode=
 TABS = ["Examples that changed", "Try your own image", "The eval sets", "Choosing α", "Definitions"]
 PAPER_TABS = ["Choosing α", "Definitions"]
-PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.write_plane)
+PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.plane.write_plane)
 NO_COMPARE = "(nothing)"
 COMPACT_CSS = "<style>.block-container { padding-top: 2.2rem; }</style>"  # charts above the fold at 1280x720
 PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
@@ -181,8 +180,8 @@ def run_ui(path: Path, presenter: bool) -> None:
 
 
 def tables_download_ui(run) -> None:
-    """The run's tables as CSV, from core.tables (the same frames as `info --format csv` and the notebooks)."""
-    from core import tables
+    """The run's tables as CSV, from core.results.tables (the same frames as `info --format csv` and the notebooks)."""
+    from core.results import tables
 
     left, right = st.columns(2)
     left.download_button("Download the metrics, tidy (CSV)", tables.metrics_frame(run).to_csv(index=False),

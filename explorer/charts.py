@@ -11,7 +11,7 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
-from core import metrics
+from core.results import metrics
 
 AVG_OOD = "avg_ood"
 ID_COLOR, AVG_COLOR = "#1f3b73", "#111111"
@@ -51,7 +51,7 @@ BASE_LAYOUT = dict(  # a light theme spelled out: plotly's named templates cost 
     xaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"), yaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"))
 
 
-def _figure(data: list[dict], title: str, x: str, y: str, height: int = 480, **layout) -> go.Figure:
+def figure(data: list[dict], title: str, x: str, y: str, height: int = 480, **layout) -> go.Figure:
     """A figure from plain trace dicts, unvalidated: plotly's per-property validation of go.Scatter
     objects costs ~10 ms a trace, too slow to redraw on every slider move. Check new charts with
     go.Figure(fig.to_dict()) once, which validates."""
@@ -61,7 +61,7 @@ def _figure(data: list[dict], title: str, x: str, y: str, height: int = 480, **l
     return go.Figure({"data": data, "layout": spec}, _validate=False)
 
 
-def _scatter(x, y, **kw) -> dict:
+def scatter(x, y, **kw) -> dict:
     return {"type": "scatter", "x": np.asarray(x), "y": np.asarray(y), **kw}
 
 
@@ -87,15 +87,15 @@ def accuracy_vs_alpha(alphas: np.ndarray, curves: dict[str, np.ndarray], alpha: 
     for name, acc in curves.items():
         bold = name in (id_name, AVG_OOD)
         line = dict(color=colors[name], width=4 if bold else 2, dash="dash" if name == AVG_OOD else "solid")
-        data.append(_scatter(alphas, 100 * np.asarray(acc), mode="lines", name=pretty(name), line=line,
+        data.append(scatter(alphas, 100 * np.asarray(acc), mode="lines", name=pretty(name), line=line,
                              hovertemplate="α=%{x:.2f}: %{y:.1f}%<extra>" + pretty(name) + "</extra>"))
         if alpha is not None:
-            data.append(_scatter([alpha], [100 * np.interp(alpha, alphas, acc)], mode="markers", showlegend=False,
+            data.append(scatter([alpha], [100 * np.interp(alpha, alphas, acc)], mode="markers", showlegend=False,
                                  marker=dict(color=colors[name], size=11 if bold else 8), hoverinfo="skip"))
     x_title, legend = f"α (0 = {endpoints[0]}, 1 = {endpoints[1]})", BASE_LAYOUT["legend"]
     if len(x_title) > 36:  # long endpoint labels (paths between other weight sets): a smaller second line
         x_title, legend = f"α<br><sup>0 = {endpoints[0]}; 1 = {endpoints[1]}</sup>", {**legend, "y": -0.38}
-    return _figure(data, title, x_title, "accuracy (%)", legend=legend, **_alpha_marker(alpha))
+    return figure(data, title, x_title, "accuracy (%)", legend=legend, **_alpha_marker(alpha))
 
 
 def paper_curves(sweep, alpha: float | None = None) -> go.Figure:
@@ -130,14 +130,14 @@ def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict
     x, y, alphas = (np.asarray(path[k], dtype=float) for k in ("x", "y", "alphas"))
     big = path.get("highlight", True)
     color = color if big else OTHER_COLOR
-    line = _scatter(metrics.logit(x), metrics.logit(y), mode="lines", line=dict(color=color, width=4 if big else 1.5),
+    line = scatter(metrics.logit(x), metrics.logit(y), mode="lines", line=dict(color=color, width=4 if big else 1.5),
                     name=path["name"] if big else "other sweeps (hover for names)",
                     legendgroup=None if big else "others", showlegend=big or first_other,
                     customdata=np.stack([alphas, 100 * x, 100 * y], -1),
                     hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>"
                                   "OOD %{customdata[2]:.1f}%<extra>" + path["name"] + "</extra>")
     ends = [int(np.argmin(np.abs(alphas - a))) for a in (0.0, 1.0)]
-    marks = _scatter(metrics.logit(x[ends]), metrics.logit(y[ends]), mode="markers+text" if big else "markers",
+    marks = scatter(metrics.logit(x[ends]), metrics.logit(y[ends]), mode="markers+text" if big else "markers",
                      marker=dict(color=color, size=12 if big else 6, symbol=["circle", "square"]),
                      text=list(path.get("endpoints", ("zero-shot", "fine-tuned"))),
                      textposition=["top left", "bottom left"],
@@ -147,7 +147,7 @@ def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict
 
 def _current_trace(current: dict) -> dict:
     er = "" if current.get("er") is None else f"<br>ER {100 * current['er']:+.1f} pp"
-    return _scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers",  # named in the
+    return scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers",  # named in the
                     name=f"α = {current['alpha']:.2f}{er.replace('<br>', ', ')}",  # legend: a text label collided
                     marker=dict(color="#ff7f0e", size=18, symbol="star"))
 
@@ -170,20 +170,20 @@ def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, floa
     lo, hi = axis_range([p for path in paths for p in (path["x"], path["y"])]
                          + [np.array([b[1], b[2]]) for b in baselines])
     diag = np.array([lo, hi])
-    data.append(_scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
+    data.append(scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
     if baselines:
-        data.append(_scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
+        data.append(scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
                              mode="markers", name="baseline models", text=[b[0] for b in baselines],
                              marker=dict(color="#7f7f7f", size=10, symbol="diamond"),
                              hovertemplate="%{text}<extra>baseline</extra>"))
     if fit is not None:
-        data.append(_scatter(diag, fit[0] * diag + fit[1], mode="lines", name="baselines' linear fit",
+        data.append(scatter(diag, fit[0] * diag + fit[1], mode="lines", name="baselines' linear fit",
                              line=dict(color="#7f7f7f", dash="dash")))
     if current is not None:
         data.append(_current_trace(current))
     tickvals, ticktext = logit_ticks(lo, hi)
     axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False)
-    return _figure(data, title, f"{x_label} (logit scale)", f"{y_label} (logit scale)", xaxis=axis,
+    return figure(data, title, f"{x_label} (logit scale)", f"{y_label} (logit scale)", xaxis=axis,
                    yaxis={**axis, "scaleanchor": "x"})  # equal scales: y = x at 45 degrees
 
 
@@ -199,16 +199,16 @@ def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | 
     colors = dataset_colors(list(losses), id_name)
     data = []
     for name, loss in losses.items():
-        data.append(_scatter(alphas, loss, mode="lines", name=pretty(name), legendgroup=name,
+        data.append(scatter(alphas, loss, mode="lines", name=pretty(name), legendgroup=name,
                              line=dict(color=colors[name], width=4 if name == id_name else 2)))
-        data.append(_scatter(alphas, metrics.chord(loss, alphas), mode="lines", legendgroup=name,
+        data.append(scatter(alphas, metrics.chord(loss, alphas), mode="lines", legendgroup=name,
                              line=dict(color=colors[name], width=1.5, dash="dash"), showlegend=False,
                              hoverinfo="skip"))
     title = "Loss along the path"
     if barriers:
         worst = max(barriers, key=barriers.get)
         title += f"<br><sup>dashed: chord. Largest barrier: {barriers[worst]:+.3f} ({pretty(worst)})</sup>"
-    return _figure(data, title, "α", "cross-entropy (nats)", **_alpha_marker(alpha))
+    return figure(data, title, "α", "cross-entropy (nats)", **_alpha_marker(alpha))
 
 
 # ----------------------------------------------------------------------------- 4, 5. changes
@@ -221,7 +221,7 @@ def flip_bars(counts: dict[str, dict[str, int]], alpha_a: float, alpha_b: float)
              "name": kind, "marker": dict(color=color), "text": [counts[n][kind] for n in names],
              "textposition": "outside", "cliponaxis": False}
             for kind, color in (("fixed", FIXED_COLOR), ("broken", BROKEN_COLOR))]
-    return _figure(data, f"Fixed and broken from α={alpha_a:.2f} to α={alpha_b:.2f}", "", "examples",
+    return figure(data, f"Fixed and broken from α={alpha_a:.2f} to α={alpha_b:.2f}", "", "examples",
                    height=380, barmode="group")
 
 
@@ -234,7 +234,7 @@ def per_class_change(classnames: list[str], acc_a: np.ndarray, acc_b: np.ndarray
            "marker": dict(color=[FIXED_COLOR if d >= 0 else BROKEN_COLOR for d in np.nan_to_num(diff)]),
            "customdata": np.stack([100 * np.asarray(acc_a), 100 * np.asarray(acc_b)], -1),
            "hovertemplate": "%{y}: %{customdata[0]:.1f}% → %{customdata[1]:.1f}%<extra></extra>"}
-    return _figure([bar], f"{dataset}: per-class accuracy, α={alpha_a:.2f} → α={alpha_b:.2f}", "change (pp)",
+    return figure([bar], f"{dataset}: per-class accuracy, α={alpha_a:.2f} → α={alpha_b:.2f}", "change (pp)",
                    "", height=max(380, 28 * len(classnames) + 100), yaxis=dict(autorange="reversed"))
 
 
@@ -243,9 +243,9 @@ def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[s
     """One image's class probabilities along alpha: the k classes that peak highest. probs (A, C)."""
     top = np.argsort(-probs.max(axis=0))[:k]
     palette = plotly.colors.qualitative.D3
-    data = [_scatter(alphas, 100 * probs[:, c], mode="lines+markers", name=classnames[c],
+    data = [scatter(alphas, 100 * probs[:, c], mode="lines+markers", name=classnames[c],
                      line=dict(width=3, color=palette[j % len(palette)])) for j, c in enumerate(top)]
-    return _figure(data, "This image's top classes along the path", "α", "probability (%)",
+    return figure(data, "This image's top classes along the path", "α", "probability (%)",
                    **_alpha_marker(alpha))
 
 
@@ -269,14 +269,14 @@ def _plane_marks(points: dict[str, tuple[float, float]], alpha: float | None, n:
     """Panel n's WiSE-FT segment (0,0)-(1,0), the current alpha's star, and the three weight sets
     labelled above (y > 0) or below their marker, on a white box."""
     ax, ay = ("x", "y") if n == 1 else (f"x{n}", f"y{n}")
-    data = [_scatter([0, 1], [0, 0], mode="lines", xaxis=ax, yaxis=ay, showlegend=False, hoverinfo="skip",
+    data = [scatter([0, 1], [0, 0], mode="lines", xaxis=ax, yaxis=ay, showlegend=False, hoverinfo="skip",
                      line=dict(color=PLANE_SEGMENT_COLOR, width=4))]
     xy = np.array(list(points.values()), dtype=float)  # (3, 2)
-    data.append(_scatter(xy[:, 0], xy[:, 1], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
+    data.append(scatter(xy[:, 0], xy[:, 1], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
                          text=list(points), hovertemplate="%{text}<extra></extra>",
                          marker=dict(size=11, color="white", line=dict(width=2, color="black"))))
     if alpha is not None:
-        data.append(_scatter([alpha], [0.0], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
+        data.append(scatter([alpha], [0.0], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
                              hovertemplate=f"WiSE-FT, α = {alpha:.2f}<extra></extra>",
                              marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR,
                                          line=dict(width=1, color="white"))))
@@ -324,7 +324,7 @@ def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], 
                           text=f"<b>{name}</b>", font=dict(size=15)))
     # height: short enough that y (not x) limits each panel up to ~1280 px wide, so the to-scale panels fill
     # their height and sit under their titles; wider screens shrink the panels horizontally instead
-    return _figure(data, title, "", "", height=340, annotations=notes, margin=dict(l=50, r=20, t=75, b=45), **layout)
+    return figure(data, title, "", "", height=340, annotations=notes, margin=dict(l=50, r=20, t=75, b=45), **layout)
 
 
 def _plane_contour(xs, ys, loss: np.ndarray, name: str, ax: str, ay: str, coloraxis: str) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.artifacts import RunFormatError
+from core.runs.artifacts import RunFormatError
 from explorer import charts, live, paper, state
 from explorer.gallery import example_thumbnail
 
@@ -117,20 +117,20 @@ PLANE_NOTE = (
 
 
 def plane_ui(run_path, endpoints: tuple[str, str], alpha: float) -> None:
-    """The run's stored loss plane (core.lmc.write_plane), or why it is not shown."""
-    from core import lmc  # here, not at the top: it imports open_clip, which the app's first draw does not need
+    """The run's stored loss plane (core.lmc.plane.write_plane), or why it is not shown."""
+    from core.lmc import plane  # here, not at the top: it imports open_clip, which the app's first draw does not need
 
     try:
-        stored = lmc.read_plane(run_path)
+        stored = plane.read_plane(run_path)
     except (RunFormatError, KeyError, OSError) as err:
         st.warning(f"**The stored loss plane cannot be read:** {err}")
         return
     if stored is None:
-        st.info("This run has no stored loss plane (`core.lmc.write_plane` makes one).")
+        st.info("This run has no stored loss plane (`core.lmc.plane.write_plane` makes one).")
         return
     if stored.stale:
         st.warning(f"**The stored loss plane is out of date and not shown:** {stored.stale}. Recompute it with "
-                   "`core.lmc.write_plane` (for the shipped world: `python -m core.worlds.build`).")
+                   "`core.lmc.plane.write_plane` (for the shipped world: `python -m core world`).")
         return
     meta, names = stored.meta, {"id": "ID", "ood": "avg OOD"}
     sizes = {g: sum(s["n"] for s in sets) for g, sets in meta.get("sets", {}).items()}

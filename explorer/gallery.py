@@ -18,7 +18,7 @@ PLOTLY = dict(theme=None, config={"displayModeBar": False})
 @st.cache_data(max_entries=1024, show_spinner=False)
 def example_thumbnail(example_id: str) -> np.ndarray | None:
     """The image behind a per-example id, as a thumbnail; None when it cannot be opened."""
-    from core.data import DatasetError, open_example  # imports torch: only when a gallery is shown
+    from core.data.registry import DatasetError, open_example  # imports torch: only when a gallery is shown
 
     try:
         img = open_example(example_id)
@@ -104,8 +104,8 @@ def example_grid_ui(ra: state.RunArrays, dataset: str, idx: np.ndarray, a: float
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's two weight sets…")
 def path_predictor(run_dir: str, stamp: float):
-    """core.predict.PathPredictor for a run (holds theta_0, theta_1 and one model)."""
-    from core.predict import PathPredictor
+    """core.wiseft.predict.PathPredictor for a run (holds theta_0, theta_1 and one model)."""
+    from core.wiseft.predict import PathPredictor
 
     return PathPredictor(run_dir)
 
@@ -161,7 +161,7 @@ def pick_image_ui(ra: state.RunArrays, key: str) -> tuple[Image.Image | None, st
     dataset = c1.selectbox("eval set", list(ra.sets), key=f"img_set:{key}")
     ids = ra.sets[dataset].ids
     i = int(c2.number_input("example", 0, len(ids) - 1, 0, key=f"img_i:{key}"))
-    from core.data import DatasetError, open_example
+    from core.data.registry import DatasetError, open_example
 
     try:
         return open_example(ids[i]), f"{ids[i]}: true class **{ra.classnames[ra.sets[dataset].labels[i]]}**"

@@ -1,6 +1,6 @@
 """Figures of the LMC lab (data/world/lab/*.json, written by `make world`), shared by the app's lab page
 and notebooks 04 and 06. Plotly and numpy only; each function takes one stored section (a dict) as
-`core.worlds.lab` wrote it and returns a go.Figure:
+`core.worlds.build.lab` wrote it and returns a go.Figure:
 
     fig = spawn_barriers(read_section(root, "spawn"))
 """
@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import plotly.graph_objects as go
 
-from core import metrics
+from core.results import metrics
 from explorer.lab_text import METHOD_NAMES
-from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, _figure, _scatter, axis_range, logit_ticks
+from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, figure, scatter, axis_range, logit_ticks
 
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
 
@@ -40,17 +40,17 @@ def spawn_barriers(spawn: dict) -> go.Figure:
     k = np.arange(len(ticks))  # evenly spaced: the spawn points span 1 step to epochs
     err, loss, line = 100 * np.asarray(spawn["error_barrier"]), np.asarray(spawn["loss_barrier"]), 100 * spawn["stable_error_barrier"]
     colors = [STABLE_COLOR if e < line else UNSTABLE_COLOR for e in err]
-    data = [_scatter(k, err, mode="lines+markers", name="error barrier (%)", line=dict(color=ID_COLOR, width=3),
+    data = [scatter(k, err, mode="lines+markers", name="error barrier (%)", line=dict(color=ID_COLOR, width=3),
                      marker=dict(size=11, color=colors, line=dict(color="white", width=1)),
                      customdata=ticks, hovertemplate="k = %{customdata}: %{y:.2f}%<extra>error barrier</extra>"),
-            _scatter(k, loss, mode="lines+markers", name="loss barrier (nats, right axis)", yaxis="y2",
+            scatter(k, loss, mode="lines+markers", name="loss barrier (nats, right axis)", yaxis="y2",
                      line=dict(color="#ff7f0e", width=2, dash="dash"), marker=dict(size=8, symbol="square"),
                      customdata=ticks, hovertemplate="k = %{customdata}: %{y:.3f} nats<extra>loss barrier</extra>")]
     top = max(float(err.max()), line) * 1.25
     shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2))]
     notes = [dict(x=1, xref="paper", y=line, xanchor="right", yanchor="bottom", showarrow=False,
                   text=f"stable below {line:g}%", font=dict(color=STABLE_COLOR, size=13))]
-    return _figure(data, "Barrier between two children, by k", "k: training shared before the split",
+    return figure(data, "Barrier between two children, by k", "k: training shared before the split",
                    "error barrier (%)", height=440, shapes=shapes, annotations=notes,
                    xaxis=dict(tickmode="array", tickvals=k.tolist(), ticktext=ticks),
                    yaxis=dict(range=[0, top], rangemode="tozero"),
@@ -64,10 +64,10 @@ def spawn_paths(spawn: dict) -> go.Figure:
     alphas, acc = np.asarray(spawn["alphas"]), np.asarray(spawn["accuracy"], dtype=float)
     shades = [f"rgba(31, 59, 115, {0.3 + 0.7 * i / max(len(acc) - 1, 1):.2f})" for i in range(len(acc))]
     per_epoch = spawn["steps_per_epoch"]
-    data = [_scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k, per_epoch), line=dict(color=c, width=3),
+    data = [scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k, per_epoch), line=dict(color=c, width=3),
                      hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k, per_epoch) + "</extra>")
             for row, k, c in zip(acc, spawn["k_steps"], shades)]
-    return _figure(data, "The children's path, for each k", "α (0 = child 1, 1 = child 2)", "ID error (%)", height=440)
+    return figure(data, "The children's path, for each k", "α (0 = child 1, 1 = child 2)", "ID error (%)", height=440)
 
 
 def swa_chart(swa: dict) -> go.Figure:
@@ -89,7 +89,7 @@ def swa_chart(swa: dict) -> go.Figure:
                  hovertemplate="%{customdata}: %{y:.1f}%<extra>avg OOD accuracy</extra>")]
     ticks = dict(tickvals=x, ticktext=[_short(n) for n in names], tickangle=-45)
     ood = [100 * m["ood_acc"] for m in models]
-    return _figure(data, "SWA: snapshots of a constant-learning-rate phase and their average", "", "ID loss (nats)",
+    return figure(data, "SWA: snapshots of a constant-learning-rate phase and their average", "", "ID loss (nats)",
                    height=460, xaxis=dict(domain=[0, 0.4], **ticks), xaxis2=dict(domain=[0.6, 1], anchor="y2", **ticks),
                    yaxis2=dict(anchor="x2", title=dict(text="average OOD accuracy (%)"), gridcolor="#e8e8e8",
                                range=[min(ood) - 2, max(ood) + 1.5]),
@@ -113,7 +113,7 @@ def barrier_heatmap(soups: dict) -> go.Figure:
                  customdata=hover, colorbar=dict(title=dict(text="nats")),
                  hovertemplate="%{customdata}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
     key = "<br>".join(f"#{i + 1} {n}" for i, n in enumerate(names))
-    return _figure(data, "Pairwise barriers of the ingredients", "", "", height=520,
+    return figure(data, "Pairwise barriers of the ingredients", "", "", height=520,
                    xaxis=dict(type="category", side="top"), yaxis=dict(type="category", autorange="reversed"),
                    margin=dict(l=50, r=20, t=90, b=30 + 19 * len(names)),
                    annotations=[dict(x=0, xref="paper", y=-0.03, yref="paper", yanchor="top", xanchor="left", align="left",
@@ -136,19 +136,19 @@ def _logit_axis(values: list[float]) -> dict:
 def soups_scatter(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> go.Figure:
     """Ingredients, soups and the WiSE-FT path: ID (x) against average OOD accuracy (y), each on its own
     logit axis (the points crowd near 100% ID: equal scales would squash them). With `baselines` (model, ID,
-    avg OOD: core.lab.baseline_points) their linear fit in logit space is drawn and every point's effective
+    avg OOD: core.lmc.lab.baseline_points) their linear fit in logit space is drawn and every point's effective
     robustness (OOD accuracy above the fit) is in its hover."""
     points, wise = soups["points"], soups["wiseft"]
     fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines]) if len(baselines) > 1 else None
     er = (lambda p: f"<br>ER {100 * metrics.effective_robustness(p['id_acc'], p['ood_acc'], fit):+.1f} pp") if fit else (lambda p: "")
     symbols = {"ingredient": "circle-open", "uniform": "star", "greedy": "diamond"}
-    data = [_scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
+    data = [scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
                      mode="lines", name="WiSE-FT (α from 0 to 1)", line=dict(color=ID_COLOR, width=4),
                      customdata=[[w.get("alpha", np.nan), 100 * w["id_acc"], 100 * w["ood_acc"]] for w in wise],
                      hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>OOD %{customdata[2]:.1f}%<extra>WiSE-FT</extra>")]
     for i, kind in enumerate(dict.fromkeys(p["kind"] for p in points)):
         group = [p for p in points if p["kind"] == kind]
-        data.append(_scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
+        data.append(scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
                              mode="markers", name=kind + ("s" if kind == "ingredient" else " soup"),
                              customdata=[[p.get("name", kind) + er(p), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
                              marker=dict(size=12 if kind == "ingredient" else 18, symbol=symbols.get(kind, "circle"),
@@ -156,14 +156,14 @@ def soups_scatter(soups: dict, baselines: list[tuple[str, float, float]] = ()) -
                              hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>"))
     every = list(points) + list(wise)
     if fit is not None:
-        data.append(_scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
+        data.append(scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
                              mode="markers", name="baseline models", text=[b[0] for b in baselines],
                              marker=dict(color="#7f7f7f", size=9, symbol="diamond"), hovertemplate="%{text}<extra>baseline</extra>"))
         lo, hi = _logit_axis([p["id_acc"] for p in every] + [b[1] for b in baselines])["range"]
-        data.append(_scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines", name="baselines' fit",
+        data.append(scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines", name="baselines' fit",
                              line=dict(color="#7f7f7f", dash="dash"), hoverinfo="skip"))
         every += [{"id_acc": b[1], "ood_acc": b[2]} for b in baselines]
-    return _figure(data, "Soups and WiSE-FT: effective robustness", "ID accuracy (logit scale)",
+    return figure(data, "Soups and WiSE-FT: effective robustness", "ID accuracy (logit scale)",
                    "average OOD accuracy (logit scale)", height=520, xaxis=_logit_axis([p["id_acc"] for p in every]),
                    yaxis=_logit_axis([p["ood_acc"] for p in every]), legend={**BASE_LAYOUT["legend"], "y": -0.2})
 
@@ -174,14 +174,14 @@ def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
     alphas, methods = np.asarray(align["alphas"]), align["methods"]
     colors = {m: ("#7f7f7f" if m == "unaligned" else OOD_COLORS[i % len(OOD_COLORS)]) for i, m in enumerate(methods)}
     best = align["best"]["method"]
-    data = [_scatter(alphas, v["curves"][stats]["loss"], mode="lines+markers", name=METHOD_NAMES.get(m, m),
+    data = [scatter(alphas, v["curves"][stats]["loss"], mode="lines+markers", name=METHOD_NAMES.get(m, m),
                      line=dict(color=colors[m], width=4 if m in ("unaligned", best) else 2,
                                dash="dash" if m == "unaligned" else "solid"),
                      hovertemplate="α=%{x:.1f}: %{y:.3f} nats<extra>" + METHOD_NAMES.get(m, m) + "</extra>")
             for m, v in methods.items()]
     width = (align.get("pair") or {}).get("width")
     title = (f"Width-{width} pair: " if width else "") + f"path loss, BatchNorm {stats}"
-    return _figure(data, title, "α (0 = scratch A, 1 = scratch B, permuted)",
+    return figure(data, title, "α (0 = scratch A, 1 = scratch B, permuted)",
                    "ID loss (nats)", height=460, legend={**BASE_LAYOUT["legend"], "y": -0.25})
 
 
@@ -196,7 +196,7 @@ def align_ratios(align: dict) -> go.Figure:
                  hovertemplate="%{x}: %{y:.1f}%<extra>" + stats + "</extra>")
             for stats, color in (("recomputed", ID_COLOR), ("interpolated", "#b8b8b8"))]
     top = max([bar] + [100 * v for r in ratios.values() for v in r.values() if v is not None]) * 1.2
-    return _figure(data, "Barrier after alignment (% of unaligned)", "", "share of the unaligned barrier (%)",
+    return figure(data, "Barrier after alignment (% of unaligned)", "", "share of the unaligned barrier (%)",
                    height=460, barmode="group", yaxis=dict(range=[0, top]), xaxis=dict(tickangle=0),
                    shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=bar, y1=bar, line=dict(color="#2ca02c", dash="dot", width=2))],
                    annotations=[dict(x=1.01, xref="paper", y=bar, xanchor="left", yanchor="middle", showarrow=False,

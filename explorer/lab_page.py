@@ -4,7 +4,6 @@ Every sentence comes from explorer.lab_text, which follows the stored numbers.""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core import lab
+from core.lmc import lab
 from explorer import lab_charts, lab_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +25,7 @@ def lab_root() -> Path:
 
 @st.cache_data(max_entries=8)
 def read_sections(root: str, stamp: tuple) -> dict[str, dict]:
-    """core.lab.read_sections, cached (stamp: the files' mtimes, so a rebuild shows)."""
+    """core.lmc.lab.read_sections, cached (stamp: the files' mtimes, so a rebuild shows)."""
     return lab.read_sections(Path(root))
 
 
@@ -84,8 +83,8 @@ def soups_ui(s: dict) -> None:
 
 @st.cache_data(max_entries=4)
 def baselines(run_dir: str) -> list[tuple[str, float, float]]:
-    """The world-e2e run's baseline models (core.lab.baseline_points), [] when the run is not there."""
-    from core.artifacts import MANIFEST, Run
+    """The world-e2e run's baseline models (core.lmc.lab.baseline_points), [] when the run is not there."""
+    from core.runs.artifacts import MANIFEST, Run
 
     return lab.baseline_points(Run(Path(run_dir))) if (Path(run_dir) / MANIFEST).exists() else []
 
@@ -111,7 +110,7 @@ def lab_ui() -> None:
     root = lab_root()
     sections = read_sections(str(root), _stamp(root))
     st.subheader("The LMC lab: when do two weight sets connect?")
-    st.caption(f"Computed by `make world` (core/worlds/lab.py) into `{root}`; this page only reads it.")
+    st.caption(f"Computed by `make world` (core/worlds/build/) into `{root}`; this page only reads it.")
     names = [n for n in SECTIONS if n in PANELS]
     tabs = st.tabs([PANELS[n][0] for n in names])
     for name, tab in zip(names, tabs):
@@ -119,4 +118,4 @@ def lab_ui() -> None:
             if name in sections:
                 PANELS[name][1](sections[name])
             else:
-                st.info(f"No `{name}.json` in {root}: run `make world` (or `python -m core.worlds.build --lab`).")
+                st.info(f"No `{name}.json` in {root}: run `make world` (or `python -m core world --lab`).")

@@ -1,10 +1,10 @@
 """What the LMC lab's numbers say, in sentences computed from the stored sections (no plotting, no
 streamlit): the app's lab page and notebooks 04 and 06 print these, so a claim always follows the
-sign of its number. Each function takes one section as `core.worlds.lab` stored it."""
+sign of its number. Each function takes one section as `core.worlds.build.lab` stored it."""
 
 from __future__ import annotations
 
-from core import metrics
+from core.results import metrics
 
 METHOD_NAMES = {"unaligned": "unaligned", "weight_matching": "weight matching",
                 "activation_matching": "activation matching",
@@ -76,7 +76,7 @@ def swa_md(swa: dict) -> str:
 
 def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str:
     """Soups: each soup against its best ingredient on held-out ID data, the barrier matrix's advance call,
-    the test-set comparison with WiSE-FT, and with `baselines` (core.lab.baseline_points) each one's
+    the test-set comparison with WiSE-FT, and with `baselines` (core.lmc.lab.baseline_points) each one's
     effective robustness."""
     names = soups["ingredients"]
     out = ["Ingredients: " + "; ".join(f"#{i + 1} {n}" for i, n in enumerate(names)) + "."]

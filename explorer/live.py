@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core import metrics
+from core.results import metrics
 from explorer import charts, paper, state
 
 AVG_OOD = state.AVG_OOD

@@ -84,7 +84,7 @@ def endpoint_trend(sweeps: list[PaperSweep]) -> tuple[float, float] | None:
     """A logit-space line through the fine-tuned ends (alpha = 1) of the published sweeps: ImageNet
     vs average shift. The paper's own baseline fit uses standard ImageNet models that its tables do
     not list; the fine-tuned ends are the standard (non-zero-shot) models the tables do hold."""
-    from core import metrics
+    from core.results import metrics
 
     pts = [(s.accuracy[ID_NAME][-1], s.accuracy[AVG_OOD][-1]) for s in sweeps if np.isclose(s.alphas[-1], 1.0)]
     pts = [p for p in pts if np.isfinite(p).all()]

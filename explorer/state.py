@@ -9,7 +9,7 @@ reductions on those arrays; bench/app_latency.py and bench/scale.py time exactly
 Logits are read only for the few examples shown (`top_predictions` off the stored top-k).
 A set whose manifest entry names a metric beyond top-1 (macro F1, worst-region accuracy, pm-0/pm-k)
 gets it on the whole view grid (`EvalSet.extra`), from the same per-alpha predictions, by
-core.extra_metrics.dataset_metric (what `info` and `compare` use): every view-grid alpha has
+core.results.extra_metrics.dataset_metric (what `info` and `compare` use): every view-grid alpha has
 predictions (stored at sweep alphas, closed form on a linear run's dense grid), so no fallback to
 sweep alphas only is needed.
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core import extra_metrics, metrics
-from core.artifacts import Run, RunFormatError, find_runs
+from core.results import extra_metrics, metrics
+from core.runs.artifacts import Run, RunFormatError, find_runs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOTS = (REPO / "data" / "runs", REPO / "runs")  # shipped runs, then the user's

@@ -188,7 +188,7 @@ def copy_mathjax(out: Path) -> None:
 
 def export(path: Path, out: Path, quick: bool) -> dict:
     """Execute one notebook and write OUT/<name>.html; returns {"figures", "seconds", "html"}."""
-    from core.files import atomic_write_bytes
+    from core.runs.files import atomic_write_bytes
 
     start = time.perf_counter()
     book = execute(path, quick)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))  # core (atomic writes) from a plain checkout
-    from core.files import atomic_write_bytes
+    from core.runs.files import atomic_write_bytes
 
     paths = args.notebooks or NOTEBOOKS
     missing = [str(p) for p in paths if not p.is_file()]

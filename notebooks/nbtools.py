@@ -37,7 +37,7 @@ def require_run(name: str) -> Path:
     path = RUNS / name
     if not (path / "manifest.json").exists():
         raise FileNotFoundError(
-            f"{path} is missing: run `make world` (or `python -m core.worlds.build --quick --out DIR`) "
+            f"{path} is missing: run `make world` (or `python -m core world --quick --out DIR`) "
             f"and point WISEFT_DATA at the data folder (now {DATA})")
     return path
 

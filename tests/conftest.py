@@ -106,7 +106,8 @@ def quick_world(tmp_path_factory):
     Built on one torch thread: two threads on the 2 shared cores of the dev machine trained 13x slower."""
     import torch
 
-    from core.worlds.build import WorldBuild, build
+    from core.worlds.build.config import WorldBuild
+    from core.worlds.build.world import build
 
     root = tmp_path_factory.mktemp("world")
     b = WorldBuild.quick(root / "data", root / "work")

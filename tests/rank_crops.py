@@ -10,9 +10,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from core import runtime
-from core.data import ImageSet
-from core.finetune import FinetuneConfig, SeededImages, epoch_plan, image_loader
-from core.models import transforms_from_cfg
+from core.data.registry import ImageSet
+from core.train.finetune import FinetuneConfig, SeededImages, epoch_plan, image_loader
+from core.model.clip import transforms_from_cfg
 
 N = 32
 IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))

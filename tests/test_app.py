@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, copy_run, run_cli
-from core import metrics
-from core.artifacts import Run, update_manifest
+from core.results import metrics
+from core.runs.artifacts import Run, update_manifest
 from explorer import charts, paper, state
 
 APP = str(REPO / "explorer" / "app.py")
@@ -310,7 +310,7 @@ def test_a_link_may_name_a_listed_run(monkeypatch, runs_root):
 
 
 def test_the_csv_downloads_are_core_tables(monkeypatch, runs_root):
-    """The Choosing-α tab offers the run's tables as CSV, made by core.tables (as `info --format csv`)."""
+    """The Choosing-α tab offers the run's tables as CSV, made by core.results.tables (as `info --format csv`)."""
     run = Run(runs_root / "tiny-e2e")
     at = open_app(monkeypatch, runs_root)
     pick(at, run.path)

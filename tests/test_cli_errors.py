@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import copy_run, make_image_folder
-from core import cli, data
+from core import cli
+from core.data import registry
 from core.cli import main
 
 
@@ -49,9 +50,9 @@ def test_sweep_limit_must_be_positive(e2e_run, folders, tmp_path, capsys, limit)
 
 
 def test_limit_help_and_behaviour_agree(folders):
-    images = data.get_dataset(f"folder:{folders['val']}")  # 3 classes x 8, sorted by class
+    images = registry.get_dataset(f"folder:{folders['val']}")  # 3 classes x 8, sorted by class
     assert sorted(set(images.subset(3).labels.tolist())) == [0, 1, 2]  # evenly spaced, not the first 3
-    with pytest.raises(data.DatasetError, match="positive"):
+    with pytest.raises(registry.DatasetError, match="positive"):
         images.subset(0)
     text = cli.build_parser()._subparsers._group_actions[0].choices["sweep"].format_help()
     assert "evenly spaced" in " ".join(text.split()) and "first N" not in text
@@ -119,26 +120,26 @@ def test_usage_mistakes_are_one_line_too(capsys):
 
 
 def test_each_family_registers_its_own_opener(tmp_path):
-    source = inspect.getsource(data)
-    assert "from .datasets" not in source and "from .worlds" not in source  # no import back
-    body = inspect.getsource(data.open_example).split('"""')[2]  # the code, without the docstring
+    source = inspect.getsource(registry)
+    assert "from core.data.shifts" not in source and "from core.worlds" not in source  # no import back
+    body = inspect.getsource(registry.open_example).split('"""')[2]  # the code, without the docstring
     assert "world:" not in body and "#" not in body  # the generic layer knows no family's ids
     seen = []
-    data.register_opener("test-mem", lambda i: i.startswith("mem:"), lambda i: seen.append(i) or Image.new("RGB", (2, 2)))
+    registry.register_opener("test-mem", lambda i: i.startswith("mem:"), lambda i: seen.append(i) or Image.new("RGB", (2, 2)))
     try:
-        assert data.open_example("mem:7").size == (2, 2) and seen == ["mem:7"]
+        assert registry.open_example("mem:7").size == (2, 2) and seen == ["mem:7"]
     finally:
-        data._OPENERS[:] = [o for o in data._OPENERS if o[0] != "test-mem"]
+        registry._OPENERS[:] = [o for o in registry._OPENERS if o[0] != "test-mem"]
 
 
 def test_ids_stored_in_existing_runs_still_open(tmp_path):
     from core.worlds.registry import world_image
 
-    world = np.asarray(data.open_example("world:id_test/3"))  # world:SPLIT/INDEX
+    world = np.asarray(registry.open_example("world:id_test/3"))  # world:SPLIT/INDEX
     assert np.array_equal(world, np.asarray(world_image("world:id_test/3")))
     arrays = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     np.save(tmp_path / "x_data.npy", arrays)  # FILE#INDEX (CIFAR-10.1 style)
     np.save(tmp_path / "x_labels.npy", np.zeros(3, np.int64))
-    assert np.array_equal(np.asarray(data.open_example(f"{tmp_path / 'x_data.npy'}#2")), arrays[2])
+    assert np.array_equal(np.asarray(registry.open_example(f"{tmp_path / 'x_data.npy'}#2")), arrays[2])
     Image.fromarray(arrays[1]).save(tmp_path / "a#b.png")  # a plain path, even with a '#' in its name
-    assert np.array_equal(np.asarray(data.open_example(str(tmp_path / "a#b.png"))), arrays[1])
+    assert np.array_equal(np.asarray(registry.open_example(str(tmp_path / "a#b.png"))), arrays[1])

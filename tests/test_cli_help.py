@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO
 from core import cli
 from core.cli import main
-from core.data import dataset_entry, list_datasets
-from core.finetune import FinetuneConfig
+from core.data.registry import dataset_entry, list_datasets
+from core.train.finetune import FinetuneConfig
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from conftest import CLASSES, make_image_folder
-from core import datasets as ds
+from core.data import shifts as ds
 from core.cli import main
-from core.data import DatasetError, get_dataset, list_datasets
+from core.data.registry import DatasetError, get_dataset, list_datasets
 from test_datasets_talk import TALK_FAKES
 
 NAMES = list(open_clip.IMAGENET_CLASSNAMES)
@@ -288,8 +288,9 @@ def test_cifar10_downloads_only_when_asked(tmp_path, monkeypatch, tiny_config):
 @pytest.fixture(scope="module")
 def imagenet_runs(tmp_path_factory, tiny_config):
     """Two 1000-class runs of the tiny model: theta_1 differs from theta_0 end to end, or in the head only."""
-    from core.models import ModelSpec
-    from core.runs import create_zeroshot_run, load_weights, save_weights
+    from core.model.clip import ModelSpec
+    from core.runs.create import create_zeroshot_run
+    from core.runs.weights import load_weights, save_weights
 
     root = tmp_path_factory.mktemp("imagenet_runs")
     runs = {}
@@ -307,12 +308,12 @@ def imagenet_runs(tmp_path_factory, tiny_config):
 
 @pytest.mark.parametrize("kind", ["e2e", "head"])
 def test_sweep_projects_imagenet_r_and_objectnet_logits(imagenet_runs, kind, tmp_path):
-    from core.artifacts import Run
-    from core.evaluate import decode, predict
-    from core.interpolate import interpolate
-    from core.models import transforms_from_cfg
-    from core.runs import load_classifier, load_weights
-    from core.sweep import SweepConfig, sweep
+    from core.runs.artifacts import Run
+    from core.model.evaluate import decode, predict
+    from core.wiseft.interpolate import interpolate
+    from core.model.clip import transforms_from_cfg
+    from core.runs.weights import load_classifier, load_weights
+    from core.wiseft.sweep import SweepConfig, sweep
 
     run = imagenet_runs[kind]
     fake_subset("imagenet-r")(tmp_path)

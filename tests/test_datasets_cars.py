@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import copy_run, run_cli
-from core.artifacts import Run
-from core.compare import compare, load_reference
-from core.data import DatasetError, dataset_entry, get_dataset
+from core.runs.artifacts import Run
+from core.results.compare import compare, load_reference
+from core.data.registry import DatasetError, dataset_entry, get_dataset
 from test_datasets_talk import fake_stanford_cars
 
 
@@ -51,12 +51,12 @@ def test_compare_table2_fills_the_cars_column(e2e_run, folders, tmp_path):
 
 
 def test_the_cars_column_is_measured_on_stanford_cars():
-    from core.compare import _dataset_mismatches
+    from core.results.compare import dataset_mismatches
 
     class Named:  # a run's datasets as the manifest lists them
         datasets = [{"name": "Cars", "spec": "Cars=stanford-cars"}, {"name": "DTD", "spec": "DTD=folder:/x"}]
 
-    assert _dataset_mismatches(Named(), load_reference("table2")) == [
+    assert dataset_mismatches(Named(), load_reference("table2")) == [
         "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"]
 
 
@@ -64,7 +64,7 @@ def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp
     """zeroshot with the 196 car classes, a sweep on the fake copy, `compare --reference table2`."""
     import torch
 
-    from core.runs import load_weights, save_weights
+    from core.runs.weights import load_weights, save_weights
 
     _, labels, classes = fake_stanford_cars(tmp_path / "data")
     (tmp_path / "classes.txt").write_text("\n".join(classes))

@@ -6,10 +6,10 @@ import pytest
 from PIL import Image
 
 from conftest import copy_run
-from core import data
-from core import datasets as ds
+from core.data import registry
+from core.data import shifts as ds
 from core.cli import main
-from core.data import DatasetError, get_dataset
+from core.data.registry import DatasetError, get_dataset
 
 # The published sizes (the datasets' papers / reference code; see docs/reproduce.md).
 PUBLISHED = {("imagenet", ""): 50_000, ("imagenet", "train"): 1_281_167, ("imagenetv2", ""): 10_000,
@@ -41,7 +41,7 @@ def test_objectnet_crops_2_pixels_per_side_like_wise_ft(tmp_path):
 
 @pytest.mark.parametrize("name,split", sorted(PUBLISHED))
 def test_registry_holds_the_published_sizes(name, split):
-    assert data.dataset_entry(name).sizes[split] == PUBLISHED[name, split]
+    assert registry.dataset_entry(name).sizes[split] == PUBLISHED[name, split]
 
 
 def test_a_partial_copy_is_refused_unless_allowed(tmp_path, monkeypatch):
@@ -49,7 +49,7 @@ def test_a_partial_copy_is_refused_unless_allowed(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=r"objectnet .* has 2 examples, but the published dataset has 18,574.*--allow-partial"):
         get_dataset("objectnet", str(tmp_path))
     assert len(get_dataset("objectnet", str(tmp_path), allow_partial=True)) == 2
-    monkeypatch.setitem(data.dataset_entry("objectnet").sizes, "", 2)  # a copy of the published size passes
+    monkeypatch.setitem(registry.dataset_entry("objectnet").sizes, "", 2)  # a copy of the published size passes
     assert len(get_dataset("objectnet", str(tmp_path))) == 2
 
 
@@ -58,7 +58,7 @@ def test_a_copy_with_extra_files_is_refused_too(tmp_path, monkeypatch):
     (tmp_path / "CIFAR-10.1").mkdir()
     np.save(tmp_path / "CIFAR-10.1/cifar10.1_v6_data.npy", images)
     np.save(tmp_path / "CIFAR-10.1/cifar10.1_v6_labels.npy", np.zeros(5, np.int64))
-    monkeypatch.setitem(data.dataset_entry("cifar10.1").sizes, "v6", 4)
+    monkeypatch.setitem(registry.dataset_entry("cifar10.1").sizes, "v6", 4)
     with pytest.raises(DatasetError, match="has 5 examples, but the published dataset has 4"):
         get_dataset("cifar10.1:v6", str(tmp_path))
 
@@ -81,7 +81,7 @@ def test_the_cli_refuses_a_partial_eval_set_and_allow_partial_passes(e2e_run, tm
 
 
 def test_families_without_a_fixed_size_are_not_checked(folders):
-    assert not data.dataset_entry("folder").sizes and not data.dataset_entry("world").sizes
+    assert not registry.dataset_entry("folder").sizes and not registry.dataset_entry("world").sizes
     assert len(get_dataset(f"folder:{folders['val']}")) == 24
     assert len(get_dataset("world:id_test:6")) == 6
     assert ds.OBJECTNET_BORDER == 2

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets_wilds as wilds
-from core.data import get_dataset
+from core.data import wilds as wilds
+from core.data.registry import get_dataset
 
 DTD_CLASSES = ("banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted "
                "fibrous flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined "
@@ -126,7 +126,7 @@ VID_CLASSES = ("airplane antelope bear bicycle bird bus car cattle dog domestic_
 
 def fake_vid_robust(root):
     """The release layout: metadata/{pmsets,labels}.json, misc/{imagenet_vid_class_index,wnid_map}.json."""
-    from core.datasets import imagenet_wnids
+    from core.data.shifts import imagenet_wnids
 
     base, wnids = root / "imagenet-vid-robust", imagenet_wnids()
     index = {str(k): [f"n0900{k:04d}", name] for k, name in enumerate(VID_CLASSES)}
@@ -185,7 +185,7 @@ def test_loads_its_fake_copy_with_the_right_classes(name, tmp_path):
 
 
 def test_cifar100_pixels_and_stored_ids(tmp_path):
-    from core.data import open_example
+    from core.data.registry import open_example
 
     fake_cifar100(tmp_path)
     images = get_dataset("cifar100", str(tmp_path), allow_partial=True)
@@ -209,8 +209,8 @@ def test_wilds_splits_follow_the_wilds_package(tmp_path):
 
 
 def test_vid_robust_projection_and_pm_scores(tmp_path):
-    from core.datasets import imagenet_wnids
-    from core.extra_metrics import dataset_metric
+    from core.data.shifts import imagenet_wnids
+    from core.results.extra_metrics import dataset_metric
 
     fake_vid_robust(tmp_path)
     vid = get_dataset("imagenet-vid-robust", str(tmp_path))
@@ -225,5 +225,5 @@ def test_vid_robust_projection_and_pm_scores(tmp_path):
     assert dataset_metric(logits.argmax(-1), vid.labels, vid.extra)  # from predictions == ("pm-0", 1.0)
     logits[2] = 0
     logits[2, 5] = 1  # now wrong: the first set fails pm-k, not pm-0
-    from core.extra_metrics import pm_k
+    from core.results.extra_metrics import pm_k
     assert pm_k(logits, vid.labels, vid.extra["anchors"], vid.extra["extra_labels"]) == (1.0, 0.5)

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run, run_cli
-from core.artifacts import Run
-from core.runs import load_weights
+from core.runs.artifacts import Run
+from core.runs.weights import load_weights
 
 LOGIT_ATOL = 1e-4
 WEIGHT_ATOL = 1e-5

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run, run_cli
-from core.artifacts import SCHEMA_VERSION, Run
-from core.finetune import FinetuneConfig, checkpoints, finetune
-from core.data import get_dataset
-from core.runs import load_weights
+from core.runs.artifacts import SCHEMA_VERSION, Run
+from core.train.finetune import FinetuneConfig, checkpoints, finetune
+from core.data.registry import get_dataset
+from core.runs.weights import load_weights
 
 
 def test_info_prints_the_table_and_json(e2e_run, capsys):

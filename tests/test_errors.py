@@ -3,11 +3,10 @@
 import json
 import shutil
 
-import pytest
 
 from conftest import copy_run, make_image_folder
 from core.cli import main
-from core.sweep import parse_alphas
+from core.wiseft.sweep import parse_alphas
 
 TINY_OTHER = {
     "embed_dim": 16,

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from core import cli
-from core.artifacts import Run
-from core.data import open_example
-from core.export import HEAD_WEIGHTS, readme_snippet
-from core.predict import PathPredictor
+from core.runs.artifacts import Run
+from core.data.registry import open_example
+from core.wiseft.export import HEAD_WEIGHTS, readme_snippet
+from core.wiseft.predict import PathPredictor
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "data" / "runs" / "world-e2e"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import copy_run, run_cli
-from core import extra_metrics as em
-from core.artifacts import Run
-from core.compare import compare, load_reference
+from core.results import extra_metrics as em
+from core.runs.artifacts import Run
+from core.results.compare import compare, load_reference
 from test_datasets_talk import fake_fmow
 
 
@@ -62,8 +62,8 @@ def fmow_run(tmp_path_factory, tiny_config):
     """A tiny 62-class run (FMoW's classes) swept on a fake FMoW copy's ID and OOD test splits."""
     import torch
 
-    from core.datasets_wilds import FMOW_CATEGORIES
-    from core.runs import load_weights, save_weights
+    from core.data.wilds import FMOW_CATEGORIES
+    from core.runs.weights import load_weights, save_weights
 
     root = tmp_path_factory.mktemp("fmow")
     fake_fmow(root / "data")
@@ -112,10 +112,9 @@ def test_info_shows_the_extra_metrics(fmow_run, capsys):
 
 def test_extra_metrics_need_no_logits(fmow_run, tmp_path):
     """A reductions-only sweep (ImageNet-size runs) reports the same metrics from its stored predictions."""
-    import torch
 
     from conftest import copy_run
-    from core.runs import load_weights, save_weights
+    from core.runs.weights import load_weights, save_weights
 
     runs = {}
     for name, flags in (("full", []), ("reduced", ["--reductions-only"])):

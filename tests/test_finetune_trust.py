@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from conftest import copy_run
-from core import artifacts
+from core.runs import artifacts
 from core.cli import main
-from core.data import get_dataset
-from core.finetune import FinetuneConfig, checkpoints, finetune
-from core.models import ModelSpec, load_clip, save_arch
-from core.runs import create_zeroshot_run, load_weights
+from core.data.registry import get_dataset
+from core.train.finetune import FinetuneConfig, checkpoints, finetune
+from core.model.clip import ModelSpec, load_clip, save_arch
+from core.runs.create import create_zeroshot_run
+from core.runs.weights import load_weights
 
 STEPS = ("--epochs", "2", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-3")
 
@@ -179,7 +180,7 @@ def test_save_arch_is_atomic(tiny_config, tmp_path, monkeypatch):
     def killed(*args):
         raise OSError("killed before the rename")
 
-    from core import files  # where atomic writes live
+    from core.runs import files  # where atomic writes live
 
     monkeypatch.setattr(files.os, "replace", killed)
     with pytest.raises(OSError):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.interpolate import IncompatibleWeights, interpolate, interpolate_
+from core.wiseft.interpolate import IncompatibleWeights, interpolate, interpolate_
 
 
 def weights(seed: int) -> dict[str, torch.Tensor]:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.interpolate import interpolate, interpolate_
+from core.wiseft.interpolate import interpolate, interpolate_
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, -0.5])

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import lab as L
-from core import metrics
-from core.lmc import average_weights
-from core.worlds.build import main
-from core.worlds.lab import _fresh, lab_dir
-from core.worlds.lab_steps import spawn_config, spawn_recipe, swa_snapshots
+from core.lmc import lab as L
+from core.results import metrics
+from core.lmc.plane import average_weights
+from core.cli import main
+from core.worlds.build.lab import fresh, lab_dir
+from core.worlds.build.lab_steps import spawn_config, spawn_recipe, swa_snapshots
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "world" / "lab"
 SECTIONS = ("spawn", "swa", "soups")
@@ -35,7 +35,7 @@ def test_lab_writes_three_summaries_and_skips_them_when_current(lab_world):
     stamps = {s: (lab_dir(b) / f"{s}.json").stat().st_mtime_ns for s in SECTIONS}
     threads = torch.get_num_threads()
     try:
-        assert main(["--quick", "--lab", "--out", str(b.out), "--work", str(b.work)]) == 0
+        assert main(["world", "--quick", "--lab", "--out", str(b.out), "--work", str(b.work)]) == 0
     finally:
         torch.set_num_threads(threads)
     assert {s: (lab_dir(b) / f"{s}.json").stat().st_mtime_ns for s in SECTIONS} == stamps
@@ -68,7 +68,7 @@ def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_wor
     steps = {int(c.stem[5:]) for c in (runs[0] / "checkpoints").glob("step_*.safetensors")}
     assert steps - {max(steps)} == {k for k in b.lab.spawn_k if k > 0}  # the parent's train states: each k, the end
     other = replace(b, lab=replace(b.lab, spawn_recipe=(("lr", 1e-3),)))
-    assert not _fresh(lab_dir(b) / "spawn.json", spawn_config(other), s["inputs"])  # another recipe: recomputed
+    assert not fresh(lab_dir(b) / "spawn.json", spawn_config(other), s["inputs"])  # another recipe: recomputed
 
 
 def test_swa_average_is_the_average_of_the_snapshots(lab_world):
@@ -152,7 +152,7 @@ def test_flatness_directions_have_the_fixed_norm_and_seed():
 def test_shipped_claims_are_recomputed_from_their_numbers(section):
     path = SHIPPED / f"{section}.json"
     if not path.exists():
-        pytest.skip(f"{path} not shipped yet (python -m core.worlds.build --lab writes it)")
+        pytest.skip(f"{path} not shipped yet (python -m core world --lab writes it)")
     s = json.loads(path.read_text())
     assert L.recheck(section, s) == s["holds"]
     if section == "spawn":

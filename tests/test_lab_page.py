@@ -9,8 +9,8 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from core import lab
-from core.artifacts import MANIFEST, Run
+from core.lmc import lab
+from core.runs.artifacts import MANIFEST, Run
 from explorer import lab_charts, lab_page, lab_text
 from test_app import open_app
 

@@ -8,12 +8,12 @@ import torch
 
 from conftest import copy_run
 from core import runtime
-from core.data import get_dataset
-from core.evaluate import decode, predict
-from core.features import extract_features
-from core.finetune import FinetuneConfig, _train, epoch_plan, finetune
-from core.models import transforms_from_cfg
-from core.runs import load_classifier, load_weights
+from core.data.registry import get_dataset
+from core.model.evaluate import decode, predict
+from core.train.features import extract_features
+from core.train.finetune import FinetuneConfig, train_loop, epoch_plan, finetune
+from core.model.clip import transforms_from_cfg
+from core.runs.weights import load_classifier, load_weights
 
 CFG = FinetuneConfig(mode="linear-classifier", epochs=3, batch_size=16, warmup_steps=1, lr=1e-2)
 CPU = torch.device("cpu")
@@ -50,7 +50,7 @@ def test_streamed_head_equals_the_in_memory_path(zeroshot_run, train, tmp_path):
             b = torch.as_tensor(idx[s:s + 16])
             yield feats[b], labels[b]
 
-    _train(classifier, classifier.head, batches, len(train), CFG, reference, CPU, {}, None)
+    train_loop(classifier, classifier.head, batches, len(train), CFG, reference, CPU, {}, None)
     streamed = load_weights(run / "weights/finetuned.safetensors")
     start = load_weights(zeroshot_run / "weights/zeroshot.safetensors")["head.weight"]
     moved = (classifier.head.weight - start).abs().max().item()

@@ -1,4 +1,4 @@
-"""The live view's data (explorer.live) against explorer.state and core.metrics, and the fixes of issue 13
+"""The live view's data (explorer.live) against explorer.state and core.results.metrics, and the fixes of issue 13
 that live in Python: effective robustness only from a zero-shot start, fixed/broken counts that honour
 the class filter, blank paper cells as None (never NaN), one colour per shift in both modes, the paper's
 Table 3, and uploads that are not images or are transparent."""
@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from conftest import copy_run
-from core import metrics
-from core.artifacts import update_manifest
+from core.results import metrics
+from core.runs.artifacts import update_manifest
 from explorer import charts, live, paper, state
 from explorer.gallery import read_upload
 from test_app import runs_root, write_baselines  # noqa: F401  (the fixture: tiny runs with baselines)

@@ -1,6 +1,6 @@
 """Issue 16: metrics beyond top-1 in the explorer. A set whose benchmark reports macro F1, worst-region
 accuracy or pm-0/pm-k gets that metric on the live view's whole grid (a tile and a dashed curve), equal to
-core.extra_metrics.run_extra_metrics (what `info` and `compare` print) at the sweep's alphas, and to the
+core.results.extra_metrics.run_extra_metrics (what `info` and `compare` print) at the sweep's alphas, and to the
 metric of the closed-form predictions on a linear run's dense grid."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import copy_run, run_cli
-from core import extra_metrics as em
-from core import metrics
-from core.artifacts import Run
+from core.results import extra_metrics as em
+from core.results import metrics
+from core.runs.artifacts import Run
 from explorer import live, state
 from test_app import live_payload, open_app
 from test_datasets_talk import write_csv
@@ -48,8 +48,8 @@ def fmow_run(tmp_path_factory, tiny_config):
 
     import torch
 
-    from core.datasets_wilds import FMOW_CATEGORIES
-    from core.runs import load_weights, save_weights
+    from core.data.wilds import FMOW_CATEGORIES
+    from core.runs.weights import load_weights, save_weights
 
     root = tmp_path_factory.mktemp("fmow_varied")
     write_fmow(root / "data", ["dam"] * len(OOD_COUNTRIES))
@@ -98,7 +98,7 @@ def test_a_linear_run_gets_its_metric_on_the_dense_view_grid(fmow_run):
 def test_a_reductions_only_run_shows_the_same_numbers_as_info(fmow_run, tmp_path):
     import torch  # noqa: F401  (core.runs needs it)
 
-    from core.runs import load_weights, save_weights
+    from core.runs.weights import load_weights, save_weights
 
     run = copy_run(fmow_run, tmp_path / "reduced")
     theta = load_weights(run / "weights/finetuned.safetensors")  # move the encoder too: no closed form

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from core.interpolate import interpolate
-from core.lmc import average_weights, plane, point
+from core.wiseft.interpolate import interpolate
+from core.lmc.plane import average_weights, plane, point
 
 
 def state(seed):

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import lmc
-from core.interpolate import interpolate
+from core.lmc import plane
+from core.wiseft.interpolate import interpolate
 
 
 def tiny_net(seed: int) -> nn.Module:
@@ -17,7 +17,7 @@ def tiny_net(seed: int) -> nn.Module:
 def test_recalibrated_statistics_are_the_exact_statistics_of_the_images():
     net = tiny_net(0).eval()
     images = torch.randn(40, 3, 8, 8)  # (N, 3, H, W)
-    lmc.recalibrate_batchnorm(net, images, batch_size=10)  # four equal batches: cumulative mean is exact
+    plane.recalibrate_batchnorm(net, images, batch_size=10)  # four equal batches: cumulative mean is exact
     pre = net[0](images)  # (N, 4, 6, 6) the BatchNorm layer's input
     bn = net[1]
     assert torch.allclose(bn.running_mean, pre.mean((0, 2, 3)), atol=1e-5)
@@ -31,10 +31,10 @@ def test_path_loss_interpolates_statistics_unless_given_calibration_images():
     b["1.running_mean"] += 1.0
     net = tiny_net(2)
     images, labels = torch.randn(30, 3, 8, 8), np.arange(30) % 3
-    loss, acc = lmc.path_loss(net, a, b, [0.0, 0.5], images, labels)
-    ref_loss, ref_acc = lmc.evaluate_states(net, [a, interpolate(a, b, 0.5)], images, labels)
+    loss, acc = plane.path_loss(net, a, b, [0.0, 0.5], images, labels)
+    ref_loss, ref_acc = plane.evaluate_states(net, [a, interpolate(a, b, 0.5)], images, labels)
     assert np.allclose(loss, ref_loss) and np.allclose(acc, ref_acc)
-    recal_loss, _ = lmc.path_loss(net, a, b, [0.5], images, labels, calibration=images)
-    lmc.recalibrate_batchnorm(net, images)
-    assert np.isclose(recal_loss[0], lmc.evaluate_states(net, [net.state_dict()], images, labels)[0][0])
+    recal_loss, _ = plane.path_loss(net, a, b, [0.5], images, labels, calibration=images)
+    plane.recalibrate_batchnorm(net, images)
+    assert np.isclose(recal_loss[0], plane.evaluate_states(net, [net.state_dict()], images, labels)[0][0])
     assert torch.allclose(net[1].running_mean, net[0](images).mean((0, 2, 3)), atol=1e-5)

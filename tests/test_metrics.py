@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import metrics
+from core.results import metrics
 
 
 def test_accuracy_and_cross_entropy_match_torch():

@@ -1,9 +1,8 @@
 import open_clip
 import pytest
 import torch
-import torch.nn.functional as F
 
-from core.models import ModelLoadError, ModelSpec, build_zero_shot_head, load_clip, zero_shot_classifier
+from core.model.clip import ModelLoadError, ModelSpec, build_zero_shot_head, load_clip, zero_shot_classifier
 
 TEMPLATES = ["a photo of a {}.", "a drawing of a {}."]
 CLASSES = ["cat", "dog", "fish"]

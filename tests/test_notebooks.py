@@ -2,7 +2,7 @@
 with 2-3 exercises, each with a hidden worked solution (tag `solution`) whose asserts run with the notebook.
 
 The notebooks read the shipped runs under data/ (or WISEFT_DATA when set, e.g. a quick world build:
-`python -m core.worlds.build --quick --out /tmp/w/data --work /tmp/w/work`). Skipped with a reason when
+`python -m core world --quick --out /tmp/w/data --work /tmp/w/work`). Skipped with a reason when
 there are no runs to read, or when nbclient is missing. WISEFT_NOTEBOOK_OUT=DIR keeps the executed copies.
 """
 

@@ -16,9 +16,9 @@ from PIL import Image
 from torch import nn
 
 from conftest import REPO
-from core.models import ImageClassifier, ModelSpec, empty_classifier, load_clip, save_arch, \
+from core.model.clip import ImageClassifier, ModelSpec, empty_classifier, load_clip, save_arch, \
     transforms_from_cfg, zero_shot_classifier
-from core.presets import _PRESETS
+from core.train.presets import _PRESETS
 
 
 def named_pairs() -> list[tuple[str, str]]:

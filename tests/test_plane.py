@@ -1,4 +1,4 @@
-"""The stored loss plane (core.lmc.write_plane / read_plane) against core.lmc.loss_surface computed on the
+"""The stored loss plane (core.lmc.plane.write_plane / read_plane) against core.lmc.plane.loss_surface computed on the
 fly, its staleness check, and the explorer's "Loss plane" tab (AppTest), on conftest's tiny model."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run
-from core import lmc
-from core.artifacts import Run, read_manifest
-from core.data import get_dataset
-from core.evaluate import decode
-from core.models import transforms_from_cfg
-from core.runs import load_classifier, load_weights, save_weights
+from core.lmc import plane
+from core.runs.artifacts import Run, read_manifest
+from core.data.registry import get_dataset
+from core.model.evaluate import decode
+from core.model.clip import transforms_from_cfg
+from core.runs.weights import load_classifier, load_weights, save_weights
 from explorer import charts, state
 
 APP = str(REPO / "explorer" / "app.py")
 PLANE = "plane.safetensors"
-CFG = lmc.PlaneConfig(steps_per_unit=2, pad=0, n_id=None, n_ood=6)  # a few grid points, whole ID set
+CFG = plane.PlaneConfig(steps_per_unit=2, pad=0, n_id=None, n_ood=6)  # a few grid points, whole ID set
 
 
 def third_weights(run: Path, path: Path, seed: int = 0, scale: float = 0.5) -> Path:
@@ -41,7 +41,7 @@ def third_weights(run: Path, path: Path, seed: int = 0, scale: float = 0.5) -> P
 def plane_run(tmp_path_factory, e2e_run) -> Path:
     root = tmp_path_factory.mktemp("plane")
     run = copy_run(e2e_run, root / "with-plane")
-    lmc.write_plane(run, third_weights(run, root / "theta_c.safetensors"), "noisy fine-tune", CFG)
+    plane.write_plane(run, third_weights(run, root / "theta_c.safetensors"), "noisy fine-tune", CFG)
     return run
 
 
@@ -57,11 +57,11 @@ def images_of(run: Run, names: list[str], n: int | None):
 
 
 def test_the_stored_plane_equals_the_surface_computed_on_the_fly(plane_run):
-    run, stored = Run(plane_run), lmc.read_plane(plane_run)
+    run, stored = Run(plane_run), plane.read_plane(plane_run)
     assert stored is not None and stored.stale is None
     theta_c = plane_run / stored.meta["theta_c"]
     states = [load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned")), load_weights(theta_c)]
-    np.testing.assert_allclose(stored.meta["c"], lmc.plane(*states)[2])
+    np.testing.assert_allclose(stored.meta["c"], plane.plane(*states)[2])
     assert stored.xs[0] <= 0 and stored.xs[-1] >= max(1.0, stored.meta["c"][0]) and stored.ys[-1] >= stored.meta["c"][1]
     assert np.allclose(np.diff(stored.xs), 1 / CFG.steps_per_unit) and np.allclose(np.diff(stored.ys), 1 / CFG.steps_per_unit)
     for group, names, n in (("id", [run.id_dataset], CFG.n_id), ("ood", run.ood_datasets, CFG.n_ood)):
@@ -71,7 +71,7 @@ def test_the_stored_plane_equals_the_surface_computed_on_the_fly(plane_run):
         shape = stored.surfaces[group]["loss"].shape
         assert shape == (len(stored.ys), len(stored.xs)) and shape[0] * shape[1] >= 4
         for j, i in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, 1)]:
-            fly = lmc.loss_surface(model, *states, images, labels, stored.xs[i:i + 1], stored.ys[j:j + 1])
+            fly = plane.loss_surface(model, *states, images, labels, stored.xs[i:i + 1], stored.ys[j:j + 1])
             np.testing.assert_allclose(stored.surfaces[group]["loss"][j, i], fly["loss"][0, 0], rtol=1e-6)
             assert stored.surfaces[group]["accuracy"][j, i] == fly["accuracy"][0, 0]
     # theta_0 and theta_1 are grid points, and there the plane is the sweep's endpoints (whole ID set)
@@ -84,18 +84,18 @@ def test_the_stored_plane_equals_the_surface_computed_on_the_fly(plane_run):
 
 
 def test_a_plane_whose_weights_changed_is_stale(plane_run, tmp_path):
-    stored = lmc.read_plane(plane_run)
+    stored = plane.read_plane(plane_run)
     run = copy_run(plane_run, tmp_path / "run")
     (tmp_path / "theta_c.safetensors").write_bytes((plane_run / stored.meta["theta_c"]).read_bytes())
-    assert lmc.read_plane(run).stale is None  # the same bytes: current
+    assert plane.read_plane(run).stale is None  # the same bytes: current
     third_weights(run, tmp_path / "theta_c.safetensors", seed=1)
-    assert "theta_c (theta_c.safetensors) changed" in lmc.read_plane(run).stale
-    lmc.write_plane(run, tmp_path / "theta_c.safetensors", "another", CFG)
-    assert lmc.read_plane(run).stale is None
+    assert "theta_c (theta_c.safetensors) changed" in plane.read_plane(run).stale
+    plane.write_plane(run, tmp_path / "theta_c.safetensors", "another", CFG)
+    assert plane.read_plane(run).stale is None
     save_weights(run / "weights" / "finetuned.safetensors", load_weights(run / "weights" / "zeroshot.safetensors"))
-    assert "theta_1 (finetuned.safetensors) changed" in lmc.read_plane(run).stale
+    assert "theta_1 (finetuned.safetensors) changed" in plane.read_plane(run).stale
     (tmp_path / "theta_c.safetensors").unlink()
-    assert "theta_1" in lmc.read_plane(run).stale  # the first difference found is named
+    assert "theta_1" in plane.read_plane(run).stale  # the first difference found is named
 
 
 def test_incompatible_third_weights_are_refused_and_the_stored_plane_is_kept(plane_run, tmp_path):
@@ -104,12 +104,12 @@ def test_incompatible_third_weights_are_refused_and_the_stored_plane_is_kept(pla
     state_1 = load_weights(run / "weights" / "finetuned.safetensors")
     save_weights(tmp_path / "other.safetensors", {k: v for k, v in state_1.items() if not k.startswith("head.")})
     with pytest.raises(ValueError, match="keys only in"):
-        lmc.write_plane(run, tmp_path / "other.safetensors", "headless", CFG)
+        plane.write_plane(run, tmp_path / "other.safetensors", "headless", CFG)
     assert (run / PLANE).read_bytes() == before
 
 
 def test_the_chart_is_to_scale_log_coloured_and_marks_the_segment(plane_run):
-    stored = lmc.read_plane(plane_run)
+    stored = plane.read_plane(plane_run)
     loss = {k: s["loss"] for k, s in stored.surfaces.items()}
     loss["id"] = loss["id"].copy()
     loss["id"][0, -1] = np.nan  # undefined: a gap, not a colour
@@ -139,7 +139,7 @@ def test_nats_ticks_label_log10_positions():
 @pytest.fixture(scope="module")
 def app_root(tmp_path_factory, plane_run, e2e_run) -> Path:
     root = tmp_path_factory.mktemp("plane_app")
-    theta_c = lmc.read_plane(plane_run).meta["theta_c"]
+    theta_c = plane.read_plane(plane_run).meta["theta_c"]
     (root / Path(theta_c).name).write_bytes((plane_run / theta_c).read_bytes())  # ../theta_c.safetensors
     copy_run(plane_run, root / "with-plane")
     copy_run(e2e_run, root / "no-plane")
@@ -181,19 +181,20 @@ def test_a_stale_plane_is_not_shown_as_current(monkeypatch, app_root):
 
 
 def test_the_world_build_step_recomputes_only_a_stale_or_differently_configured_plane(plane_run, tmp_path):
-    from core.worlds.build import WorldBuild, world_plane
+    from core.worlds.build.config import WorldBuild
+    from core.worlds.build.recipes import world_plane
 
     run = copy_run(plane_run, tmp_path / "run")
     theta_c = third_weights(run, tmp_path / "theta_c.safetensors")
     b = WorldBuild.quick(tmp_path / "data", tmp_path / "work")
     world_plane(b, run, theta_c)  # the stored plane has another grid (CFG): recomputed
     first = (run / PLANE).read_bytes()
-    assert lmc.read_plane(run).meta["config"]["steps_per_unit"] == 1
+    assert plane.read_plane(run).meta["config"]["steps_per_unit"] == 1
     world_plane(b, run, theta_c)  # current: kept as it is
     assert (run / PLANE).read_bytes() == first
     third_weights(run, theta_c, seed=2)
     world_plane(b, run, theta_c)  # theta_c changed: recomputed, current again
-    assert (run / PLANE).read_bytes() != first and lmc.read_plane(run).stale is None
+    assert (run / PLANE).read_bytes() != first and plane.read_plane(run).stale is None
 
 
 def test_a_schema_1_run_gets_the_plane_file_and_keeps_its_manifest(plane_run, tmp_path):
@@ -205,7 +206,7 @@ def test_a_schema_1_run_gets_the_plane_file_and_keeps_its_manifest(plane_run, tm
     (run / PLANE).unlink()
     before = (run / "manifest.json").read_bytes()
     theta_c = third_weights(run, tmp_path / "theta_c.safetensors")
-    lmc.write_plane(run, theta_c, "noisy", CFG)
+    plane.write_plane(run, theta_c, "noisy", CFG)
     assert (run / "manifest.json").read_bytes() == before
-    stored = lmc.read_plane(run)
+    stored = plane.read_plane(run)
     assert stored.stale is None and stored.meta["label_c"] == "noisy" and set(stored.surfaces) == {"id", "ood"}

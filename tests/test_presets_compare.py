@@ -7,14 +7,14 @@ import open_clip
 import pytest
 
 from conftest import copy_run, run_cli
-from core import finetune as finetune_module
-from core.artifacts import Run
+from core.train import finetune as finetune_module
+from core.runs.artifacts import Run
 from core.cli import main
-from core.compare import compare, load_reference
-from core.data import list_datasets, parse_spec
-from core.finetune import FinetuneConfig
-from core.presets import get_preset, list_presets
-from core.report import accuracy_grid
+from core.results.compare import compare, load_reference
+from core.data.registry import list_datasets, parse_spec
+from core.train.finetune import FinetuneConfig
+from core.train.presets import get_preset, list_presets
+from core.results.report import accuracy_grid
 
 SHIFTS = ("imagenetv2", "imagenet-r", "imagenet-sketch", "objectnet", "imagenet-a")
 

@@ -3,9 +3,9 @@ paper's rows, and a preset whose hyperparameters are not the paper's says so."""
 
 import pytest
 
-from core.compare import _norm, load_reference
-from core.data import get_dataset
-from core.presets import get_preset, list_presets
+from core.results.compare import norm_name, load_reference
+from core.data.registry import get_dataset
+from core.train.presets import get_preset, list_presets
 from test_datasets_talk import TALK_FAKES
 
 TALK = {"vit-l-14-336-cifar100": "cifar100", "vit-l-14-336-food101": "food101", "vit-l-14-336-dtd": "dtd",
@@ -17,9 +17,9 @@ TALK = {"vit-l-14-336-cifar100": "cifar100", "vit-l-14-336-food101": "food101", 
 def test_preset_eval_sets_match_the_paper_table(name, tmp_path):
     preset = get_preset(name)
     TALK_FAKES[TALK[name]](tmp_path)
-    table = {_norm(r["dataset"]) for r in load_reference(preset.reference)}
+    table = {norm_name(r["dataset"]) for r in load_reference(preset.reference)}
     for spec in (preset.id, *preset.ood):
-        assert _norm(get_dataset(spec, str(tmp_path), allow_partial=True).name) in table, spec
+        assert norm_name(get_dataset(spec, str(tmp_path), allow_partial=True).name) in table, spec
     assert "not transcribed" in preset.recipe_source
 
 
@@ -30,7 +30,7 @@ def test_only_the_imagenet_presets_claim_the_papers_recipe():
 
 def test_finetune_with_such_a_preset_prints_a_note(monkeypatch, folders, tmp_path, capsys):
     from conftest import run_cli
-    from core import finetune as finetune_module
+    from core.train import finetune as finetune_module
 
     monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device, **kw: tmp_path)  # kw: restart, init_from
     run_cli("finetune", "--run", tmp_path, "--train", f"folder:{folders['train']}", "--preset", "vit-l-14-336-dtd")

@@ -15,7 +15,7 @@ def test_each_rank_draws_its_own_augmentation(tmp_path):
     crops are the single-process run's crops at its positions (so DDP equals one process)."""
     from safetensors.torch import load_file
 
-    from core.finetune import FinetuneConfig
+    from core.train.finetune import FinetuneConfig
     from rank_crops import first_batch
 
     out = tmp_path / "crops.safetensors"

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from core import lab_align, metrics, rebasin
-from core.lmc import path_loss
-from core.data import get_dataset
-from core.evaluate import decode
-from core.models import empty_classifier, transforms_from_cfg
-from core.runs import file_digest, load_classifier
+from core import cli
+from core.lmc import align, rebasin
+from core.results import metrics
+from core.lmc.plane import path_loss
+from core.data.registry import get_dataset
+from core.model.evaluate import decode
+from core.model.clip import empty_classifier, transforms_from_cfg
+from core.runs.weights import load_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -125,16 +127,16 @@ def test_assign_heads_keeps_units_within_heads():
 
 
 def test_quick_alignment_step_writes_and_then_skips(tmp_path):
-    cfg = replace(lab_align.AlignConfig.quick(), methods=lab_align.ALIGNMENT_METHODS)  # the STE too (not shipped)
-    path = lab_align.write_alignment(tmp_path, SCRATCH_RUN, cfg)
+    cfg = replace(align.AlignConfig.quick(), methods=align.ALIGNMENT_METHODS)  # the STE too (not shipped)
+    path = align.write_alignment(tmp_path, SCRATCH_RUN, cfg)
     stored = json.loads(path.read_text())
     assert set(stored["methods"]) == {"unaligned", *cfg.methods}
     assert stored["holds"]["permuted_copies_same_function"]
-    assert lab_align.alignment_current(tmp_path, SCRATCH_RUN, cfg)
+    assert align.alignment_current(tmp_path, SCRATCH_RUN, cfg)
     mtime = path.stat().st_mtime_ns
-    lab_align.write_alignment(tmp_path, SCRATCH_RUN, cfg)
+    align.write_alignment(tmp_path, SCRATCH_RUN, cfg)
     assert path.stat().st_mtime_ns == mtime
-    assert not lab_align.alignment_current(tmp_path, SCRATCH_RUN, replace(cfg, n_calib=32))
+    assert not align.alignment_current(tmp_path, SCRATCH_RUN, replace(cfg, n_calib=32))
 
 
 # ----------------------------------------------------------------------------- the shipped summary
@@ -143,15 +145,15 @@ def test_quick_alignment_step_writes_and_then_skips(tmp_path):
 @pytest.fixture(scope="module")
 def shipped():
     if not ALIGN.is_file():
-        pytest.skip(f"{ALIGN} is not shipped: python -m core.lab_align")
+        pytest.skip(f"{ALIGN} is not shipped: python -m core align")
     return json.loads(ALIGN.read_text())
 
 
 def test_shipped_summary_is_the_lab_configs_pair(shipped):
     """align.json is of today's lab: its pair (width, recipe, seeds), config and eval set; and, where the
     work folder still holds the pair (`make world` leaves it in build/world), of exactly those weights."""
-    from core.worlds.build import WorldBuild
-    from core.worlds.lab import align_pair
+    from core.worlds.build.config import WorldBuild
+    from core.worlds.build.lab_steps import align_pair
 
     b = WorldBuild()
     pair = shipped["pair"]
@@ -166,7 +168,7 @@ def test_shipped_summary_is_the_lab_configs_pair(shipped):
     if not work.is_dir():
         pytest.skip(f"{work} is not here (made by `make world`): the weights' digests are not checked")
     run, built = align_pair(replace(b, out=REPO / b.out, work=REPO / b.work))
-    assert built == pair and lab_align.alignment_current(ALIGN.parent, run, cfg, shipped["config"]["eval_set"], pair)
+    assert built == pair and align.alignment_current(ALIGN.parent, run, cfg, shipped["config"]["eval_set"], pair)
 
 
 def test_shipped_barriers_ratios_and_verdicts_follow_from_its_curves(shipped):
@@ -178,7 +180,7 @@ def test_shipped_barriers_ratios_and_verdicts_follow_from_its_curves(shipped):
                 assert curve.shape == alphas.shape
                 chord = curve[0] + (curve[-1] - curve[0]) * (alphas - alphas[0]) / (alphas[-1] - alphas[0])
                 assert entry["barriers"][stats][metric] == pytest.approx(np.max(curve - chord), abs=1e-9), (method, stats)
-    verdict = lab_align.judge(shipped["methods"])
+    verdict = align.judge(shipped["methods"])
     assert verdict["holds"] == shipped["holds"] and verdict["best"] == shipped["best"]
     base = shipped["methods"]["unaligned"]["barriers"]["recomputed"]["loss"]
     best = shipped["best"]
@@ -222,8 +224,8 @@ def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
 
 
 def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
-    """The README's width-12 comparison: `python -m core.lab_align` on the world's own pair, shipped config."""
-    assert lab_align.main(["--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
+    """The README's width-12 comparison: `python -m core align` on the world's own pair, shipped config."""
+    assert cli.main(["align", "--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
     assert str(tmp_path / "align.json") in capsys.readouterr().out
     stored = json.loads((tmp_path / "align.json").read_text())
     text = readme_alignment_bullet()
@@ -236,8 +238,8 @@ def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
 
 
 def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
-    from core.artifacts import Run
-    from core.runs import create_path_run
+    from core.runs.artifacts import Run
+    from core.runs.create import create_path_run
 
     run = Run(SCRATCH_RUN)
     unswept = create_path_run(tmp_path / "unswept", SCRATCH_RUN, run.weights_path("zeroshot"),
@@ -247,19 +249,19 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
                        (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept"),
                        (["--run", str(SCRATCH_RUN), "--eval-set", "world:id_test:0"], "has no images"),
                        (["--run", str(SCRATCH_RUN), "--quick", "--out", "/dev/null/x"], "cannot write")):
-        with pytest.raises(SystemExit) as e:
-            lab_align.main(argv)
-        assert says in str(e.value) and "\n" not in str(e.value)
+        assert cli.main(["align", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and err.count("\n") == 1
 
 
-def test_cli_refuses_a_vit_pair_in_one_line(tmp_path, zeroshot_run, folders):
+def test_cli_refuses_a_vit_pair_in_one_line(tmp_path, zeroshot_run, folders, capsys):
     """Alignment knows the world's ResNet tower only; a ViT run (the tiny open_clip model) is refused by name."""
-    from core.artifacts import Run
-    from core.runs import create_path_run
+    from core.runs.artifacts import Run
+    from core.runs.create import create_path_run
 
     theta = Run(zeroshot_run).weights_path("zeroshot")
     pair = create_path_run(tmp_path / "vit-pair", zeroshot_run, theta, theta, ("A", "B"))
-    with pytest.raises(SystemExit) as e:
-        lab_align.main(["--run", str(pair), "--eval-set", f"folder:{folders['val']}", "--out", str(tmp_path / "o")])
-    assert "ModifiedResNet" in str(e.value) and "\n" not in str(e.value)
+    assert cli.main(["align", "--run", str(pair), "--eval-set", f"folder:{folders['val']}", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "ModifiedResNet" in err and err.count("\n") == 1
     assert not (tmp_path / "o" / "align.json").exists()

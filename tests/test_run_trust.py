@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from conftest import CLASSES, REPO, copy_run, make_image_folder, run_cli
-from core import metrics, report, sweep_store
-from core.artifacts import Run, RunFormatError
+from core.results import metrics, report
+from core.runs import sweep_store
+from core.runs.artifacts import Run, RunFormatError
 from core.cli import main
-from core.data import get_dataset
+from core.data.registry import get_dataset
 from explorer import state
 
 NEW_GRID = "0,0.25,0.5,0.75,1"
@@ -134,8 +135,8 @@ def test_an_image_replaced_under_the_same_path_is_recomputed(e2e_run, folders, t
 def test_world_sets_change_identity_with_their_styles(monkeypatch):
     """A new world style (world v2's shifts) keeps every id and label of a split but changes its
     pixels, so results swept or trained on the old split are not reused."""
-    from core import trainstate
-    from core.finetune import FinetuneConfig
+    from core.train import trainstate
+    from core.train.finetune import FinetuneConfig
     from core.worlds import registry, styles
 
     registry._generate.cache_clear()
@@ -228,7 +229,7 @@ def test_linear_run_with_a_max_projected_set(lc_run, folders, tmp_path):
     grouped.classnames = ["cat or dog", "fish"]  # like ObjectNet: a class scores the max of its head classes
     grouped.labels = (grouped.labels == 2).astype(np.int64)
     grouped.logit_indices = np.array([[0, 1], [2, 2]])
-    from core.sweep import SweepConfig, sweep
+    from core.wiseft.sweep import SweepConfig, sweep
 
     sweep(run, [(val, "id"), (grouped, "ood")], SweepConfig(alphas=(0.0, 0.5, 1.0), logits_dtype="float32"))
     r = Run(run)
@@ -301,7 +302,7 @@ def test_sweep_config_bounds(e2e_run, folders, tmp_path, capsys, flag):
     assert ("must be an integer >=" in err or "must be at least 1" in err) and flag[0] in err and err.count("\n") == 1
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
     field = {"--chunk-size": "chunk_size", "--batch-size": "batch_size", "--workers": "num_workers"}[flag[0]]
-    from core.sweep import SweepConfig
+    from core.wiseft.sweep import SweepConfig
 
     with pytest.raises(ValueError, match=f"{field} must be an integer >="):  # the library's own bound
         SweepConfig(**{field: int(flag[1])})
@@ -319,7 +320,7 @@ def test_files_respect_the_umask_and_leftovers_are_cleaned(e2e_run, folders, tmp
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     leftover = r.folder / ".metrics.csv.999999999.dead.tmp"  # a killed writer's leftover (no such pid)
     leftover.write_bytes(b"half")
-    from core.files import atomic_write_bytes
+    from core.runs.files import atomic_write_bytes
 
     atomic_write_bytes(r.folder / "note.txt", b"x")
     assert not leftover.exists()

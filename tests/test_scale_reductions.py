@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO, copy_run
-from core import metrics, report
-from core.artifacts import Run, RunFormatError
+from core.results import metrics, report
+from core.runs.artifacts import Run, RunFormatError
 from core.cli import main
-from core.data import get_dataset
-from core.sweep import SweepConfig, sweep
+from core.data.registry import get_dataset
+from core.wiseft.sweep import SweepConfig, sweep
 from explorer import state
 
 SHIPPED = sorted((REPO / "data" / "runs").glob("*/manifest.json"))
@@ -44,7 +44,7 @@ def as_schema_1(src: Run, dst):
     import json
     import shutil
 
-    from core.files import save_arrays
+    from core.runs.files import save_arrays
 
     dst = copy_run(src.path, dst)
     shutil.rmtree(dst / "sweep")

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.artifacts import Run
-from core.data import get_dataset
-from core.evaluate import decode, predict
-from core.interpolate import interpolate
-from core.models import transforms_from_cfg
-from core.runs import load_classifier, load_weights
+from core.runs.artifacts import Run
+from core.data.registry import get_dataset
+from core.model.evaluate import decode, predict
+from core.wiseft.interpolate import interpolate
+from core.model.clip import transforms_from_cfg
+from core.runs.weights import load_classifier, load_weights
 
 # Both sides run the same float32 CPU forward on the same decoded images; the sweep writes its
 # weights in place (lerp) while this test builds them with interpolate(): equal up to rounding.

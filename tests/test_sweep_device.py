@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from core import runtime
-from core.data import get_dataset
-from core.evaluate import decode, split_normalize
-from core.models import transforms_from_cfg
-from core.sweep import SweepConfig, chunk_size
+from core.data.registry import get_dataset
+from core.model.evaluate import decode, split_normalize
+from core.model.clip import transforms_from_cfg
+from core.wiseft.sweep import SweepConfig, chunk_size
 
 PREPROCESS = [  # open_clip's OpenAI CLIP eval transform, and the world's (other size and statistics)
     {"size": [224, 224], "mode": "RGB", "mean": [0.48145466, 0.4578275, 0.40821073],

@@ -1,4 +1,4 @@
-"""core.tables against numbers recomputed from the stored logits (core.metrics on Run.logits), on the
+"""core.results.tables against numbers recomputed from the stored logits (core.results.metrics on Run.logits), on the
 shipped world run; and `python -m core info --format ...`, which prints the paper's layout."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import cli, metrics, tables
-from core.artifacts import Run
-from core.compare import compare, load_reference
-from core.report import as_json, format_table
+from core import cli
+from core.results import metrics, tables
+from core.runs.artifacts import Run
+from core.results.compare import compare, load_reference
+from core.results.report import as_json, format_table
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "data" / "runs" / "world-e2e"
@@ -148,6 +149,6 @@ def test_info_table_and_json_stay_as_before(run, capsys):
 
 
 def test_core_does_not_import_pandas():
-    code = "import sys, core.tables, core.cli, core.report, core.compare; print('pandas' in sys.modules)"
+    code = "import sys, core.results.tables, core.cli, core.results.report, core.results.compare; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

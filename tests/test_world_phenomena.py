@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from core import metrics
-from core.artifacts import Run
-from core.report import accuracy_grid, loss_grid
+from core.results import metrics
+from core.runs.artifacts import Run
+from core.results.report import accuracy_grid, loss_grid
 
 RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))  # override: check a build elsewhere
 CHANCE = 0.1  # ten classes

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from core.tokenizer import WordTokenizer
+from core.model.tokenizer import WordTokenizer
 from core.worlds import shapes
 from core.worlds import styles as S
 

@@ -6,14 +6,14 @@ regenerates exactly that image (see shapes.render), so runs store ids, not pixel
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
 
-from ..data import DatasetError, ImageSet, register, register_opener
-from . import shapes
+from core.data.registry import DatasetError, ImageSet, register, register_opener
+from core.worlds import shapes
+from core.runs.identity import bytes_digest
 
 WORLD_SEED = 0
 SPLIT_SIZES = {"pretrain": 150_000, "id_train": 10_000}  # every test split: 2,000
@@ -29,7 +29,7 @@ def _generate(split: str, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     """The split's first n images and labels, and a digest of the pixels: a change to the world's
     styles (new shifts) changes every result computed from them, though ids and labels stay the same."""
     images, labels, _ = shapes.make_split(split, n, seed=WORLD_SEED)
-    return images, labels, hashlib.sha256(images.tobytes()).hexdigest()[:16]
+    return images, labels, bytes_digest(images.tobytes(), length=16)
 
 
 @register("world", "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS",

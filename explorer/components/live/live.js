@@ -7,7 +7,7 @@
 // window.__wiseft records input, tile and chart times for bench/browser_latency.py.
 "use strict";
 
-const LOGIT_EPS = 1e-4;  // as core.metrics.logit
+const LOGIT_EPS = 1e-4;  // as core.results.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
 let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
 let syncTimer = null, serverAlpha = null, watcher = null;  // telling the server the alpha (syncServer)

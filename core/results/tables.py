@@ -1,0 +1,195 @@
+"""Results as pandas DataFrames: a run's metrics, its baselines, the effective-robustness fit, the
+paper's tables and `compare`'s output, plus one layout that prints any of them as the paper does.
+
+Tidy frames hold one number per row, so they filter, pivot and concatenate:
+
+    tables.metrics_frame(run)        dataset, role, alpha, metric, value, n       (value in [0, 1] / nats)
+    tables.baselines_frame(run)      model, dataset, role, accuracy
+    tables.robustness_frame(run)     alpha, ood, id_accuracy, ood_accuracy, predicted_ood, effective_robustness
+    tables.reference_frame("table5") the paper's CSV with numeric value and alpha
+    tables.comparison_frame(result)  compare.compare()'s rows: method, alpha, dataset, run, paper, delta
+
+`paper_layout(frame)` turns any frame with method, alpha, dataset, role and a value column into the
+paper's table: rows (method, alpha), columns ID, each shift, "avg shifts". `run_table(run)` is that
+layout for a run, accuracies in %. pandas is imported inside the functions: `core` stays light to
+import (the sweep and the CLI's other verbs never load it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.results import metrics
+from core.runs.artifacts import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+AVG_SHIFTS = "avg shifts"  # the paper's "Avg shifts" column: mean over the OOD columns of a row
+PAPER_AVERAGES = {"avg_shifts": AVG_SHIFTS, "avg_ref_shifts": "avg reference, shifts"}
+PAPER_ID_SETS = ("ImageNet",)  # the paper's reference (ID) column; other reference columns are shifts
+FORMATS = ("csv", "markdown", "latex")
+
+
+def _pd():
+    import pandas  # imported lazily: ~0.3 s, and only table users need it
+
+    return pandas
+
+
+def metrics_frame(run: Run) -> "pd.DataFrame":
+    """A run's metrics.csv, tidy: one row per (dataset, alpha, metric); metric is accuracy (in [0, 1])
+    or loss (mean cross-entropy, nats)."""
+    rows = [{"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": m, "value": r[m],
+             "n": r["n"]} for r in run.metrics_rows() for m in ("accuracy", "loss")]
+    return _pd().DataFrame(rows, columns=["dataset", "role", "alpha", "metric", "value", "n"])
+
+
+def baselines_frame(run: Run) -> "pd.DataFrame":
+    """The run's baseline models' accuracies: model, dataset, role (of that set in the run), accuracy."""
+    roles = {d["name"]: d["role"] for d in run.datasets} if run.has_sweep else {}
+    rows = [{"model": r["model"], "dataset": r["dataset"], "role": roles.get(r["dataset"], ""),
+             "accuracy": r["accuracy"]} for r in run.baselines()]
+    return _pd().DataFrame(rows, columns=["model", "dataset", "role", "accuracy"])
+
+
+def baseline_trend(run: Run, ood: str = "avg_ood") -> tuple[float, float]:
+    """(slope, intercept) of logit(OOD) vs logit(ID) over the run's baselines (metrics.fit_linear_trend);
+    `ood` is one OOD set or 'avg_ood' (each baseline's mean over the run's OOD sets)."""
+    acc = {(r["model"], r["dataset"]): r["accuracy"] for r in run.baselines()}
+    models = list(dict.fromkeys(m for m, _ in acc))
+    sets = run.ood_datasets if ood == "avg_ood" else [ood]
+    models = [m for m in models if all((m, d) in acc for d in [run.id_dataset, *sets])]
+    id_acc = np.array([acc[m, run.id_dataset] for m in models])
+    ood_acc = np.array([np.mean([acc[m, d] for d in sets]) for m in models])
+    return metrics.fit_linear_trend(id_acc, ood_acc)
+
+
+def robustness_frame(run: Run) -> "pd.DataFrame":
+    """Effective robustness along the run's path, per OOD set and for their average ('avg_ood'):
+    alpha, ood, id_accuracy, ood_accuracy, predicted_ood (the baselines' fit at that ID accuracy),
+    effective_robustness (all in [0, 1]), slope, intercept. Empty when the run has no baselines."""
+    from core.results.report import accuracy_grid
+
+    columns = ["alpha", "ood", "id_accuracy", "ood_accuracy", "predicted_ood", "effective_robustness",
+               "slope", "intercept"]
+    if not run.baselines() or not run.ood_datasets:
+        return _pd().DataFrame(columns=columns)
+    grid = accuracy_grid(run)
+    rows = []
+    for ood in [*run.ood_datasets, "avg_ood"]:
+        trend = baseline_trend(run, ood)
+        x, y = grid[run.id_dataset], grid[ood]
+        pred, er = metrics.predicted_ood(x, trend), metrics.effective_robustness(x, y, trend)
+        rows += [{"alpha": float(a), "ood": ood, "id_accuracy": float(x[i]), "ood_accuracy": float(y[i]),
+                  "predicted_ood": float(pred[i]), "effective_robustness": float(er[i]),
+                  "slope": trend[0], "intercept": trend[1]} for i, a in enumerate(run.alphas)]
+    return _pd().DataFrame(rows, columns=columns)
+
+
+def _number(text: str) -> float:
+    text = str(text).strip().lstrip("+")
+    return float(text) if text else float("nan")
+
+
+def reference_frame(table: str) -> "pd.DataFrame":
+    """A paper table (compare.load_reference: 'table5', a path, 'table2,table6') with numeric value
+    and alpha (NaN where the paper prints none) and a role per dataset: 'id' for ImageNet, 'avg' for
+    the paper's average columns, 'ood' for the rest."""
+    from core.results.compare import load_reference
+
+    frame = _pd().DataFrame(load_reference(table))
+    frame["value"] = frame["value"].map(_number)
+    frame["alpha"] = frame["alpha"].map(_number)
+    frame["role"] = ["avg" if d in PAPER_AVERAGES else "id" if d in PAPER_ID_SETS else "ood"
+                     for d in frame["dataset"]]
+    frame["dataset"] = frame["dataset"].replace(PAPER_AVERAGES)
+    return frame
+
+
+def comparison_frame(result: dict) -> "pd.DataFrame":
+    """compare.compare()'s rows: method, alpha (NaN for the optimal-alpha rows), dataset, run, paper,
+    delta (accuracies in %), role as in reference_frame."""
+    rows = []
+    for o in result["rows"]:
+        label = o["label"]
+        found = re.search(r"alpha ([-0-9.]+)|\(([-0-9.]+)\)$", label)
+        alpha = float(found.group(1) or found.group(2)) if found else float("nan")
+        method = "WiSE-FT" if label.startswith("alpha ") else re.sub(r" \([-0-9.]+\)$", "", label)
+        role = "avg" if o["dataset"] in PAPER_AVERAGES else "id" if o["dataset"] in PAPER_ID_SETS else "ood"
+        rows.append({"method": method, "alpha": alpha, "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
+                     "role": role, "run": o["run"], "paper": o["paper"], "delta": o["delta"]})
+    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "run", "paper", "delta"])
+
+
+def run_accuracy_frame(run: Run) -> "pd.DataFrame":
+    """A run's accuracies in %, in the layout's input form: method, alpha, dataset, role, value.
+    The method is 'WiSE-FT', or 'theta_0 -> theta_1' for runs whose endpoints are not
+    zero-shot / fine-tuned (e.g. linear-mode-connectivity paths)."""
+    ends = run.endpoints
+    method = "WiSE-FT" if ends == ("zero-shot", "fine-tuned") else f"{ends[0]} -> {ends[1]}"
+    frame = metrics_frame(run)
+    frame = frame[frame["metric"] == "accuracy"].assign(method=method, value=lambda f: 100 * f["value"])
+    return frame[["method", "alpha", "dataset", "role", "value"]].reset_index(drop=True)
+
+
+def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = True) -> "pd.DataFrame":
+    """Lay a tidy frame out as the paper's tables: one row per (method, alpha), in order of first
+    appearance (preceded by model, finetune and metric when the frame mixes several, e.g. a whole
+    paper table); columns the ID sets, then each shift (role 'ood'), then the paper's own averages
+    when the frame has them (role 'avg'), else AVG_SHIFTS computed as the mean of the row's shifts.
+
+    Args:
+        frame: columns method, alpha, dataset, role and `value` (a run_accuracy_frame, reference_frame,
+            comparison_frame, or a baselines_frame renamed to method/value).
+        value: the column to lay out ('value', or 'run' / 'paper' / 'delta' of a comparison_frame).
+        average: add the AVG_SHIFTS column when there are shifts and the frame has no averages.
+    """
+    keys = [c for c in ("model", "finetune", "metric") if c in frame and frame[c].nunique() > 1]
+    keys += ["method", "alpha"]
+    order = {role: list(dict.fromkeys(frame.loc[frame["role"] == role, "dataset"])) for role in ("id", "ood", "avg")}
+    table = frame.drop_duplicates(keys + ["dataset"]).set_index(keys + ["dataset"])[value].unstack("dataset")
+    rows = _pd().MultiIndex.from_frame(frame[keys].drop_duplicates())
+    table = table.reindex(index=rows, columns=order["id"] + order["ood"] + order["avg"])
+    if average and order["ood"] and not order["avg"]:
+        table[AVG_SHIFTS] = table[order["ood"]].mean(axis=1, skipna=False)
+    table.columns.name = None
+    return table
+
+
+def run_table(run: Run) -> "pd.DataFrame":
+    """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts."""
+    return paper_layout(run_accuracy_frame(run))
+
+
+def to_markdown(table: "pd.DataFrame", digits: int = 2) -> str:
+    """A GitHub markdown table (no `tabulate` needed); index levels become the first columns."""
+    flat = table.reset_index()
+    cells = [[_cell(v, digits) for v in row] for row in flat.itertuples(index=False)]
+    header = [str(c) for c in flat.columns]
+    numeric = [_pd().api.types.is_numeric_dtype(flat[c]) for c in flat.columns]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(v, digits: int) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def format_frame(table: "pd.DataFrame", fmt: str, digits: int = 2) -> str:
+    """A laid-out table as 'csv' (full precision), 'markdown' or 'latex' (`digits` decimals)."""
+    if fmt == "csv":
+        return table.reset_index().to_csv(index=False, float_format="%.6g").rstrip("\n")
+    if fmt == "markdown":
+        return to_markdown(table, digits)
+    if fmt == "latex":
+        flat = table.reset_index()
+        return flat.to_latex(index=False, float_format=f"%.{digits}f", na_rep="").rstrip("\n")
+    raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
