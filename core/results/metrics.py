@@ -156,17 +156,40 @@ def chord(values: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return (1 - t) * values[0] + t * values[-1]
 
 
-def loss_barrier(losses: np.ndarray, alphas: np.ndarray) -> float:
-    """Largest rise of the loss above the chord between the path's endpoints (Frankle et al.).
+BARRIER_DEFINITIONS = {
+    "chord": "the largest rise above the straight line (chord) between the two ends (Entezari et al., 2022; "
+             "the WiSE-FT talk's Acc(alpha) >= chord)",
+    "frankle": "the largest value on the path minus the mean of the two ends (Frankle et al., 2020, "
+               "who call a path stable when this error barrier is below 2%)",
+}
 
-    Positive: a barrier separates the endpoints; <= 0: the path stays at or below the chord
-    (linearly mode-connected). `alphas` must be sorted with the endpoints first and last.
+
+def barrier(values: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float:
+    """The barrier of a path of values where higher is worse (loss, error), under `definition`.
+
+    "chord": max over the path of values - chord (Entezari et al., 2022); "frankle": max over the path
+    minus the mean of the two ends (Frankle et al., 2020). They agree when the ends are equal; with
+    unequal ends the chord one is smaller. Positive: a barrier separates the ends; <= 0: the path stays
+    at or below the reference (linearly mode-connected). `alphas` sorted, the ends first and last.
     """
-    losses = np.asarray(losses, dtype=np.float64)
-    return float(np.max(losses - chord(losses, alphas)))
+    values = np.asarray(values, dtype=np.float64)
+    if definition == "chord":
+        return float(np.max(values - chord(values, alphas)))
+    if definition == "frankle":
+        return float(np.max(values) - (values[0] + values[-1]) / 2)
+    raise ValueError(f"unknown barrier definition {definition!r}: choose from {', '.join(BARRIER_DEFINITIONS)}")
 
 
-def accuracy_barrier(accs: np.ndarray, alphas: np.ndarray) -> float:
-    """Largest drop of accuracy below the chord; the same test for accuracy, positive = barrier."""
+def loss_barrier(losses: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float:
+    """The loss barrier (nats) of a path under `definition` (see `barrier`)."""
+    return barrier(losses, alphas, definition)
+
+
+def accuracy_barrier(accs: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float:
+    """The error barrier of a path from its accuracies (the barrier of 1 - accuracy); positive = barrier."""
     accs = np.asarray(accs, dtype=np.float64)
-    return float(np.max(chord(accs, alphas) - accs))
+    if definition == "chord":
+        return float(np.max(chord(accs, alphas) - accs))
+    if definition == "frankle":
+        return float((accs[0] + accs[-1]) / 2 - np.min(accs))
+    return barrier(1.0 - accs, alphas, definition)  # raises for an unknown definition

@@ -1,0 +1,146 @@
+"""How sure a number is: 95% intervals over the examples of each eval set (numpy only).
+
+Every interval treats the eval set as a sample of its distribution and resamples examples:
+- an accuracy at one alpha: the Wilson score interval;
+- a difference between two alphas of one run (the same examples at both): a paired bootstrap over
+  examples, with the exact McNemar p-value beside it;
+- a barrier along a path: a bootstrap over the examples of the per-example loss or correctness;
+- effective robustness: a bootstrap over the ID and the OOD examples, the baseline trend held fixed.
+Bootstraps draw from a fixed seed, so every number reproduces. A difference is called a gain only
+when its interval excludes zero (`Interval.sign`); otherwise it is "within noise".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.results import metrics
+
+LEVEL = 0.95
+Z = 1.959963984540054  # the normal quantile of LEVEL (two-sided)
+N_BOOT = 10_000  # bootstrap resamples of a difference or an effective robustness
+N_BOOT_PATH = 2_000  # resamples of a whole path (each costs a pass over the examples)
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its 95% interval, in the estimate's own units."""
+
+    value: float
+    lo: float
+    hi: float
+
+    @property
+    def sign(self) -> int:
+        """+1 when the interval lies above 0, -1 below, 0 when it contains 0 (within noise)."""
+        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
+
+    def scaled(self, k: float) -> Interval:
+        return Interval(self.value * k, self.lo * k, self.hi * k)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"value": self.value, "lo": self.lo, "hi": self.hi}
+
+
+def wilson(hits: int, n: int, z: float = Z) -> Interval:
+    """Accuracy hits / n with its Wilson score interval (good at any n and near 0 or 1)."""
+    if n <= 0:
+        return Interval(math.nan, math.nan, math.nan)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_interval(correct: np.ndarray) -> Interval:
+    """Accuracy of a boolean (N,) correctness vector, with its Wilson interval."""
+    correct = np.asarray(correct, dtype=bool)
+    return wilson(int(correct.sum()), correct.size)
+
+
+def _quantiles(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(samples, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return float(lo), float(hi)
+
+
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = N_BOOT,
+                      seed: int = SEED) -> Interval:
+    """acc(b) - acc(a) on the same examples, with a percentile bootstrap over examples.
+
+    The bootstrap mean of d_i = b_i - a_i in {-1, 0, +1} depends only on how many resampled
+    examples fall in each value, so it is drawn as multinomial counts: the same distribution as
+    resampling indices, at any N in O(n_boot).
+    """
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    n = a.size
+    up, down = int((b & ~a).sum()), int((a & ~b).sum())
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, [up / n, down / n, (n - up - down) / n], size=n_boot)  # (B, 3)
+    return Interval((up - down) / n, *_quantiles((counts[:, 0] - counts[:, 1]) / n))
+
+
+def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """Exact two-sided McNemar p-value: is one model right more often on the examples they disagree on?"""
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    up, down = int((b & ~a).sum()), int((a & ~b).sum())
+    n, k = up + down, min(up, down)
+    if n == 0:
+        return 1.0
+    log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
+    top = max(log_terms)
+    return min(1.0, 2 * math.exp(top) * sum(math.exp(t - top) for t in log_terms))
+
+
+def path_barrier(per_example: np.ndarray, alphas: np.ndarray, definition: str = "chord", higher_is_worse: bool = True,
+                 n_boot: int = N_BOOT_PATH, seed: int = SEED) -> Interval:
+    """A barrier of a path with a bootstrap interval over examples.
+
+    per_example: (A, N) loss (nats) or error/correctness along the path, the grid's ends first and last;
+    the barrier is metrics.barrier of the per-alpha mean under `definition` ("chord" or "frankle").
+    """
+    values = np.asarray(per_example, dtype=np.float64)  # (A, N)
+    n = values.shape[1]
+    sign = 1.0 if higher_is_worse else -1.0
+
+    def barrier(curve: np.ndarray) -> float:
+        return metrics.barrier(sign * curve, alphas, definition)
+
+    rng = np.random.default_rng(seed)
+    samples = np.empty(n_boot)
+    for start in range(0, n_boot, 250):  # (250, N) weights at a time: memory stays O(N) at ImageNet size
+        w = rng.multinomial(n, np.full(n, 1 / n), size=min(250, n_boot - start)).astype(np.float64)  # (B, N)
+        means = w @ values.T / n  # (B, A)
+        samples[start:start + len(w)] = [barrier(m) for m in means]
+    return Interval(barrier(values.mean(axis=1)), *_quantiles(samples))
+
+
+def effective_robustness_interval(correct_id: np.ndarray, correct_ood: np.ndarray, trend: tuple[float, float],
+                                  n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
+    """Effective robustness (OOD accuracy above the baseline trend at the same ID accuracy) with a
+    bootstrap over the ID and the OOD examples (independent sets); the trend is held fixed."""
+    cid, cood = np.asarray(correct_id, dtype=bool), np.asarray(correct_ood, dtype=bool)
+    rng = np.random.default_rng(seed)
+    acc_id = rng.binomial(cid.size, cid.mean(), size=n_boot) / cid.size  # resampled accuracy: Binomial exactly
+    acc_ood = rng.binomial(cood.size, cood.mean(), size=n_boot) / cood.size
+    er = metrics.effective_robustness(cid.mean(), cood.mean(), trend)
+    return Interval(float(er), *_quantiles(metrics.effective_robustness(acc_id, acc_ood, trend)))
+
+
+def mean_accuracy_difference(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = N_BOOT,
+                             seed: int = SEED) -> Interval:
+    """The average over sets of acc(b) - acc(a) (e.g. average OOD accuracy), each set resampled on its own
+    (paired within a set, independent across sets)."""
+    rng = np.random.default_rng(seed)
+    total, samples = 0.0, np.zeros(n_boot)
+    for a, b in pairs:
+        a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+        n, up, down = a.size, int((b & ~a).sum()), int((a & ~b).sum())
+        counts = rng.multinomial(n, [up / n, down / n, (n - up - down) / n], size=n_boot)
+        samples += (counts[:, 0] - counts[:, 1]) / n
+        total += (up - down) / n
+    k = len(pairs)
+    return Interval(total / k, *_quantiles(samples / k))
