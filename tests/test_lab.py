@@ -48,10 +48,12 @@ def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
     assert len(s["weights"]["children"]) == len(b.lab.spawn_k) and s["weights"]["parent"] not in s["weights"]["children"]
     again = L.spawn_summary(s["k_steps"], s["alphas"], np.array(s["loss"]), np.array(s["accuracy"]),
                             s["steps_per_epoch"])
-    for key in ("loss_barrier", "error_barrier", "holds", "k_epochs"):
+    for key in ("loss_barrier", "error_barrier", "loss_barrier_chord", "error_barrier_chord", "holds", "k_epochs"):
         assert again[key] == s[key]
     row = np.array(s["accuracy"][0])
-    assert s["error_barrier"][0] == pytest.approx(np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row))
+    assert s["barrier_definition"] == "frankle"
+    assert s["error_barrier"][0] == pytest.approx((row[0] + row[-1]) / 2 - row.min())  # Frankle et al.: vs the ends' mean
+    assert s["error_barrier_chord"][0] == pytest.approx(np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row))
 
 
 def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_world):
@@ -156,8 +158,10 @@ def test_shipped_claims_are_recomputed_from_their_numbers(section):
     s = json.loads(path.read_text())
     assert L.recheck(section, s) == s["holds"]
     if section == "spawn":
-        assert s["loss_barrier"] == [metrics.loss_barrier(r, s["alphas"]) for r in s["loss"]]
-        assert s["error_barrier"] == [metrics.accuracy_barrier(r, s["alphas"]) for r in s["accuracy"]]
+        assert s["barrier_definition"] == "frankle"  # the definition of their 2% stability criterion
+        assert s["loss_barrier"] == [metrics.loss_barrier(r, s["alphas"], "frankle") for r in s["loss"]]
+        assert s["error_barrier"] == [metrics.accuracy_barrier(r, s["alphas"], "frankle") for r in s["accuracy"]]
+        assert s["error_barrier_chord"] == [metrics.accuracy_barrier(r, s["alphas"], "chord") for r in s["accuracy"]]
 
 
 def test_shipped_summaries_are_small():

@@ -8,7 +8,8 @@ so text in the app and the notebooks follows the numbers; `recheck` recomputes e
 stored summary from its stored numbers (the tests run it on the shipped files).
 
   - spawn at k (Frankle et al., 2020): the loss and error barrier on the linear path between two
-    networks that share their first k steps; "stable" means an error barrier below 2%.
+    networks that share their first k steps, in Frankle et al.'s definition (the path's worst value
+    minus the mean of its ends); "stable" means an error barrier below 2%, as in their paper.
   - SWA (Izmailov et al., 2018): snapshots of a constant-learning-rate phase and their average,
     compared on loss and accuracy (ID and OOD) and on flatness, measured the same way for every model
     (`flatness`: mean loss rise along fixed random directions of one fixed norm).
@@ -33,6 +34,7 @@ from core.wiseft.interpolate import StateDict
 from core.lmc.plane import average_weights, recalibrate_batchnorm
 
 STABLE_ERROR_BARRIER = 0.02  # Frankle et al.'s criterion: a path is "stable" below a 2% error barrier
+SPAWN_DEFINITION = "frankle"  # spawn barriers: the path's worst value minus the mean of its ends (metrics.barrier)
 LAB_FORMAT = 1
 
 
@@ -68,14 +70,26 @@ def evaluate(model: nn.Module, state: StateDict, sets: Sequence[EvalSet], calibr
 
 def spawn_summary(k_steps: Sequence[int], alphas: Sequence[float], loss: np.ndarray, accuracy: np.ndarray,
                   steps_per_epoch: int) -> dict:
-    """Barriers against the spawn step k from the per-alpha curves, (K, A) each, and the claims."""
+    """Barriers against the spawn step k from the per-alpha curves, (K, A) each, and the claims.
+
+    `loss_barrier` and `error_barrier` follow Frankle et al. (SPAWN_DEFINITION), whose 2% criterion the
+    claims use; the chord versions (Entezari et al.) are stored beside them for comparison.
+    """
     loss, accuracy = np.asarray(loss, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
-    lb = [metrics.loss_barrier(row, alphas) for row in loss]
-    eb = [metrics.accuracy_barrier(row, alphas) for row in accuracy]
+    lb, eb = spawn_barriers(loss, accuracy, alphas)
     return {"k_steps": list(map(int, k_steps)), "k_epochs": [k / steps_per_epoch for k in k_steps],
             "steps_per_epoch": steps_per_epoch, "alphas": list(map(float, alphas)),
-            "loss": loss.tolist(), "accuracy": accuracy.tolist(), "loss_barrier": lb, "error_barrier": eb,
+            "loss": loss.tolist(), "accuracy": accuracy.tolist(), "barrier_definition": SPAWN_DEFINITION,
+            "loss_barrier": lb, "error_barrier": eb,
+            "loss_barrier_chord": [metrics.loss_barrier(row, alphas, "chord") for row in loss],
+            "error_barrier_chord": [metrics.accuracy_barrier(row, alphas, "chord") for row in accuracy],
             "stable_error_barrier": STABLE_ERROR_BARRIER, "holds": spawn_claims(lb, eb)}
+
+
+def spawn_barriers(loss: np.ndarray, accuracy: np.ndarray, alphas: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Loss and error barrier of every spawn path, (K, A) curves each, in Frankle et al.'s definition."""
+    return ([metrics.loss_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(loss, dtype=np.float64)],
+            [metrics.accuracy_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(accuracy, dtype=np.float64)])
 
 
 def spawn_claims(loss_barrier: Sequence[float], error_barrier: Sequence[float]) -> dict[str, bool]:
@@ -242,9 +256,7 @@ def recheck(section: str, summary: dict) -> dict[str, bool]:
     """Every claim of a stored summary recomputed from its stored numbers (equal to summary["holds"]
     when the file is consistent)."""
     if section == "spawn":
-        lb = [metrics.loss_barrier(r, summary["alphas"]) for r in summary["loss"]]
-        eb = [metrics.accuracy_barrier(r, summary["alphas"]) for r in summary["accuracy"]]
-        return spawn_claims(lb, eb)
+        return spawn_claims(*spawn_barriers(summary["loss"], summary["accuracy"], summary["alphas"]))
     if section == "swa":
         return swa_claims(summary["models"])
     if section == "soups":
