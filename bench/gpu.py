@@ -11,7 +11,7 @@ head, it prints images/s of
 and the fraction of the device's dense bf16 peak that the achieved FLOP rate is (FLOPs counted with
 torch.utils.flop_counter on one forward; a training step counted as 3 forwards). Data loading and
 JPEG decoding are not included: this measures the GPU side only. The peak comes from a small table
-by device name or --peak-tflops. Measured figures go to the README; until a GPU run, they are
+by device name or --peak-tflops. Measured figures go to docs/benchmarks.md; until a GPU run, they are
 unmeasured there.
 """
 

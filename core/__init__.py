@@ -1,7 +1,8 @@
 """WiSE-FT Explorer's compute package: zero-shot heads, fine-tuning, weight interpolation, sweeps.
 
-The modules, in the order a run uses them: models (load CLIP, build the zero-shot head), finetune,
-interpolate, sweep, metrics, artifacts (run folders). `python -m core --help` for the command line.
+The subpackages, in the order a run uses them: model (load CLIP, build the zero-shot head), train,
+wiseft (interpolate, sweep), results (metrics, tables), runs (the run folder); data, lmc and worlds
+beside them. Which uses which: docs/architecture.md. `python -m core --help` for the command line.
 Never imports streamlit, ipywidgets or plotting libraries.
 """
 

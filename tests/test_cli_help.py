@@ -42,7 +42,7 @@ def test_options_show_their_defaults(capsys):
     assert main(["finetune", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for shown in ("(default: 3e-05", "(default: 0.1", "(default: 512", "(default: 10,", "(default: 500"):
-        assert shown in text  # the paper's recipe, as the README says
+        assert shown in text  # the paper's recipe, as docs/cli.md and docs/reproduce.md say
     assert main(["info", "--help"]) == 0
     assert "list the runs" in " ".join(capsys.readouterr().out.split())
 

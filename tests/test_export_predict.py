@@ -19,11 +19,12 @@ import torch
 from core import cli
 from core.runs.artifacts import Run
 from core.data.registry import open_example
-from core.wiseft.export import HEAD_WEIGHTS, readme_snippet
+from core.wiseft.export import HEAD_WEIGHTS, readme_snippet, snippet
 from core.wiseft.predict import PathPredictor
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "data" / "runs" / "world-e2e"
+DOCS_CLI = REPO / "docs" / "cli.md"  # shows the snippet, a predict output and an info table of this run
 pytestmark = pytest.mark.skipif(not (RUN / "manifest.json").exists(), reason="no shipped world run (make world)")
 EXAMPLES = [("id_test", 0), ("id_test", 7), ("v2", 1), ("sketch", 3), ("rendition", 5)]  # (eval set, index)
 
@@ -86,6 +87,23 @@ def test_snippet_runs_without_core_in_a_fresh_process(run, exported, images, tmp
     printed = [line.split(": ") for line in out.stdout.splitlines()]  # [[class, probability], ...]
     assert [c for c, _ in printed] == [run.classnames[c] for c in top]
     np.testing.assert_allclose([float(p) for _, p in printed], probs[top], atol=2e-3)  # float16 logits, 3 decimals
+
+
+def test_docs_show_the_snippet_export_writes():
+    """docs/cli.md's snippet, for `--out /tmp/exports/world-0.5`, is the code the tests above run."""
+    out = Path("/tmp/exports/world-0.5")
+    code = snippet(out).replace(str(out.resolve()), str(out))
+    assert f"```python\n{code}```" in DOCS_CLI.read_text()
+
+
+def test_docs_show_what_predict_and_info_print(images, capsys):
+    """docs/cli.md's outputs: `predict` on the world's v2/1 at alpha 0, 0.4 and 1, and `info --format markdown`."""
+    image = images["v2", 1]
+    assert cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "0.4", "--alpha", "1", str(image)]) == 0
+    printed = capsys.readouterr().out.strip().replace(str(image), "/tmp/exports/v2_1.png")
+    assert f"```\n{printed}\n```" in DOCS_CLI.read_text()
+    assert cli.main(["info", "--run", str(RUN), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.strip() in DOCS_CLI.read_text()
 
 
 def test_extrapolated_export_matches_predict(tmp_path, images, monkeypatch):

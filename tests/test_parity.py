@@ -1,6 +1,6 @@
 """Real-CLIP parity, checked by construction and offline (issue 11, items 1 and 2, and the parity
-tests): for every (model, pretrained tag) pair that the presets, docs/reproduce.md and the README
-name, the model this project builds and saves has the architecture and preprocessing that open_clip's
+tests): for every (model, pretrained tag) pair that the presets, the README and docs/*.md (the
+command line, reproduce.md) name, the model this project builds and saves has the architecture and preprocessing that open_clip's
 registry gives that pair. Nothing is downloaded: open_clip's download is stubbed and models are built
 at random init (`load_weights=False`)."""
 
@@ -23,8 +23,8 @@ from core.train.presets import _PRESETS
 
 def named_pairs() -> list[tuple[str, str]]:
     pairs = {(p.model, p.pretrained) for p in _PRESETS.values()}
-    for doc in ("docs/reproduce.md", "README.md"):
-        text = (REPO / doc).read_text()
+    for doc in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))):
+        text = doc.read_text()
         pairs |= set(re.findall(r"--model (\S+) --pretrained (\S+)", text))
     return sorted(pairs)
 

@@ -192,15 +192,15 @@ def test_shipped_barriers_ratios_and_verdicts_follow_from_its_curves(shipped):
             assert entry["same_function_max_logit_diff"] <= 1e-5
 
 
-def readme_alignment_bullet() -> str:
-    """The README's alignment bullet, whitespace folded."""
-    readme = (DATA.parent / "README.md").read_text()
-    start = readme.index("- Permutation alignment of a from-scratch pair")
-    return " ".join(readme[start:readme.index("\n\n", start)].split())
+def lab_notes_alignment_bullet() -> str:
+    """docs/lab-notes.md's alignment bullet, whitespace folded."""
+    notes = (REPO / "docs" / "lab-notes.md").read_text()
+    start = notes.index("- Permutation alignment of a from-scratch pair")
+    return " ".join(notes[start:notes.index("\n\n", start)].split())
 
 
-def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
-    text = readme_alignment_bullet()
+def test_lab_notes_alignment_numbers_are_the_shipped_ones(shipped):
+    text = lab_notes_alignment_bullet()
     m = shipped["methods"]
 
     def barrier(method, stats="recomputed", metric="loss"):
@@ -223,12 +223,12 @@ def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
     assert f"within {max(diffs):.1e}" in text
 
 
-def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
-    """The README's width-12 comparison: `python -m core align` on the world's own pair, shipped config."""
+def test_lab_notes_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
+    """docs/lab-notes.md's width-12 comparison: `python -m core align` on the world's own pair, shipped config."""
     assert cli.main(["align", "--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
     assert str(tmp_path / "align.json") in capsys.readouterr().out
     stored = json.loads((tmp_path / "align.json").read_text())
-    text = readme_alignment_bullet()
+    text = lab_notes_alignment_bullet()
     loss = {k: v["barriers"]["recomputed"]["loss"] for k, v in stored["methods"].items()}
     wm, am, both = (f"{loss[k]:.2f}" for k in stored["config"]["methods"])
     assert f"take {loss['unaligned']:.2f} nats only to {wm}, {am} and {both} ({stored['best']['ratio']:.0%} at best)" in text

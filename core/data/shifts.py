@@ -1,30 +1,18 @@
 """The paper's datasets, read from a local --data-root in the layout each publisher ships.
 
-    spec                  layout under DATA_ROOT                                  classes
-    imagenet[:val|train]  imagenet/<split>/<wnid>/*.JPEG                          1000
-    imagenetv2[:variant]  imagenetv2-matched-frequency-format-val/<0..999>/*      1000
-    imagenet-r            imagenet-r/<wnid>/*.jpg                                 200 of 1000
-    imagenet-a            imagenet-a/<wnid>/*.jpg                                 200 of 1000
-    imagenet-sketch       sketch/<wnid>/*.JPEG                                    1000
-    objectnet             objectnet-1.0/images/<folder>/*.png                     113, mapped to 125 of 1000
-    cifar10[:test|train]  cifar-10-batches-bin/*.bin  (or cifar-10-batches-py/)   10
-    cifar10.1[:v6|v4]     CIFAR-10.1/cifar10.1_v6_{data,labels}.npy               10
-    cifar10.2[:test|train] CIFAR-10.2/cifar102_{test,train}.npz                   10
-
-Any other class-per-folder pair (train / eval) is `folder:PATH` (core.data). ImageNet-family sets
-are labelled with ImageNet's 1000 classes (open_clip's IMAGENET_CLASSNAMES, in wnid order; see
-core/metadata/). ImageNet-R/A carry `logit_indices`, so a 1000-class head's logits are projected
-onto their 200 classes before argmax and loss; ObjectNet carries a (113, 3) index array: each of
-its classes scores the max over the ImageNet classes mapped to it (the paper's code does the same).
+Specs: imagenet[:val|train], imagenetv2[:variant], imagenet-r, imagenet-a, imagenet-sketch, objectnet,
+cifar10[:test|train], cifar10.1[:v6|v4], cifar10.2[:test|train]; the layout under DATA_ROOT and where
+to get each: docs/reproduce.md (and `python -m core datasets`). Any other class-per-folder
+pair (train / eval) is `folder:PATH` (core.data). ImageNet-family sets are labelled with ImageNet's
+1000 classes (open_clip's IMAGENET_CLASSNAMES, in wnid order; see core/data/metadata/). ImageNet-R/A
+carry `logit_indices`, so a 1000-class head's logits are projected onto their 200 classes before
+argmax and loss; ObjectNet (113 classes, mapped to 125 of the 1000) carries a (113, 3) index array: each
+of its classes scores the max over the ImageNet classes mapped to it (the paper's code does the same).
 
 Each registration carries the dataset's published size per split: get_dataset refuses a copy of
-another size unless allow_partial (`--allow-partial`). The talk's other datasets live in
-core.data.transfer (CIFAR-100, Food-101, DTD, SUN397), core.data.wilds (iWildCam, FMoW) and
-core.data.video (ImageNet-Vid-Robust).
-
-Nothing is downloaded implicitly: a missing dataset raises an error naming the expected layout and
-where to get it. `download(spec, data_root)` (the CLI's --download) fetches CIFAR-10's official
-archive, the one set whose licence lets a tool fetch it for the user.
+another size unless allow_partial (`--allow-partial`). Nothing is downloaded implicitly: a missing
+dataset raises an error naming the expected layout. `download(spec, data_root)` (the CLI's
+--download) fetches CIFAR-10's official archive, the one set whose licence lets a tool fetch it.
 """
 
 from __future__ import annotations

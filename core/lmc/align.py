@@ -4,50 +4,14 @@
 method of `core.lmc.rebasin`, measures loss and error along the linear path before and after, with the
 BatchNorm statistics interpolated like the weights and recomputed on id_train images for every point
 (`core.lmc.plane.path_loss`), and writes align.json (keys: docs/run-format.md). The lab's step
-(`core.worlds.build.lab.align_step`) runs it on a width-24 pair it trains for the purpose and writes
-data/world/lab/align.json; `python -m core align` runs it on any path run (default the world's
-width-12 pair, data/runs/lmc-scratch) into runs/align/<run>/.
+(`core.worlds.build.lab_steps.align_step`) runs it on a width-24 pair it trains for the purpose;
+`python -m core align` runs it on any path run (default the world's width-12 pair, data/runs/lmc-scratch)
+into runs/align/<run>/.
 
 Barriers are max over alpha of (curve - chord), loss in nats, error in percentage points, on the
 first 2,000 id_test images (the lmc-scratch sweep's ID set), eval transform. The bar of issue 15
 (aligned loss barrier <= 30% of the unaligned one) is computed, not asserted: `holds` records it.
-
-Tried while choosing the methods (exploratory, 5 alphas 0, .25, .5, .75, 1, recomputed statistics;
-unaligned 1.78 nats; not shipped): weight matching with pass orders 0, 1, 2 gave 1.44, 1.52, 1.43
-(the shipped step keeps the highest weight-matching objective of five orders, not the lowest
-barrier: choosing on the test images would flatter it); activation matching on 8,000 instead of
-2,000 id_train images 1.72 vs 1.65 (more images do not help: the units of the two networks barely
-correlate, mean matched correlation 0.12-0.33 in the stem and layer 1); weight matching started from
-activation matching's permutations 1.22 in one run and 1.51 in the shipped one (it depends on the
-activation set); the straight-through estimator with 150 steps 0.97, with 300 0.80 on the 11 alphas
-(two threads), with 1,000 (one thread, 334 s) 0.76 nats, 43% of the unaligned barrier: longer STE
-training helps little, and no method reached the issue's 30%. One torch thread is much faster than
-two on a busy 2-core machine (the quick step: 10 s vs 153 s under the same load; a two-thread run
-took 696 s of CPU, 550 of them in the STE; bench/alignment.py with one thread: 143 s, 74 in the STE).
-The STE is not reproducible across thread counts (its trajectory follows float rounding): 0.93 nats
-(52%) with one thread, 0.80 (45%) with two; the other methods reproduced to the last printed digit.
-So the step runs on `AlignConfig.threads` (1) and stores it in its config: the shipped align.json is
-the one-thread result (0.93 nats, 52%; 2 min 5 s for the whole step on the idle machine, 63 s of it
-in the STE).
-
-World v2 (shipped, 3% ID label errors): the width-12 pair's 1.57 nats fall to 1.43 (weight matching), 1.13
-(activation matching), 1.49 (both) and 0.84 (STE, 53%). Width is what the bar needs: a width-24 pair
-trained the same way (the scratch recipe, seeds 0 and 1; measured 2026-12-07 with this step's config,
-float32 weights; not shipped) has 1.33 nats unaligned (recomputed statistics), and activation matching
-takes it to 0.19 nats, 14% of it (error barrier 50.5 -> 3.8 pp), within the issue's 30%; the STE 0.43
-(32%), both 0.73, while weight matching leaves it at 1.34 (with interpolated statistics: 1.99 -> 1.31 at
-best). Its cost: 148 s to train the pair on one thread, and 30 s weight matching, 2 s activation matching,
-310 s STE. Shipping it means a wider pair in the lab (about +3 min of `make world` without the STE, +8 min
-with it, against the 30-minute budget) and the texts that name the width-12 pair.
-
-Shipped (2026-12-07): that width-24 pair, trained by the lab's step in the work folder and stored as
-float16 like every lab network, aligned by weight, activation, and activation-then-weight matching
-(the STE left out: 310 s for a result behind activation matching's). Unaligned 1.43 nats (recomputed
-statistics; 1.98 interpolated), weight matching 1.15, activation matching 0.29 (20%: the bar holds;
-error barrier 57.4 -> 9.5 pp), both 0.77. The float16 round trip moved the numbers measured above
-(1.33 -> 0.19 with float32 weights). The step: 148 s to train the pair, 117 s to align and measure.
-The width-12 pair through the same config (`python -m core align`): 1.57 -> 1.43, 1.13, 1.49,
-the same digits as the earlier step.
+The methods and widths tried, and why the step runs on one thread: docs/lab-notes.md.
 """
 
 from __future__ import annotations

@@ -2,56 +2,19 @@
 
 Recipe (LiT-style, Zhai et al. 2022, "locked-image tuning"), all from the `pretrain` split's captions:
   A. image tower: supervised on words parsed from the noisy captions (shape, object colour,
-     background colour and texture, rendering style), one linear head per field, on the broad style
-     mix. Captions with no shape word are ignored for that field.
-  B. text tower: the image tower is locked (eval mode, embeddings computed once) and the text
-     tower learns to match alt-text (the captions as web text would put them, styles.alt_text) to
-     image embeddings with a multi-positive contrastive loss (identical texts in a batch are all
-     positives).
-As in LiT, the image tower learns from labelled fields and the text tower from web text.
-
-Why not plain CLIP from scratch: with both towers free on ~150k rich captions, the easy words
-(colours, backgrounds) explain most of the caption and the shape words collapse; zero-shot stays at
-chance. Locking a tower that already separates shapes across styles leaves the text tower only the
-alignment to learn, which is fast and reliable. A word-level vocabulary (~60 words) replaces the 49k
-BPE table, which would be 80% of the parameters at this size. The vision tower is open_clip's
-ModifiedResNet (a conv stem suits 32 px images and is fast on CPU); the text tower uses tanh-GELU.
-
-Stage A budget (the design choice that matters most): the image tower learns the colour and
-background fields within ~100 steps, but the shape field sits at chance (loss ~2.3) for several
-hundred steps before shapes are learned, and zero-shot accuracy is bounded by how far that gets.
-An earlier recipe (width 16, 1,560 steps, shape_weight 3) stopped while shapes were still improving
-(zero-shot ID 50.8%, and fine-tuning then *raised* average OOD accuracy, unlike the paper). The
-shipped recipe gives shapes most of the gradient (shape_weight 8) and 2,500 steps on a narrower
-tower (width 12: ~0.6x the FLOPs of 16, so the longer stage A costs about the same time, and the
-shipped fp16 weight files shrink from 2.7 to 1.5 MB). Stage B's loss plateaus within ~60 steps, so
-it runs one epoch.
-
-Where zero-shot is weak (on purpose): a good tower makes the zero-shot head good on ID too (88.5%),
-leaving fine-tuning little to add (+11 pp). Shortening stage A to lower it weakens the features on
-every style instead, and WiSE-FT then gains little out of distribution (+1.7 pp, measured). What
-real CLIP gets wrong is the text side: web text rarely uses some class names. Stage B reads
-alt-text, which calls hexagons circles and bolts arrows (styles.ALT_TEXT_WORDS), so the head cannot
-name two classes on any style while the tower still tells them apart (its stage A targets are the
-labelled fields); fine-tuning teaches the names. Measured alternatives (same tower, 11 alphas):
-  - names only partly replaced (70% of the time): the zero-shot outcome depends on the text tower's
-    seed (zero-shot ID 80-84%, WiSE-FT gain +2.9 to +4.7 pp over 4 runs), too fragile to ship;
-  - the replacement also in stage A's targets: the tower itself merges the pairs on every style and
-    fine-tuning then *raises* average OOD accuracy (sketch +13 pp), unlike the paper.
-With names never read, two text-tower seeds gave zero-shot ID 69.6/67.8%, WiSE-FT gain +5.2/+6.4 pp
-and a fine-tuned OOD drop of -2.2/-2.1 pp (with build.py's fine-tuning recipe and styles.py's ID).
-Measured for world v2 (issue 14; stage B re-run on the same image tower, 2,000 images per set):
-  - other unread pairs: "moon" and "bolt" (moons called circles) gave zero-shot ID 58-60%, circles
-    then went to "hexagon", and fine-tuning *raised* average OOD accuracy (59.9% vs 54.0%) because the
-    names it learns are worth more than the distortion costs; "moon" and "star", the same.
-  - the zero-shot head's temperature: stage B ends with logit scale 14.9 (open_clip's initial 14.3
-    barely moves in one epoch; CLIP's ends at 100). Setting it to 5, 50 or 100 changes no zero-shot
-    prediction and did not change the path's shape (styles.py's list).
+     background colour and texture, rendering style), one linear head per field.
+  B. text tower: the image tower is locked and the text tower learns to match alt-text
+     (styles.alt_text) to image embeddings with a multi-positive contrastive loss.
+Why: with both towers free (plain CLIP from scratch) the shape words collapse and zero-shot stays at
+chance; locking a tower that already separates shapes leaves the text tower only the alignment to
+learn. Alt-text never names two classes (styles.ALT_TEXT_WORDS), so zero-shot is weak where real
+CLIP is: on names web text rarely uses.
 
 Output: a model dir that `load_model_dir` (or any open_clip user) re-creates from JSON alone:
   open_clip_config.json      {"model_cfg": {...}, "preprocess_cfg": {"size", "mean", "std"}}
   open_clip_model.safetensors  state_dict, fp32
   vocab.json                 the WordTokenizer
+Budgets, the recipes measured and rejected: docs/world.md (the zero-shot model).
 """
 
 from __future__ import annotations

@@ -1,39 +1,12 @@
 """The "shapes" world: a procedural, captioned image world where WiSE-FT's phenomena happen for real.
 
-Every example is a 32x32 RGB image of one of ten shapes, drawn from a per-split *style*: how the shape
-is rendered (filled photo, outline, pencil sketch, paint texture), what lies behind it (solid colour,
-gradient, stripes, checks, dots, noise), its pose and the pixel noise. `render(split, index, seed)`
-rebuilds any single example from its id, so a viewer can show example 1234 of `sketch` without
-storing images.
-
-Splits and the real-world shift each one mimics:
-  pretrain   broad web-like mix of every style, captioned ("a sketch of a red star on a dotted
-             background"); shape words are sometimes missing or wrong, like alt-text.
-  id_train,  a narrow "photo" style (ImageNet): shaded filled shapes, upright (+-10 deg), centred, on a plain
-  id_test    background whose colour is tied to the class with probability `ID_SPURIOUS` (a shortcut);
-             `ID_LABEL_NOISE` (3%) of the labels name another class, like annotation errors.
-  v2         a resample of the photo style with a wider pose (+-40 deg), more noise and a weaker shortcut
-             (ImageNetV2).
-  sketch     grey pencil strokes on paper, no colour (ImageNet-Sketch).
-  rendition  paint/texture fills and outlines on dotted or blotchy backgrounds, +-30 deg (ImageNet-R).
-  objectnet  smaller photo-style objects turned up to +-35 deg, off centre; background colour belongs to
-             ANOTHER class, so the ID shortcut points the wrong way (ObjectNet).
-  hard       small, low-contrast objects turned up to +-40 deg, with clutter and heavy noise (ImageNet-A).
-
-Why the phenomena appear (the paper's mechanism): pretraining sees every style and pose, so the
-pretrained image tower recognises shapes whatever the rendering (robust zero-shot).  The text tower
-learns from alt-text, which calls a hexagon "a circle" and a bolt "an arrow" (styles.ALT_TEXT_WORDS):
-it never reads two of the ten class names, so zero-shot cannot name those classes on any style, as
-CLIP fails on class names that web text rarely uses.  Fine-tuning on id_train (upright shaded photos
-with a background-colour shortcut and 3% wrong labels) gains ID accuracy two ways: knowledge that
-transfers (the two names, sharper boundaries between upright shapes) and features that do not (the
-background colour, upright-only and photo-only shape detectors, memorised label errors), and it
-distorts the pretrained features on what id_train does not show.  Along the path from theta_0 to
-theta_1 the names come early and the distortion late, so alpha 0.5 beats both ends on each of the
-five shifts and the fine-tuned model ends below zero-shot on average OOD (measured table: README and
-styles.py, which also records world v1: there the shifts turned objects up to 180 deg or drew them on
-stripes, checks and bars, the ID-only features cost rendition, objectnet and hard accuracy from the
-first alphas, and alpha 0.5 beat zero-shot only on v2 and sketch).
+Every example is a 32x32 RGB image of one of ten shapes, drawn from a per-split *style* (styles.py):
+how the shape is rendered, what lies behind it, its pose and the pixel noise. `render(split, index,
+seed)` rebuilds any single example from its id, so a viewer can show example 1234 of `sketch` without
+storing images. `pretrain` is a broad captioned mix; `id_train`/`id_test` a narrow "photo" style with a
+background-colour shortcut; `v2`, `sketch`, `rendition`, `objectnet` and `hard` mimic ImageNet's shifts.
+Why: pretraining sees every style, fine-tuning only the photo style, so fine-tuning trades robustness
+for ID accuracy and the path between them keeps both (the splits and the mechanism: docs/world.md).
 
 Only numpy and PIL; deterministic per (split, index, seed) through numpy's SeedSequence.
 """

@@ -3,85 +3,16 @@
 `sample_spec(split, rng)` draws every random choice of one example as a frozen `Spec` (plain
 values), and `caption(spec, rng)` describes it. Drawing from a Spec lives in `shapes.py`.
 
-Knobs that shape the phenomena (see `shapes.py` for the reasoning):
-  ID_SPURIOUS      P(background colour == the class's colour) in id_train/id_test. The shortcut
+Knobs that shape the phenomena:
+  ID_SPURIOUS      P(background colour == the class's colour) in id_train/id_test: the shortcut
                    fine-tuning can exploit; `objectnet` inverts it and `v2` weakens it (V2_SPURIOUS).
-                   World v1 measured: with 0.8, ID poses +-25 deg and lr 1e-3 the fine-tuned model
-                   ended 2.2 pp *above* zero-shot on average OOD, as the names it learns help every
-                   set; 0.9, +-10 deg and lr 2e-3 (shipped) put it below.
   CAPTION_NOISE    P(a pretraining caption names a random wrong shape), like noisy alt-text.
   CAPTION_NOSHAPE  P(a pretraining caption names no shape at all ("a red thing ...")).
-  ALT_TEXT_WORDS   fine-grained class name -> the commoner word web alt-text uses instead: the text
-                   tower never reads "hexagon" or "bolt" (`alt_text`), so zero-shot cannot name
-                   those classes on any style, while the image tower, trained on labelled fields,
-                   tells them apart. Fine-tuning on labelled ID data teaches the names (shapes.py).
-  ID_LABEL_NOISE   share of id_train / id_test labels that name another class, like the annotation errors
-                   of real ID sets (shapes.annotated_label; the images are the same either way).
-  V2_*, RENDITION_*, OBJECTNET_ROT, HARD_*
-                   the five shifts' poses, shortcut and backgrounds. The values are world v2's (issue 14);
-                   world v1's are in each comment.
-
-World v2 (issue 14, shipped 2026-12-07), from `make world`'s logits (top-1 %, 2,000 images per set; ID,
-v2, sketch, rendition, objectnet, hard, average OOD):
-  end-to-end alpha 0    68.7  71.2  69.0  45.1  63.7  52.9  60.4
-             alpha 0.5  96.3  83.8  77.2  48.9  65.1  53.8  65.8
-             alpha 1    97.2  81.5  69.3  41.2  60.7  44.5  59.5
-  linear     alpha 0.5  95.0  88.7  65.3  45.3  66.3  57.5  64.6   (alpha 1: 96.0 ID, 60.0 average OOD)
-Alpha 0.5 beats both ends on every shift, by 0.9 pp at least (hard); average OOD +5.4 pp over the better end;
-ID 0.9 pp below the fine-tuned model, which gains 28.5 pp ID and loses 1.0 pp average OOD; the linear
-classifier's alpha 0.5 is 4.2 pp above both of its ends. The mechanism: pretraining saw every pose and
-style, so the pretrained tower's shape features are rotation- and style-robust; fine-tuning on upright,
-shaded photos with a background-colour shortcut and 3% wrong labels gains ID accuracy partly through the
-two class names zero-shot cannot read (which transfer) and partly through upright-only, photo-only and
-colour cues and memorised label errors (which do not), so the shifts that rotate (+-35 to +-40 deg),
-redraw or recolour the object lose what the path's far end adds.
-
-How it was found (all on today's pretrained model, which `make world` rebuilds bit for bit; fine-tunes and
-baselines retrained wherever ID changed; "margin" = alpha 0.5 minus the better end on the worst shift,
-"gain" = alpha 0.5 average OOD minus the better end, "ft - zs" = fine-tuned minus zero-shot average OOD):
-  - world v1's shifts: margin -5.1 pp (hard), gain +4.95, ft - zs -0.8, linear classifier -5.6.
-  - world v2's earlier candidate (v2 +-40 deg with shortcut 0.3, rendition +-30 on dots/noise, objectnet +-45,
-    hard +-35 without bars; clean labels): margin +0.75, gain +5.04, but ft - zs +0.96 (bar: below zero);
-    v2 at +-50: +0.17; hard at +-45: +0.19 (margin +0.25); objectnet at +-60: margin -1.7; v2 shortcut 0.1 /
-    0.0: ft - zs +0.75 / +0.56, and the fine-tuned model's effective robustness -2.1 / -5.7 pp.
-  - a harder fine-tune instead (clean labels): lr 3e-3: ft - zs -4.1 but margin -0.75 (rendition) and gain
-    +3.3; 9 epochs: margin +0.95, gain +5.7, ft - zs -1.5, but its ID reaches 100.0% (1,999+ of 2,000), where
-    the logit axis of the effective-robustness fit has no bound: its ER -10.9 pp (-2.1 with two 12-epoch
-    baselines at 99.6 / 99.7% ID added), against +2.3 for the 6-epoch model at 99.85%. With clean labels every
-    bar hinging on ER turned on the last test image.
-  - 3% ID label errors (shipped): every model tops out near 97% ID, inside the range of the from-scratch
-    family (97.7% at best), and ER no longer hinges on single images (zero-shot / alpha 0.5 / fine-tuned
-    +50 / +32 / +22 pp). With objectnet at +-45, hard +-35: margin 0.0 (objectnet), gain +5.2, ft - zs -1.2;
-    objectnet +-30: ft - zs +0.2; +-35: margin +1.35, gain +5.5, ft - zs -0.45; +-35 with hard +-40
-    (shipped): +0.85, +5.4, -0.9; +-40 with hard +-40: +0.85, +5.3, -1.15. 9 epochs: margin -2.3. 5% errors
-    (objectnet +-45): margin -0.55, gain +4.8.
-  - the linear classifier (build.py): with clean labels, lr 3e-3 x 10 epochs (world v1) -6.0 pp; trained to
-    convergence at lr 0.3 for 100 epochs +1.4 (best alpha 0.2), 30 epochs +1.8, weight decay 0.01 +1.6,
-    lr 1.0 +1.1: short of the issue's +2. With 3% label errors it fits errors that do not transfer:
-    lr 0.3 x 30 epochs +4.3 (shipped), x 10 +3.1, lr 0.1 x 30 +3.4, 100 epochs with weight decay 0.01 +3.5.
-
-World v1's measured alternatives (the earlier pretrained model and its end-to-end fine-tune; "alpha 0.5 vs
-zero-shot" on rendition / objectnet / hard; 1,000 or 2,000 images per set, 11 alphas):
-  - world v1 (v2 +-15 deg with shortcut 0.7; rendition +-45 deg on stripes, checks, dots or noise;
-    objectnet and hard at any angle; hard with occluding bars): alpha 0.5 beat zero-shot only on v2 and
-    sketch (34.6 / 60.2 / 40.6 vs 39.8 / 63.2 / 45.9). Two causes, both ID-only features of the
-    fine-tuned tower that hurt from the first step of the path: its cross detector fires on striped and
-    checked backgrounds and on bars (50% of rendition and 43% of hard images called "cross" at alpha 1,
-    36% / 27% at 0.5), and it is upright-only (objectnet images rotated > 60 deg: 63% -> 44%, upright
-    ones 65% -> 75%). Without stripes, checks and bars but at the old angles, rendition and hard still
-    fell (46.4 -> 43.5, 56.4 -> 51.0).
-  - the fine-tune instead of the shifts, on world v1 (vs 39.6 / 61.8 / 47.9): lr 1e-3 37.2 / 61.4 / 43.5
-    (and the fine-tuned model then ends above zero-shot on average OOD); 3 epochs 36.9 / 57.7 / 44.1; no
-    weight decay 34.2 / 59.6 / 43.0; BatchNorm statistics frozen 31.3 / 61.3 / 42.3; no shortcut
-    (ID_SPURIOUS 0) 34.8 / 63.8 / 43.7; the zero-shot head's logit scale 5, 50 or 100 instead of 14.9:
-    32.7 / 59.4 / 40.0, 35.3 / 58.7 / 42.1, 33.1 / 59.1 / 41.3.
-  - v2 at +-15 or +-25 deg (shortcut 0.5): the fine-tuned model stays best on v2 (97.7 and 93.5% vs
-    94.7 and 92.8% at alpha 0.5); at +-40 deg alpha 0.5 wins (87.4 vs 83.2%).
-  - hard at +-45 deg: alpha 0.5 53.3% < zero-shot 54.4%; at +-30 deg 58.0% vs 55.1%.
-  - objectnet on backgrounds of any colour instead of another class's: no change (its drop was pose).
-  - ID_SPURIOUS 0.7-0.8 with lr 1.5e-3 and the v2 shifts: every shift passes, but hexagons (the
-    class nearest to circles) are learned late on the path: ID at alpha 0.5 is 2.1-2.6 pp below the
-    fine-tuned model (bar: 1 pp). With 0.9 and lr 2e-3, 0.6 pp.
+  ALT_TEXT_WORDS   class name -> the commoner word web alt-text uses instead, so zero-shot cannot
+                   name those classes while the image tower tells them apart; fine-tuning teaches them.
+  ID_LABEL_NOISE   share of id_train / id_test labels that name another class (annotation errors).
+  V2_*, RENDITION_*, OBJECTNET_ROT, HARD_*   the five shifts' poses, shortcut and backgrounds.
+Why these values, and every alternative measured (world v1, the steps to v2): docs/world.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The three steps of the LMC lab (see core.worlds.build.lab): each trains in the work folder, evaluates with
-core.lmc.lab and writes one summary to data/world/lab/."""
+"""The four steps of the LMC lab (spawn at k, SWA, soups, alignment; see core.worlds.build.lab): each trains
+in the work folder, evaluates with core.lmc and writes one summary to data/world/lab/. Notes: docs/lab-notes.md."""
 
 from __future__ import annotations
 

@@ -2,43 +2,12 @@
 
     python -m core world [--out data] [--quick] [--work build/world] [--lab]
 
-Steps (each skipped when its output exists, so an interrupted build resumes):
-  1. pretrain the zero-shot CLIP model on `pretrain`                 -> data/world/model/
-  2. world-e2e: zero-shot head, end-to-end fine-tune on id_train,
-     21-alpha sweep on id_test and the five OOD sets                   -> data/runs/world-e2e/
-     (+ fine-tuning trajectory snapshots)                             -> data/runs/world-e2e/trajectory/
-  3. world-lc: the same with a linear classifier (exact in alpha)     -> data/runs/world-lc/
-  4. the linear-mode-connectivity runs: a second fine-tune (seed 1), two models trained from
-     scratch from different random inits, and a fork that shares the first epochs of one of them;
-     their weights                                                    -> data/world/weights/
-     and path sweeps between them                                      -> data/runs/lmc-*/
-  5. the baseline family trained from scratch on id_train only         -> baselines.csv in each run
-  6. world-e2e's loss plane                                            -> data/runs/world-e2e/plane.safetensors
-  7. the LMC lab (core.worlds.build.lab): spawn at k, SWA, soups; networks in the work folder, only
-     the summaries shipped                                             -> data/world/lab/*.json
-     (`--lab` runs only this step's missing or stale parts on an existing data/)
-Everything runs through core's code path (models, finetune, sweep) like a real CLIP run. Weights are
-stored as float16 and every sweep is computed from the stored float16 weights.
-
-Budget (2 CPU cores, target <= 30 min; data/ ~30 MB): a width-12 tower (1.5 MB per fp16 weight file),
-8,000 id_train images, 6-epoch fine-tunes and from-scratch runs, a baseline family of small/short
-models, one trajectory snapshot, and world-lc pointing at world-e2e's theta_0 file instead of a copy
-(the two runs start from the same zero-shot model).
-
-Threads: pretraining runs on PretrainConfig.threads (2), every later step on WorldBuild.threads (1) and the
-lab on LabConfig.threads (1): trained weights depend on the thread count, so fixed counts make a rebuild
-byte-identical under any load (measured: two builds of world v2 into different folders gave the same
-weights, logits and lab summaries). On 2 busy cores, 2 threads trained at 53 images/s against 705 with
-one; on idle cores one thread trains this tower at ~900-1,170 images/s.
-
-Cost of world v2 from scratch (`make world`, 2026-12-07, 2 cores, tests on the other core for ~3 of the
-minutes): 19 min 44 s wall, 4.0 GB peak RSS, 37 MB of data; pretrain 132 s, world-e2e 95, world-lc 6,
-finetune-seed1 74, scratch and paths 183, baselines 165, plane 7, lab spawn 250, SWA 32, soups 128,
-align 103. World v1's build (2 threads after pretraining) took 19 min 23 s. With the lab's width-24
-alignment pair (2026-12-07, idle machine): 22 min 4 s, 4.1 GB; pretrain 121 s, world-e2e 71, world-lc 4,
-finetune-seed1 56, scratch and paths 155, baselines 178, plane 9, lab spawn 277, SWA 38, soups 129,
-align 282 (training the pair included); the same bytes as the shipped data/ but for the timings and
-paths stored in JSON files.
+`build` runs the steps in order (pretrain, world-e2e, world-lc, the LMC runs, the baselines, the loss
+plane, the LMC lab), each skipped when its output exists, so an interrupted build resumes. Everything
+runs through core's code path (models, finetune, sweep) like a real CLIP run; weights are stored as
+float16 and every sweep is computed from the stored float16 weights. Thread counts are fixed per step
+(trained weights depend on them), so a rebuild is byte-identical under any load.
+The steps and what each writes, the budget and the measured cost: docs/world.md (building it).
 """
 
 from __future__ import annotations
