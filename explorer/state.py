@@ -15,7 +15,8 @@ predictions (stored at sweep alphas, closed form on a linear run's dense grid), 
 sweep alphas only is needed.
 
 Runs whose logits are linear in alpha (linear-classifier fine-tunes) get a dense view grid (step
-0.01, exact); any other alpha of theirs is computed from (1 - alpha) * L0 + alpha * L1 on the fly.
+0.01, exact); the gallery's top-k at an alpha without stored top-k is computed from
+(1 - alpha) * L0 + alpha * L1 for the rows shown.
 No streamlit here: the app caches what these functions return.
 """
 
@@ -99,7 +100,6 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
-    off_grid: dict[tuple[str, float], dict] = field(default_factory=dict, repr=False)  # a few reductions off the view grid
 
     @property
     def linear(self) -> bool:
@@ -190,32 +190,13 @@ def view_index(ra: RunArrays, alpha: float) -> int | None:
     return i if abs(ra.alphas[i] - alpha) <= 1e-6 else None
 
 
-def logits_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
-    """(N, C) float32 logits of theta_alpha: the closed form for linear runs (computed as
-    Run.logits does), the stored grid point otherwise (off-grid alphas raise)."""
-    if name in ra.ends:
-        return metrics.closed_form(*ra.ends[name], alpha)
-    return ra.run.logits(name, alpha)
-
-
 def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
-    """(N,) bool: which examples of a set theta_alpha classifies right."""
+    """(N,) bool: which examples of a set theta_alpha classifies right (alpha on the view grid: the
+    slider's positions and the compared alphas all are)."""
     i = view_index(ra, alpha)
-    if i is not None:
-        return ra.sets[name].correct[i]
-    return _reduced_at(ra, name, alpha)["pred"][0] == ra.sets[name].labels
-
-
-def _reduced_at(ra: RunArrays, name: str, alpha: float) -> dict[str, np.ndarray]:
-    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...), kept for
-    the last few alphas (one slider change asks for the same alpha several times)."""
-    key = (name, float(alpha))
-    found = ra.off_grid.get(key)  # the app shares RunArrays across sessions: no check-then-read
-    if found is None:
-        if len(ra.off_grid) >= 4 * len(ra.sets):
-            ra.off_grid.clear()
-        found = ra.off_grid[key] = metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
-    return found
+    if i is None:
+        raise ValueError(f"alpha {alpha} is not on the view grid of {ra.run.name}")
+    return ra.sets[name].correct[i]
 
 
 def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:

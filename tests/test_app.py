@@ -119,6 +119,8 @@ def test_linear_runs_are_exact_off_the_sweep_grid(runs_root):
     g = state.view_index(ra, 0.37)
     for name in run.dataset_names:
         assert p["acc"][name][g] == pytest.approx(metrics.accuracy(run.logits(name, 0.37), run.labels(name)), abs=1e-6)
+    with pytest.raises(ValueError, match="not on the view grid"):  # the slider and the compared α never are
+        state.flips(ra, run.id_dataset, 0.0, 0.371)
 
 
 def test_every_chart_is_a_valid_plotly_figure(runs_root):
