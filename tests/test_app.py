@@ -61,10 +61,15 @@ def open_app(monkeypatch, root: Path | None):
     return at
 
 
-def live_payload(at) -> dict:
-    """What the app sent to the live view (explorer/components/live), which draws tiles and charts."""
+def live_args(at) -> dict:
+    """The arguments the app sent to the live view (explorer/components/live): explorer.payload.LiveArgs."""
     (element,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("wiseft_live")]
-    return json.loads(element.proto.json_args)["payload"]
+    return json.loads(element.proto.json_args)
+
+
+def live_payload(at) -> dict:
+    """What the app sent to the live view to draw tiles and charts from."""
+    return live_args(at)["payload"]
 
 
 def shown(at, alpha: float | None = None) -> dict[str, str]:
