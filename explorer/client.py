@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import plotly
@@ -51,15 +52,17 @@ def payload_id(payload: Payload, presenter: bool, key: str) -> str:
     return hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
 
 
-def live_view(payload: Payload, key: str, presenter: bool = False) -> None:
+def live_view(payload: Payload, key: str, presenter: bool = False, alpha_tabs: Sequence[str] = ()) -> None:
     """Draw the live view of one payload (explorer.live); `key` names the run (the remembered alpha
-    belongs to it). The browser rebuilds only when the payload or the presenter flag changes."""
+    belongs to it). The browser rebuilds only when the payload or the presenter flag changes.
+    `alpha_tabs` names the page's tabs that show alpha-dependent things: while one is open, the
+    slider's alpha comes back when it rests (slider_alpha)."""
     global _live
     if _live is None:
         ensure_plotly_js()
         _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
     args: LiveArgs = {"payload": payload, "payload_id": payload_id(payload, presenter, key), "key_name": key,
-                      "presenter": presenter, "server_alpha": payload["alpha"]}
+                      "presenter": presenter, "server_alpha": payload["alpha"], "alpha_tabs": list(alpha_tabs)}
     _live(**args, key="live", default=None)
 
 

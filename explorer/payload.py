@@ -109,3 +109,4 @@ class LiveArgs(TypedDict):
     key_name: str  # the run the remembered alpha belongs to
     presenter: bool  # larger type
     server_alpha: float  # the alpha the server last drew its tabs at: the slider sends its alpha when they differ
+    alpha_tabs: list[str]  # the page's tabs that show alpha-dependent things (app.py): alpha goes back while one is open

@@ -39,8 +39,8 @@ def declared(typed: type) -> set[str]:
 
 def js_source() -> str:
     """live.js without its comments (which name payload keys in prose)."""
-    text = re.sub(r"/\*.*?\*/", "", LIVE_JS.read_text(), flags=re.S)
-    return re.sub(r"(^|\s)//.*$", "", text, flags=re.M)  # `//` after a space or at a line's start: not "http://"
+    text = re.sub(r"/\*.*?\*/", "", LIVE_JS.read_text(), flags=re.DOTALL)
+    return re.sub(r"(^|\s)//.*$", "", text, flags=re.MULTILINE)  # `//` after a space or at a line's start: not "http://"
 
 
 def assert_conforms(p: dict) -> None:
@@ -73,7 +73,7 @@ def test_the_payloads_hold_exactly_the_declared_keys(runs_root):  # noqa: F811
     assert_conforms(p)
 
 
-def test_what_the_app_sends_is_the_contract(monkeypatch, runs_root):  # noqa: F811
+def test_what_the_app_sends_is_the_contract_and_names_the_tabs(monkeypatch, runs_root):  # noqa: F811
     run = Run(runs_root / "tiny-e2e")
     at = open_app(monkeypatch, runs_root)
     at.selectbox(key="run").set_value(run.path).run()
@@ -83,3 +83,6 @@ def test_what_the_app_sends_is_the_contract(monkeypatch, runs_root):  # noqa: F8
     assert_conforms(args["payload"])
     assert args["payload"]["overlay"]
     json.dumps(args, allow_nan=False)
+    tabs = {t.label for t in at.tabs}  # the tabs name themselves in Python only; live.js gets the ones it needs
+    assert [t for t in args["alpha_tabs"] if t in tabs] == ["Examples that changed", "Try your own image"]
+    assert not [t for t in tabs | set(args["alpha_tabs"]) if f'"{t}"' in js_source()]

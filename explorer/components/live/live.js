@@ -14,8 +14,9 @@ const LOGIT_EPS = 1e-4;  // as core.results.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
 let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
 let syncTimer = null, serverAlpha = null, watcher = null;  // telling the server the alpha (syncServer)
-// the server-side tabs that show alpha-dependent things (explorer/app.py): the slider's alpha is sent when it rests
-const ALPHA_TABS = ["Examples that changed", "Try your own image", "Loss plane"];
+// the server-side tabs that show alpha-dependent things (args.alpha_tabs, named in explorer/app.py): the slider's
+// alpha is sent when it rests while one of them is open
+let alphaTabs = [];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
 
@@ -111,7 +112,7 @@ function move(i, at) {
 function alphaPanel() {  // the open tab's panel below the live view when it shows alpha-dependent things, else null
   try {
     const d = window.parent.document, tab = d.querySelector('[role="tab"][aria-selected="true"]');
-    if (!tab || !ALPHA_TABS.includes(tab.textContent.trim())) return null;
+    if (!tab || !alphaTabs.includes(tab.textContent.trim())) return null;
     return d.getElementById(tab.getAttribute("aria-controls")) || tab;
   } catch (e) { return null; }  // not same-origin
 }
@@ -523,6 +524,7 @@ window.addEventListener("message", (ev) => {
   if (!d || d.type !== "streamlit:render") return;
   const args = d.args;
   serverAlpha = args.server_alpha;
+  alphaTabs = args.alpha_tabs;
   if (built && built.id === args.payload_id) { syncServer(); return; }  // e.g. a tab opened: does it need alpha?
   CHARTS = null;
   build(args);
