@@ -1,14 +1,18 @@
-"""Server-side latency of one slider change in the explorer.
+"""Server-side latency of the explorer: what the server computes per run and per slider rest.
 
 Writes a synthetic run folder (21 alphas x 6 eval sets x 10,000 examples, float16 logits, with
-core.runs.artifacts, laid out like core.wiseft.sweep writes it), prepares it once with explorer.state.load_run
-(what the app caches), then times the explorer.state calls the app makes per slider change:
+core.runs.artifacts, laid out like core.wiseft.sweep writes it), prepares it once with
+explorer.state.load_run (what the app caches), then times what explorer/app.py does now:
 
-    trend -> on_alpha_change (metrics, losses, effective robustness, flips, per-class) -> barriers,
-    baseline_points -> flips + top_predictions at both alphas for the gallery's 12 examples
+    per run, and per change of the eval set, the compared alpha or the class filter:
+        explorer.live.run_payload (the per-alpha tables the live view draws from; cached by the app)
+    per slider rest while the gallery tab is open (the live view sends the alpha; one rerun):
+        the cached payload's copy (st.cache_data unpickles it), its id (client.payload_id), its JSON
+        for the component, and the gallery's flips and top-3 of 12 examples at both alphas
 
-for an end-to-end run (grid alphas) and a linear-classifier run (any alpha, here off its sweep grid).
-Also reported, separately: building the five plotly figures, and a whole AppTest rerun.
+for an end-to-end run and a linear-classifier run (a 0.01 view grid). Also reported: the same two
+reruns whole, through AppTest (script, widgets, protobuf; no browser). Moving the slider costs the
+server nothing: the browser redraws (bench/browser_latency.py times that).
 
     python bench/app_latency.py [--n 10000] [--classes 10] [--repeats 100] [--no-apptest]
 """
@@ -18,7 +22,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
+import logging
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -30,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.runs import artifacts  # noqa: E402
-from explorer import charts, state  # noqa: E402
+from explorer import client, live, state  # noqa: E402
 
 ALPHAS = tuple(round(a, 4) for a in np.linspace(0, 1, 21))
 SETS = (("id_test", "id"), ("v2", "ood"), ("sketch", "ood"), ("rendition", "ood"), ("objectnet", "ood"),
@@ -77,27 +84,28 @@ def write_baselines(root: Path, rng: np.random.Generator, models: int = 8) -> No
     artifacts.atomic_write_bytes(root / "baselines.csv", buf.getvalue().encode())
 
 
-def one_change(ra: state.RunArrays, alpha: float, ref_alpha: float = 0.0, y_name: str = state.AVG_OOD):
-    """The explorer.state calls of one rerun of the app after the slider moved (changes tab open)."""
-    fit = state.trend(ra, y_name)
-    snap = state.on_alpha_change(ra, alpha, ref_alpha, ra.id_name, y_name, fit)
-    extras = state.barriers(ra), state.baseline_points(ra, y_name)
-    shown = state.flips(ra, ra.id_name, ref_alpha, alpha)["fixed"][:12]
-    tops = [state.top_predictions(ra, ra.id_name, shown, a) for a in (ref_alpha, alpha)]
-    return snap, fit, extras, tops
+def payload_ms(ra: state.RunArrays, repeats: int) -> np.ndarray:
+    """explorer.live.run_payload with each compared alpha of the sweep grid in turn (the app's cache misses)."""
+    refs = [float(a) for a in ra.run.alphas]
+    return timed(lambda i: live.run_payload(ra, ra.id_name, refs[i % len(refs)]), repeats)
 
 
-def figures(ra: state.RunArrays, snap: state.Snapshot, fit) -> list:
-    """The five plotly figures the page draws per change (accuracy, scatter, loss, flips, per-class)."""
-    curves = ra.accuracy_curves()
-    acc = {r["name"]: r["accuracy"] for r in snap.rows}
-    path = {"name": "run", "alphas": ra.alphas, "x": curves[ra.id_name], "y": curves[state.AVG_OOD]}
-    current = {"alpha": snap.alpha, "x": acc[ra.id_name], "y": acc[state.AVG_OOD], "er": snap.effective_robustness}
-    return [charts.accuracy_vs_alpha(ra.alphas, curves, snap.alpha, ra.id_name),
-            charts.robustness_scatter([path], state.baseline_points(ra, state.AVG_OOD), fit, current),
-            charts.loss_path(ra.alphas, ra.loss_curves(), snap.alpha, ra.id_name, state.barriers(ra)),
-            charts.flip_bars(snap.flip_counts, snap.ref_alpha, snap.alpha),
-            charts.per_class_change(ra.classnames, *snap.per_class, snap.ref_alpha, snap.alpha, snap.dataset)]
+def gallery(ra: state.RunArrays, alpha: float, ref_alpha: float = 0.0, limit: int = 12) -> list:
+    """explorer.gallery.changes_ui's computations: the examples fixed from the compared alpha to the nearest
+    swept alpha, and the top-3 of the first `limit` of them at both alphas."""
+    grid = np.asarray(ra.run.alphas, dtype=float)
+    b = float(grid[int(np.argmin(np.abs(grid - alpha)))])
+    idx = state.flips(ra, ra.id_name, ref_alpha, b)["fixed"][:limit]
+    return [state.top_predictions(ra, ra.id_name, idx, a) for a in (ref_alpha, b)]
+
+
+def slider_rest(ra: state.RunArrays, cached: bytes, alpha: float) -> None:
+    """The server's work in the rerun a slider rest causes on the gallery tab (besides drawing widgets)."""
+    payload = pickle.loads(cached)  # st.cache_data hands each rerun a copy of the stored payload
+    payload["alpha"] = alpha
+    client.payload_id(payload, False, str(ra.run.path))
+    json.dumps(payload)  # the component's arguments go to the browser as JSON
+    gallery(ra, alpha)
 
 
 def timed(fn, repeats: int) -> np.ndarray:
@@ -110,16 +118,29 @@ def timed(fn, repeats: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def apptest_rerun_ms(root: Path, run: Path, alphas: list[float], repeats: int) -> np.ndarray:
-    """Whole-script reruns of the app (AppTest, no browser) after each slider move."""
+def apptest_rerun_ms(root: Path, run: Path, alphas: list[float], refs: list[float],
+                     repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-script reruns of the app (AppTest, no browser, gallery tab open): after a slider rest (the
+    alpha the live view sends) and after a change of the compared alpha (a new payload)."""
     from streamlit.testing.v1 import AppTest
 
     os.environ[state.RUNS_ENV] = str(root)
     at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=120)
-    at.run()
+    at.run()  # configures streamlit's loggers: quieten one after it
+    # setting session state from outside a script run warns once per rerun ("missing ScriptRunContext")
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     at.selectbox(key="run").set_value(run).run()
-    slider = (lambda: at.slider[0]) if state.load_run(run).linear else (lambda: at.select_slider[0])
-    return timed(lambda i: slider().set_value(alphas[i % len(alphas)]).run(), repeats)
+
+    def rest(i: int) -> None:
+        at.session_state["live"] = alphas[i % len(alphas)]
+        at.run()
+
+    rests = timed(rest, repeats)
+    ref = f"ref:{artifacts.Run(run).path}"
+    compares = timed(lambda i: at.select_slider(key=ref).set_value(refs[(i + 1) % len(refs)]).run(), repeats)
+    if at.exception or not any("Examples at" in m.value for m in at.markdown):
+        raise SystemExit(f"the app did not show the gallery: {at.exception}")
+    return rests, compares
 
 
 def report(label: str, ms: np.ndarray) -> None:
@@ -141,21 +162,19 @@ def main(argv: list[str] | None = None) -> int:
             ra = state.load_run(run)
             print(f"\n{kind}: load_run (once per run, cached by the app) {time.perf_counter() - t0:.2f} s, "
                   f"view grid {len(ra.alphas)} alphas")
-            rng = np.random.default_rng(1)
-            alphas = [float(a) for a in ALPHAS] if not linear else list(rng.uniform(0, 1, 50).round(4))
-            ms = timed(lambda i: one_change(ra, alphas[i % len(alphas)]), args.repeats)
-            report(f"  state calls per slider change{' (off-grid alphas)' if linear else ''}", ms)
-            if linear:
-                grid = [float(a) for a in np.round(np.arange(0, 1.001, 0.01), 2)]
-                report("  state calls per slider change (slider steps of 0.01)",
-                       timed(lambda i: one_change(ra, grid[i % len(grid)]), args.repeats))
-            snap, fit, _, _ = one_change(ra, 0.5)
-            report("  + building the 5 plotly figures",
-                   timed(lambda i: figures(ra, snap, fit), max(10, args.repeats // 5)))
+            payload = live.run_payload(ra)
+            report("  live.run_payload (per run, set, compared α, class filter)",
+                   payload_ms(ra, max(10, args.repeats // 5)))
+            print(f"  payload: {len(json.dumps(payload)) / 1e3:.0f} kB of JSON")
+            cached, grid = pickle.dumps(payload), [float(a) for a in ra.alphas]  # the slider's positions
+            report("  server work per slider rest (gallery tab open)",
+                   timed(lambda i: slider_rest(ra, cached, grid[7 * i % len(grid)]), args.repeats))
+            report("    of which the gallery's flips and top-3",
+                   timed(lambda i: gallery(ra, grid[7 * i % len(grid)]), args.repeats))
             if not args.no_apptest:
-                slider_alphas = [float(a) for a in (ALPHAS if not linear else np.round(np.arange(0, 1.001, 0.05), 2))]
-                report("  whole app rerun (AppTest: script + figures + protobuf)",
-                       apptest_rerun_ms(Path(tmp), run, slider_alphas[::-1], 10))
+                rests, compares = apptest_rerun_ms(Path(tmp), run, grid[::-1][::5], [float(a) for a in ra.run.alphas], 10)
+                report("  whole rerun after a slider rest (AppTest)", rests)
+                report("  whole rerun after a compared-α change (AppTest)", compares)
     return 0
 
 

@@ -1,5 +1,5 @@
 """An ImageNet-sized run: the end of its sweep, `info`, the explorer's first render and a slider
-change, each timed in a fresh process with its peak resident memory (issue 12's targets).
+rest, each timed in a fresh process with its peak resident memory (issue 12's targets).
 
     PYTHONPATH=. python bench/scale.py [--root /tmp/wiseft-scale] [--keep]
 
@@ -118,19 +118,25 @@ def step_app(root: Path) -> None:
 
 
 def step_slider(root: Path) -> None:
-    from explorer import state
+    """What the server computes for a run (the live view's payload, once per run and compared alpha) and
+    per slider rest on the gallery tab (flips, and the top-3 of 12 examples at both alphas)."""
+    from explorer import live, state
 
     t0 = time.perf_counter()
     ra = state.load_run(root)
     load_s = time.perf_counter() - t0
-    fit = state.trend(ra, state.AVG_OOD)
+    t0 = time.perf_counter()
+    live.run_payload(ra)
+    payload_s = time.perf_counter() - t0
     times = []
     for alpha in ra.alphas[::-1]:
         t0 = time.perf_counter()
-        state.on_alpha_change(ra, float(alpha), 0.0, ra.id_name, state.AVG_OOD, fit)
-        state.top_predictions(ra, ra.id_name, np.arange(12), float(alpha))
+        shown = state.flips(ra, ra.id_name, 0.0, float(alpha))["fixed"][:12]
+        for a in (0.0, float(alpha)):
+            state.top_predictions(ra, ra.id_name, shown, a)
         times.append(1000 * (time.perf_counter() - t0))
-    print(f"RESULT load_s={load_s:.2f} slider_ms_median={np.median(times):.2f} slider_ms_max={max(times):.2f}")
+    print(f"RESULT load_s={load_s:.2f} payload_s={payload_s:.2f} slider_ms_median={np.median(times):.2f} "
+          f"slider_ms_max={max(times):.2f}")
 
 
 STEPS = {"finish": step_finish, "metrics-ref": step_metrics_ref, "app": step_app, "slider": step_slider}
@@ -153,7 +159,7 @@ def run_step(step: str, root: Path) -> tuple[float, float, str]:
 def report(label: str, root: Path, finish_step: str) -> None:
     print(f"\n== {label}: {root}")
     for step, what in ((finish_step, "end-of-sweep metrics step"), ("info", "info --json"),
-                       ("app", "explorer first render (AppTest)"), ("slider", "load_run + slider changes")):
+                       ("app", "explorer first render (AppTest)"), ("slider", "load_run, payload + slider rests")):
         wall, rss, out = run_step(step, root)
         result = out.rsplit("RESULT", 1)[1].strip() if "RESULT" in out else ""
         target = TARGETS.get(step)
@@ -162,7 +168,7 @@ def report(label: str, root: Path, finish_step: str) -> None:
             chunk_gb = len(ALPHAS) * CHUNK * HEAD * 2 / 2**30
             bar = f"  (target <= chunk {chunk_gb:.2f} GB + 1 GB)"
         if step == "slider":
-            bar = f"  (target <= {SLIDER_MS:g} ms per change)"
+            bar = f"  (target <= {SLIDER_MS:g} ms per rest)"
         print(f"{what:>34}: {wall:6.2f} s wall, {rss:5.2f} GB peak RSS  {result}{bar}", flush=True)
 
 

@@ -26,9 +26,12 @@ from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa:
 
 RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
 URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode=
-TABS = ["Examples that changed", "Try your own image", "The eval sets", "Choosing α", "Definitions"]
-PAPER_TABS = ["Choosing α", "Definitions"]
+CHANGES_TAB, IMAGE_TAB, SETS_TAB = "Examples that changed", "Try your own image", "The eval sets"
+CHOOSING_TAB, DEFINITIONS_TAB = "Choosing α", "Definitions"
 PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.plane.write_plane)
+TABS = [CHANGES_TAB, IMAGE_TAB, SETS_TAB, CHOOSING_TAB, DEFINITIONS_TAB]
+PAPER_TABS = [CHOOSING_TAB, DEFINITIONS_TAB]
+ALPHA_TABS = [CHANGES_TAB, IMAGE_TAB, PLANE_TAB]  # they show alpha-dependent things: the live view sends alpha there
 NO_COMPARE = "(nothing)"
 COMPACT_CSS = "<style>.block-container { padding-top: 2.2rem; }</style>"  # charts above the fold at 1280x720
 PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
@@ -175,7 +178,7 @@ def run_ui(path: Path, presenter: bool) -> None:
                                controls["cls"], controls["y_name"] or state.AVG_OOD))
     sent = client.slider_alpha()  # the tabs below follow the live slider once it has said where it is
     payload["alpha"], payload["overlay"] = url_alpha() if sent is None else sent, [overlay] if overlay else None
-    client.live_view(payload, key, presenter)
+    client.live_view(payload, key, presenter, ALPHA_TABS)
     tabs_ui(ra, controls, payload)
 
 
@@ -193,20 +196,20 @@ def tables_download_ui(run) -> None:
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
     tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
-    with tabs["Examples that changed"]:
-        if tabs["Examples that changed"].open:
+    with tabs[CHANGES_TAB]:
+        if tabs[CHANGES_TAB].open:
             changes_ui(ra, controls, payload["alpha"])
-    with tabs["Try your own image"]:
-        if tabs["Try your own image"].open:
+    with tabs[IMAGE_TAB]:
+        if tabs[IMAGE_TAB].open:
             try_image_ui(ra, payload["alpha"])
-    with tabs["The eval sets"]:
-        if tabs["The eval sets"].open:
+    with tabs[SETS_TAB]:
+        if tabs[SETS_TAB].open:
             explain.eval_sets_ui(ra)
-    with tabs["Choosing α"]:
+    with tabs[CHOOSING_TAB]:
         curves = ra.accuracy_curves()
         explain.choosing_ui(ra.alphas, curves, ra.id_name, f"{ra.run.name}_choosing_alpha.csv")
         tables_download_ui(ra.run)
-    with tabs["Definitions"]:
+    with tabs[DEFINITIONS_TAB]:
         fit = payload["scatter"]["fit"] if payload["scatter"] else None
         st.markdown(explain.definitions_md(ra.run.endpoints, fit))
     if PLANE_TAB in tabs:
@@ -241,11 +244,11 @@ def paper_ui(presenter: bool) -> None:
                "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "
                "published sweeps; blank cells of the tables show as n/a.")
     tabs = dict(zip(PAPER_TABS, st.tabs(PAPER_TABS, key="paper_tab")))
-    with tabs["Choosing α"]:
+    with tabs[CHOOSING_TAB]:
         names = [paper.ID_NAME, *sweep.ood_names, paper.AVG_OOD]
         explain.choosing_ui(sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv")
         explain.table3_ui(sweeps)
-    with tabs["Definitions"]:
+    with tabs[DEFINITIONS_TAB]:
         st.markdown(explain.definitions_md(("zero-shot", "fine-tuned"), fit))
 
 

@@ -16,7 +16,7 @@ from core.results import metrics
 AVG_OOD = "avg_ood"
 ID_COLOR, AVG_COLOR = "#1f3b73", "#111111"
 OOD_COLORS = plotly.colors.qualitative.D3[1:] + plotly.colors.qualitative.Set2
-FIXED_COLOR, BROKEN_COLOR, OTHER_COLOR = "#2ca02c", "#d62728", "#b8b8b8"
+OTHER_COLOR = "#b8b8b8"
 FONT = dict(size=15)
 TICK_PERCENTS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5,
                  99.9, 99.99)
@@ -211,31 +211,7 @@ def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | 
     return figure(data, title, "α", "cross-entropy (nats)", **_alpha_marker(alpha))
 
 
-# ----------------------------------------------------------------------------- 4, 5. changes
-
-
-def flip_bars(counts: dict[str, dict[str, int]], alpha_a: float, alpha_b: float) -> go.Figure:
-    """Per set: examples fixed (wrong at a, right at b) and broken (right at a, wrong at b)."""
-    names = list(counts)
-    data = [{"type": "bar", "x": [pretty(n) for n in names], "y": [counts[n][kind] for n in names],
-             "name": kind, "marker": dict(color=color), "text": [counts[n][kind] for n in names],
-             "textposition": "outside", "cliponaxis": False}
-            for kind, color in (("fixed", FIXED_COLOR), ("broken", BROKEN_COLOR))]
-    return figure(data, f"Fixed and broken from α={alpha_a:.2f} to α={alpha_b:.2f}", "", "examples",
-                   height=380, barmode="group")
-
-
-def per_class_change(classnames: list[str], acc_a: np.ndarray, acc_b: np.ndarray, alpha_a: float,
-                     alpha_b: float, dataset: str) -> go.Figure:
-    """Change of per-class accuracy from alpha_a to alpha_b, in percentage points."""
-    diff = 100 * (np.asarray(acc_b) - np.asarray(acc_a))
-    bar = {"type": "bar", "x": diff, "y": list(classnames), "orientation": "h",
-           "text": [f"{d:+.1f}" for d in diff], "textposition": "auto", "cliponaxis": False,
-           "marker": dict(color=[FIXED_COLOR if d >= 0 else BROKEN_COLOR for d in np.nan_to_num(diff)]),
-           "customdata": np.stack([100 * np.asarray(acc_a), 100 * np.asarray(acc_b)], -1),
-           "hovertemplate": "%{y}: %{customdata[0]:.1f}% → %{customdata[1]:.1f}%<extra></extra>"}
-    return figure([bar], f"{dataset}: per-class accuracy, α={alpha_a:.2f} → α={alpha_b:.2f}", "change (pp)",
-                   "", height=max(380, 28 * len(classnames) + 100), yaxis=dict(autorange="reversed"))
+# ----------------------------------------------------------------------------- 4. your own image
 
 
 def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[str],
@@ -249,7 +225,7 @@ def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[s
                    **_alpha_marker(alpha))
 
 
-# ----------------------------------------------------------------------------- 6. loss plane
+# ----------------------------------------------------------------------------- 5. loss plane
 
 NATS_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 PLANE_SEGMENT_COLOR = "#ff7f0e"

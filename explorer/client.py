@@ -17,10 +17,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import plotly
 import streamlit.components.v1 as components
+
+from explorer.payload import LiveArgs, Payload
 
 LIVE_DIR = Path(__file__).resolve().parent / "components" / "live"
 PLOTLY_JS = LIVE_DIR / "plotly.min.js"  # gitignored: copied from the plotly package on first use
@@ -41,18 +44,26 @@ def ensure_plotly_js() -> Path:
 _live = None
 
 
-def live_view(payload: dict, key: str, presenter: bool = False) -> None:
+def payload_id(payload: Payload, presenter: bool, key: str) -> str:
+    """What the browser compares to decide whether to rebuild: a hash of the payload, the presenter flag
+    and the run's key. The starting alpha is not part of it: a rerun that only tells the server the
+    slider's alpha rebuilds nothing."""
+    text = json.dumps({k: v for k, v in payload.items() if k != "alpha"}, sort_keys=True, allow_nan=False)
+    return hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
+
+
+def live_view(payload: Payload, key: str, presenter: bool = False, alpha_tabs: Sequence[str] = ()) -> None:
     """Draw the live view of one payload (explorer.live); `key` names the run (the remembered alpha
-    belongs to it). The browser rebuilds only when the payload or the presenter flag changes."""
+    belongs to it). The browser rebuilds only when the payload or the presenter flag changes.
+    `alpha_tabs` names the page's tabs that show alpha-dependent things: while one is open, the
+    slider's alpha comes back when it rests (slider_alpha)."""
     global _live
     if _live is None:
         ensure_plotly_js()
         _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
-    # the starting alpha is not part of the id: a rerun that only tells the server the slider's alpha rebuilds nothing
-    text = json.dumps({k: v for k, v in payload.items() if k != "alpha"}, sort_keys=True, allow_nan=False)
-    payload_id = hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
-    _live(payload=payload, payload_id=payload_id, key_name=key, presenter=presenter, server_alpha=payload["alpha"],
-          key="live", default=None)
+    args: LiveArgs = {"payload": payload, "payload_id": payload_id(payload, presenter, key), "key_name": key,
+                      "presenter": presenter, "server_alpha": payload["alpha"], "alpha_tabs": list(alpha_tabs)}
+    _live(**args, key="live", default=None)
 
 
 def slider_alpha() -> float | None:

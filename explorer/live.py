@@ -5,10 +5,10 @@ per (run, eval set, compared alpha, class filter): alphas (G,) x sets accuracy a
 accuracy (G, C) of the selected set, fixed/broken counts (G, S, 2) against the compared alpha,
 effective robustness (G,), the alphas worth marking, and each set's metric beyond top-1 (G,) where its
 benchmark reports one (`extra_payload`: WILDS macro F1 / worst-region accuracy, video pm-0 / pm-k).
-`paper_payload(sweep)` does the same for a
-published sweep. Both return plain JSON-able dicts (NaN -> None); explorer/components/live/ draws
-them. Sizes: 21 alphas x 6 sets x 10 classes is about 10 kB of JSON; a 1,000-class ImageNet run with
-101 alphas, about 1 MB (the per-class table dominates).
+`paper_payload(sweep)` does the same for a published sweep. Both return plain JSON-able dicts
+(NaN -> None) typed in explorer/payload.py, the contract with explorer/components/live/, which
+draws them. Sizes: 21 alphas x 6 sets x 10 classes is about 10 kB of JSON; a 1,000-class ImageNet
+run with 101 alphas, about 1 MB (the per-class table dominates).
 
 Measured and rejected: plotly frames driven by a plotly slider (every frame re-sends all traces,
 and the metric tiles, which are not plotly, would still need the server).
@@ -20,6 +20,7 @@ import numpy as np
 
 from core.results import metrics
 from explorer import charts, paper, state
+from explorer.payload import ExtraMetric, Marks, Overlay, Payload, RunPayload, SetInfo
 
 AVG_OOD = state.AVG_OOD
 ZERO_SHOT = "zero-shot"  # an endpoint label that marks a path starting at a zero-shot model
@@ -65,14 +66,14 @@ def flip_table(ra: state.RunArrays, ref_alpha: float, cls: int | None) -> dict[s
     return table
 
 
-def _sets(names: list[str], id_name: str, ood: list[str]) -> list[dict]:
+def _sets(names: list[str], id_name: str, ood: list[str]) -> list[SetInfo]:
     colors = charts.dataset_colors(names, id_name)
     role = {id_name: "ID", AVG_OOD: "avg"} | {n: "OOD" for n in ood}
     return [{"name": n, "label": charts.pretty(n), "role": role.get(n, ""), "color": colors[n]} for n in names]
 
 
 def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: float = 0.0, cls: int | None = None,
-                y_name: str = AVG_OOD, alpha: float = 0.5) -> dict:
+                y_name: str = AVG_OOD, alpha: float = 0.5) -> RunPayload:
     """Everything the live view draws for one run; see the module docstring."""
     dataset = dataset or ra.id_name
     curves = ra.accuracy_curves()
@@ -103,14 +104,14 @@ def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: floa
             "er_note": _er_note(fit, endpoints), **scatter_axes([curves[ra.id_name], curves[y_name], *np.asarray(points)[:, 1:].T.astype(float)]
                                                           if points else [curves[ra.id_name], curves[y_name]])},
         "marks": _marks(ra.alphas, curves, ra.id_name, ra.ood_names),
-        "extra": extra_payload(ra),
+        "extra": extra_payload(ra), "overlay": None,
     }
 
 
 METRIC_SHORT = {"worst-region accuracy": "worst-region acc"}  # tile labels stay one line on a projector
 
 
-def extra_payload(ra: state.RunArrays) -> list[dict]:
+def extra_payload(ra: state.RunArrays) -> list[ExtraMetric]:
     """One entry per set whose benchmark reports a metric beyond top-1: its (G,) values on the view grid
     (the numbers `info` and `compare` print at the sweep's alphas), drawn as a tile and a dashed curve."""
     colors = charts.dataset_colors(list(ra.accuracy_curves()), ra.id_name)
@@ -135,14 +136,14 @@ def _er_note(fit, endpoints) -> str:
     return ""
 
 
-def _marks(alphas: np.ndarray, curves: dict, id_name: str, ood: list[str]) -> dict:
+def _marks(alphas: np.ndarray, curves: dict, id_name: str, ood: list[str]) -> Marks:
     """alpha = 0.5, the best alpha on ID data (what someone without OOD data picks), each shift's best."""
     best = best_alphas(np.asarray(alphas), curves)
     return {"half": 0.5 if np.isclose(alphas, 0.5).any() else None, "best_id": best.get(id_name),
             "best": {n: best[n] for n in [*ood, AVG_OOD] if n in best}}
 
 
-def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float, float] | None = None) -> dict:
+def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float, float] | None = None) -> Payload:
     """A published sweep for the live view: accuracies only (the tables have no loss or examples)."""
     names = [paper.ID_NAME, *sweep.ood_names, AVG_OOD]
     curves = {n: sweep.accuracy[n] for n in names}
@@ -160,11 +161,11 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
                     "er_note": "" if fit else "No fit: fewer than two published fine-tuned models.",
                     "fit_label": "fit through the fine-tuned ends (α=1) of the published sweeps",
                     **scatter_axes([curves[paper.ID_NAME], curves[AVG_OOD]])},
-        "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names),
+        "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names), "overlay": None,
     }
 
 
-def overlay(name: str, alphas, id_curve, y_curve, endpoints=("zero-shot", "fine-tuned")) -> dict:
+def overlay(name: str, alphas, id_curve, y_curve, endpoints=("zero-shot", "fine-tuned")) -> Overlay:
     """A second path drawn thin and dashed on the accuracy and scatter charts (Compare)."""
     return {"name": name, "alphas": _list(alphas), "x": _list(id_curve), "y": _list(y_curve),
             "endpoints": list(endpoints)}

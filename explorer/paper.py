@@ -73,13 +73,6 @@ def scatter_path(sweep: PaperSweep, highlight: bool = False) -> dict:
             "y": sweep.accuracy[AVG_OOD], "endpoints": ("zero-shot", "fine-tuned"), "highlight": highlight}
 
 
-def metric_rows(sweep: PaperSweep, alpha: float) -> list[dict]:
-    """Like explorer.state.metric_rows: accuracy at alpha and its change vs alpha 0 and 1."""
-    now, lo, hi = (accuracy_at(sweep, a) for a in (alpha, 0.0, 1.0))
-    return [{"name": n, "accuracy": now[n], "vs_zero": now[n] - lo[n], "vs_one": now[n] - hi[n]}
-            for n in (ID_NAME, *sweep.ood_names, AVG_OOD)]
-
-
 def endpoint_trend(sweeps: list[PaperSweep]) -> tuple[float, float] | None:
     """A logit-space line through the fine-tuned ends (alpha = 1) of the published sweeps: ImageNet
     vs average shift. The paper's own baseline fit uses standard ImageNet models that its tables do

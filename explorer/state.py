@@ -1,11 +1,12 @@
-"""What the explorer computes: per-run arrays prepared once, then per-slider-change reductions.
+"""What the explorer computes: per-run arrays prepared once, then reductions over them.
 
 `load_run(path)` reads a run through `core` and precomputes, at every alpha of its view grid,
 which examples theta_alpha gets right (G, N) and the mean loss (G,) of each eval set. It reads the
 sweep's reductions (predictions and per-example losses, memory-mapped), never the whole logits:
 an ImageNet-sized run (6 sets, 167k examples, 21 alphas) opens from ~40 MB instead of 5 GB.
-Everything the app does when the slider moves (`on_alpha_change`) is then indexing and numpy
-reductions on those arrays; bench/app_latency.py and bench/scale.py time exactly that function.
+explorer.live reduces those arrays to the per-alpha tables the browser draws as the slider moves;
+what the server does when the slider rests on the gallery tab (`flips`, `top_predictions`) is
+indexing on them. bench/app_latency.py and bench/scale.py time both.
 Logits are read only for the few examples shown (`top_predictions` off the stored top-k).
 A set whose manifest entry names a metric beyond top-1 (macro F1, worst-region accuracy, pm-0/pm-k)
 gets it on the whole view grid (`EvalSet.extra`), from the same per-alpha predictions, by
@@ -14,20 +15,19 @@ predictions (stored at sweep alphas, closed form on a linear run's dense grid), 
 sweep alphas only is needed.
 
 Runs whose logits are linear in alpha (linear-classifier fine-tunes) get a dense view grid (step
-0.01, exact); any other alpha of theirs is computed from (1 - alpha) * L0 + alpha * L1 on the fly.
+0.01, exact); the gallery's top-k at an alpha without stored top-k is computed from
+(1 - alpha) * L0 + alpha * L1 for the rows shown.
 No streamlit here: the app caches what these functions return.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from core.results import extra_metrics, metrics
 from core.runs.artifacts import Run, RunFormatError, find_runs
@@ -55,16 +55,6 @@ def _swept(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and bool(manifest.get("sweep"))
-
-
-def damage(path: Path) -> str | None:
-    """Why a run cannot be opened (its RunFormatError's message), or None when it opens: the
-    picker shows damaged runs with this reason instead of failing on them."""
-    try:
-        Run(path).check()
-    except (RunFormatError, KeyError) as err:
-        return str(err)
-    return None
 
 
 def list_runs(roots: list[Path] | None = None) -> list[Path]:
@@ -110,7 +100,6 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
-    off_grid: dict[tuple[str, float], dict] = field(default_factory=dict, repr=False)  # a few reductions off the view grid
 
     @property
     def linear(self) -> bool:
@@ -201,52 +190,13 @@ def view_index(ra: RunArrays, alpha: float) -> int | None:
     return i if abs(ra.alphas[i] - alpha) <= 1e-6 else None
 
 
-def logits_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
-    """(N, C) float32 logits of theta_alpha: the closed form for linear runs (computed as
-    Run.logits does), the stored grid point otherwise (off-grid alphas raise)."""
-    if name in ra.ends:
-        return metrics.closed_form(*ra.ends[name], alpha)
-    return ra.run.logits(name, alpha)
-
-
 def correct_at(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
-    """(N,) bool: which examples of a set theta_alpha classifies right."""
+    """(N,) bool: which examples of a set theta_alpha classifies right (alpha on the view grid: the
+    slider's positions and the compared alphas all are)."""
     i = view_index(ra, alpha)
-    if i is not None:
-        return ra.sets[name].correct[i]
-    return _reduced_at(ra, name, alpha)["pred"][0] == ra.sets[name].labels
-
-
-def _reduced_at(ra: RunArrays, name: str, alpha: float) -> dict[str, np.ndarray]:
-    """`metrics.reduce_logits` at an alpha off the view grid (closed-form runs): (1, N, ...), kept for
-    the last few alphas (one slider change asks for the same alpha several times)."""
-    key = (name, float(alpha))
-    found = ra.off_grid.get(key)  # the app shares RunArrays across sessions: no check-then-read
-    if found is None:
-        if len(ra.off_grid) >= 4 * len(ra.sets):
-            ra.off_grid.clear()
-        found = ra.off_grid[key] = metrics.reduce_logits(logits_at(ra, name, alpha)[None], ra.sets[name].labels, k=1)
-    return found
-
-
-def accuracies_at(ra: RunArrays, alpha: float) -> dict[str, float]:
-    """Accuracy of each set at alpha, plus 'avg_ood'."""
-    i = view_index(ra, alpha)
-    if i is not None:
-        acc = {name: float(s.accuracy[i]) for name, s in ra.sets.items()}
-    else:
-        acc = {name: float(correct_at(ra, name, alpha).mean()) for name in ra.sets}
-    if ra.ood_names:
-        acc[AVG_OOD] = float(np.mean([acc[n] for n in ra.ood_names]))
-    return acc
-
-
-def losses_at(ra: RunArrays, alpha: float) -> dict[str, float]:
-    """Mean loss of each set at alpha."""
-    i = view_index(ra, alpha)
-    if i is not None:
-        return {name: float(s.loss[i]) for name, s in ra.sets.items()}
-    return {name: float(_reduced_at(ra, name, alpha)["loss"][0].astype(np.float64).mean()) for name in ra.sets}
+    if i is None:
+        raise ValueError(f"alpha {alpha} is not on the view grid of {ra.run.name}")
+    return ra.sets[name].correct[i]
 
 
 def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:
@@ -256,23 +206,10 @@ def endpoint_alphas(ra: RunArrays) -> tuple[float, float]:
     return lo, hi
 
 
-def metric_rows(ra: RunArrays, alpha: float) -> list[dict]:
-    """One row per set (ID, each OOD, avg OOD): accuracy at alpha and its change vs alpha 0 and 1."""
-    now = accuracies_at(ra, alpha)
-    lo, hi = (accuracies_at(ra, a) for a in endpoint_alphas(ra))
-    return [{"name": n, "accuracy": now[n], "vs_zero": now[n] - lo[n], "vs_one": now[n] - hi[n]}
-            for n in [ra.id_name, *ra.ood_names, *([AVG_OOD] if ra.ood_names else [])]]
-
-
 def flips(ra: RunArrays, name: str, alpha_a: float, alpha_b: float) -> dict[str, np.ndarray]:
     """Indices of the examples fixed (wrong at a, right at b) and broken (right at a, wrong at b)."""
     right_a, right_b = correct_at(ra, name, alpha_a), correct_at(ra, name, alpha_b)
     return {"fixed": np.flatnonzero(~right_a & right_b), "broken": np.flatnonzero(right_a & ~right_b)}
-
-
-def flip_counts(ra: RunArrays, alpha_a: float, alpha_b: float) -> dict[str, dict[str, int]]:
-    """{set: {'fixed': n, 'broken': n}} between two alphas."""
-    return {name: {k: len(v) for k, v in flips(ra, name, alpha_a, alpha_b).items()} for name in ra.sets}
 
 
 def per_class_accuracy(ra: RunArrays, name: str, alpha: float) -> np.ndarray:
@@ -308,16 +245,6 @@ def barriers(ra: RunArrays) -> dict[str, float]:
     return {name: metrics.loss_barrier(s.loss, ra.alphas) for name, s in ra.sets.items()}
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """An uploaded file as an RGB image; ValueError with a readable message when it is not one."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ValueError(f"this file is not an image that Pillow can read ({type(err).__name__}: {err}); "
-                         "upload a PNG, JPEG, WebP, GIF, BMP or TIFF") from err
-
-
 # ----------------------------------------------------------------------------- robustness
 
 
@@ -342,46 +269,3 @@ def trend(ra: RunArrays, y_name: str) -> tuple[float, float] | None:
     if len(points) < 2:
         return None
     return metrics.fit_linear_trend([p[1] for p in points], [p[2] for p in points])
-
-
-def effective_robustness_at(ra: RunArrays, acc: dict[str, float], fit: tuple[float, float] | None,
-                            y_name: str) -> float | None:
-    """OOD accuracy above the baselines' trend at theta_alpha's ID accuracy (None without a fit)."""
-    if fit is None or y_name not in acc:
-        return None
-    return metrics.effective_robustness(acc[ra.id_name], acc[y_name], fit)
-
-
-# ----------------------------------------------------------------------------- one slider change
-
-
-@dataclass
-class Snapshot:
-    """Everything the page shows that depends on the slider."""
-
-    alpha: float
-    ref_alpha: float
-    rows: list[dict]  # metric_rows
-    losses: dict[str, float]
-    effective_robustness: float | None
-    flip_counts: dict[str, dict[str, int]]
-    per_class: tuple[np.ndarray, np.ndarray]  # (C,) at ref_alpha and at alpha, for `dataset`
-    dataset: str
-
-
-def on_alpha_change(ra: RunArrays, alpha: float, ref_alpha: float = 0.0, dataset: str | None = None,
-                    y_name: str = AVG_OOD, fit: tuple[float, float] | None = None) -> Snapshot:
-    """The work of one slider change: metrics, loss, effective robustness, flips, per-class.
-
-    `fit` is the baselines' trend (precomputed once per run with `trend`).
-    """
-    dataset = dataset or ra.id_name
-    rows = metric_rows(ra, alpha)
-    acc = {r["name"]: r["accuracy"] for r in rows}
-    return Snapshot(
-        alpha=alpha, ref_alpha=ref_alpha, rows=rows, losses=losses_at(ra, alpha),
-        effective_robustness=effective_robustness_at(ra, acc, fit, y_name),
-        flip_counts=flip_counts(ra, ref_alpha, alpha),
-        per_class=(per_class_accuracy(ra, dataset, ref_alpha), per_class_accuracy(ra, dataset, alpha)),
-        dataset=dataset,
-    )

@@ -16,7 +16,7 @@ from PIL import Image
 from conftest import REPO, copy_run, run_cli
 from core.results import metrics
 from core.runs.artifacts import Run, update_manifest
-from explorer import charts, paper, state
+from explorer import charts, live, paper, state
 
 APP = str(REPO / "explorer" / "app.py")
 TIMEOUT = 60  # the first run imports torch (gallery, predictor)
@@ -61,10 +61,15 @@ def open_app(monkeypatch, root: Path | None):
     return at
 
 
-def live_payload(at) -> dict:
-    """What the app sent to the live view (explorer/components/live), which draws tiles and charts."""
+def live_args(at) -> dict:
+    """The arguments the app sent to the live view (explorer/components/live): explorer.payload.LiveArgs."""
     (element,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("wiseft_live")]
-    return json.loads(element.proto.json_args)["payload"]
+    return json.loads(element.proto.json_args)
+
+
+def live_payload(at) -> dict:
+    """What the app sent to the live view to draw tiles and charts from."""
+    return live_args(at)["payload"]
 
 
 def shown(at, alpha: float | None = None) -> dict[str, str]:
@@ -111,39 +116,35 @@ def test_state_agrees_with_core_metrics(runs_root, kind):
 
 
 def test_linear_runs_are_exact_off_the_sweep_grid(runs_root):
+    """The live view's tables of a linear run hold every 0.01 step, each exact (the closed form)."""
     run = Run(runs_root / "tiny-lc")
     ra = state.load_run(run.path)
     assert state.view_index(ra, 0.37) is not None and state.view_index(ra, 0.371) is None
-    for alpha in (0.37, 0.371):
-        acc = state.accuracies_at(ra, alpha)
-        for name in run.dataset_names:
-            assert acc[name] == metrics.accuracy(run.logits(name, alpha), run.labels(name))
+    p = live.run_payload(ra)
+    g = state.view_index(ra, 0.37)
+    for name in run.dataset_names:
+        assert p["acc"][name][g] == pytest.approx(metrics.accuracy(run.logits(name, 0.37), run.labels(name)), abs=1e-6)
+    with pytest.raises(ValueError, match="not on the view grid"):  # the slider and the compared α never are
+        state.flips(ra, run.id_dataset, 0.0, 0.371)
 
 
 def test_every_chart_is_a_valid_plotly_figure(runs_root):
     ra = state.load_run(runs_root / "tiny-e2e")
     fit = state.trend(ra, state.AVG_OOD)
-    snap = state.on_alpha_change(ra, 0.5, 0.0, None, state.AVG_OOD, fit)
+    er = live.run_payload(ra)["scatter"]["er"][state.view_index(ra, 0.5)]
     curves = ra.accuracy_curves()
     sweep = paper.list_sweeps()[0]
     figs = [
         charts.accuracy_vs_alpha(ra.alphas, curves, 0.5, ra.id_name),
         charts.robustness_scatter([{"name": "run", "alphas": ra.alphas, "x": curves[ra.id_name],
                                     "y": curves[state.AVG_OOD]}], state.baseline_points(ra, state.AVG_OOD), fit,
-                                  {"alpha": 0.5, "x": 0.6, "y": 0.5, "er": snap.effective_robustness}),
+                                  {"alpha": 0.5, "x": 0.6, "y": 0.5, "er": er}),
         charts.loss_path(ra.alphas, ra.loss_curves(), 0.5, ra.id_name, state.barriers(ra)),
-        charts.flip_bars(snap.flip_counts, 0.0, 0.5),
-        charts.per_class_change(ra.classnames, *snap.per_class, 0.0, 0.5, snap.dataset),
         charts.path_probabilities(ra.alphas, np.full((len(ra.alphas), 3), 1 / 3), ra.classnames, 0.5),
         charts.paper_curves(sweep, 0.5),
     ]
     for fig in figs:
         go.Figure(fig.to_dict())  # validates every property (the charts are built unvalidated)
-
-
-def test_unreadable_upload_has_a_clear_message():
-    with pytest.raises(ValueError, match="not an image"):
-        state.decode_image(b"this is not an image")
 
 
 # ----------------------------------------------------------------------------- the app

@@ -17,6 +17,7 @@ from core.runs.artifacts import Run
 from explorer import live, state
 from test_app import live_payload, open_app
 from test_datasets_talk import write_csv
+from test_live_contract import assert_conforms
 
 OOD = "wilds-fmow-ood-test"
 OOD_COUNTRIES = ["USA"] * 4 + ["KEN"] * 4 + ["ATA"]  # Americas, Africa, Other (not ranked by WILDS)
@@ -83,6 +84,7 @@ def test_a_linear_run_gets_its_metric_on_the_dense_view_grid(fmow_run):
     assert ra.linear and len(ra.alphas) == 101  # head-only fine-tune: a 0.01 view grid
     p = live.run_payload(ra)
     json.dumps(p, allow_nan=False)
+    assert_conforms(p)  # explorer/payload.py's ExtraMetric among the rest
     (extra,) = p["extra"]
     assert extra["name"] == OOD and extra["metric"] == "worst-region accuracy" and extra["short"] == "worst-region acc"
     want = em.run_extra_metrics(ra.run)[OOD][1]  # (5,) at the sweep's alphas

@@ -5,14 +5,18 @@
 // layer over each plot; Plotly draws the same shapes only for an export. A step after a quiet frame
 // redraws at once, faster steps are coalesced to one redraw per animation frame.
 // window.__wiseft records input, tile and chart times for bench/browser_latency.py.
+// The payload and the component's arguments are typed in explorer/payload.py. They are read only through these
+// names, so that tests/test_live_contract.py can list the keys read: P (the payload), set (an entry of P.sets, or
+// setOf(name)), sc (P.scatter), m (P.marks), ex (an entry of P.extra), o (an entry of P.overlay), args.
 "use strict";
 
 const LOGIT_EPS = 1e-4;  // as core.results.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
 let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
 let syncTimer = null, serverAlpha = null, watcher = null;  // telling the server the alpha (syncServer)
-// the server-side tabs that show alpha-dependent things (explorer/app.py): the slider's alpha is sent when it rests
-const ALPHA_TABS = ["Examples that changed", "Try your own image", "Loss plane"];
+// the server-side tabs that show alpha-dependent things (args.alpha_tabs, named in explorer/app.py): the slider's
+// alpha is sent when it rests while one of them is open
+let alphaTabs = [];
 const SVG_NS = "http://www.w3.org/2000/svg";
 const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
 
@@ -35,7 +39,7 @@ function pp(d) {  // "+1.2 pp", "±0.0 pp" (never "-0.0"), "n/a" for blanks
 }
 const cls = (d) => (d == null || Math.round(1000 * d) === 0 ? "flat" : d > 0 ? "up" : "down");
 const nearest = (a) => P.alphas.reduce((b, x, i) => (Math.abs(x - a) < Math.abs(P.alphas[b] - a) ? i : b), 0);
-const setOf = (n) => P.sets.find((s) => s.name === n);
+const setOf = (n) => P.sets.find((set) => set.name === n);
 
 // ------------------------------------------------------------------------------------------ page
 
@@ -108,7 +112,7 @@ function move(i, at) {
 function alphaPanel() {  // the open tab's panel below the live view when it shows alpha-dependent things, else null
   try {
     const d = window.parent.document, tab = d.querySelector('[role="tab"][aria-selected="true"]');
-    if (!tab || !ALPHA_TABS.includes(tab.textContent.trim())) return null;
+    if (!tab || !alphaTabs.includes(tab.textContent.trim())) return null;
     return d.getElementById(tab.getAttribute("aria-controls")) || tab;
   } catch (e) { return null; }  // not same-origin
 }
@@ -163,8 +167,8 @@ function drawTiles() {
     return head + `<div class="td ${cls(d0)}" title="vs ${e0}">${pp(d0)} vs α=${lo}</div>` +
       `<div class="td ${cls(d1)}" title="vs ${e1}">${d1 == null ? "n/a (blank)" : pp(d1)} vs α=${hi}</div></div>`;
   };
-  const rows = P.sets.map((s) => tile(s.name, s.color, s.label + (s.role && s.role !== "avg" ? ` (${s.role})` : ""), P.acc[s.name]));
-  (P.extra || []).forEach((e) => rows.push(tile("extra:" + e.name, e.color, `${e.label}: ${e.short}`, e.values)));
+  const rows = P.sets.map((set) => tile(set.name, set.color, set.label + (set.role && set.role !== "avg" ? ` (${set.role})` : ""), P.acc[set.name]));
+  (P.extra || []).forEach((ex) => rows.push(tile("extra:" + ex.name, ex.color, `${ex.label}: ${ex.short}`, ex.values)));
   const sc = P.scatter;
   if (sc && sc.er) {
     rows.push(`<div class="tile" data-set="er" title="effective robustness: OOD accuracy above the baselines' fit at this ID accuracy">` +
@@ -222,17 +226,17 @@ function accuracyChart() {
   const note = "<b>What am I looking at:</b> accuracy of θα on each eval set as α goes from θ0 (left) to θ1 " +
     "(right). ID (thick) is the fine-tuning distribution; the OOD sets are shifts of it. Triangles mark each " +
     "curve's best α." + (P.overlay ? " Dashed grey: the compared path." : "") + ((P.extra || []).length ? " Thin dashed: " +
-    P.extra.map((e) => `${e.metric} on ${e.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "");
+    P.extra.map((ex) => `${ex.metric} on ${ex.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "");
   const init = () => {
     const data = [];
-    P.sets.forEach((s) => {
-      const y = P.acc[s.name].map((v) => (v == null ? null : 100 * v));
-      const bold = s.role === "ID" || s.role === "avg";
-      data.push(line(P.alphas, y, s.label, { color: s.color, width: bold ? 4 : 2, dash: s.role === "avg" ? "dash" : "solid" },
-        { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + s.label + "</extra>", connectgaps: false }));
+    P.sets.forEach((set) => {
+      const y = P.acc[set.name].map((v) => (v == null ? null : 100 * v));
+      const bold = set.role === "ID" || set.role === "avg";
+      data.push(line(P.alphas, y, set.label, { color: set.color, width: bold ? 4 : 2, dash: set.role === "avg" ? "dash" : "solid" },
+        { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + set.label + "</extra>", connectgaps: false }));
     });
-    (P.extra || []).forEach((e) => data.push(line(P.alphas, e.values.map((v) => (v == null ? null : 100 * v)), `${e.label}: ${e.metric}`,
-      { color: e.color, width: 2, dash: "dash" }, { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + e.metric + "</extra>" })));
+    (P.extra || []).forEach((ex) => data.push(line(P.alphas, ex.values.map((v) => (v == null ? null : 100 * v)), `${ex.label}: ${ex.metric}`,
+      { color: ex.color, width: 2, dash: "dash" }, { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + ex.metric + "</extra>" })));
     const bx = [], by = [], bc = [], bt = [];
     Object.entries(Object.assign({ [P.id_name]: P.marks.best_id }, P.marks.best)).forEach(([n, a]) => {
       if (a == null) return;
@@ -253,9 +257,9 @@ function accuracyChart() {
   };
   const shapes = () => {
     const a = P.alphas[cur];
-    return [alphaLine(a)].concat(P.sets.filter((s) => P.acc[s.name][cur] != null)
-      .map((s) => dot(a, 100 * P.acc[s.name][cur], s.color, 6)))
-      .concat((P.extra || []).filter((e) => e.values[cur] != null).map((e) => dot(a, 100 * e.values[cur], e.color, 4)));
+    return [alphaLine(a)].concat(P.sets.filter((set) => P.acc[set.name][cur] != null)
+      .map((set) => dot(a, 100 * P.acc[set.name][cur], set.color, 6)))
+      .concat((P.extra || []).filter((ex) => ex.values[cur] != null).map((ex) => dot(a, 100 * ex.values[cur], ex.color, 4)));
   };
   return { id, note, init, shapes, title: "Accuracy along the path", sub: () => `at α = ${a2(P.alphas[cur])} (dots)` };
 }
@@ -317,10 +321,10 @@ function lossChart() {
     const data = [];
     const a0 = P.alphas[0], a1 = P.alphas[P.alphas.length - 1];
     names.forEach((n) => {
-      const s = setOf(n), l = P.loss[n];
-      data.push(line(P.alphas, l, s.label, { color: s.color, width: s.role === "ID" ? 4 : 2 },
-        { legendgroup: n, hovertemplate: "α=%{x:.2f}: %{y:.3f}<extra>" + s.label + "</extra>" }));
-      data.push(line([a0, a1], [l[0], l[l.length - 1]], s.label + " chord", { color: s.color, width: 1.5, dash: "dash" },
+      const set = setOf(n), l = P.loss[n];
+      data.push(line(P.alphas, l, set.label, { color: set.color, width: set.role === "ID" ? 4 : 2 },
+        { legendgroup: n, hovertemplate: "α=%{x:.2f}: %{y:.3f}<extra>" + set.label + "</extra>" }));
+      data.push(line([a0, a1], [l[0], l[l.length - 1]], set.label + " chord", { color: set.color, width: 1.5, dash: "dash" },
         { legendgroup: n, showlegend: false, hoverinfo: "skip" }));
     });
     const lay = layout("Loss along the path", "α", "cross-entropy (nats)");
@@ -520,6 +524,7 @@ window.addEventListener("message", (ev) => {
   if (!d || d.type !== "streamlit:render") return;
   const args = d.args;
   serverAlpha = args.server_alpha;
+  alphaTabs = args.alpha_tabs;
   if (built && built.id === args.payload_id) { syncServer(); return; }  // e.g. a tab opened: does it need alpha?
   CHARTS = null;
   build(args);
