@@ -194,9 +194,9 @@ def cmd_info(args) -> None:
     elif fmt == "table":
         print("\n\n".join(filter(None, [format_table(run), format_extra_metrics(run)])))
     else:
-        from core.results.tables import format_frame, run_table
+        from core.results.tables import format_frame, run_interval_tables, run_table
 
-        print(format_frame(run_table(run), fmt))
+        print(format_frame(run_table(run), fmt, intervals=run_interval_tables(run)))
 
 
 def cmd_compare(args) -> None:
@@ -381,7 +381,8 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder (default: list the runs under data/runs/ and runs/)")
     p.add_argument("--format", choices=("table", "csv", "markdown", "latex", "json"), default="table",
-                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: everything")
+                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: "
+                        "everything; each accuracy with its 95%% interval")
     p.add_argument("--json", action="store_true", help="same as --format json")
 
 

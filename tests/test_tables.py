@@ -39,7 +39,7 @@ def _recomputed(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def test_metrics_frame_is_tidy_and_equals_the_logits(run):
     frame = tables.metrics_frame(run)
-    assert list(frame.columns) == ["dataset", "role", "alpha", "metric", "value", "n"]
+    assert list(frame.columns) == ["dataset", "role", "alpha", "metric", "value", "lo", "hi", "n"]
     assert len(frame) == 2 * len(run.alphas) * len(run.dataset_names)
     for name, (acc, loss) in _recomputed(run).items():
         for metric, expected in (("accuracy", acc), ("loss", loss)):
@@ -84,6 +84,7 @@ def test_baselines_frame_and_robustness_frame(run):
     np.testing.assert_allclose(avg.effective_robustness, metrics.effective_robustness(path_id, path_ood, trend),
                                atol=1e-6)
     assert set(frame.ood) == {*run.ood_datasets, "avg_ood"}
+    assert (frame.er_lo < frame.effective_robustness).all() and (frame.effective_robustness < frame.er_hi).all()
 
 
 def test_reference_frame_in_the_paper_layout():
@@ -125,20 +126,25 @@ def test_comparison_frame_matches_compare_and_the_logits(run, tmp_path):
 def test_info_format_prints_the_layout(run, fmt, capsys):
     assert cli.main(["info", "--run", str(RUN), "--format", fmt]) == 0
     out = capsys.readouterr().out.strip()
-    table = tables.run_table(run)
-    assert out == tables.format_frame(table, fmt)
+    table, (lo, hi) = tables.run_table(run), tables.run_interval_tables(run)
+    assert out == tables.format_frame(table, fmt, intervals=(lo, hi))
+    i = int(run.grid_index(0.5))
+    half = (hi[run.id_dataset].iloc[i] - lo[run.id_dataset].iloc[i]) / 2
     if fmt == "csv":
         import pandas as pd
 
         back = pd.read_csv(io.StringIO(out))
         np.testing.assert_allclose(back[run.id_dataset], table[run.id_dataset], atol=1e-3)
+        np.testing.assert_allclose(back[f"{run.id_dataset} lo"], lo[run.id_dataset], atol=1e-3)
+        np.testing.assert_allclose(back[f"{tables.AVG_SHIFTS} hi"], hi[tables.AVG_SHIFTS], atol=1e-3)
     if fmt == "markdown":
         lines = out.splitlines()
         assert len(lines) == 2 + len(run.alphas)
         assert lines[0].startswith("| method | alpha | id_test |")
-        assert lines[2 + int(run.grid_index(0.5))].startswith(f"| WiSE-FT | 0.50 | {table[run.id_dataset].iloc[10]:.2f} |")
+        assert lines[2 + i].startswith(f"| WiSE-FT | 0.50 | {table[run.id_dataset].iloc[i]:.2f} ± {half:.2f} |")
     if fmt == "latex":
         assert "\\begin{tabular}" in out and "avg shifts" in out
+        assert f"{table[run.id_dataset].iloc[i]:.2f} $\\pm$ {half:.2f}" in out
 
 
 def test_info_table_and_json_stay_as_before(run, capsys):

@@ -107,3 +107,69 @@ def test_mean_difference_over_sets_is_the_average_of_the_per_set_differences():
     iv = U.mean_accuracy_difference(pairs)
     assert iv.value == pytest.approx(np.mean([b.mean() - a.mean() for a, b in pairs]))
     assert iv.lo < iv.value < iv.hi
+
+
+def test_barrier_of_several_paths_at_once_is_each_paths_barrier():
+    rng = np.random.default_rng(7)
+    alphas = np.linspace(0, 1, 6)
+    paths = rng.random((4, 3, 6))  # (..., A)
+    for d in metrics.BARRIER_DEFINITIONS:
+        batch = metrics.barrier(paths, alphas, d)
+        assert batch.shape == (4, 3)
+        one_by_one = [[metrics.barrier(p, alphas, d) for p in row] for row in paths]
+        np.testing.assert_allclose(batch, one_by_one, rtol=0, atol=0)
+
+
+def test_shared_path_bootstrap_equals_one_curve_at_a_time():
+    rng = np.random.default_rng(8)
+    alphas = np.linspace(0, 1, 5)
+    loss = rng.exponential(0.5, size=(5, 300)) + np.array([0, 0.2, 0.4, 0.2, 0])[:, None]  # (A, N)
+    err = rng.random((5, 300)) < 0.3
+    both = U.path_barriers({"loss": loss, "error": err}, alphas, n_boot=300)
+    for name, curve in (("loss", loss), ("error", err)):
+        for d in ("chord", "frankle"):
+            assert both[name][d] == U.path_barrier(curve, alphas, d, n_boot=300)
+    acc = U.path_barrier(~err, alphas, "chord", higher_is_worse=False, n_boot=300)  # correctness: its drop
+    assert (acc.value, acc.lo, acc.hi) == pytest.approx((both["error"]["chord"].value, both["error"]["chord"].lo,
+                                                         both["error"]["chord"].hi), abs=1e-12)
+
+
+def _binomial_reference(hits, ns, weights, n_boot=4000, seed=9):
+    """Resample each set's examples by index, on its own, and take the weighted mean of the accuracies."""
+    rng = np.random.default_rng(seed)
+    samples = 0.0
+    for h, n, w in zip(hits, ns, weights):
+        correct = np.arange(n) < h
+        samples = samples + w * correct[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    return np.quantile(samples, [0.025, 0.975])
+
+
+def test_mean_accuracy_interval_equals_an_index_bootstrap_of_each_set():
+    hits, ns = [700, 1300, 450], [1000, 2000, 900]
+    iv = U.mean_accuracy_interval(hits, ns)
+    assert iv.value == pytest.approx(np.mean([h / n for h, n in zip(hits, ns)]))
+    assert (iv.lo, iv.hi) == pytest.approx(tuple(_binomial_reference(hits, ns, [1 / 3] * 3)), abs=0.003)
+    weighted = U.mean_accuracy_interval(hits, ns, [0.5, 0.25, 0.25])
+    assert weighted.value == pytest.approx(0.5 * 0.7 + 0.25 * 0.65 + 0.25 * 0.5)
+    reference = _binomial_reference(hits, ns, [0.5, 0.25, 0.25])
+    assert (weighted.lo, weighted.hi) == pytest.approx(tuple(reference), abs=0.003)
+    one = U.mean_accuracy_interval([1300], [2000])  # one set: close to its Wilson interval
+    assert (one.lo, one.hi) == pytest.approx((U.wilson(1300, 2000).lo, U.wilson(1300, 2000).hi), abs=0.002)
+
+
+def test_effective_robustness_of_an_average_resamples_each_set():
+    trend = metrics.fit_linear_trend(np.array([0.6, 0.7, 0.8, 0.9]), np.array([0.3, 0.4, 0.5, 0.6]))
+    rng = np.random.default_rng(10)
+    cid, oods = rng.random(2000) < 0.9, [rng.random(n) < p for n, p in ((2000, 0.7), (1000, 0.5), (3000, 0.6))]
+    one = U.effective_robustness_interval(cid, oods[0], trend)
+    assert one == U.effective_robustness_counts(int(cid.sum()), 2000, [int(oods[0].sum())], [2000], trend)
+    avg = U.effective_robustness_interval(cid, oods, trend)
+    mean_ood = np.mean([o.mean() for o in oods])
+    assert avg.value == pytest.approx(metrics.effective_robustness(cid.mean(), mean_ood, trend))
+    # the reference: resample the ID set and each OOD set by index, on its own
+    r = np.random.default_rng(11)
+    boot = [metrics.effective_robustness(cid[r.integers(0, 2000, 2000)].mean(),
+                                         np.mean([o[r.integers(0, o.size, o.size)].mean() for o in oods]), trend)
+            for _ in range(3000)]
+    assert (avg.lo, avg.hi) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])), abs=0.003)
+    assert (avg.hi - avg.lo) < (one.hi - one.lo)  # three sets: a narrower interval than one set's

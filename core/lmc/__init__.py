@@ -5,4 +5,5 @@ lab          spawn at k, SWA and soups computed from weight sets; the lab's stor
 align        does permuting one scratch model onto the other remove the barrier? (`python -m core align`)
 rebasin      weight and activation matching (Git Re-Basin)
 rebasin_ste  straight-through estimator matching
+barriers     every barrier the product shows in one table: pair, width, BatchNorm, set, definition
 """

@@ -53,6 +53,17 @@ def difference(run: Run, name: str, alpha: float, reference: float) -> Differenc
     return Difference(name, alpha, reference, U.paired_difference(c[j], c[i]), U.mcnemar_p(c[j], c[i]))
 
 
+def differences_along_path(run: Run, name: str, reference: float) -> list[U.Interval]:
+    """acc(alpha) - acc(reference) at every grid alpha on eval set `name` ('avg_ood': the OOD sets' mean),
+    paired as in `difference`; each set's predictions are read once."""
+    names = run.ood_datasets if name == "avg_ood" else [name]
+    correct = [correctness(run, n) for n in names]  # each (A, N)
+    j = run.grid_index(reference)
+    if name == "avg_ood":
+        return [U.mean_accuracy_difference([(c[j], c[i]) for c in correct]) for i in range(len(run.alphas))]
+    return [U.paired_difference(correct[0][j], row) for row in correct[0]]
+
+
 def wiseft_claims(run: Run, alpha: float = 0.5) -> dict[str, tuple[Difference, Difference]]:
     """For every eval set and the OOD average: theta_alpha against each end, (vs alpha 0, vs alpha 1)."""
     names = [*run.dataset_names, *(["avg_ood"] if len(run.ood_datasets) > 1 else [])]

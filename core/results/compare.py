@@ -5,7 +5,9 @@ data/paper/README.md). A reference row is matched to the run by dataset name (ca
 ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep rows by their alpha,
 "zero-shot" rows at alpha 0, "standard fine-tuning" at alpha 1, "optimal alpha" rows by the best
 grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
-all five ImageNet shifts.
+all five ImageNet shifts. Each run accuracy comes with its 95% interval over the run's examples (Wilson
+per set; the averages resample each set on its own), so a delta can be read against the run's noise; the
+paper's own numbers are printed without one (their sampling noise is not published).
 
 Comparing a run with a table it does not reproduce prints meaningless deltas, so `compare` refuses
 (unless allow_mismatch) when the run's model is not the table's, or when a dataset the paper names
@@ -22,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from core.runs.artifacts import Run
+from core.results import uncertainty
 from core.results.extra_metrics import run_extra_metrics
-from core.results.report import accuracy_grid
+from core.results.report import accuracy_grid, hit_grid, interval_grid
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_DIRS = (REPO / "data" / "paper", REPO.parent / "shared" / "reference")
@@ -96,6 +99,24 @@ def _run_accuracy(run: Run) -> dict[str, np.ndarray]:
     return acc
 
 
+def _run_intervals(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """95% intervals (%) of `_run_accuracy`'s values, keyed alike: {key: (lo (A,), hi (A,))}."""
+    out = {norm_name(name): (100 * lo, 100 * hi) for name, (lo, hi) in interval_grid(run).items() if name != "avg_ood"}
+    if all(s in out for s in SHIFTS):
+        hits, names = hit_grid(run), {norm_name(n): n for n in run.dataset_names}
+        out["avgshifts"] = _mean_interval(run, hits, [names[s] for s in SHIFTS], None)
+        if "imagenet" in out:  # (ImageNet + the shifts' mean) / 2
+            out["avgrefshifts"] = _mean_interval(run, hits, [names[k] for k in ("imagenet", *SHIFTS)],
+                                                 [0.5] + [0.5 / len(SHIFTS)] * len(SHIFTS))
+    return out
+
+
+def _mean_interval(run: Run, hits: dict, sets: list[str], weights: list[float] | None) -> tuple[np.ndarray, np.ndarray]:
+    ivs = [uncertainty.mean_accuracy_interval([int(hits[s][0][i]) for s in sets], [hits[s][1] for s in sets], weights)
+           for i in range(len(run.alphas))]
+    return 100 * np.array([iv.lo for iv in ivs]), 100 * np.array([iv.hi for iv in ivs])
+
+
 def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
     """{(normalised dataset, metric): (A,) values in %} for the sets whose manifest entry names a
     metric beyond top-1 (WILDS, video sets; see core.results.extra_metrics)."""
@@ -103,8 +124,8 @@ def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
             for name, (metric, values) in run_extra_metrics(run).items()}
 
 
-def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float] | None:
-    """(row label, run value) for a reference row, or None when the run has no such point."""
+def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, int] | None:
+    """(row label, grid index of the run's value) for a reference row, or None when the run has no such point."""
     method = row["method"].lower()
     if row["alpha"].strip():
         alpha = float(row["alpha"])
@@ -113,12 +134,12 @@ def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, 
     elif method == "standard fine-tuning":
         alpha = 1.0
     elif method.startswith("wise-ft, optimal"):
-        return "optimal alpha", float(values.max())
+        return "optimal alpha", int(np.argmax(values))
     else:
         return None  # rows of other methods (CoOp, output-space ensembles, ...) have no run counterpart
     hit = np.flatnonzero(np.abs(alphas - alpha) < 1e-6)
     label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
-    return (label, float(values[hit[0]])) if hit.size else None
+    return (label, int(hit[0])) if hit.size else None
 
 
 def _model_mismatch(run: Run, table_model: str) -> str | None:
@@ -156,7 +177,8 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     """Match a run's accuracies to a reference table's rows.
 
     Raises ValueError when the run's model or datasets are not the table's, unless allow_mismatch.
-    Returns {"title", "datasets", "missing", "rows": [{label, dataset, run, paper, delta}]}, accuracies in %.
+    Returns {"title", "datasets", "missing", "rows": [{label, dataset, run, lo, hi, paper, delta, metric}]},
+    accuracies in %; lo, hi: the run value's 95% interval (None for metrics beyond top-1).
     """
     finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
     rows = [r for r in reference if r.get("metric", "accuracy") in ACCURACY_METRICS + EXTRA_METRICS
@@ -169,7 +191,7 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     if (problems := [p for p in problems if p]) and not allow_mismatch:
         raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
                          "would mean nothing; pass --allow-mismatch to compare anyway")
-    acc, extra, alphas = _run_accuracy(run), _run_extra_metrics(run), run.alphas
+    acc, extra, alphas, ci = _run_accuracy(run), _run_extra_metrics(run), run.alphas, _run_intervals(run)
     out, missing = [], []
     for r in rows:
         key, metric = norm_name(r["dataset"]), r.get("metric", "accuracy")
@@ -179,9 +201,10 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
             continue
         matched = _run_value(r, values, alphas)
         if matched:
-            paper = float(r["value"].lstrip("+"))
-            out.append({"label": matched[0], "dataset": r["dataset"], "run": matched[1], "paper": paper,
-                        "delta": matched[1] - paper, "metric": metric})
+            (label, i), paper = matched, float(r["value"].lstrip("+"))
+            lo, hi = (float(ci[key][0][i]), float(ci[key][1][i])) if metric in ACCURACY_METRICS else (None, None)
+            out.append({"label": label, "dataset": r["dataset"], "run": float(values[i]), "lo": lo, "hi": hi,
+                        "paper": paper, "delta": float(values[i]) - paper, "metric": metric})
     if not out:
         raise ValueError(f"no reference row matches the run's datasets {run.dataset_names} and alphas")
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
@@ -191,24 +214,37 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
 
 
 def format_comparison(result: dict) -> str:
-    """Three lines per row label (paper, run, delta), one column per dataset, accuracies in %."""
+    """Four lines per row label (paper, run, the run's 95% interval, delta), one column per dataset,
+    accuracies in %; then how many paper numbers lie inside the run's interval."""
     cols = result["datasets"]
-    width = max(10, *(len(c) + 2 for c in cols))
+    width = max(14, *(len(c) + 2 for c in cols))
     cell = {(o["label"], o["dataset"]): o for o in result["rows"]}
     labels = list(dict.fromkeys(o["label"] for o in result["rows"]))
     pad = max(map(len, labels))
     others = {o["dataset"]: o["metric"] for o in result["rows"] if o.get("metric", "accuracy") not in ACCURACY_METRICS}
-    lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper)"]
+    lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper; 95% CI: the run's interval)"]
     lines += [f"  {d}: {m} (%), not top-1" for d, m in others.items()]
     lines.append(" " * (pad + 7) + "".join(c.rjust(width) for c in cols))
     for label in labels:
-        for what, fmt in (("paper", "{:.1f}"), ("run", "{:.2f}"), ("delta", "{:+.2f}")):
-            vals = [fmt.format(cell[label, c][what]) if (label, c) in cell else "" for c in cols]
+        for what in ("paper", "run", "95% CI", "delta"):
+            vals = [_comparison_cell(cell[label, c], what) if (label, c) in cell else "" for c in cols]
             lines.append(f"{label if what == 'paper' else '':<{pad}} {what:>6}" + "".join(v.rjust(width) for v in vals))
     deltas = np.abs([o["delta"] for o in result["rows"]])
     lines.append(f"\n{len(deltas)} cells: mean |delta| {deltas.mean():.2f} pp, max |delta| {deltas.max():.2f} pp")
+    with_ci = [o for o in result["rows"] if o.get("lo") is not None]
+    if with_ci:
+        inside = sum(o["lo"] <= o["paper"] <= o["hi"] for o in with_ci)
+        lines.append(f"{inside} of {len(with_ci)} paper numbers lie inside the run's 95% interval"
+                     + (" (optimal alpha: the interval at the alpha the run's own test set picked)"
+                        if "optimal alpha" in labels else ""))
     if result["missing"]:
         lines.append(f"not in the run: {', '.join(result['missing'])}")
     for problem in result.get("warnings", []):
         lines.append(f"warning: {problem} (compared because of --allow-mismatch)")
     return "\n".join(lines)
+
+
+def _comparison_cell(row: dict, what: str) -> str:
+    if what == "95% CI":
+        return "" if row.get("lo") is None else f"[{row['lo']:.1f}, {row['hi']:.1f}]"
+    return {"paper": "{:.1f}", "run": "{:.2f}", "delta": "{:+.2f}"}[what].format(row[what])

@@ -149,11 +149,12 @@ def effective_robustness(
 
 
 def chord(values: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    """Straight line between a path's endpoints (alpha = first and last grid point), (A,)."""
-    alphas = np.asarray(alphas, dtype=np.float64)
+    """Straight line between a path's endpoints (alpha = first and last grid point): (A,) -> (A,),
+    or (..., A) -> (..., A) for several paths at once."""
+    alphas, values = np.asarray(alphas, dtype=np.float64), np.asarray(values)
     a0, a1 = alphas[0], alphas[-1]
     t = (alphas - a0) / (a1 - a0)
-    return (1 - t) * values[0] + t * values[-1]
+    return (1 - t) * values[..., :1] + t * values[..., -1:]
 
 
 BARRIER_DEFINITIONS = {
@@ -164,20 +165,23 @@ BARRIER_DEFINITIONS = {
 }
 
 
-def barrier(values: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float:
+def barrier(values: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float | np.ndarray:
     """The barrier of a path of values where higher is worse (loss, error), under `definition`.
 
     "chord": max over the path of values - chord (Entezari et al., 2022); "frankle": max over the path
     minus the mean of the two ends (Frankle et al., 2020). They agree when the ends are equal; with
     unequal ends the chord one is smaller. Positive: a barrier separates the ends; <= 0: the path stays
     at or below the reference (linearly mode-connected). `alphas` sorted, the ends first and last.
+    values (A,) -> float; (..., A) -> (...,) barriers of several paths (e.g. bootstrap resamples).
     """
     values = np.asarray(values, dtype=np.float64)
     if definition == "chord":
-        return float(np.max(values - chord(values, alphas)))
-    if definition == "frankle":
-        return float(np.max(values) - (values[0] + values[-1]) / 2)
-    raise ValueError(f"unknown barrier definition {definition!r}: choose from {', '.join(BARRIER_DEFINITIONS)}")
+        out = np.max(values - chord(values, alphas), axis=-1)
+    elif definition == "frankle":
+        out = np.max(values, axis=-1) - (values[..., 0] + values[..., -1]) / 2
+    else:
+        raise ValueError(f"unknown barrier definition {definition!r}: choose from {', '.join(BARRIER_DEFINITIONS)}")
+    return float(out) if out.ndim == 0 else out
 
 
 def loss_barrier(losses: np.ndarray, alphas: np.ndarray, definition: str = "chord") -> float:

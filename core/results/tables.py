@@ -3,16 +3,19 @@ paper's tables and `compare`'s output, plus one layout that prints any of them a
 
 Tidy frames hold one number per row, so they filter, pivot and concatenate:
 
-    tables.metrics_frame(run)        dataset, role, alpha, metric, value, n       (value in [0, 1] / nats)
+    tables.metrics_frame(run)        dataset, role, alpha, metric, value, lo, hi, n   (value in [0, 1] / nats)
     tables.baselines_frame(run)      model, dataset, role, accuracy
-    tables.robustness_frame(run)     alpha, ood, id_accuracy, ood_accuracy, predicted_ood, effective_robustness
+    tables.robustness_frame(run)     alpha, ood, id_accuracy, ood_accuracy, predicted_ood, effective_robustness,
+                                     er_lo, er_hi, slope, intercept
     tables.reference_frame("table5") the paper's CSV with numeric value and alpha
-    tables.comparison_frame(result)  compare.compare()'s rows: method, alpha, dataset, run, paper, delta
+    tables.comparison_frame(result)  compare.compare()'s rows: method, alpha, dataset, run, run_lo, run_hi, paper, delta
 
-`paper_layout(frame)` turns any frame with method, alpha, dataset, role and a value column into the
-paper's table: rows (method, alpha), columns ID, each shift, "avg shifts". `run_table(run)` is that
-layout for a run, accuracies in %. pandas is imported inside the functions: `core` stays light to
-import (the sweep and the CLI's other verbs never load it).
+lo and hi are the ends of a 95% interval over the eval set's examples (core.results.uncertainty; Wilson
+for an accuracy). `paper_layout(frame)` turns any frame with method, alpha, dataset, role and a value
+column into the paper's table: rows (method, alpha), columns ID, each shift, "avg shifts". `run_table(run)`
+is that layout for a run, accuracies in %, and `run_interval_tables(run)` its intervals' ends.
+pandas is imported inside the functions: `core` stays light to import (the sweep and the CLI's other
+verbs never load it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.results import metrics
+from core.results import metrics, uncertainty
+from core.results.report import hit_grid, interval_grid
 from core.runs.artifacts import Run
 
 if TYPE_CHECKING:
@@ -42,10 +46,15 @@ def _pd():
 
 def metrics_frame(run: Run) -> "pd.DataFrame":
     """A run's metrics.csv, tidy: one row per (dataset, alpha, metric); metric is accuracy (in [0, 1])
-    or loss (mean cross-entropy, nats)."""
-    rows = [{"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": m, "value": r[m],
-             "n": r["n"]} for r in run.metrics_rows() for m in ("accuracy", "loss")]
-    return _pd().DataFrame(rows, columns=["dataset", "role", "alpha", "metric", "value", "n"])
+    or loss (mean cross-entropy, nats); lo, hi: the accuracy's 95% Wilson interval (NaN for the loss)."""
+    rows = []
+    for r in run.metrics_rows():
+        ci = uncertainty.wilson(round(r["accuracy"] * r["n"]), r["n"])
+        rows += [{"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": "accuracy",
+                  "value": r["accuracy"], "lo": ci.lo, "hi": ci.hi, "n": r["n"]},
+                 {"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": "loss",
+                  "value": r["loss"], "lo": np.nan, "hi": np.nan, "n": r["n"]}]
+    return _pd().DataFrame(rows, columns=["dataset", "role", "alpha", "metric", "value", "lo", "hi", "n"])
 
 
 def baselines_frame(run: Run) -> "pd.DataFrame":
@@ -71,22 +80,26 @@ def baseline_trend(run: Run, ood: str = "avg_ood") -> tuple[float, float]:
 def robustness_frame(run: Run) -> "pd.DataFrame":
     """Effective robustness along the run's path, per OOD set and for their average ('avg_ood'):
     alpha, ood, id_accuracy, ood_accuracy, predicted_ood (the baselines' fit at that ID accuracy),
-    effective_robustness (all in [0, 1]), slope, intercept. Empty when the run has no baselines."""
+    effective_robustness, er_lo, er_hi (its 95% interval: a bootstrap over the ID examples and each OOD
+    set's, the fit held fixed; all in [0, 1]), slope, intercept. Empty when the run has no baselines."""
     from core.results.report import accuracy_grid
 
     columns = ["alpha", "ood", "id_accuracy", "ood_accuracy", "predicted_ood", "effective_robustness",
-               "slope", "intercept"]
+               "er_lo", "er_hi", "slope", "intercept"]
     if not run.baselines() or not run.ood_datasets:
         return _pd().DataFrame(columns=columns)
-    grid = accuracy_grid(run)
-    rows = []
+    grid, hits = accuracy_grid(run), hit_grid(run)
+    (h_id, n_id), rows = hits[run.id_dataset], []
     for ood in [*run.ood_datasets, "avg_ood"]:
-        trend = baseline_trend(run, ood)
+        trend, sets = baseline_trend(run, ood), run.ood_datasets if ood == "avg_ood" else [ood]
         x, y = grid[run.id_dataset], grid[ood]
         pred, er = metrics.predicted_ood(x, trend), metrics.effective_robustness(x, y, trend)
-        rows += [{"alpha": float(a), "ood": ood, "id_accuracy": float(x[i]), "ood_accuracy": float(y[i]),
-                  "predicted_ood": float(pred[i]), "effective_robustness": float(er[i]),
-                  "slope": trend[0], "intercept": trend[1]} for i, a in enumerate(run.alphas)]
+        for i, a in enumerate(run.alphas):
+            ci = uncertainty.effective_robustness_counts(int(h_id[i]), n_id, [int(hits[d][0][i]) for d in sets],
+                                                         [hits[d][1] for d in sets], trend)
+            rows.append({"alpha": float(a), "ood": ood, "id_accuracy": float(x[i]), "ood_accuracy": float(y[i]),
+                         "predicted_ood": float(pred[i]), "effective_robustness": float(er[i]), "er_lo": ci.lo,
+                         "er_hi": ci.hi, "slope": trend[0], "intercept": trend[1]})
     return _pd().DataFrame(rows, columns=columns)
 
 
@@ -111,8 +124,9 @@ def reference_frame(table: str) -> "pd.DataFrame":
 
 
 def comparison_frame(result: dict) -> "pd.DataFrame":
-    """compare.compare()'s rows: method, alpha (NaN for the optimal-alpha rows), dataset, run, paper,
-    delta (accuracies in %), role as in reference_frame."""
+    """compare.compare()'s rows: method, alpha (NaN for the optimal-alpha rows), dataset, run, run_lo and
+    run_hi (its 95% interval; NaN for metrics without one), paper, delta (accuracies in %), role as in
+    reference_frame."""
     rows = []
     for o in result["rows"]:
         label = o["label"]
@@ -121,19 +135,26 @@ def comparison_frame(result: dict) -> "pd.DataFrame":
         method = "WiSE-FT" if label.startswith("alpha ") else re.sub(r" \([-0-9.]+\)$", "", label)
         role = "avg" if o["dataset"] in PAPER_AVERAGES else "id" if o["dataset"] in PAPER_ID_SETS else "ood"
         rows.append({"method": method, "alpha": alpha, "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
-                     "role": role, "run": o["run"], "paper": o["paper"], "delta": o["delta"]})
-    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "run", "paper", "delta"])
+                     "role": role, "run": o["run"], "run_lo": _nan(o.get("lo")), "run_hi": _nan(o.get("hi")),
+                     "paper": o["paper"], "delta": o["delta"]})
+    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "run", "run_lo", "run_hi", "paper",
+                                          "delta"])
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def run_accuracy_frame(run: Run) -> "pd.DataFrame":
     """A run's accuracies in %, in the layout's input form: method, alpha, dataset, role, value.
     The method is 'WiSE-FT', or 'theta_0 -> theta_1' for runs whose endpoints are not
-    zero-shot / fine-tuned (e.g. linear-mode-connectivity paths)."""
+    zero-shot / fine-tuned (e.g. linear-mode-connectivity paths); lo, hi: the 95% Wilson interval (%)."""
     ends = run.endpoints
     method = "WiSE-FT" if ends == ("zero-shot", "fine-tuned") else f"{ends[0]} -> {ends[1]}"
     frame = metrics_frame(run)
-    frame = frame[frame["metric"] == "accuracy"].assign(method=method, value=lambda f: 100 * f["value"])
-    return frame[["method", "alpha", "dataset", "role", "value"]].reset_index(drop=True)
+    frame = frame[frame["metric"] == "accuracy"].assign(method=method, **{c: lambda f, c=c: 100 * f[c]
+                                                                           for c in ("value", "lo", "hi")})
+    return frame[["method", "alpha", "dataset", "role", "value", "lo", "hi"]].reset_index(drop=True)
 
 
 def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = True) -> "pd.DataFrame":
@@ -165,12 +186,44 @@ def run_table(run: Run) -> "pd.DataFrame":
     return paper_layout(run_accuracy_frame(run))
 
 
+def run_interval_tables(run: Run) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The ends (lo, hi) of the 95% interval of every accuracy of `run_table(run)`, in its layout (%):
+    Wilson per set; for AVG_SHIFTS a bootstrap that resamples each shift on its own (report.interval_grid)."""
+    frame, ci = run_accuracy_frame(run), interval_grid(run)
+    out = []
+    for k, end in enumerate(("lo", "hi")):
+        table = paper_layout(frame, end, average=False)
+        if run.ood_datasets:
+            table[AVG_SHIFTS] = 100 * ci["avg_ood"][k]
+        out.append(table)
+    return out[0], out[1]
+
+
+def interval_columns(table: "pd.DataFrame", lo: "pd.DataFrame", hi: "pd.DataFrame") -> "pd.DataFrame":
+    """`table` with each column followed by its interval's ends, '<column> lo' and '<column> hi'."""
+    parts = {}
+    for c in table.columns:
+        parts |= {c: table[c], f"{c} lo": lo[c], f"{c} hi": hi[c]}
+    return _pd().DataFrame(parts, index=table.index)
+
+
+def interval_cells(table: "pd.DataFrame", lo: "pd.DataFrame", hi: "pd.DataFrame", digits: int = 2,
+                   pm: str = "±") -> "pd.DataFrame":
+    """Cells '96.30 ± 0.83': each value and half the width of its interval (text; empty where NaN)."""
+    def cell(v, a, b):
+        return "" if np.isnan(v) else f"{v:.{digits}f} {pm} {(b - a) / 2:.{digits}f}"
+
+    return _pd().DataFrame({c: [cell(*x) for x in zip(table[c], lo[c], hi[c])] for c in table.columns},
+                           index=table.index)
+
+
 def to_markdown(table: "pd.DataFrame", digits: int = 2) -> str:
-    """A GitHub markdown table (no `tabulate` needed); index levels become the first columns."""
+    """A GitHub markdown table (no `tabulate` needed); index levels become the first columns, and the
+    value columns (numbers, or cells of `interval_cells`) are right-aligned."""
     flat = table.reset_index()
     cells = [[_cell(v, digits) for v in row] for row in flat.itertuples(index=False)]
     header = [str(c) for c in flat.columns]
-    numeric = [_pd().api.types.is_numeric_dtype(flat[c]) for c in flat.columns]
+    numeric = [_pd().api.types.is_numeric_dtype(flat[c]) or c in table.columns for c in flat.columns]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
@@ -183,13 +236,23 @@ def _cell(v, digits: int) -> str:
     return str(v)
 
 
-def format_frame(table: "pd.DataFrame", fmt: str, digits: int = 2) -> str:
-    """A laid-out table as 'csv' (full precision), 'markdown' or 'latex' (`digits` decimals)."""
+def format_frame(table: "pd.DataFrame", fmt: str, digits: int = 2,
+                 intervals: tuple["pd.DataFrame", "pd.DataFrame"] | None = None) -> str:
+    """A laid-out table as 'csv' (full precision), 'markdown' or 'latex' (`digits` decimals). With
+    `intervals` (lo, hi tables of the same layout, e.g. run_interval_tables): csv gets a lo and a hi
+    column after each column, markdown and latex cells 'value ± half the interval's width'."""
+    if intervals is not None:
+        lo, hi = intervals
+        if fmt == "csv":
+            table = interval_columns(table, lo, hi)
+        elif fmt in ("markdown", "latex"):
+            table = interval_cells(table, lo, hi, digits, "±" if fmt == "markdown" else "$\\pm$")
     if fmt == "csv":
         return table.reset_index().to_csv(index=False, float_format="%.6g").rstrip("\n")
     if fmt == "markdown":
         return to_markdown(table, digits)
     if fmt == "latex":
         flat = table.reset_index()
-        return flat.to_latex(index=False, float_format=f"%.{digits}f", na_rep="").rstrip("\n")
+        align = "".join("r" if _pd().api.types.is_numeric_dtype(flat[c]) or c in table.columns else "l" for c in flat)
+        return flat.to_latex(index=False, float_format=f"%.{digits}f", na_rep="", column_format=align).rstrip("\n")
     raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")

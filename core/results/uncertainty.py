@@ -5,7 +5,9 @@ Every interval treats the eval set as a sample of its distribution and resamples
 - a difference between two alphas of one run (the same examples at both): a paired bootstrap over
   examples, with the exact McNemar p-value beside it;
 - a barrier along a path: a bootstrap over the examples of the per-example loss or correctness;
-- effective robustness: a bootstrap over the ID and the OOD examples, the baseline trend held fixed.
+- effective robustness: a bootstrap over the ID and the OOD examples, the baseline trend held fixed;
+- an average over eval sets (average OOD accuracy, its effective robustness): each set resampled on
+  its own, as the sets are independent samples.
 Bootstraps draw from a fixed seed, so every number reproduces. A difference is called a gain only
 when its interval excludes zero (`Interval.sign`); otherwise it is "within noise".
 """
@@ -95,39 +97,79 @@ def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     return min(1.0, 2 * math.exp(top) * sum(math.exp(t - top) for t in log_terms))
 
 
+def _resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """(b, n) float64: how often each of n examples is drawn in each of b resamples of size n (the
+    multinomial counts of uniform index resampling, from integer draws and one bincount: fast at any n)."""
+    idx = rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]  # (b, n) flat indices
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def path_barriers(curves: dict[str, np.ndarray], alphas: np.ndarray,
+                  definitions: tuple[str, ...] = ("chord", "frankle"), higher_is_worse: bool = True,
+                  n_boot: int = N_BOOT_PATH, seed: int = SEED) -> dict[str, dict[str, Interval]]:
+    """Barriers of several per-example curves of one path (e.g. loss and error), each under each definition,
+    from one shared bootstrap over the examples (the same resamples for every curve, as they share examples).
+
+    curves: {name: (A, N)} on the same N examples, the grid's ends first and last. Returns
+    {name: {definition: Interval}}; each equals `path_barrier(curve, alphas, definition)`.
+    """
+    values = {k: np.asarray(v, dtype=np.float64) * (1.0 if higher_is_worse else -1.0) for k, v in curves.items()}
+    n = next(iter(values.values())).shape[1]
+    samples = {k: {d: np.empty(n_boot) for d in definitions} for k in values}
+    rng = np.random.default_rng(seed)
+    step = max(1, min(250, 4_000_000 // n))  # (step, N) weights at a time: ~32 MB at any N
+    for start in range(0, n_boot, step):
+        w = _resample_counts(rng, n, min(step, n_boot - start))  # (B, N)
+        for k, v in values.items():
+            means = w @ v.T / n  # (B, A)
+            for d in definitions:
+                samples[k][d][start:start + len(w)] = metrics.barrier(means, alphas, d)
+    return {k: {d: Interval(metrics.barrier(v.mean(axis=1), alphas, d), *_quantiles(samples[k][d]))
+                for d in definitions} for k, v in values.items()}
+
+
 def path_barrier(per_example: np.ndarray, alphas: np.ndarray, definition: str = "chord", higher_is_worse: bool = True,
                  n_boot: int = N_BOOT_PATH, seed: int = SEED) -> Interval:
     """A barrier of a path with a bootstrap interval over examples.
 
     per_example: (A, N) loss (nats) or error/correctness along the path, the grid's ends first and last;
     the barrier is metrics.barrier of the per-alpha mean under `definition` ("chord" or "frankle").
+    higher_is_worse=False (correctness): the barrier of the negated curve.
     """
-    values = np.asarray(per_example, dtype=np.float64)  # (A, N)
-    n = values.shape[1]
-    sign = 1.0 if higher_is_worse else -1.0
+    return path_barriers({"c": per_example}, alphas, (definition,), higher_is_worse, n_boot, seed)["c"][definition]
 
-    def barrier(curve: np.ndarray) -> float:
-        return metrics.barrier(sign * curve, alphas, definition)
 
+def mean_accuracy_interval(hits: list[int], ns: list[int], weights: list[float] | None = None, n_boot: int = N_BOOT,
+                           seed: int = SEED) -> Interval:
+    """A weighted mean of accuracies over independent eval sets (default: the plain mean, e.g. average OOD
+    accuracy), with a bootstrap that resamples each set's examples on its own (Binomial counts, exactly)."""
+    weights = np.full(len(hits), 1 / len(hits)) if weights is None else np.asarray(weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    samples = np.empty(n_boot)
-    for start in range(0, n_boot, 250):  # (250, N) weights at a time: memory stays O(N) at ImageNet size
-        w = rng.multinomial(n, np.full(n, 1 / n), size=min(250, n_boot - start)).astype(np.float64)  # (B, N)
-        means = w @ values.T / n  # (B, A)
-        samples[start:start + len(w)] = [barrier(m) for m in means]
-    return Interval(barrier(values.mean(axis=1)), *_quantiles(samples))
+    samples = sum(w * rng.binomial(n, h / n, size=n_boot) / n for h, n, w in zip(hits, ns, weights))
+    return Interval(float(sum(w * h / n for h, n, w in zip(hits, ns, weights))), *_quantiles(samples))
 
 
-def effective_robustness_interval(correct_id: np.ndarray, correct_ood: np.ndarray, trend: tuple[float, float],
-                                  n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
-    """Effective robustness (OOD accuracy above the baseline trend at the same ID accuracy) with a
-    bootstrap over the ID and the OOD examples (independent sets); the trend is held fixed."""
-    cid, cood = np.asarray(correct_id, dtype=bool), np.asarray(correct_ood, dtype=bool)
+def effective_robustness_counts(hits_id: int, n_id: int, hits_ood: list[int], n_ood: list[int],
+                                trend: tuple[float, float], n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
+    """Effective robustness of the mean accuracy over one or more OOD sets (the trend fitted on the same
+    mean) from correct counts, with a bootstrap over the ID examples and over each OOD set's on its own
+    (resampled accuracy is Binomial exactly); the trend is held fixed."""
     rng = np.random.default_rng(seed)
-    acc_id = rng.binomial(cid.size, cid.mean(), size=n_boot) / cid.size  # resampled accuracy: Binomial exactly
-    acc_ood = rng.binomial(cood.size, cood.mean(), size=n_boot) / cood.size
-    er = metrics.effective_robustness(cid.mean(), cood.mean(), trend)
+    acc_id = rng.binomial(n_id, hits_id / n_id, size=n_boot) / n_id
+    acc_ood = np.mean([rng.binomial(n, h / n, size=n_boot) / n for h, n in zip(hits_ood, n_ood)], axis=0)
+    er = metrics.effective_robustness(hits_id / n_id, np.mean([h / n for h, n in zip(hits_ood, n_ood)]), trend)
     return Interval(float(er), *_quantiles(metrics.effective_robustness(acc_id, acc_ood, trend)))
+
+
+def effective_robustness_interval(correct_id: np.ndarray, correct_ood: np.ndarray | list[np.ndarray],
+                                  trend: tuple[float, float], n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
+    """Effective robustness (OOD accuracy above the baseline trend at the same ID accuracy) with a
+    bootstrap over the ID and the OOD examples (independent sets); the trend is held fixed. correct_ood:
+    one OOD set's (N,) correctness, or a list of them for the average over sets (each resampled on its own)."""
+    oods = [correct_ood] if isinstance(correct_ood, np.ndarray) and correct_ood.ndim == 1 else list(correct_ood)
+    cid = np.asarray(correct_id, dtype=bool)
+    return effective_robustness_counts(int(cid.sum()), cid.size, [int(np.sum(c)) for c in oods],
+                                       [np.size(c) for c in oods], trend, n_boot, seed)
 
 
 def mean_accuracy_difference(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = N_BOOT,
