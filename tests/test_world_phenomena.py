@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from core.results import claims as C
 from core.results import metrics
+from core.results import uncertainty as U
 from core.runs.artifacts import Run
 from core.results.report import accuracy_grid, loss_grid
 
@@ -54,9 +56,12 @@ def test_zero_shot_is_more_robust_than_the_fine_tuned_model(e2e):
 
 
 def test_fine_tuning_trades_robustness(e2e):
+    """ID rises by 15 pp or more and at least one shift falls, each with its paired 95% interval; average OOD ends
+    below zero-shot only as a point estimate (within noise: docs/world.md says so, tests/test_claims.py checks it)."""
     grid = accuracy_grid(e2e)
     zs, ft = at(e2e, grid, 0.0), at(e2e, grid, 1.0)
-    assert ft[e2e.id_dataset] - zs[e2e.id_dataset] >= 0.15
+    assert C.difference(e2e, e2e.id_dataset, 1.0, 0.0).interval.lo >= 0.15
+    assert any(C.difference(e2e, n, 1.0, 0.0).sign < 0 for n in e2e.ood_datasets), "no shift loses beyond noise"
     assert ft["avg_ood"] < zs["avg_ood"]
 
 
@@ -69,13 +74,16 @@ def test_wise_ft_beats_both_endpoints_out_of_distribution(e2e):
     assert good.any(), "no alpha in (0, 1) with avg OOD >= max(endpoints) + 3 pp and ID within 2 pp of fine-tuned"
 
 
-def test_wise_ft_at_half_beats_both_endpoints_on_every_shift(e2e):
-    """Issue 14: the paper's pattern (Tables 1 and 4): alpha 0.5 beats the zero-shot and the fine-tuned
-    model on each of the five shifts, not only on average."""
+def test_wise_ft_at_half_is_never_below_an_end_on_a_shift(e2e):
+    """Issue 14's bar, the paper's pattern (Tables 1 and 4), as far as 2,000 images per set can show it (issue 24):
+    alpha 0.5 is at or above both ends on each of the five shifts, never below either beyond noise, and beats both
+    on average OOD with paired 95% intervals above zero. Which shifts it beats both ends on is the README's table."""
     mid, zs, ft = (at(e2e, accuracy_grid(e2e), a) for a in (0.5, 0.0, 1.0))
     for name in e2e.ood_datasets:
         assert mid[name] >= zs[name], f"{name}: alpha 0.5 {mid[name]:.3f} < zero-shot {zs[name]:.3f}"
         assert mid[name] >= ft[name], f"{name}: alpha 0.5 {mid[name]:.3f} < fine-tuned {ft[name]:.3f}"
+        assert all(d.sign >= 0 for d in C.wiseft_claims(e2e, 0.5)[name]), f"{name}: alpha 0.5 below an end beyond noise"
+    assert C.beats_both_ends(C.wiseft_claims(e2e, 0.5)["avg_ood"])
 
 
 def test_wise_ft_at_half_gains_5pp_ood_at_fine_tuned_id(e2e):
@@ -95,11 +103,21 @@ def test_wise_ft_helps_the_linear_classifier():
 
 
 def test_effective_robustness_falls_along_the_path(e2e):
-    """Against the from-scratch baselines' trend: zero-shot > alpha 0.5 > fine-tuned > 0."""
+    """Against the from-scratch baselines' trend: zero-shot > alpha 0.5 > fine-tuned > 0, each 95% interval
+    (over the ID and OOD images, the trend held fixed) clear of the next one and of zero."""
     grid, trend = accuracy_grid(e2e), baseline_trend(e2e)
     er = {a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
           for a in (0.0, 0.5, 1.0)}
     assert er[0.0] > er[0.5] > er[1.0] > 0, f"effective robustness at alpha 0, 0.5, 1: {er}"
+    iv = [effective_robustness_interval(e2e, a, trend) for a in (0.0, 0.5, 1.0)]
+    assert iv[0].lo > iv[1].hi and iv[1].lo > iv[2].hi and iv[2].lo > 0, f"intervals overlap: {iv}"
+
+
+def effective_robustness_interval(run: Run, alpha: float, trend: tuple[float, float]) -> U.Interval:
+    """Effective robustness (average OOD) at a grid alpha with its 95% interval, in [0, 1] units."""
+    i = run.grid_index(alpha)
+    ood = np.concatenate([C.correctness(run, n)[i] for n in run.ood_datasets])  # equal-size sets: mean = average OOD
+    return U.effective_robustness_interval(C.correctness(run, run.id_dataset)[i], ood, trend)
 
 
 def test_independently_trained_models_have_a_barrier():
@@ -134,3 +152,4 @@ def test_docs_world_table_is_the_shipped_one():
             cells = [acc[run.id_dataset], *(acc[d] for d in run.ood_datasets), acc["avg_ood"]]
             row = f"| {label} | {shown} | " + " | ".join(f"{100 * v:.1f}" for v in cells) + " |"
             assert row in doc, f"docs/world.md lacks {row}"
+
