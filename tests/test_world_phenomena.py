@@ -4,7 +4,9 @@ Nothing is read from stored summaries: accuracies and losses come from data/runs
 the baseline fit from baselines.csv (the standard models' accuracies).
 """
 
+import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from core.results import claims as C
 from core.results import metrics
 from core.results import uncertainty as U
 from core.runs.artifacts import Run
+from core.worlds.build.config import WorldBuild
 from core.results.report import accuracy_grid, loss_grid
 
 RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))  # override: check a build elsewhere
@@ -129,10 +132,11 @@ def test_independently_trained_models_have_a_barrier():
 
 @pytest.mark.parametrize("name", ["world-e2e", "lmc-finetunes"])
 def test_paths_from_one_zero_shot_model_have_no_barrier(name):
-    """Linearly connected in Frankle et al.'s (2020) sense: the error barrier (accuracy below the chord)
-    stays within their 2 pp on every set, and the loss never rises above the chord by more than a small
-    fraction of the independently trained pair's barrier (> 0.5 nats, test above). On ID the loss path
-    must stay at the chord or below it."""
+    """Linearly connected by the chord barrier (Entezari et al., 2022; the talk's Acc(alpha) >= chord): the error
+    barrier (accuracy below the chord) stays within 2 pp on every set (the threshold Frankle et al. (2020) set for
+    their own barrier, worst minus the mean of the ends), and the loss never rises above the chord by more than a
+    small fraction of the independently trained pair's barrier (> 1 nat, test above). On ID the loss path must stay
+    at the chord or below it."""
     run = Run(RUNS / name)
     losses, accs = loss_grid(run), accuracy_grid(run)
     assert metrics.loss_barrier(losses[run.id_dataset], run.alphas) <= 0.02, f"{name}: loss barrier on ID"
@@ -153,3 +157,131 @@ def test_docs_world_table_is_the_shipped_one():
             row = f"| {label} | {shown} | " + " | ".join(f"{100 * v:.1f}" for v in cells) + " |"
             assert row in doc, f"docs/world.md lacks {row}"
 
+
+# ----------------------------------------------------------------------------- docs/world.md's barriers, both definitions
+
+PATHS = ("lmc-scratch", "lmc-shared-start", "lmc-finetunes", "world-e2e", "world-lc")
+
+
+def worst(values: dict[str, float]) -> str:
+    """The largest error barrier over sets, in pp, and where ('0.000' when none is above zero)."""
+    name = max(values, key=values.get)
+    return f"{100 * values[name]:.3f} ({name})" if values[name] > 0 else "0.000"
+
+
+def barrier_row(run: Run) -> str:
+    """docs/world.md's row of a path: ID error at the ends, and every barrier under both definitions."""
+    losses, accs, a, name = loss_grid(run), accuracy_grid(run), run.alphas, run.id_dataset
+    loss = [metrics.loss_barrier(losses[name], a, d) for d in ("chord", "frankle")]
+    err = [metrics.accuracy_barrier(accs[name], a, d) for d in ("chord", "frankle")]
+    ood = [worst({n: metrics.accuracy_barrier(accs[n], a, d) for n in run.ood_datasets}) for d in ("chord", "frankle")]
+    e0, e1 = run.endpoints
+    return (f"| `{run.name}`: {e0} ↔ {e1} | {100 * (1 - accs[name][0]):.2f}, {100 * (1 - accs[name][-1]):.2f} | "
+            f"{loss[0]:.3f} / {loss[1]:.3f} | {100 * err[0]:.3f} / {100 * err[1]:.3f} | {ood[0]} / {ood[1]} |")
+
+
+def world_doc() -> str:
+    return " ".join((Path(REPO) / "docs" / "world.md").read_text().split())
+
+
+@pytest.mark.parametrize("name", PATHS)
+def test_docs_barrier_table_is_the_shipped_paths(name):
+    row = barrier_row(Run(RUNS / name))
+    assert row in (Path(REPO) / "docs" / "world.md").read_text(), f"docs/world.md lacks\n{row}"
+
+
+def test_docs_barrier_bullet_is_the_shipped_paths():
+    """docs/world.md's barrier bullet: the chord and Frankle numbers it quotes, with their bootstrap intervals."""
+    doc = world_doc()
+    scratch, shared, finetunes, e2e = (Run(RUNS / n) for n in ("lmc-scratch", "lmc-shared-start", "lmc-finetunes", "world-e2e"))
+
+    def per_example(run, kind):
+        red = run.reductions(run.id_dataset)
+        return red["loss"] if kind == "loss" else np.asarray(red["pred"]) != run.labels(run.id_dataset)[None, :]
+
+    iv = U.path_barrier(per_example(scratch, "loss"), scratch.alphas, "chord")
+    assert f"chord loss barrier of {iv.value:.3f} nats on ID [{iv.lo:.3f}, {iv.hi:.3f}]" in doc
+    assert f"{100 * at(scratch, accuracy_grid(scratch), 0.5)[scratch.id_dataset]:.1f}% ID accuracy at alpha 0.5" in doc
+    losses, accs = loss_grid(shared), accuracy_grid(shared)
+    assert f"sharing the first 2 epochs, {metrics.loss_barrier(losses[shared.id_dataset], shared.alphas):.3f} nats" in doc
+    assert f"({max(metrics.loss_barrier(v, shared.alphas) for v in losses.values()):.3f} at most on any set; chord error " \
+           f"barrier {100 * max(metrics.accuracy_barrier(v, shared.alphas) for v in accs.values()):.1f} pp" in doc
+    for run in (finetunes, e2e):
+        assert all(metrics.loss_barrier(v, run.alphas) <= 0 for v in loss_grid(run).values()), run.name
+    chord = {(r.name, n): metrics.accuracy_barrier(v, r.alphas) for r in (finetunes, e2e) for n, v in accuracy_grid(r).items()}
+    assert max(chord, key=chord.get) == ("lmc-finetunes", finetunes.id_dataset)
+    iv = U.path_barrier(per_example(finetunes, "error"), finetunes.alphas, "chord").scaled(100)
+    assert f"chord error barrier of {iv.value:.3f} pp at most (the two fine-tunes on ID, [{iv.lo:.3f}, {iv.hi:.3f}])" in doc
+    iv = U.path_barrier(per_example(finetunes, "error"), finetunes.alphas, "frankle").scaled(100)
+    assert iv.hi < 2 and f"stable by it ({iv.value:.3f} pp [{iv.lo:.3f}, {iv.hi:.3f}])" in doc
+    acc = accuracy_grid(e2e)[e2e.id_dataset]
+    frankle = 100 * metrics.accuracy_barrier(acc, e2e.alphas, "frankle")
+    assert np.isclose(frankle, 50 * (acc[-1] - acc[0])) and f"scores {frankle:.1f} pp, half the gap between its ends" in doc
+    hard = accuracy_grid(finetunes)["hard"]
+    frankle = 100 * metrics.accuracy_barrier(hard, finetunes.alphas, "frankle")
+    assert metrics.accuracy_barrier(hard, finetunes.alphas) <= 0 and np.isclose(frankle, 50 * abs(hard[-1] - hard[0]))
+    assert f"on hard the two fine-tunes' ends differ by {100 * abs(hard[-1] - hard[0]):.2f} pp, so Frankle's barrier " \
+           f"there is {frankle:.3f} pp, above 2%" in doc and frankle > 2
+
+
+def recipe(r: dict) -> str:
+    """'lr 0.002, 60 warmup steps' from a stored training recipe."""
+    return f"lr {r['lr']:g}, " + (f"{r['warmup_steps']} warmup steps" if r["warmup_steps"] else "no warmup")
+
+
+def scratch_row(pair: str, recipe_text: str, stats: str, loss: float, error_pp: float, source: str) -> str:
+    """A row of docs/world.md's table of from-scratch barriers (chord, ID)."""
+    return f"| {pair} | {recipe_text} | {stats} | {loss:.3f} | {error_pp:.2f} | {source} |"
+
+
+SCRATCH_RECIPE = recipe(json.loads(json.dumps(asdict(WorldBuild().scratch))))
+
+
+def scratch_rows() -> list[str]:
+    """docs/world.md's from-scratch barriers from the shipped sweeps and the lab's summaries."""
+    lab = Path(REPO) / "data" / "world" / "lab"
+    rows = []
+    for name, pair in (("lmc-scratch", "`lmc-scratch`: the world's width-12 pair, inits A and B"),
+                       ("lmc-shared-start", "`lmc-shared-start`: scratch A and its fork after 2 epochs")):
+        run = Run(RUNS / name)
+        loss, acc = loss_grid(run)[run.id_dataset], accuracy_grid(run)[run.id_dataset]
+        rows.append(scratch_row(pair, SCRATCH_RECIPE, "interpolated", metrics.loss_barrier(loss, run.alphas),
+                                100 * metrics.accuracy_barrier(acc, run.alphas), "its sweep"))
+    if (lab / "align.json").is_file():
+        align = json.loads((lab / "align.json").read_text())
+        b, width = align["methods"]["unaligned"]["barriers"], align["pair"]["width"]
+        assert recipe(align["pair"]["recipe"]) == SCRATCH_RECIPE
+        for stats in ("interpolated", "recomputed"):
+            rows.append(scratch_row(f"the lab's width-{width} pair, seeds 0 and 1", SCRATCH_RECIPE, stats, b[stats]["loss"],
+                                    b[stats]["error"], "`data/world/lab/align.json`"))
+    if (lab / "spawn.json").is_file():
+        spawn = json.loads((lab / "spawn.json").read_text())
+        assert spawn["loss_barrier"][0] == spawn["loss_barrier_chord"][0]  # equal ends at k = 0: both definitions agree
+        for i, what in ((0, "spawn at k = 0: one init, two data orders"),
+                        (-1, f"spawn at k = {spawn['k_steps'][-1]} steps ({spawn['k_epochs'][-1]:g} epochs)")):
+            rows.append(scratch_row(what, recipe(spawn["config"]["recipe"]), "recomputed", spawn["loss_barrier_chord"][i],
+                                    100 * spawn["error_barrier_chord"][i], f"`data/world/lab/spawn.json` ({len(spawn['alphas'])} alphas)"))
+    return rows
+
+
+def test_docs_scratch_barriers_side_by_side():
+    """docs/world.md's from-scratch barriers (the width-12 pair with recomputed statistics: tests/test_rebasin.py,
+    which runs `python -m core align`)."""
+    doc = (Path(REPO) / "docs" / "world.md").read_text()
+    for row in scratch_rows():
+        assert row in doc, f"docs/world.md lacks\n{row}"
+
+
+
+def test_readme_names_both_barriers(e2e):
+    """The README's opening: world-e2e's chord barrier is zero on every set, Frankle's ID error barrier half the gap."""
+    readme = " ".join((Path(REPO) / "README.md").read_text().split())
+    losses, accs = loss_grid(e2e), accuracy_grid(e2e)
+    assert all(metrics.loss_barrier(v, e2e.alphas) <= 0 for v in losses.values())
+    assert all(metrics.accuracy_barrier(v, e2e.alphas) <= 0 for v in accs.values())
+    acc = accs[e2e.id_dataset]
+    frankle = 100 * metrics.accuracy_barrier(acc, e2e.alphas, "frankle")
+    assert np.isclose(frankle, 50 * (acc[-1] - acc[0]))
+    assert "its chord barrier is zero (Entezari et al., 2022; the talk's Acc(alpha) >= chord)" in readme
+    assert (f"Frankle et al.'s (2020) barrier, the worst point of the path minus the mean of the two ends, is "
+            f"{frankle:.1f} pp of ID error on the same path, half the gap between its ends") in readme
