@@ -11,20 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+from test_world_phenomena import baseline_trend, effective_robustness_interval
+
 from core.results import claims as C
 from core.results import uncertainty as U
 from core.results.report import accuracy_grid
 from core.runs.artifacts import Run
-from test_world_phenomena import baseline_trend, effective_robustness_interval
 
 RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))
 README_RUNS = ("world-e2e", "world-lc")
 ALPHA = 0.5
 ENDS = ("zero-shot", "fine-tuned")  # alpha 0, alpha 1: the order of wiseft_claims' pairs
 WORD = {1: "beats", -1: "below", 0: "within noise of"}
-ROW = re.compile(r"^\| (world-[\w-]+) \| ([\w ]+) \| (.+?) \| (.+?) \| (.+?) \|$", re.M)
+ROW = re.compile(r"^\| (world-[\w-]+) \| ([\w ]+) \| (.+?) \| (.+?) \| (.+?) \|$", re.MULTILINE)
 
 
 def set_label(name: str) -> str:
