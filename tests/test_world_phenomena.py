@@ -304,3 +304,14 @@ def test_docs_label_noise_is_the_shipped_share(e2e):
     assert int((e2e.labels("id_test") != truth).sum()) == test
     text = f"{100 * train / b.n_train:.2f}% of `id_train` and {100 * test / b.n_test:.2f}% of `id_test` labels"
     assert text in world_doc() and f"probability `ID_LABEL_NOISE` ({styles.ID_LABEL_NOISE:g})" in world_doc(), text
+
+
+def test_lab_notes_heldout_label_noise():
+    """docs/lab-notes.md's share of wrong labels among the soups' held-out id_train images (soups.json's split)."""
+    soups = Path(REPO) / "data" / "world" / "lab" / "soups.json"
+    if not soups.is_file():
+        pytest.skip(f"{soups} is not shipped")
+    held = json.loads(soups.read_text())["heldout"]
+    share = wrong_labels("id_train", held["start"], held["start"] + held["n"]) / held["n"]
+    notes = " ".join((Path(REPO) / "docs" / "lab-notes.md").read_text().split())
+    assert f"on {held['n']:,} images ({100 * share:.2f}% of their labels wrong)" in notes
