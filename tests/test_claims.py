@@ -236,6 +236,30 @@ def test_uncertainty_page_numbers(e2e):
     assert f"The README's table makes {2 * n_rows} of them" in page
 
 
+def texts() -> dict[str, str]:
+    """The README, docs/*.md, notebooks/README.md and the notebooks' markdown cells, whitespace folded."""
+    import json
+
+    pages = {p: p.read_text() for p in [Path(REPO) / "README.md", *sorted((Path(REPO) / "docs").glob("*.md")),
+                                         Path(REPO) / "notebooks" / "README.md"]}
+    for nb in sorted((Path(REPO) / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        pages[nb] = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return {p.relative_to(REPO).as_posix(): " ".join(text.split()) for p, text in pages.items()}
+
+
+OVERCLAIMS = re.compile(r"beats? both ends on (every|each of the (five )?)shifts?|within Frankle et al\.'s 2 pp", re.IGNORECASE)
+
+
+def test_no_text_claims_what_the_intervals_do_not_show(e2e):
+    """Issue 24: alpha 0.5 beats both ends on every shift only if every shift's two intervals say so."""
+    if all(C.beats_both_ends(C.wiseft_claims(e2e, ALPHA)[n]) for n in e2e.ood_datasets):
+        pytest.skip("every shift's intervals support it")
+    for name, text in texts().items():
+        m = OVERCLAIMS.search(text)
+        assert m is None, f"{name}: '{m.group(0)}'"
+
+
 if __name__ == "__main__":
     print("\n".join(row for name in README_RUNS for row in rows(name)))
     print()
