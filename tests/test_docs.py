@@ -126,3 +126,17 @@ def test_architecture_lists_every_verb():
     text = (REPO / "docs" / "architecture.md").read_text()
     for key in verbs.keys:
         assert f"| `{key.value}` |" in text, key.value
+
+
+DEFINITIONS = re.compile(r"chord|Frankle|Entezari|barriers-two-definitions", re.I)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_section_that_quotes_a_barrier_names_its_definition(page):
+    """Issue 24: a barrier is the chord one (Entezari et al., 2022) or Frankle et al.'s (2020, worst point minus the
+    mean of the ends); every section that quotes one says which, and none calls a chord number Frankle's."""
+    text = prose(page)
+    for section in re.split(r"^#+ ", text, flags=re.M):
+        if re.search(r"\bbarriers?\b", section, re.I):
+            assert DEFINITIONS.search(section), f"{page.name}: section '{section.splitlines()[0]}' names no barrier definition"
+    assert "within Frankle et al.'s 2 pp" not in text

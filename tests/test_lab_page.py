@@ -67,20 +67,34 @@ def test_lab_notes_numbers_are_the_shipped_ones():
     start = notes.index("- Spawn at k (issue 15.1")
     text = " ".join(notes[start:notes.index("- Permutation alignment", start)].split())
     spawn, swa, soups = SHIPPED["spawn"], SHIPPED["swa"], SHIPPED["soups"]
-    assert ", ".join(f"{v:.3f}" for v in spawn["loss_barrier"][:-1]) in text
-    assert ", ".join(f"{100 * v:.2f}" for v in spawn["error_barrier"][:-1]) in text
+    lb, eb, lbc, ebc = (spawn[k] for k in ("loss_barrier", "error_barrier", "loss_barrier_chord", "error_barrier_chord"))
+    assert spawn["barrier_definition"] == "frankle" and "in Frankle et al.'s definition" in text
+    assert ", ".join(f"{v:.3f}" for v in lb[:-1]) + f" and {lb[-1]:.3f} nats" in text
+    assert ", ".join(f"{100 * v:.2f}" for v in eb[:-1]) + f" and {100 * eb[-1]:.3f} pp" in text
+    assert lb[:-1] == lbc[:-1] and eb[:-1] == ebc[:-1] and "The chord barriers (Entezari et al., 2022) are the same up to" in text
+    assert f"{lbc[-1]:.3f} nats and {100 * ebc[-1]:.4f} pp at {spawn['k_steps'][-1]} steps" in text
+    assert f"{len(spawn['alphas'])} alphas" in text
     assert ("bar (> 1 nat at k = 0) is not met" in text) == (not spawn["holds"]["loss_barrier_above_1_nat_at_k0"])
     avg, final = swa["models"][-1], swa["models"][-2]
     word = "lower" if swa["holds"]["average_beats_final_on_id_loss"] else "higher"
     assert f"a {word} ID loss ({avg['id_loss']:.4f} vs {final['id_loss']:.4f} nats)" in text
     assert f"({100 * avg['ood_acc']:.1f}% vs {100 * final['ood_acc']:.1f}%)" in text
     assert f"{avg['flatness']:.3f} vs {final['flatness']:.3f}" in text and swa["holds"]["average_flatter_than_final"]
+    start = swa["models"][0]
+    assert start["id_loss"] < avg["id_loss"] and start["flatness"] < avg["flatness"] and start["ood_acc"] < avg["ood_acc"]
+    assert (f"lower ID loss than the average ({start['id_loss']:.4f} vs {avg['id_loss']:.4f} nats) and is flatter "
+            f"({start['flatness']:.3f}), at a lower average OOD accuracy ({100 * start['ood_acc']:.1f}%)") in text
     points = {p["kind"]: p for p in soups["points"] if p["kind"] != "ingredient"}
     best = max(p["ood_acc"] for p in soups["points"] if p["kind"] == "ingredient")
     wise = max(soups["wiseft"], key=lambda w: w["ood_acc"])
     for kind in ("uniform", "greedy"):
         assert f"{100 * points[kind]['id_acc']:.1f}%" in text and f"{100 * points[kind]['ood_acc']:.1f}%" in text
     assert f"best ingredient {100 * best:.1f}%" in text and f"{100 * wise['ood_acc']:.1f}% (alpha {wise['alpha']:g}" in text
+    uniform, greedy = soups["soups"]["uniform"], soups["soups"]["greedy"]
+    assert not uniform["works"] and (f"uniform soup fails the held-out test, the greedy recipe's: "
+                                     f"{100 * uniform['heldout_acc']:.2f}% held-out ID accuracy against its best "
+                                     f"ingredient's {100 * uniform['best_member_heldout_acc']:.2f}%") in text
+    assert len(greedy["members"]) == 1 and f"greedy soup is one ingredient ({soups['ingredients'][greedy['members'][0]]})" in text
 
 
 def test_soups_effective_robustness_is_measured_against_the_baselines_fit():

@@ -18,6 +18,7 @@ from core.data.registry import get_dataset
 from core.model.evaluate import decode
 from core.model.clip import empty_classifier, transforms_from_cfg
 from core.runs.weights import load_classifier
+from test_world_phenomena import SCRATCH_RECIPE, scratch_row
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -235,6 +236,10 @@ def test_lab_notes_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
     corr = stored["methods"]["activation_matching"]["solver"]["mean_correlation"].values()
     assert f"correlate weakly ({min(corr):.2f} to {max(corr):.2f})" in text
     assert not stored["holds"]["aligned_barrier_le_30pct"]
+    unaligned = stored["methods"]["unaligned"]["barriers"]["recomputed"]  # docs/world.md's from-scratch barriers
+    row = scratch_row("the same width-12 pair", SCRATCH_RECIPE, "recomputed", unaligned["loss"], unaligned["error"],
+                      "`python -m core align`")
+    assert row in (REPO / "docs" / "world.md").read_text(), row
 
 
 def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):

@@ -170,8 +170,10 @@ def barrier(values: np.ndarray, alphas: np.ndarray, definition: str = "chord") -
 
     "chord": max over the path of values - chord (Entezari et al., 2022); "frankle": max over the path
     minus the mean of the two ends (Frankle et al., 2020). They agree when the ends are equal; with
-    unequal ends the chord one is smaller. Positive: a barrier separates the ends; <= 0: the path stays
-    at or below the reference (linearly mode-connected). `alphas` sorted, the ends first and last.
+    unequal ends Frankle's is at least half their gap, and the chord one is usually smaller (larger only
+    when the path's rise above its chord lies nearer the better end; docs/world.md has both for every path).
+    Positive: a barrier separates the ends; <= 0: the path stays at or below the reference (linearly
+    mode-connected). `alphas` sorted, the ends first and last.
     values (A,) -> float; (..., A) -> (...,) barriers of several paths (e.g. bootstrap resamples).
     """
     values = np.asarray(values, dtype=np.float64)
