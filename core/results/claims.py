@@ -83,12 +83,13 @@ def format_pp(interval: U.Interval, digits: int = 1) -> str:
 
 def verdict(d: Difference, subject: str | None = None) -> str:
     """One sentence that says what the interval supports, e.g. 'alpha 0.5 beats the zero-shot end (alpha 0)
-    on v2 by +12.5 pp [+10.7, +14.4]' or '... is within noise of ... (+1.4 pp [-0.6, +3.4])'."""
+    on v2 by +12.5 pp [+10.7, +14.4]', '... is below ... (-0.9 pp [-1.4, -0.5])' or '... is within noise of
+    ... (+1.4 pp [-0.6, +3.4])'."""
     who = subject or f"alpha {d.alpha:g}"
     ref = END_NAMES.get(d.reference, f"alpha {d.reference:g}")
     where = "on average over the OOD sets" if d.dataset == "avg_ood" else f"on {d.dataset}"
     if d.sign > 0:
         return f"{who} beats {ref} {where} by {format_pp(d.interval)}"
     if d.sign < 0:
-        return f"{who} is below {ref} {where} by {format_pp(d.interval)}"
+        return f"{who} is below {ref} {where} ({format_pp(d.interval)})"
     return f"{who} is within noise of {ref} {where} ({format_pp(d.interval)})"
