@@ -181,6 +181,7 @@ def cmd_info(args) -> None:
         print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
         return
     run = Run(args.run)
+    run.check()  # a sweep file cut short is refused here, not reported from metrics.csv alone
     fmt = "json" if args.json else args.format
     if not run.has_sweep:
         print(json.dumps(run.manifest, indent=2) if fmt == "json" else f"{run.path}: no sweep yet\n"

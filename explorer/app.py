@@ -163,6 +163,8 @@ def run_ui(path: Path, presenter: bool) -> None:
     key = str(ra.run.path)
     set_param("run", key)
     run_info_ui(ra)
+    for note in ra.notes:
+        st.warning(note)
     overlay = compare_ui(key, state.list_runs(state.run_roots()), paper_sweeps(), key)
     title = path.name if ra.run.name == path.name else f"{path.name} ({ra.run.name})"
     st.subheader(f"{title}: what does α do?")

@@ -111,6 +111,7 @@ class RunArrays:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
     off_grid: dict[tuple[str, float], dict] = field(default_factory=dict, repr=False)  # a few reductions off the view grid
+    notes: list[str] = field(default_factory=list)  # one line each that the app shows above the run (baselines.csv left out, ...)
 
     @property
     def linear(self) -> bool:
@@ -189,7 +190,17 @@ def load_run(path: str | Path) -> RunArrays:
     baselines: dict[str, dict[str, float]] = {}
     for row in run.baselines():
         baselines.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
-    return RunArrays(run, alphas, sets, baselines, ends)
+    return RunArrays(run, alphas, sets, baselines, ends, notes=run_notes(run))
+
+
+def run_notes(run: Run) -> list[str]:
+    """What the user should know before reading the charts, one line each: baselines.csv lines left out
+    of the effective-robustness fit (run.baselines() was read first)."""
+    problems = getattr(run, "baseline_problems", [])
+    if not problems:
+        return []
+    more = f" (and {len(problems) - 1} more lines)" if len(problems) > 1 else ""
+    return [f"{problems[0]}{more}: left out of the effective-robustness fit; fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"]
 
 
 # ----------------------------------------------------------------------------- per alpha

@@ -221,13 +221,18 @@ def image_folder(path: str, data_root: str | None = None) -> ImageSet:
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise DatasetError(f"{root} has no class subfolders; expected PATH/<class name>/<image files>")
-    paths, labels = [], []
+    paths, labels, empty = [], [], []
     for label, cls in enumerate(classes):
         files = sorted(p for p in (root / cls).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         paths += [str(p.resolve()) for p in files]
         labels += [label] * len(files)
+        empty += [] if files else [cls]
     if not paths:
         raise DatasetError(f"{root} has class folders but no images ({', '.join(IMAGE_EXTENSIONS)})")
+    if empty:  # a class with no examples (torchvision's ImageFolder refuses it too)
+        raise DatasetError(f"{root / empty[0]} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+                           f"{f' (nor do {len(empty) - 1} more class folders)' if len(empty) > 1 else ''}: "
+                           "add the class's images or remove its folder")
     return ImageSet(
         name=root.name,
         classnames=[c.replace("_", " ") for c in classes],

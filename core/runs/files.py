@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -56,14 +57,35 @@ def clean_leftovers(folder: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def check_writable(target: Path, flag: str = "--out") -> None:
+    """Refuse, before any work, a target file or folder that cannot be written: its nearest existing
+    ancestor is a file, or creating a file there fails (no permission, a read-only file system). The
+    probe file is removed again; OSError names the target, never a temp path."""
+    target = Path(target)
+    existing = next(p for p in (target, *target.parents) if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir() and existing != target:
+        raise OSError(f"cannot write {target}: {existing} is a file; give a {flag} in a folder you can write")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OSError(f"cannot write {target}: {folder} is not writable ({err.strerror or err}); "
+                      f"give a {flag} in a folder you can write") from None
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Any]:
     """Open a binary file that replaces `path` atomically when the block ends without error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    except OSError as err:  # name the file asked for, not the temp file
+        raise OSError(f"cannot write {path} ({err.strerror or err}); choose a folder you can write") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

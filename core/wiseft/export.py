@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from core.runs.artifacts import Run, atomic_write_json
+from core.runs.files import check_writable
 from core.wiseft.interpolate import interpolate
 from core.model.clip import ModelLoadError, ModelSpec, load_clip
 from core.wiseft.predict import check_alpha, check_variances, require_finetuned
@@ -98,6 +99,7 @@ def export_model(run: Run, alpha: float, out: Path) -> Path:
     out = Path(out)
     alpha = check_alpha(alpha)
     _check_out(out)
+    check_writable(out)
     require_finetuned(run)
     theta_0, theta_1 = load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned"))
     check_variances(theta_0, theta_1, [alpha])

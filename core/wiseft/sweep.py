@@ -129,11 +129,16 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
     folder = sweep_store.new_generation(run, runtime.is_main())
     runtime.barrier()
     entries = []
-    for images, role in eval_sets:
-        entry = _entry(images, role, plan, cfg)
-        if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
-            _sweep_one(run, folder, images, entry, model, plan, cfg, dev)
-        entries.append(entry)
+    try:
+        for images, role in eval_sets:
+            entry = _entry(images, role, plan, cfg)
+            if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
+                _sweep_one(run, folder, images, entry, model, plan, cfg, dev)
+            entries.append(entry)
+    except BaseException:  # a bad image, a kill: no half generation is left (finished chunks stay for a resume)
+        if runtime.is_main():
+            sweep_store.discard_generation(run, folder)
+        raise
     if runtime.is_main():
         sweep_store.switch(run, folder, {"alphas": list(cfg.alphas), "logits_dtype": cfg.logits_dtype,
                                          "keep_logits": cfg.keep_logits, "topk": cfg.topk, "datasets": entries})
