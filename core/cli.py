@@ -178,7 +178,10 @@ def cmd_info(args) -> None:
 
     if not args.run:
         runs = find_runs(*DEFAULT_RUN_ROOTS)
-        print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
+        if args.json or args.format == "json":
+            print(json.dumps({"roots": list(DEFAULT_RUN_ROOTS), "runs": [_run_summary(p) for p in runs]}, indent=2))
+        else:
+            print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
         return
     run = Run(args.run)
     run.check()  # a sweep file cut short is refused here, not reported from metrics.csv alone
@@ -198,6 +201,17 @@ def cmd_info(args) -> None:
         from core.results.tables import format_frame, run_table
 
         print(format_frame(run_table(run), fmt))
+
+
+def _run_summary(path: Path) -> dict:
+    """One run of `info --json`'s list: its path, name and whether it has a sweep (or why it cannot be read)."""
+    from core.runs.artifacts import read_manifest
+
+    try:
+        manifest = read_manifest(path)
+    except ValueError as err:
+        return {"path": str(path), "error": str(err)}
+    return {"path": str(path), "name": manifest.get("name") or path.name, "swept": bool(manifest.get("sweep"))}
 
 
 def cmd_compare(args) -> None:
