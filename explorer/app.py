@@ -155,6 +155,8 @@ def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep], k
 
 def run_ui(path: Path, presenter: bool) -> None:
     """Run mode: the live view (slider, tiles, five charts) and the server-side tabs below it."""
+    if slow := state.before_opening(path):
+        st.warning(slow)
     try:
         ra = load_run(str(path), state.run_stamp(path))
     except Exception as err:  # noqa: BLE001  (RunFormatError, or a reader's error on a damaged file)

@@ -31,6 +31,7 @@ from PIL import Image
 
 from core.results import extra_metrics, metrics
 from core.runs.artifacts import Run, RunFormatError, find_runs
+from core.runs.upgrade import upgrade_note
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOTS = (REPO / "data" / "runs", REPO / "runs")  # shipped runs, then the user's
@@ -200,7 +201,18 @@ def run_notes(run: Run) -> list[str]:
     if not problems:
         return []
     more = f" (and {len(problems) - 1} more lines)" if len(problems) > 1 else ""
-    return [f"{problems[0]}{more}: left out of the effective-robustness fit; fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"]
+    return [f"{problems[0]}{more}: left out of the effective-robustness fit; "
+            f"fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"]
+
+
+def before_opening(path: str | Path) -> str | None:
+    """The one line to show before a run is opened, when opening it will be slow: a run swept before
+    run format 2, whose reductions are recomputed on every open (core.runs.upgrade). Cheap: the
+    manifest and the sets' headers only; a run that cannot be read gets None (opening it says why)."""
+    try:
+        return upgrade_note(Run(path))
+    except (RunFormatError, OSError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------------------- per alpha

@@ -156,10 +156,12 @@ def open_arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None) -> np.ndarray:
-    """Tensor `name` (index None) or its slab `index` along the first axis, read with pread into
-    fresh memory: unlike a memmap, the pages read do not stay mapped into the reader (the sweep's
-    consolidation reads gigabytes this way with a flat resident set)."""
+def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None,
+              rows: tuple[int, int] | None = None) -> np.ndarray:
+    """Tensor `name` (index None) or its slab `index` along the first axis, and of that only the rows
+    [start, stop) along the next axis when `rows` is given, read with pread into fresh memory: unlike a
+    memmap, the pages read do not stay mapped into the reader (the sweep's consolidation reads
+    gigabytes this way with a flat resident set)."""
     entries, data_start, _ = header
     e = entries[name]
     dtype, shape = np.dtype(DTYPES[e["dtype"]]), tuple(e["shape"])
@@ -167,6 +169,9 @@ def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int 
     if index is not None:
         rest = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         start, shape = start + index * rest, shape[1:]
+    if rows is not None:
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        start, shape = start + rows[0] * row, (rows[1] - rows[0], *shape[1:])
     count = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     with open(path, "rb") as f:
         data = os.pread(f.fileno(), count, start)

@@ -287,5 +287,5 @@ def _drop_small_topk(reduced: dict, logits: np.ndarray) -> dict:
     """Top-k is kept beside the logits only when it is smaller than a logit row (C > 3k in float16):
     for the embedded world's 10 classes it would double the shipped runs; readers then take the
     top-k of the few examples shown from their logits."""
-    row, top = logits.shape[-1] * logits.itemsize, reduced["topk"].shape[-1] * 6
-    return reduced if top < row else {k: v for k, v in reduced.items() if not k.startswith("topk")}
+    keep = metrics.topk_worth_storing(logits.shape[-1], logits.itemsize, reduced["topk"].shape[-1])
+    return reduced if keep else {k: v for k, v in reduced.items() if not k.startswith("topk")}
