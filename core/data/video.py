@@ -15,11 +15,7 @@ Scoring follows the release's evaluation script: an anchor is right when its pre
 its labels (pm-0, what Table 6 reports); pm-k counts it only when the anchor and every frame of its
 set are right. A frame with an empty label list is counted wrong in both, as the script does. The set's `extra` carries the anchors and the extra labels into the run manifest;
 core.results.extra_metrics.pm_k computes both. The published size is not checked (not verified here).
-YTBB-Robust is not provided: the benchmark's public example repository releases only
-ImageNet-Vid-Robust, and the paper's loader (mlfoundations/wise-ft, src/datasets/ytbb_robust.py)
-builds its labels from its own annotation files (anchor_labels.json filtered to 'good' anchors,
-pmk_labels.json, absent from that repository, and an anchors CSV with classes 22 and 23 swapped),
-so no reader written here could be checked against the release (read 2026-11-30).
+YTBB-Robust, whose layout is the paper's loader's, is read by core.data.ytbb.
 """
 
 from __future__ import annotations

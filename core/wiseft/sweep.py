@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from core.runs import artifacts, sweep_store
 from core.results import metrics
 from core import runtime
-from core.data.registry import ImageSet, align_classes
+from core.data.registry import ImageSet, align_classes, project_logits
 from core.model.evaluate import decode, predict, split_normalize
 from core.wiseft.interpolate import check_compatible, differing_keys, interpolate_
 from core.model.clip import ImageClassifier, transforms_from_cfg
@@ -258,9 +258,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
                   dev: torch.device, logit_indices: np.ndarray | None, storage: str, bar) -> dict[str, np.ndarray]:
     """One chunk's stored logits (as `storage` says) and their reductions at every grid alpha."""
     dtype = np.dtype(cfg.logits_dtype)
-    project = (lambda z: z) if logit_indices is None else (lambda z: z[..., logit_indices])
-    if logit_indices is not None and logit_indices.ndim == 2:  # (K, G): class k scores max of its group
-        project = lambda z: z[..., logit_indices].max(axis=-1)  # noqa: E731
+    project = lambda z: project_logits(z, logit_indices)  # noqa: E731  (the head's C classes -> the set's K)
     if storage == "closed_form":  # encoder once; logits are linear in alpha
         feats = predict(model.features, x, cfg.batch_size, dev, plan.prepare).to(dev)  # (n, D)
         ends = {}
