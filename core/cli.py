@@ -4,6 +4,7 @@
     python -m core finetune --run RUN --train folder:train --epochs 10
     python -m core sweep    --run RUN --id folder:val --ood sketch=folder:sketch --alphas 0:1:21
     python -m core info     [--run RUN] [--format table|csv|markdown|latex|json]   (without --run: list the runs)
+    python -m core upgrade  --run RUN   (once, for a run swept before run format 2: store its reductions)
     python -m core export   --run RUN --alpha 0.5 --out DIR   (theta_alpha as a folder open_clip loads)
     python -m core predict  --run RUN --alpha 0 --alpha 0.5 IMAGE...   (top-k classes along the path)
     python -m core compare  --run RUN --reference table5   (the paper's numbers beside the run's)
@@ -178,9 +179,17 @@ def cmd_info(args) -> None:
 
     if not args.run:
         runs = find_runs(*DEFAULT_RUN_ROOTS)
-        print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
+        if args.json or args.format == "json":
+            print(json.dumps({"roots": list(DEFAULT_RUN_ROOTS), "runs": [_run_summary(p) for p in runs]}, indent=2))
+        else:
+            print("\n".join(map(str, runs)) if runs else f"no runs under {', '.join(DEFAULT_RUN_ROOTS)}")
         return
     run = Run(args.run)
+    run.check()  # a sweep file cut short is refused here, not reported from metrics.csv alone
+    from core.runs.upgrade import upgrade_note
+
+    if note := upgrade_note(run):
+        print(f"note: {note}", file=sys.stderr)
     fmt = "json" if args.json else args.format
     if not run.has_sweep:
         print(json.dumps(run.manifest, indent=2) if fmt == "json" else f"{run.path}: no sweep yet\n"
@@ -199,6 +208,17 @@ def cmd_info(args) -> None:
         print(format_frame(run_table(run), fmt, intervals=run_interval_tables(run)))
 
 
+def _run_summary(path: Path) -> dict:
+    """One run of `info --json`'s list: its path, name and whether it has a sweep (or why it cannot be read)."""
+    from core.runs.artifacts import read_manifest
+
+    try:
+        manifest = read_manifest(path)
+    except ValueError as err:
+        return {"path": str(path), "error": str(err)}
+    return {"path": str(path), "name": manifest.get("name") or path.name, "swept": bool(manifest.get("sweep"))}
+
+
 def cmd_compare(args) -> None:
     """A run's accuracies beside a paper table's, with deltas. Refuses when the run's model or
     datasets are not the table's (--allow-mismatch compares anyway)."""
@@ -208,6 +228,16 @@ def cmd_compare(args) -> None:
     reference = load_reference(args.reference)
     print(format_comparison(compare(Run(args.run), reference, model=args.model, finetune=args.finetune,
                                     allow_mismatch=args.allow_mismatch)))
+
+
+def cmd_upgrade(args) -> None:
+    """Upgrade a run swept before run format 2 (no stored reductions) once: its reductions are computed
+    and stored, streaming, so the explorer and `info` open it without recomputing them on every read."""
+    from core.runs.upgrade import upgrade
+
+    folder = upgrade(Path(args.run))
+    print(f"{args.run} already stores its reductions: nothing to upgrade" if folder is None else
+          f"{args.run} upgraded: its reductions are in {folder}")
 
 
 def cmd_export(args) -> None:
@@ -386,6 +416,10 @@ def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="same as --format json")
 
 
+def _upgrade_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run folder swept before run format 2")
+
+
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run folder with fine-tuned weights")
     p.add_argument("--alpha", type=float, required=True, help="any real: 0 zero-shot, 1 fine-tuned, >1 extrapolates")
@@ -468,6 +502,8 @@ VERBS: dict[str, Verb] = {
         "python -m core compare --run runs/b16 --reference table5",
         "python -m core compare --run runs/l14-cifar10 --reference table2,table6",
         "python -m core compare --run runs/tiny --reference my_numbers.csv --allow-mismatch")),
+    "upgrade": Verb(cmd_upgrade, _upgrade_args, "store the reductions of a run swept before run format 2 (once)", (
+        "python -m core upgrade --run runs/old-imagenet",)),
     "export": Verb(cmd_export, _export_args, "write theta_alpha as a folder that plain open_clip loads", (
         "python -m core export --run data/runs/world-e2e --alpha 0.5 --out exported/world-0.5",)),
     "predict": Verb(cmd_predict, _predict_args, "top-k classes of theta_alpha for images, along the path", (
@@ -544,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a usage error (2, already printed)
         return int(stop.code or 0)
     try:
-        if args.verb not in ("info", "compare"):  # readers need neither torch nor torchrun (fast `info`)
+        if args.verb not in ("info", "compare", "upgrade"):  # need neither torch nor torchrun (fast `info`)
             from core import runtime
 
             runtime.init_distributed()

@@ -158,6 +158,8 @@ def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep], k
 
 def run_ui(path: Path, presenter: bool) -> None:
     """Run mode: the live view (slider, tiles, five charts) and the server-side tabs below it."""
+    if slow := state.before_opening(path):
+        st.warning(slow)
     try:
         ra = load_run(str(path), state.run_stamp(path))
     except Exception as err:  # noqa: BLE001  (RunFormatError, or a reader's error on a damaged file)
@@ -166,6 +168,8 @@ def run_ui(path: Path, presenter: bool) -> None:
     key = str(ra.run.path)
     set_param("run", key)
     run_info_ui(ra)
+    for note in ra.notes:
+        st.warning(note)
     overlay = compare_ui(key, state.list_runs(state.run_roots()), paper_sweeps(), key)
     title = path.name if ra.run.name == path.name else f"{path.name} ({ra.run.name})"
     st.subheader(f"{title}: what does α do?")

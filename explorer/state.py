@@ -31,6 +31,7 @@ import numpy as np
 
 from core.results import extra_metrics, metrics
 from core.runs.artifacts import Run, RunFormatError, find_runs
+from core.runs.upgrade import upgrade_note
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOTS = (REPO / "data" / "runs", REPO / "runs")  # shipped runs, then the user's
@@ -100,6 +101,7 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
+    notes: list[str] = field(default_factory=list)  # one line each that the app shows above the run (baselines.csv left out, ...)
 
     @property
     def linear(self) -> bool:
@@ -178,7 +180,28 @@ def load_run(path: str | Path) -> RunArrays:
     baselines: dict[str, dict[str, float]] = {}
     for row in run.baselines():
         baselines.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
-    return RunArrays(run, alphas, sets, baselines, ends)
+    return RunArrays(run, alphas, sets, baselines, ends, notes=run_notes(run))
+
+
+def run_notes(run: Run) -> list[str]:
+    """What the user should know before reading the charts, one line each: baselines.csv lines left out
+    of the effective-robustness fit (run.baselines() was read first)."""
+    problems = getattr(run, "baseline_problems", [])
+    if not problems:
+        return []
+    more = f" (and {len(problems) - 1} more lines)" if len(problems) > 1 else ""
+    return [f"{problems[0]}{more}: left out of the effective-robustness fit; "
+            f"fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"]
+
+
+def before_opening(path: str | Path) -> str | None:
+    """The one line to show before a run is opened, when opening it will be slow: a run swept before
+    run format 2, whose reductions are recomputed on every open (core.runs.upgrade). Cheap: the
+    manifest and the sets' headers only; a run that cannot be read gets None (opening it says why)."""
+    try:
+        return upgrade_note(Run(path))
+    except (RunFormatError, OSError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------------------- per alpha

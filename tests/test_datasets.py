@@ -147,10 +147,21 @@ def fake_world(root):
     return "world:id_test:4", None, list(shapes.CLASSNAMES)
 
 
+def fake_ytbb(root):
+    """YTBB-Robust in the paper's loader's layout (tests/test_ytbb_robust.py)."""
+    from test_ytbb_robust import fake_release
+
+    fake_release(root)
+    names = ("person bird bicycle boat bus bear cow cat giraffe _ horse motorcycle knife airplane skateboard train "
+             "truck zebra toilet dog elephant umbrella none car").split()
+    return "ytbb-robust", [0, 0, 0, 23, 23], [n if n != "_" else "potted plant" for n in names]
+
+
 FAKES = {"imagenet": fake_imagenet, "imagenetv2": fake_imagenetv2, "imagenet-r": fake_subset("imagenet-r"),
          "imagenet-a": fake_subset("imagenet-a"), "imagenet-sketch": fake_sketch, "objectnet": fake_objectnet,
          "cifar10": fake_cifar10, "cifar10.1": fake_cifar10_1, "cifar10.2": fake_cifar10_2,
-         "folder": fake_folder, "world": fake_world, **TALK_FAKES}  # the talk's other datasets (issue 16)
+         "folder": fake_folder, "world": fake_world, "ytbb-robust": fake_ytbb,
+         **TALK_FAKES}  # the talk's other datasets (issue 16)
 
 
 @pytest.mark.parametrize("name", sorted(list_datasets()))

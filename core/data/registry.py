@@ -28,6 +28,23 @@ from core.runs.identity import stat_digest
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
+NO_CLASS, NEVER_PREDICTED = -1, -2  # logit_indices entries: a constant logit 0, or one that never wins
+NEVER_LOGIT = -1e4  # the paper subtracts 1e10; -1e4 keeps float16 logits finite and still never wins
+
+
+def project_logits(logits: np.ndarray, logit_indices: np.ndarray | None) -> np.ndarray:
+    """A head's logits (..., C) projected onto a set's classes (..., K) (see ImageSet.logit_indices)."""
+    if logit_indices is None:
+        return logits
+    if logit_indices.ndim == 1:
+        return logits[..., logit_indices]
+    picked = logits[..., np.maximum(logit_indices, 0)]  # (..., K, G)
+    if (logit_indices < 0).any():
+        fixed = np.where(logit_indices == NO_CLASS, 0.0, NEVER_LOGIT).astype(picked.dtype)  # (K, G)
+        picked = np.where(logit_indices >= 0, picked, fixed)
+    return picked.max(axis=-1)
+
+
 class DatasetError(ValueError):
     """A dataset spec that cannot be resolved, or a dataset that is missing or malformed."""
 
@@ -44,7 +61,9 @@ class ImageSet:
         get_image: i -> PIL RGB image.
         logit_indices: when the model's head has more classes than this set (ImageNet-R/A's
             200-class subsets), the head classes that this set's labels index; logits are projected
-            onto them before argmax and loss.
+            onto them before argmax and loss (`project_logits`). (K, G): class k scores the max over
+            its group; a group of NO_CLASS scores a constant 0 and one of NEVER_PREDICTED cannot win
+            (YTBB-Robust classes with no ImageNet class, as the paper's projection).
         content: a digest of what the examples hold beyond their ids and labels (the world's pixels,
             image files' sizes and modification times), so that results computed from other content
             are never reused for this set; "" when the ids alone pin the content.
@@ -119,7 +138,8 @@ _REGISTRY: dict[str, DatasetEntry] = {}
 _OPENERS: list[tuple[str, Callable[[str], bool], Opener]] = []
 # Modules whose dataset families register themselves (the package's own "entry points"); imported
 # on first use so that `core.data` never imports them at module level (they import it).
-PLUGINS = ("core.worlds.registry", "core.data.shifts", "core.data.transfer", "core.data.wilds", "core.data.video")
+PLUGINS = ("core.worlds.registry", "core.data.shifts", "core.data.transfer", "core.data.wilds", "core.data.video",
+           "core.data.ytbb")
 
 
 def register(name: str, help: str = "", sizes: dict | None = None,
@@ -221,13 +241,18 @@ def image_folder(path: str, data_root: str | None = None) -> ImageSet:
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise DatasetError(f"{root} has no class subfolders; expected PATH/<class name>/<image files>")
-    paths, labels = [], []
+    paths, labels, empty = [], [], []
     for label, cls in enumerate(classes):
         files = sorted(p for p in (root / cls).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         paths += [str(p.resolve()) for p in files]
         labels += [label] * len(files)
+        empty += [] if files else [cls]
     if not paths:
         raise DatasetError(f"{root} has class folders but no images ({', '.join(IMAGE_EXTENSIONS)})")
+    if empty:  # a class with no examples (torchvision's ImageFolder refuses it too)
+        raise DatasetError(f"{root / empty[0]} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+                           f"{f' (nor do {len(empty) - 1} more class folders)' if len(empty) > 1 else ''}: "
+                           "add the class's images or remove its folder")
     return ImageSet(
         name=root.name,
         classnames=[c.replace("_", " ") for c in classes],

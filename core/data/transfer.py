@@ -125,8 +125,10 @@ def _loadmat(path: Path, name: str) -> dict:
         raise DatasetError(f"{name}: reading {path.name} needs scipy (pip install scipy)") from None
     try:
         return loadmat(path, squeeze_me=True)
-    except (OSError, ValueError, TypeError) as err:
-        raise DatasetError(f"{name}: {path} is not a readable MATLAB file ({err})") from None
+    except Exception as err:  # noqa: BLE001  (scipy's reader fails on a damaged file in many ways: MatReadError,
+        # IndexError, ValueError...; for the user's own file every failure is a bad input)
+        raise DatasetError(f"{name}: {path} is not a readable MATLAB file ({err}); replace it with the "
+                           "release's copy (car_devkit.tgz, or torchvision's StanfordCars download)") from None
 
 
 @register("stanford-cars", "Stanford Cars: stanford-cars[:test|train], DATA_ROOT/stanford_cars/ (torchvision's layout)",

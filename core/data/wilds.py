@@ -75,7 +75,7 @@ def iwildcam(arg: str, data_root: str | None = None) -> ImageSet:
 
 def _fmow_split(row: dict, cutoff_ood: datetime, cutoff_val: datetime) -> str | None:
     """WILDS' 'time_after_2016' split of one rgb_metadata.csv row (None: sequestered or unused)."""
-    when = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00"))
+    when = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00"))  # ValueError: not ISO 8601
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     original = row["split"]
     if when >= cutoff_ood:
@@ -83,6 +83,24 @@ def _fmow_split(row: dict, cutoff_ood: datetime, cutoff_val: datetime) -> str | 
     if when >= cutoff_val:
         return "ood_val" if original == "val" else None
     return {"train": "train", "val": "id_val", "test": "id_test"}.get(original)
+
+
+def _fmow_rows(rows: list[dict], split: str, path: Path) -> list[int]:
+    """Indices of the rows in `split`; a timestamp that is not ISO 8601 or a category that is not one
+    of the 62 is refused naming the file and its line (the header is line 1)."""
+    cut_ood, cut_val = (datetime(y, 1, 1, tzinfo=timezone.utc) for y in (2016, 2013))
+    index = []
+    for i, row in enumerate(rows):
+        try:
+            chosen = _fmow_split(row, cut_ood, cut_val) == split
+        except ValueError:
+            raise DatasetError(f"fmow: {path} line {i + 2}: timestamp {row['timestamp']!r} is not ISO 8601 (like "
+                               "2016-01-01T00:00:00Z); fix the line or re-download the WILDS copy") from None
+        if chosen and row["category"] not in FMOW_CATEGORIES:
+            raise DatasetError(f"fmow: {path} line {i + 2}: category {row['category']!r} is not one of WILDS' 62 FMoW "
+                               "categories (core.data.wilds.FMOW_CATEGORIES); fix the line or re-download the WILDS copy")
+        index += [i] if chosen else []
+    return index
 
 
 @register("fmow", "WILDS FMoW: fmow[:id_test|ood_test|train|id_val|ood_val], DATA_ROOT/fmow_v1.1/",
@@ -94,8 +112,7 @@ def fmow(arg: str, data_root: str | None = None) -> ImageSet:
     root = locate(data_root, "fmow", ["fmow_v1.1"], layout, WILDS_SOURCE.format(name="fmow"))
     rows = _rows(root / "rgb_metadata.csv", "fmow", {"split", "category", "country_code", "timestamp"})
     regions = {r["alpha-3"]: r["region"] for r in _rows(root / "country_code_mapping.csv", "fmow", {"alpha-3", "region"})}
-    cut_ood, cut_val = (datetime(y, 1, 1, tzinfo=timezone.utc) for y in (2016, 2013))
-    index = [i for i, r in enumerate(rows) if _fmow_split(r, cut_ood, cut_val) == split]
+    index = _fmow_rows(rows, split, root / "rgb_metadata.csv")
     label_of = {c: i for i, c in enumerate(FMOW_CATEGORIES)}
     paths = [str((root / "images" / f"rgb_img_{i}.png").resolve()) for i in index]
     labels = np.asarray([label_of[rows[i]["category"]] for i in index], dtype=np.int64)

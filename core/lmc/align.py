@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from core.runs import artifacts
+from core.runs.files import check_writable
 from core.results import metrics
 from core.lmc import rebasin
 from core.data.registry import get_dataset
@@ -256,9 +257,9 @@ def align_cli(run: Path, out: Path | None, methods: str, eval_set: str | None, q
     if unknown or not chosen:
         raise ValueError(f"unknown alignment method(s) {unknown or methods!r}: choose from {','.join(ALIGNMENT_METHODS)}")
     out = out or Path("runs") / "align" / run.resolve().name
-    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ValueError(f"cannot write {out}/{ALIGN_FILE}: {blocker} is a file; pass a writable --out folder")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot write {out}/{ALIGN_FILE}: {out} is a file; pass a writable --out folder")
+    check_writable(out / ALIGN_FILE)  # a file in the way, no permission: refused before any computation
     cfg = replace(AlignConfig.quick() if quick else AlignConfig(), methods=chosen)
     try:
         return write_alignment(out, run, cfg, eval_set=eval_set)

@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import pickle
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -175,13 +176,23 @@ def load_clip(spec: ModelSpec, device: str | torch.device = "cpu", load_weights:
         is_file = bool(pretrained) and Path(pretrained).is_file()
         if not is_file and not isinstance(err, (RuntimeError, pickle.UnpicklingError, EOFError, KeyError, ValueError)):
             raise
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
         raise ModelLoadError(
-            f"could not load {spec.name} with --pretrained {pretrained}: {first}. Give an open_clip tag "
-            "(open_clip.list_pretrained()) or a checkpoint that loads with torch.load(weights_only=True) "
-            "(pickled code is refused) or a safetensors file"
+            f"could not load {spec.name} with --pretrained {pretrained}: {load_failure(err)}. Give an open_clip tag "
+            "(open_clip.list_pretrained()), a safetensors file, or a checkpoint of tensors only"
         ) from err
     return model, pre_train, pre_val, load_tokenizer(spec, name)
+
+
+def load_failure(err: Exception) -> str:
+    """Why a checkpoint did not load, in a few words. torch's weights-only refusal is reported as what it
+    is (the file holds pickled code, or is not a checkpoint), never with torch's advice to load it with
+    weights_only=False: the product refuses to run code from a checkpoint on purpose."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    if "Weights only load failed" in text:
+        after = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text else ""
+        reason = next((line.strip() for line in after.splitlines() if line.strip()), "unreadable").split(". ")[0]
+        return f"it is not a checkpoint of tensors only ({reason[:200]}); pickled code is never run"
+    return (text.strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 def load_tokenizer(spec: ModelSpec, name: str | None = None) -> Callable:

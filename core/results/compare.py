@@ -5,9 +5,12 @@ data/paper/README.md). A reference row is matched to the run by dataset name (ca
 ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep rows by their alpha,
 "zero-shot" rows at alpha 0, "standard fine-tuning" at alpha 1, "optimal alpha" rows by the best
 grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
-all five ImageNet shifts. Each run accuracy comes with its 95% interval over the run's examples (Wilson
-per set; the averages resample each set on its own), so a delta can be read against the run's noise; the
-paper's own numbers are printed without one (their sampling noise is not published).
+all five ImageNet shifts. Differences are recomputed too: Table 3's optimal minus alpha 0.5, Table 2's
+gain over fine-tuning. Rows of methods off the WiSE-FT path (CoOp, output-space ensembles with
+another network, a model alone) have no counterpart in a run and are reported as such. Each run
+accuracy comes with its 95% interval over the run's examples (Wilson per set; the averages resample
+each set on its own), so a delta can be read against the run's noise; the paper's own numbers are
+printed without one (their sampling noise is not published).
 
 Comparing a run with a table it does not reproduce prints meaningless deltas, so `compare` refuses
 (unless allow_mismatch) when the run's model is not the table's, or when a dataset the paper names
@@ -28,10 +31,12 @@ from core.results import uncertainty
 from core.results.extra_metrics import run_extra_metrics
 from core.results.report import accuracy_grid, hit_grid, interval_grid
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE_DIRS = (REPO / "data" / "paper", REPO.parent / "shared" / "reference")
+PAPER_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"  # every table ships in the repository
 ACCURACY_METRICS = ("accuracy", "top-1")
 EXTRA_METRICS = ("macro F1", "worst-region accuracy", "pm-0", "pm-k")  # core.results.extra_metrics
+# differences of two accuracies on the path: metric -> (the alpha subtracted, how the label names it)
+DIFFERENCE_METRICS = {"accuracy_difference_pp": (0.5, "alpha 0.50"),  # Table 3
+                      "gain_vs_standard_finetuning_pp": (1.0, "fine-tuned")}  # Table 2
 SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
 
 
@@ -48,8 +53,7 @@ DEFAULT_SPLITS = ("", "val", "test", "v6")  # a spec without a split means the t
 
 def list_tables() -> list[str]:
     """The paper tables `load_reference` finds by name (table2, table4, ...), in number order."""
-    found = {re.match(r"wiseft_paper_(table\d+)_", p.name).group(1)
-             for d in REFERENCE_DIRS if d.is_dir() for p in d.glob("wiseft_paper_table*_*.csv")}
+    found = {re.match(r"wiseft_paper_(table\d+)_", p.name).group(1) for p in PAPER_DIR.glob("wiseft_paper_table*_*.csv")}
     return sorted(found, key=lambda t: int(t[5:]))
 
 
@@ -59,17 +63,19 @@ def norm_name(name: str) -> str:
 
 def load_reference(table: str) -> list[dict]:
     """Rows of a reference CSV given its path, or a table name: 'table5', '5', 'Table 5' or a file
-    stem, looked up in data/paper/ and then ../shared/reference/. A comma joins tables: 'table2,table6'."""
+    stem, looked up in data/paper/. A comma joins tables: 'table2,table6'."""
     if "," in table and not Path(table).is_file():
         return [row for part in table.split(",") for row in load_reference(part.strip())]
     path = Path(table)
+    if not path.is_file() and (path.suffix == ".csv" or len(path.parts) > 1):  # a path, not a table name
+        raise ValueError(f"reference {table}: no such CSV file; give an existing CSV or a table name "
+                         f"({', '.join(list_tables())})")
     if not path.is_file():
         number = re.fullmatch(r"(?:table)?(\d+)", norm_name(table))
-        pattern = f"wiseft_paper_table{number.group(1)}_*.csv" if number else f"{table}.csv"
-        found = [p for d in REFERENCE_DIRS if d.is_dir() for p in sorted(d.glob(pattern))]
+        found = sorted(PAPER_DIR.glob(f"wiseft_paper_table{number.group(1)}_*.csv" if number else f"{table}.csv"))
         if not found:
-            raise ValueError(f"no reference table {table!r}: give a CSV path or a table of "
-                             f"{', '.join(str(d) for d in REFERENCE_DIRS)} (e.g. table5)")
+            raise ValueError(f"no reference table {table!r}: give a CSV path or a table of {PAPER_DIR} "
+                             f"({', '.join(list_tables())})")
         path = found[0]
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("value", "").strip()]
@@ -124,22 +130,43 @@ def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
             for name, (metric, values) in run_extra_metrics(run).items()}
 
 
-def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, int] | None:
-    """(row label, grid index of the run's value) for a reference row, or None when the run has no such point."""
+def _path_alpha(row: dict) -> float | str | None:
+    """The point on the WiSE-FT path a reference row reports: an alpha, "optimal", or None when the
+    row's method is off the path (CoOp, an output-space ensemble with another network, a model alone)."""
     method = row["method"].lower()
+    if not method.startswith(("zero-shot", "standard fine-tuning", "wise-ft")):
+        return None
+    if "optimal alpha" in method:
+        return "optimal"
     if row["alpha"].strip():
-        alpha = float(row["alpha"])
-    elif method.startswith("zero-shot"):
-        alpha = 0.0
-    elif method == "standard fine-tuning":
-        alpha = 1.0
-    elif method.startswith("wise-ft, optimal"):
-        return "optimal alpha", int(np.argmax(values))
-    else:
-        return None  # rows of other methods (CoOp, output-space ensembles, ...) have no run counterpart
+        return float(row["alpha"])
+    return 0.0 if method.startswith("zero-shot") else 1.0 if method.startswith("standard fine-tuning") else None
+
+
+def _index(values: np.ndarray, alphas: np.ndarray, alpha: float | str) -> int | None:
+    """The grid index of an alpha (None off the grid), or of the run's best over the grid ("optimal")."""
+    if alpha == "optimal":
+        return int(np.argmax(values))
     hit = np.flatnonzero(np.abs(alphas - alpha) < 1e-6)
-    label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
-    return (label, int(hit[0])) if hit.size else None
+    return int(hit[0]) if hit.size else None
+
+
+def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float, int | None] | None:
+    """(row label, run value, its grid index) for a reference row on the path, or None when the run has no
+    such point; the index is None for a difference of two alphas (no single accuracy's interval)."""
+    alpha = _path_alpha(row)
+    i = None if alpha is None else _index(values, alphas, alpha)
+    value = None if i is None else float(values[i])
+    if alpha == "optimal":
+        label = "optimal alpha"
+    else:
+        label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
+    if row.get("metric") in DIFFERENCE_METRICS:
+        base, name = DIFFERENCE_METRICS[row["metric"]]
+        j = _index(values, alphas, base)
+        value, label = (None if value is None or j is None else value - float(values[j])), f"{label} - {name} (pp)"
+        i = None
+    return None if value is None else (label, value, i)
 
 
 def _model_mismatch(run: Run, table_model: str) -> str | None:
@@ -181,10 +208,13 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     accuracies in %; lo, hi: the run value's 95% interval (None for metrics beyond top-1).
     """
     finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
-    rows = [r for r in reference if r.get("metric", "accuracy") in ACCURACY_METRICS + EXTRA_METRICS
+    rows = [r for r in reference if r.get("metric", "accuracy") in (*ACCURACY_METRICS, *EXTRA_METRICS, *DIFFERENCE_METRICS)
             and r.get("finetune", "none") in (finetune, "none")]
     if not rows:
         raise ValueError(f"the reference has no {finetune} accuracy rows")
+    off_path = list(dict.fromkeys(f"{r['model']}: {r['method']}" for r in rows if _path_alpha(r) is None))
+    if not (rows := [r for r in rows if _path_alpha(r) is not None]):
+        raise ValueError(f"no row of the reference has a counterpart in a run (their methods: {'; '.join(off_path)})")
     chosen = _pick_model(rows, model, run)
     rows = [r for r in rows if r["model"] == chosen]
     problems = [_model_mismatch(run, chosen)] + dataset_mismatches(run, rows)
@@ -195,9 +225,10 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     out, missing = [], []
     for r in rows:
         key, metric = norm_name(r["dataset"]), r.get("metric", "accuracy")
-        values = acc.get(key) if metric in ACCURACY_METRICS else extra.get((key, metric))
+        on_accuracy = metric in ACCURACY_METRICS or metric in DIFFERENCE_METRICS
+        values = acc.get(key) if on_accuracy else extra.get((key, metric))
         if values is None:
-            missing.append(r["dataset"] if metric in ACCURACY_METRICS else f"{r['dataset']} ({metric})")
+            missing.append(r["dataset"] if on_accuracy else f"{r['dataset']} ({metric})")
             continue
         matched = _run_value(r, values, alphas)
         if matched:
@@ -210,7 +241,7 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
     return {"title": f"{tables}: {chosen}, {finetune}", "run": run.name,
             "datasets": list(dict.fromkeys(o["dataset"] for o in out)),
-            "missing": list(dict.fromkeys(missing)), "rows": out, "warnings": problems}
+            "missing": list(dict.fromkeys(missing)), "off_path": off_path, "rows": out, "warnings": problems}
 
 
 def format_comparison(result: dict) -> str:
@@ -221,7 +252,7 @@ def format_comparison(result: dict) -> str:
     cell = {(o["label"], o["dataset"]): o for o in result["rows"]}
     labels = list(dict.fromkeys(o["label"] for o in result["rows"]))
     pad = max(map(len, labels))
-    others = {o["dataset"]: o["metric"] for o in result["rows"] if o.get("metric", "accuracy") not in ACCURACY_METRICS}
+    others = {o["dataset"]: o["metric"] for o in result["rows"] if o.get("metric", "accuracy") in EXTRA_METRICS}
     lines = [f"{result['title']} vs run {result['run']} (top-1 %, delta = run - paper; 95% CI: the run's interval)"]
     lines += [f"  {d}: {m} (%), not top-1" for d, m in others.items()]
     lines.append(" " * (pad + 7) + "".join(c.rjust(width) for c in cols))
@@ -239,6 +270,8 @@ def format_comparison(result: dict) -> str:
                         if "optimal alpha" in labels else ""))
     if result["missing"]:
         lines.append(f"not in the run: {', '.join(result['missing'])}")
+    if result.get("off_path"):
+        lines.append(f"no counterpart in a run (off the WiSE-FT path): {'; '.join(result['off_path'])}")
     for problem in result.get("warnings", []):
         lines.append(f"warning: {problem} (compared because of --allow-mismatch)")
     return "\n".join(lines)

@@ -55,21 +55,23 @@ def _worst_group_accuracy(pred: np.ndarray, labels: np.ndarray, groups: np.ndarr
     return float(out) if np.ndim(out) == 0 else out
 
 
-def pm_k(logits: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labels=()) -> tuple:
+def pm_k(logits: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labels=(), unlabelled=()) -> tuple:
     """(pm-0, pm-k) of a video robustness set, as the benchmark's evaluation script scores them.
 
     anchors: (N,) for each frame, the index of its anchor frame (an anchor points to itself).
     extra_labels: [frame, label] pairs of further correct labels (a frame may have several).
+    unlabelled: frames whose label list is empty: never right (the benchmark's script scores them so).
     pm-0 is the accuracy on the anchors; pm-k counts an anchor as correct only when it and every
     frame of its set are classified correctly (Shankar et al., 2021).
     """
-    return _pm_k(_predictions(logits), labels, anchors, extra_labels)
+    return _pm_k(_predictions(logits), labels, anchors, extra_labels, unlabelled)
 
 
-def _pm_k(pred: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labels=()) -> tuple:
+def _pm_k(pred: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_labels=(), unlabelled=()) -> tuple:
     correct = pred == np.asarray(labels)
     for frame, label in extra_labels:
         correct[..., frame] |= pred[..., frame] == label
+    correct[..., list(unlabelled)] = False
     anchors = np.asarray(anchors)
     heads = np.flatnonzero(anchors == np.arange(len(anchors)))
     pm0 = correct[..., heads].mean(-1)
@@ -90,7 +92,7 @@ def dataset_metric(pred: np.ndarray, labels: np.ndarray, info: dict) -> tuple[st
         ignore = tuple(names.index(g) for g in info.get("ignore_groups", []) if g in names)
         return metric, _worst_group_accuracy(pred, labels, np.asarray(info["groups"]), ignore)
     if metric in ("pm-0", "pm-k"):
-        pm0, pmk = _pm_k(pred, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()))
+        pm0, pmk = _pm_k(pred, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()), info.get("unlabelled", ()))
         return metric, pm0 if metric == "pm-0" else pmk
     acc = (np.asarray(pred) == np.asarray(labels)).mean(-1)
     return "accuracy", float(acc) if np.ndim(acc) == 0 else acc

@@ -58,6 +58,12 @@ def closed_form(logits_0: np.ndarray, logits_1: np.ndarray, alpha: float | np.nd
 TOPK = 5  # top classes (and probabilities) kept per example and alpha: the gallery shows 3
 
 
+def topk_worth_storing(n_classes: int, logit_itemsize: int, k: int = TOPK) -> bool:
+    """Top-k (an int32 class and a float16 probability each) is stored beside logits only when it is
+    smaller than a logit row: for a head of <= 3k classes readers take it from the logits instead."""
+    return min(k, n_classes) * 6 < n_classes * logit_itemsize
+
+
 def reduce_logits(logits: np.ndarray, labels: np.ndarray, k: int = TOPK) -> dict[str, np.ndarray]:
     """What readers need from logits (A, N, C), one alpha at a time (float32 per (N, C) slice only).
 

@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 
 from core.runs import artifacts
+from core.runs.files import check_writable
 from core.model.clip import ModelSpec, empty_classifier, load_clip, save_arch, zero_shot_classifier
 from core.runtime import pick_device, seed_everything
 from core.runs.weights import load_weights, save_weights
@@ -29,6 +30,7 @@ def _refuse_existing(out: Path) -> None:
         raise RunExistsError(f"--out {out} is a file, not a folder; give the path of a new run folder")
     if (out / artifacts.MANIFEST).exists():
         raise RunExistsError(f"{out} already holds a run; choose a new --out or delete it first")
+    check_writable(out / artifacts.MANIFEST)  # before the model is loaded: names --out, not a temp file
 
 
 def create_zeroshot_run(

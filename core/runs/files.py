@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -56,14 +57,35 @@ def clean_leftovers(folder: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def check_writable(target: Path, flag: str = "--out") -> None:
+    """Refuse, before any work, a target file or folder that cannot be written: its nearest existing
+    ancestor is a file, or creating a file there fails (no permission, a read-only file system). The
+    probe file is removed again; OSError names the target, never a temp path."""
+    target = Path(target)
+    existing = next(p for p in (target, *target.parents) if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir() and existing != target:
+        raise OSError(f"cannot write {target}: {existing} is a file; give a {flag} in a folder you can write")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OSError(f"cannot write {target}: {folder} is not writable ({err.strerror or err}); "
+                      f"give a {flag} in a folder you can write") from None
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Any]:
     """Open a binary file that replaces `path` atomically when the block ends without error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    except OSError as err:  # name the file asked for, not the temp file
+        raise OSError(f"cannot write {path} ({err.strerror or err}); choose a folder you can write") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -134,10 +156,12 @@ def open_arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None) -> np.ndarray:
-    """Tensor `name` (index None) or its slab `index` along the first axis, read with pread into
-    fresh memory: unlike a memmap, the pages read do not stay mapped into the reader (the sweep's
-    consolidation reads gigabytes this way with a flat resident set)."""
+def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None,
+              rows: tuple[int, int] | None = None) -> np.ndarray:
+    """Tensor `name` (index None) or its slab `index` along the first axis, and of that only the rows
+    [start, stop) along the next axis when `rows` is given, read with pread into fresh memory: unlike a
+    memmap, the pages read do not stay mapped into the reader (the sweep's consolidation reads
+    gigabytes this way with a flat resident set)."""
     entries, data_start, _ = header
     e = entries[name]
     dtype, shape = np.dtype(DTYPES[e["dtype"]]), tuple(e["shape"])
@@ -145,6 +169,9 @@ def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int 
     if index is not None:
         rest = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         start, shape = start + index * rest, shape[1:]
+    if rows is not None:
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        start, shape = start + rows[0] * row, (rows[1] - rows[0], *shape[1:])
     count = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     with open(path, "rb") as f:
         data = os.pread(f.fileno(), count, start)

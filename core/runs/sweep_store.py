@@ -34,7 +34,8 @@ def generation_number(manifest: dict) -> int:
 
 
 def new_generation(run: artifacts.Run, is_main: bool) -> Path:
-    """The folder of the next generation, emptied (left over from a killed sweep) on the main rank."""
+    """The folder of the next generation, cleared of what a killed sweep left on the main rank. It is
+    created by its first file, so a sweep that fails before any result leaves the run as it was."""
     sweep = run.path / "sweep"
     current = generation_number(run.manifest)
     folder = sweep / f"gen-{current + 1:04d}"
@@ -42,8 +43,14 @@ def new_generation(run: artifacts.Run, is_main: bool) -> Path:
         for old in sweep.glob("gen-*"):
             if _number(old) > current:  # orphans of killed sweeps: never named by a manifest
                 shutil.rmtree(old)
-        folder.mkdir(parents=True)
     return folder
+
+
+def discard_generation(run: artifacts.Run, folder: Path) -> None:
+    """Remove an unfinished generation (never the one the manifest names); its finished chunks stay
+    in sweep/.partial/ for a resume."""
+    if _number(folder) > generation_number(run.manifest):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _number(folder: Path) -> int:
@@ -88,6 +95,7 @@ def reuse(run: artifacts.Run, folder: Path, entry: dict, is_main: bool = True) -
 
 
 def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
     except OSError:

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from core.runs.artifacts import Run, atomic_write_json
+from core.runs.files import check_writable
 from core.wiseft.interpolate import interpolate
 from core.model.clip import ModelLoadError, ModelSpec, load_clip
 from core.wiseft.predict import check_alpha, check_variances, require_finetuned
@@ -58,13 +59,17 @@ for p, i in zip(*logits.softmax(-1)[0].topk(min(3, len(classnames)))):
 
 
 def _text_tower(run: Run) -> tuple[dict[str, torch.Tensor], str]:
-    """Every non-image tensor of the run's base CLIP model (text tower, logit scale), and its source."""
+    """Every non-image tensor of the run's base CLIP model (text tower, logit scale), and its source.
+    A random-init model is built under the run's seed, as `zeroshot` built it: the export is a function
+    of the run, and its text tower is the one the run's zero-shot head was made with."""
     model = run.manifest["model"]
     spec = ModelSpec(model["name"], model.get("pretrained"))
     if spec.local_dir is not None and not spec.local_dir.is_absolute() and not spec.local_dir.is_dir():
         spec = ModelSpec(f"local-dir:{REPO / spec.local_dir}")  # shipped runs name it from the repo root
     try:
-        clip = load_clip(spec)[0]
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG state is left as it was
+            torch.manual_seed(int(run.manifest.get("seed", 0)))  # core.runs.create.create_zeroshot_run's seeding
+            clip = load_clip(spec)[0]
     except (ModelLoadError, RuntimeError, OSError) as err:
         raise ValueError(
             f"cannot load the run's base model {spec.name} ({spec.pretrained or 'no tag'}) for its text "
@@ -98,6 +103,7 @@ def export_model(run: Run, alpha: float, out: Path) -> Path:
     out = Path(out)
     alpha = check_alpha(alpha)
     _check_out(out)
+    check_writable(out)
     require_finetuned(run)
     theta_0, theta_1 = load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned"))
     check_variances(theta_0, theta_1, [alpha])

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from core.runs import artifacts, sweep_store
 from core.results import metrics
 from core import runtime
-from core.data.registry import ImageSet, align_classes
+from core.data.registry import ImageSet, align_classes, project_logits
 from core.model.evaluate import decode, predict, split_normalize
 from core.wiseft.interpolate import check_compatible, differing_keys, interpolate_
 from core.model.clip import ImageClassifier, transforms_from_cfg
@@ -129,11 +129,16 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
     folder = sweep_store.new_generation(run, runtime.is_main())
     runtime.barrier()
     entries = []
-    for images, role in eval_sets:
-        entry = _entry(images, role, plan, cfg)
-        if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
-            _sweep_one(run, folder, images, entry, model, plan, cfg, dev)
-        entries.append(entry)
+    try:
+        for images, role in eval_sets:
+            entry = _entry(images, role, plan, cfg)
+            if not sweep_store.reuse(run, folder, entry, runtime.is_main()):
+                _sweep_one(run, folder, images, entry, model, plan, cfg, dev)
+            entries.append(entry)
+    except BaseException:  # a bad image, a kill: no half generation is left (finished chunks stay for a resume)
+        if runtime.is_main():
+            sweep_store.discard_generation(run, folder)
+        raise
     if runtime.is_main():
         sweep_store.switch(run, folder, {"alphas": list(cfg.alphas), "logits_dtype": cfg.logits_dtype,
                                          "keep_logits": cfg.keep_logits, "topk": cfg.topk, "datasets": entries})
@@ -253,9 +258,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
                   dev: torch.device, logit_indices: np.ndarray | None, storage: str, bar) -> dict[str, np.ndarray]:
     """One chunk's stored logits (as `storage` says) and their reductions at every grid alpha."""
     dtype = np.dtype(cfg.logits_dtype)
-    project = (lambda z: z) if logit_indices is None else (lambda z: z[..., logit_indices])
-    if logit_indices is not None and logit_indices.ndim == 2:  # (K, G): class k scores max of its group
-        project = lambda z: z[..., logit_indices].max(axis=-1)  # noqa: E731
+    project = lambda z: project_logits(z, logit_indices)  # noqa: E731  (the head's C classes -> the set's K)
     if storage == "closed_form":  # encoder once; logits are linear in alpha
         feats = predict(model.features, x, cfg.batch_size, dev, plan.prepare).to(dev)  # (n, D)
         ends = {}
@@ -282,5 +285,5 @@ def _drop_small_topk(reduced: dict, logits: np.ndarray) -> dict:
     """Top-k is kept beside the logits only when it is smaller than a logit row (C > 3k in float16):
     for the embedded world's 10 classes it would double the shipped runs; readers then take the
     top-k of the few examples shown from their logits."""
-    row, top = logits.shape[-1] * logits.itemsize, reduced["topk"].shape[-1] * 6
-    return reduced if top < row else {k: v for k, v in reduced.items() if not k.startswith("topk")}
+    keep = metrics.topk_worth_storing(logits.shape[-1], logits.itemsize, reduced["topk"].shape[-1])
+    return reduced if keep else {k: v for k, v in reduced.items() if not k.startswith("topk")}
