@@ -232,10 +232,11 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
             continue
         matched = _run_value(r, values, alphas)
         if matched:
-            (label, i), paper = matched, float(r["value"].lstrip("+"))
-            lo, hi = (float(ci[key][0][i]), float(ci[key][1][i])) if metric in ACCURACY_METRICS else (None, None)
-            out.append({"label": label, "dataset": r["dataset"], "run": float(values[i]), "lo": lo, "hi": hi,
-                        "paper": paper, "delta": float(values[i]) - paper, "metric": metric})
+            (label, value, i), paper = matched, float(r["value"].lstrip("+"))
+            with_ci = metric in ACCURACY_METRICS and i is not None and key in ci
+            lo, hi = (float(ci[key][0][i]), float(ci[key][1][i])) if with_ci else (None, None)
+            out.append({"label": label, "dataset": r["dataset"], "run": value, "lo": lo, "hi": hi, "paper": paper,
+                        "delta": value - paper, "metric": metric})
     if not out:
         raise ValueError(f"no reference row matches the run's datasets {run.dataset_names} and alphas")
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
