@@ -255,7 +255,7 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
     dtype = np.dtype(cfg.logits_dtype)
     project = (lambda z: z) if logit_indices is None else (lambda z: z[..., logit_indices])
     if logit_indices is not None and logit_indices.ndim == 2:  # (K, G): class k scores max of its group
-        project = lambda z: z[..., logit_indices].max(axis=-1)  # noqa: E731
+        project = lambda z: z[..., logit_indices].max(axis=-1)
     if storage == "closed_form":  # encoder once; logits are linear in alpha
         feats = predict(model.features, x, cfg.batch_size, dev, plan.prepare).to(dev)  # (n, D)
         ends = {}
