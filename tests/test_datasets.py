@@ -19,7 +19,7 @@ from conftest import CLASSES, make_image_folder
 from core.data import shifts as ds
 from core.cli import main
 from core.data.registry import DatasetError, get_dataset, list_datasets
-from test_datasets_talk import TALK_FAKES
+from test_datasets_transfer_wilds_video import TALK_FAKES
 
 NAMES = list(open_clip.IMAGENET_CLASSNAMES)
 WNIDS = ds.imagenet_wnids()

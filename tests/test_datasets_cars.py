@@ -9,7 +9,7 @@ from conftest import copy_run, run_cli
 from core.runs.artifacts import Run
 from core.results.compare import compare, load_reference
 from core.data.registry import DatasetError, dataset_entry, get_dataset
-from test_datasets_talk import fake_stanford_cars
+from test_datasets_transfer_wilds_video import fake_stanford_cars
 
 
 def test_cars_test_and_train_splits(tmp_path):

@@ -10,7 +10,7 @@ from conftest import copy_run, run_cli
 from core.results import extra_metrics as em
 from core.runs.artifacts import Run
 from core.results.compare import compare, load_reference
-from test_datasets_talk import fake_fmow
+from test_datasets_transfer_wilds_video import fake_fmow
 
 
 def onehot_logits(pred, classes):

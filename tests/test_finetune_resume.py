@@ -164,7 +164,7 @@ def test_truncated_checkpoint_names_the_file_to_delete(zeroshot_run, folders, ca
     ckpt = checkpoints(run)[-1]
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     err = fails(capsys, "finetune", "--run", run, "--train", train, *STEPS)
-    assert f"delete that file" in err and str(ckpt) in err and "--restart" in err
+    assert "delete that file" in err and str(ckpt) in err and "--restart" in err
     assert main(["finetune", "--run", str(run), "--train", train, *STEPS, "--restart"]) == 0
 
 

@@ -16,7 +16,7 @@ from core.results import metrics
 from core.runs.artifacts import Run
 from explorer import live, state
 from test_app import live_payload, open_app
-from test_datasets_talk import write_csv
+from test_datasets_transfer_wilds_video import write_csv
 
 OOD = "wilds-fmow-ood-test"
 OOD_COUNTRIES = ["USA"] * 4 + ["KEN"] * 4 + ["ATA"]  # Americas, Africa, Other (not ranked by WILDS)
