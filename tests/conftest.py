@@ -102,7 +102,7 @@ def lc_run(tmp_path_factory, zeroshot_run, folders) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_world(tmp_path_factory):
-    """`make world` in quick mode, once per session (test_world, test_lab): (WorldBuild, seconds per step).
+    """`make world` in quick mode, once per session (test_world, test_lmc_lab): (WorldBuild, seconds per step).
     Built on one torch thread: two threads on the 2 shared cores of the dev machine trained 13x slower."""
     import torch
 
