@@ -23,6 +23,19 @@ TINY_CONFIG = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` are skipped, with the reason shown, where torch sees no CUDA device."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+        for item in gpu:
+            item.add_marker(skip)
+
+
 def make_image_folder(root: Path, per_class: int, seed: int, shift: float = 0.0) -> Path:
     """Class-per-subfolder JPEGs whose colour depends on the class (so fine-tuning can learn it)."""
     from PIL import Image
