@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test world bench handouts clean
+.PHONY: setup demo test test-fast lint world bench handouts clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+test-fast: setup   ## every module's quick tests, under 90 s on 2 CPU cores; `make test` (what CI runs) runs all
+	$(PY) -m pytest -m "not slow"
+
+lint: setup   ## what CI checks before the tests: ruff's rules and format (settings in pyproject.toml)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
 world: setup   ## regenerate data/world and data/runs from scratch, the LMC lab included (~22 min on 2 CPU cores)
 	rm -rf data/world data/runs/world-* data/runs/lmc-* build/world
 	$(PY) -m core world --out data --work build/world
@@ -36,4 +43,4 @@ handouts: setup
 	$(PY) notebooks/handouts.py $(HANDOUTS_ARGS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from core.lmc import plane  # noqa: E402
 from core.worlds.build.config import WorldBuild  # noqa: E402
-from core.worlds.build.recipes import world_plane
+from core.worlds.build.recipes import world_plane  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,10 +19,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
-from core.runs.artifacts import RunFormatError  # noqa: E402
-from core.runs.manifest import plane_file  # noqa: E402
-from explorer import client, explain, lab_page, live, paper, state  # noqa: E402
-from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
+from core.runs.artifacts import RunFormatError
+from core.runs.manifest import plane_file
+from explorer import client, explain, lab_page, live, paper, state
+from explorer.gallery import changes_ui, try_image_ui, view_controls_ui
 
 RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
 URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode=

@@ -96,7 +96,7 @@ def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str
                        f"{side} WiSE-FT's best ({100 * best_ood:.1f}%).")
     if len(baselines) > 1:
         fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines])
-        er = lambda p: 100 * metrics.effective_robustness(p["id_acc"], p["ood_acc"], fit)  # noqa: E731
+        er = lambda p: 100 * metrics.effective_robustness(p["id_acc"], p["ood_acc"], fit)
         best_wise = max(wise, key=lambda w: w["ood_acc"])
         soups_er = ", ".join(f"{p['kind']} soup {er(p):+.1f} pp" for p in points if p["kind"] != "ingredient")
         ingredients = [er(p) for p in points if p["kind"] == "ingredient"]

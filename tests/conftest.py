@@ -23,6 +23,19 @@ TINY_CONFIG = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` are skipped, with the reason shown, where torch sees no CUDA device."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+        for item in gpu:
+            item.add_marker(skip)
+
+
 def make_image_folder(root: Path, per_class: int, seed: int, shift: float = 0.0) -> Path:
     """Class-per-subfolder JPEGs whose colour depends on the class (so fine-tuning can learn it)."""
     from PIL import Image
@@ -102,7 +115,7 @@ def lc_run(tmp_path_factory, zeroshot_run, folders) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_world(tmp_path_factory):
-    """`make world` in quick mode, once per session (test_world, test_lab): (WorldBuild, seconds per step).
+    """`make world` in quick mode, once per session (test_world, test_lmc_lab): (WorldBuild, seconds per step).
     Built on one torch thread: two threads on the 2 shared cores of the dev machine trained 13x slower."""
     import torch
 

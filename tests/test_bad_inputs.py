@@ -14,7 +14,7 @@ from core.cli import main
 from core.data.registry import get_dataset
 from core.results.extra_metrics import dataset_metric
 from explorer import state
-from test_datasets_talk import fake_fmow, fake_stanford_cars, fake_vid_robust, write_csv, FMOW_ROWS
+from test_datasets_transfer_wilds_video import fake_fmow, fake_stanford_cars, fake_vid_robust, write_csv, FMOW_ROWS
 
 UNWRITABLE = Path("/sys/wiseft-unwritable")  # even root cannot create files in sysfs
 

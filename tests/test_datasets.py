@@ -19,7 +19,7 @@ from conftest import CLASSES, make_image_folder
 from core.data import shifts as ds
 from core.cli import main
 from core.data.registry import DatasetError, get_dataset, list_datasets
-from test_datasets_talk import TALK_FAKES
+from test_datasets_transfer_wilds_video import TALK_FAKES
 
 NAMES = list(open_clip.IMAGENET_CLASSNAMES)
 WNIDS = ds.imagenet_wnids()
@@ -265,6 +265,7 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_cifar10_downloads_only_when_asked(tmp_path, monkeypatch, tiny_config):
     def no_network(*args, **kwargs):
         raise AssertionError("nothing may be downloaded without --download")
@@ -317,6 +318,7 @@ def imagenet_runs(tmp_path_factory, tiny_config):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["e2e", "head"])
 def test_sweep_projects_imagenet_r_and_objectnet_logits(imagenet_runs, kind, tmp_path):
     from core.runs.artifacts import Run

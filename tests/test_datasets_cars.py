@@ -9,7 +9,7 @@ from conftest import copy_run, run_cli
 from core.runs.artifacts import Run
 from core.results.compare import compare, load_reference
 from core.data.registry import DatasetError, dataset_entry, get_dataset
-from test_datasets_talk import fake_stanford_cars
+from test_datasets_transfer_wilds_video import fake_stanford_cars
 
 
 def test_cars_test_and_train_splits(tmp_path):
@@ -60,6 +60,7 @@ def test_the_cars_column_is_measured_on_stanford_cars():
         "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"]
 
 
+@pytest.mark.slow
 def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp_path, capsys):
     """zeroshot with the 196 car classes, a sweep on the fake copy, `compare --reference table2`."""
     import torch

@@ -17,7 +17,7 @@ from core.data.registry import get_dataset, list_datasets, project_logits
 from core.results.compare import compare, load_reference
 from core.results.extra_metrics import dataset_metric
 from core.runs.artifacts import Run
-from test_datasets_talk import image
+from test_datasets_transfer_wilds_video import image
 
 ANCHOR_NAMES = ["good", "bad", "unsure", "person", "dog", "car", "blurry"]
 PMK_NAMES = ["similar", "correct", "dissimilar", "problematic", "incorrect", "dont know", "deformation",

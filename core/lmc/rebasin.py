@@ -198,7 +198,7 @@ def weight_matching(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, t
     qk, v, heads = spec.heads or (None, None, 0)
     units = [p for p in spec.sizes if p not in (qk, v)] + ([qk] if spec.heads else [])
     passes = 0
-    for passes in range(1, iters + 1):
+    for passes in range(1, iters + 1):  # noqa: B007  (the count is returned after the loop)
         changed = False
         for i in rng.permutation(len(units)):
             p = units[i]

@@ -169,7 +169,7 @@ def load_clip(spec: ModelSpec, device: str | torch.device = "cpu", load_weights:
             warnings.filterwarnings("ignore", message="QuickGELU mismatch")
             model, pre_train, pre_val = oc.create_model_and_transforms(
                 name, pretrained=pretrained, device=device, force_quick_gelu=quick_gelu, load_weights=load_weights)
-    except Exception as err:  # noqa: BLE001  (below: only errors of reading the user's own file)
+    except Exception as err:  # below: only errors of reading the user's own file become ModelLoadError
         # A checkpoint file the user named can fail inside torch's unpickler in many ways (garbage text
         # raised IndexError from its stack); for a file, every failure is a bad input. Tags keep the
         # narrow list, so a bug elsewhere still shows its traceback.

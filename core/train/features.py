@@ -71,7 +71,7 @@ def _chunk_ok(path: Path, ident: dict) -> bool:
     try:
         with safe_open(str(path), framework="pt") as f:
             return json.loads((f.metadata() or {}).get("identity", "null")) == ident
-    except Exception:  # missing or damaged (killed write): recompute
+    except Exception:  # noqa: BLE001  (missing, or damaged by a killed write: recompute)
         return False
 
 

@@ -43,7 +43,7 @@ from core.data.registry import ImageSet
 from core.model.clip import transforms_from_cfg
 from core.runs.identity import file_digest
 from core.runs.weights import load_classifier, load_weights, save_weights
-from core.train.trainstate import checkpoints  # noqa: F401  (re-exported: callers list a run's checkpoints here)
+from core.train.trainstate import checkpoints  # also re-exported: callers list a run's checkpoints here
 
 LOG_EVERY = 20  # steps between progress-bar loss read-backs (each one is a host-device sync)
 

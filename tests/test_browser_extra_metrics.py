@@ -11,10 +11,11 @@ import pytest
 from conftest import copy_run
 from explorer import state
 from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, SIZES, live_frame, streamlit_server
-from test_live_extra import fmow_run  # noqa: F401  (the fixture: a run whose worst-region accuracy varies)
+from test_live_extra_metrics import fmow_run  # noqa: F401  (fixture: a run whose worst-region accuracy varies)
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"),
 ]
 

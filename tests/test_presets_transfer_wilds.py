@@ -6,7 +6,7 @@ import pytest
 from core.results.compare import norm_name, load_reference
 from core.data.registry import get_dataset
 from core.train.presets import get_preset, list_presets
-from test_datasets_talk import TALK_FAKES
+from test_datasets_transfer_wilds_video import TALK_FAKES
 
 TALK = {"vit-l-14-336-cifar100": "cifar100", "vit-l-14-336-food101": "food101", "vit-l-14-336-dtd": "dtd",
         "vit-l-14-336-sun397": "sun397", "vit-l-14-336-iwildcam": "iwildcam", "vit-l-14-336-fmow": "fmow",
