@@ -25,6 +25,13 @@ def spawn_md(spawn: dict) -> str:
     out = [f"Children split at k = 0 (the parent's initial weights) end with an error barrier of **{100 * eb[0]:.2f}%** "
            f"and a loss barrier of **{lb[0]:.3f} nats**; split after **{k[-1]:g} epochs**, **{100 * eb[-1]:.2f}%** and "
            f"**{lb[-1]:.3f} nats**."]
+    if spawn.get("barrier_definition") == "frankle" and "error_barrier_chord" in spawn:
+        chord = spawn["error_barrier_chord"]
+        gap = max(abs(f - c) for f, c in zip(eb, chord))
+        out.append(f"These are Frankle et al.'s barriers: the worst value on the path minus the mean of the two children's. "
+                   f"Above the chord instead (Entezari et al.), the error barriers are {100 * chord[0]:.2f}% and "
+                   f"{100 * chord[-1]:.2f}%; the two definitions differ by at most {100 * gap:.2f} points at any k, as "
+                   "the two children of each pair are about equally good.")
     r = spawn.get("config", {}).get("recipe")
     if r:
         warmup = f"{r['warmup_steps']} warmup steps" if r["warmup_steps"] else "no warmup"
