@@ -214,7 +214,8 @@ function intervalTile(set, label, ends) {
 // Effective robustness at the current alpha: above the fit, below it, or within noise of it (its interval holds 0).
 function erTile(sc) {
   const ci = P.ci, er = sc.er[cur], b = ci && ci.er ? ci.er[cur] : null, sign = b ? ci.er_sign[cur] : null;
-  const where = sign == null ? "above the fit" : sign > 0 ? "above the fit" : sign < 0 ? "below the fit" : "within noise of the fit";
+  const above = sign == null ? (er >= 0 ? 1 : -1) : sign;  // no interval (paper mode): the value's own sign
+  const where = above > 0 ? "above the fit" : above < 0 ? "below the fit" : "within noise of the fit";
   const tip = "effective robustness: OOD accuracy above the baselines' fit at this ID accuracy" +
     (b ? `; 95% interval ${span100(b, { signed: true })} pp (ID and OOD examples resampled, the fit held fixed)` : "");
   return `<div class="tile" data-set="er" title="${tip}"><div class="tl">ER (${sc.y_label})</div>` +
