@@ -176,11 +176,20 @@ def _normal(value: np.ndarray, var: np.ndarray) -> Band:
     return Band(value, value - half, value + half)
 
 
+def _table(correct: np.ndarray) -> np.ndarray:
+    return np.asarray(correct, dtype=bool)
+
+
+def _hits(table: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """(G,) examples right in each row of a (G, N) bool table, or right in the row and in `reference` (N,) too."""
+    return np.count_nonzero(table if reference is None else table & _table(reference), axis=-1)
+
+
 def wilson_band(correct: np.ndarray) -> Band:
     """Accuracy of each row of a (G, N) correctness table with its Wilson interval (equal to `wilson` per row)."""
-    correct = np.asarray(correct, dtype=bool)
-    n = correct.shape[-1]
-    p = np.count_nonzero(correct, axis=-1) / n
+    table = _table(correct)
+    n = table.shape[-1]
+    p = _hits(table) / n
     centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
     half = Z * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
     return Band(p, np.maximum(0.0, centre - half), np.minimum(1.0, centre + half))
@@ -189,11 +198,13 @@ def wilson_band(correct: np.ndarray) -> Band:
 def _paired_moments(reference: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """acc(row) - acc(reference) for each row of (G, N) `correct`, and the variance of its mean over a resample
     of the N examples: (p_up + p_down - d^2) / N, the paired bootstrap's exact variance."""
-    ref, right = np.asarray(reference, dtype=bool), np.asarray(correct, dtype=bool)
-    up = np.count_nonzero(right & ~ref, axis=-1) / ref.size  # (G,)
-    down = np.count_nonzero(ref & ~right, axis=-1) / ref.size  # (G,)
+    table = _table(correct)
+    n = table.shape[-1]
+    both = _hits(table, reference)  # (G,) right in the row and in the reference
+    up = (_hits(table) - both) / n  # right in the row only
+    down = (float(np.count_nonzero(reference)) - both) / n  # right in the reference only
     d = up - down
-    return d, (up + down - d * d) / ref.size
+    return d, (up + down - d * d) / n
 
 
 def paired_difference_band(reference: np.ndarray, correct: np.ndarray) -> Band:
@@ -210,9 +221,17 @@ def mean_difference_band(pairs: list[tuple[np.ndarray, np.ndarray]]) -> Band:
     return _normal(sum(d for d, _ in moments) / k, sum(v for _, v in moments) / k**2)
 
 
+def mean_band(bands: list[Band]) -> Band:
+    """The mean of independent normal bands (e.g. each OOD set's `paired_difference_band`): equal to
+    `mean_difference_band` on their tables, without recounting them."""
+    half = [(b.hi - b.lo) / 2 for b in bands]  # Z sd each
+    k = len(bands)
+    return _normal(sum(b.value for b in bands) / k, sum((h / Z) ** 2 for h in half) / k**2)
+
+
 def _accuracy_moments(correct: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The mean over sets of each (G, N_s) table's accuracy, and its variance over independent resamples."""
-    accs = [np.count_nonzero(np.asarray(c, dtype=bool), axis=-1) / np.shape(c)[-1] for c in correct]
+    accs = [_hits(_table(c)) / np.shape(c)[-1] for c in correct]
     k = len(accs)
     return sum(accs) / k, sum(a * (1 - a) / np.shape(c)[-1] for a, c in zip(accs, correct)) / k**2
 
