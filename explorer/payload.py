@@ -75,10 +75,10 @@ class Intervals(TypedDict):
     predictions (explorer.live.intervals_payload; core.results.uncertainty's closed forms). A change is shown as a
     gain or a loss only when `sign` says so, else as within noise."""
 
-    acc: dict[str, list[list[float]]]  # set -> (G, 2) [lo, hi] of acc: Wilson; 'avg_ood': over the sets, each resampled
-    diff: dict[str, list[list[list[float]]]]  # set -> (G, 2, 2): [lo, hi] of acc - acc at ends[0], then at ends[1]
-    sign: dict[str, list[list[int]]]  # set -> (G, 2): +1 / -1 where that diff's interval lies above / below 0, 0 within noise
-    er: list[list[float]] | None  # (G, 2) [lo, hi] of scatter.er; None when scatter.er is None
+    acc: dict[str, list[list[float]]]  # set -> (2, G) [lo, hi] of acc: Wilson; 'avg_ood': over the sets, each resampled
+    diff: dict[str, list[list[list[float]]]]  # set -> (2, 2, G): [lo, hi] of acc - acc at ends[0], then at ends[1]
+    sign: dict[str, list[list[int]]]  # set -> (2, G) per end: +1 / -1 where diff's interval lies above / below 0, 0 within noise
+    er: list[list[float]] | None  # (2, G) [lo, hi] of scatter.er; None when scatter.er is None
     er_sign: list[int] | None  # (G,) the sign scatter.er's interval supports (0: within noise of the fit)
     barrier: dict[str, list[float]]  # set -> [lo, hi] of barrier (nats), from the sweep grid's per-example losses
 

@@ -100,6 +100,7 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # what a reader computes once per run
 
     @property
     def linear(self) -> bool:

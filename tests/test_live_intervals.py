@@ -81,21 +81,21 @@ def test_the_payload_intervals_are_core_uncertainty_on_the_stored_predictions(e2
         for name in run.dataset_names:
             c = claims.correctness(run, name)  # from the sweep's stored predictions, not the app's arrays
             iv = U.accuracy_interval(c[g])
-            assert ci["acc"][name][g] == pytest.approx([iv.lo, iv.hi], abs=1e-5)
+            assert [ci["acc"][name][0][g], ci["acc"][name][1][g]] == pytest.approx([iv.lo, iv.hi], abs=1e-5)
             assert p["acc"][name][g] == pytest.approx(iv.value, abs=1e-6)
             for k, ref in enumerate(ends):
                 band = U.paired_difference_band(c[ref], c[g:g + 1])
-                assert ci["diff"][name][g][k] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
-                assert ci["sign"][name][g][k] == band.sign[0] == U.paired_difference(c[ref], c[g]).sign
+                assert [ci["diff"][name][k][0][g], ci["diff"][name][k][1][g]] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
+                assert ci["sign"][name][k][g] == band.sign[0] == U.paired_difference(c[ref], c[g]).sign
         ood = [claims.correctness(run, n) for n in run.ood_datasets]
         band = U.mean_accuracy_band([c[g:g + 1] for c in ood])
-        assert ci["acc"][state.AVG_OOD][g] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
+        assert [ci["acc"][state.AVG_OOD][0][g], ci["acc"][state.AVG_OOD][1][g]] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
         for k, ref in enumerate(ends):
             d = claims.difference(run, state.AVG_OOD, alpha, float(run.alphas[ref]))
-            assert ci["sign"][state.AVG_OOD][g][k] == d.sign
+            assert ci["sign"][state.AVG_OOD][k][g] == d.sign
     fit = state.trend(e2e, state.AVG_OOD)
     er = U.effective_robustness_band(e2e.sets[e2e.id_name].correct, [e2e.sets[n].correct for n in run.ood_datasets], fit)
-    assert np.allclose(ci["er"], np.stack([er.lo, er.hi], -1), atol=1e-5) and ci["er_sign"] == er.sign.tolist()
+    assert np.allclose(ci["er"], np.stack([er.lo, er.hi]), atol=1e-5) and ci["er_sign"] == er.sign.tolist()
     assert np.allclose(p["scatter"]["er"], er.value, atol=1e-6)
     assert set(ci["barrier"]) == set(run.dataset_names)
 
@@ -105,17 +105,17 @@ def test_within_noise_and_a_gain(e2e):
     gain. world-lc at alpha 0.5 lies below an end on v2 and on sketch: sketch's loss to zero-shot is real, v2's to the
     fine-tuned model is within noise (its interval reaches 0). The payload's signs and claims.verdict agree."""
     p, g = live.run_payload(e2e), state.view_index(e2e, 0.5)
-    assert p["ci"]["sign"]["objectnet"][g][0] == 0
+    assert p["ci"]["sign"]["objectnet"][0][g] == 0
     assert "within noise of the zero-shot end" in claims.verdict(claims.difference(e2e.run, "objectnet", 0.5, 0.0))
-    assert p["ci"]["sign"]["v2"][g][1] == 1
-    lo, hi = p["ci"]["diff"]["v2"][g][1]
+    assert p["ci"]["sign"]["v2"][1][g] == 1
+    lo, hi = (bound[g] for bound in p["ci"]["diff"]["v2"][1])
     assert 0 < lo < p["acc"]["v2"][g] - p["acc"]["v2"][-1] < hi
     assert claims.verdict(claims.difference(e2e.run, "v2", 0.5, 1.0)).startswith("alpha 0.5 beats the fine-tuned end")
     lc = state.load_run(LC)
     p, g = live.run_payload(lc), state.view_index(lc, 0.5)
-    assert p["acc"]["sketch"][g] < p["acc"]["sketch"][0] and p["ci"]["sign"]["sketch"][g][0] == -1
+    assert p["acc"]["sketch"][g] < p["acc"]["sketch"][0] and p["ci"]["sign"]["sketch"][0][g] == -1
     assert claims.verdict(claims.difference(lc.run, "sketch", 0.5, 0.0)).startswith("alpha 0.5 is below the zero-shot end")
-    assert p["acc"]["v2"][g] < p["acc"]["v2"][-1] and p["ci"]["sign"]["v2"][g][1] == 0
+    assert p["acc"]["v2"][g] < p["acc"]["v2"][-1] and p["ci"]["sign"]["v2"][1][g] == 0
     assert "within noise of the fine-tuned end" in claims.verdict(claims.difference(lc.run, "v2", 0.5, 1.0))
 
 

@@ -185,6 +185,7 @@ function drawTiles() {
 
 // ------------------------------------------------------------------------------------------ intervals (P.ci)
 
+const atCur = (bounds) => [bounds[0][cur], bounds[1][cur]];  // [lo, hi] at the current alpha of a (2, G) P.ci entry
 const half = (b) => fmt(100 * (b[1] - b[0]) / 2);  // the half-width of a [lo, hi] of shares, in points
 const span100 = (b, how) => `[${fmt(100 * b[0], how)}, ${fmt(100 * b[1], how)}]`;
 
@@ -203,17 +204,17 @@ function changeLine(d, bounds, sign, end, who) {
 
 // A set's tile: its accuracy at the current alpha with its Wilson interval, and its change since each end.
 function intervalTile(set, label, ends) {
-  const ci = P.ci, ys = P.acc[set.name], v = ys[cur], b = ci.acc[set.name][cur];
+  const ci = P.ci, ys = P.acc[set.name], v = ys[cur], b = atCur(ci.acc[set.name]);
   const head = `<div class="tile" data-set="${set.name}"><div class="tl"><i style="background:${set.color}"></i>${label}</div>`;
   if (v == null) return head + `<div class="tv">${pct(v)}</div><div class="td flat">not measured</div></div>`;
   const tv = `<div class="tv" title="95% interval ${span100(b)}%">${pct(v)}<small> ±${half(b)}</small></div>`;
-  return head + tv + ends.map(([end, who, g], k) => changeLine(ys[g] == null ? null : v - ys[g], ci.diff[set.name][cur][k],
-                                                              ci.sign[set.name][cur][k], end, who)).join("") + "</div>";
+  return head + tv + ends.map(([end, who, g], k) => changeLine(ys[g] == null ? null : v - ys[g], atCur(ci.diff[set.name][k]),
+                                                              ci.sign[set.name][k][cur], end, who)).join("") + "</div>";
 }
 
 // Effective robustness at the current alpha: above the fit, below it, or within noise of it (its interval holds 0).
 function erTile(sc) {
-  const ci = P.ci, er = sc.er[cur], b = ci && ci.er ? ci.er[cur] : null, sign = b ? ci.er_sign[cur] : null;
+  const ci = P.ci, er = sc.er[cur], b = ci && ci.er ? atCur(ci.er) : null, sign = b ? ci.er_sign[cur] : null;
   const above = sign == null ? (er >= 0 ? 1 : -1) : sign;  // no interval (paper mode): the value's own sign
   const where = above > 0 ? "above the fit" : above < 0 ? "below the fit" : "within noise of the fit";
   const tip = "effective robustness: OOD accuracy above the baselines' fit at this ID accuracy" +
@@ -232,7 +233,7 @@ const barrierList = (names) => "Chord barriers (nats" + (P.ci ? ", 95% interval"
   names.map((n) => `${setOf(n).label} ${barrierText(n)}`).join(", ");
 
 function erText() {  // the scatter's subtitle: ER with its interval, or within noise of the fit
-  const ci = P.ci, b = ci && ci.er ? ci.er[cur] : null;
+  const ci = P.ci, b = ci && ci.er ? atCur(ci.er) : null;
   return pp(P.scatter.er[cur]) + (b ? ` ±${half(b)}` + (ci.er_sign[cur] === 0 ? " (within noise)" : "") : "");
 }
 
@@ -241,7 +242,7 @@ function erText() {  // the scatter's subtitle: ER with its interval, or within 
 function bandTraces() {
   const on = bandsOn(), xs = P.alphas.concat(P.alphas.slice().reverse());
   return P.sets.map((set) => {
-    const b = P.ci.acc[set.name], ys = b.map((r) => 100 * r[1]).concat(b.map((r) => 100 * r[0]).reverse());
+    const [lo, hi] = P.ci.acc[set.name], ys = hi.map((v) => 100 * v).concat(lo.map((v) => 100 * v).reverse());
     return line(xs, ys, set.label + ": 95% band", { width: 0, color: set.color },
                 { fill: "toself", fillcolor: set.color, opacity: 0.16, hoverinfo: "skip", showlegend: false,
                   legendgroup: "band", visible: on });
