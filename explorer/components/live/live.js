@@ -180,6 +180,8 @@ function drawTiles() {
   if (sc && sc.er) rows.push(erTile(sc));
   if (P.ci) rows.push(`<div class="cikey">± 95% interval over each set's examples (Wilson; a change is paired over the ` +
     `same examples). <span class="noise">Within noise</span>: the change's interval contains 0.</div>`);
+  else if (P.mode === "paper") rows.push(`<div class="cikey">The paper's tables give accuracies only, no per-image ` +
+    "results: these numbers come without intervals.</div>");
   document.getElementById("tiles").innerHTML = rows.join("");
 }
 
@@ -219,8 +221,10 @@ function erTile(sc) {
   const where = above > 0 ? "above the fit" : above < 0 ? "below the fit" : "within noise of the fit";
   const tip = "effective robustness: OOD accuracy above the baselines' fit at this ID accuracy" +
     (b ? `; 95% interval ${span100(b, { signed: true })} pp (ID and OOD examples resampled, the fit held fixed)` : "");
-  return `<div class="tile" data-set="er" title="${tip}"><div class="tl">ER (${sc.y_label})</div>` +
-    `<div class="tv">${fmt(er == null ? null : 100 * er, { signed: true })}<small>${b ? " ±" + half(b) : ""} pp</small></div>` +
+  const head = `<div class="tile" data-set="er" title="${tip}"><div class="tl">ER (${sc.y_label})</div>`;
+  const blank = P.mode === "paper" ? "blank in the paper's table" : "not measured";
+  if (er == null) return head + `<div class="tv">n/a</div><div class="td flat">${blank}</div></div>`;
+  return head + `<div class="tv">${fmt(100 * er, { signed: true })}<small>${b ? " ±" + half(b) : ""} pp</small></div>` +
     `<div class="td ${sign === 0 ? "noise" : ""}">${where}</div></div>`;
 }
 
