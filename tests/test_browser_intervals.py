@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from explorer import live, state
-from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, live_frame, open_page
+from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, open_page
 from test_browser import app_url  # noqa: F401  (the fixture: the app on the shipped runs)
 from test_app import runs_root  # noqa: F401  (app_url's fixture)
 
