@@ -215,7 +215,8 @@ def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
         tables_download_ui(ra.run)
     with tabs[DEFINITIONS_TAB]:
         fit = payload["scatter"]["fit"] if payload["scatter"] else None
-        st.markdown(explain.definitions_md(ra.run.endpoints, fit))
+        path = (ra.alphas, ra.accuracy_curves()[ra.id_name], ra.id_name)
+        st.markdown(explain.definitions_md(ra.run.endpoints, fit, path))
     if PLANE_TAB in tabs:
         with tabs[PLANE_TAB]:
             if tabs[PLANE_TAB].open:
@@ -253,7 +254,8 @@ def paper_ui(presenter: bool) -> None:
         explain.choosing_ui(sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv")
         explain.table3_ui(sweeps)
     with tabs[DEFINITIONS_TAB]:
-        st.markdown(explain.definitions_md(("zero-shot", "fine-tuned"), fit))
+        path = (sweep.alphas, sweep.accuracy[paper.ID_NAME], paper.ID_NAME)
+        st.markdown(explain.definitions_md(("zero-shot", "fine-tuned"), fit, path))
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ def spawn_ui(s: dict) -> None:
     st.markdown("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
                 "after k training steps and trained to the end with different data orders; the barrier on the straight line "
                 f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
-                "recomputed at every α. Frankle et al. call a pair *stable* when its error barrier is below 2%.")
+                "recomputed at every α. The barriers are Frankle et al.'s (2020): the worst value on the path minus the "
+                "mean of the two children's (not the rise above the chord, Entezari et al.'s, which the explorer's loss "
+                "chart draws); they call a pair *stable* when this error barrier is below 2%.")
     _charts((lab_charts.spawn_barriers(s), "lab:spawn"), (lab_charts.spawn_paths(s), "lab:spawn_paths"))
     st.markdown(lab_text.spawn_md(s))
 

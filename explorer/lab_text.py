@@ -25,6 +25,13 @@ def spawn_md(spawn: dict) -> str:
     out = [f"Children split at k = 0 (the parent's initial weights) end with an error barrier of **{100 * eb[0]:.2f}%** "
            f"and a loss barrier of **{lb[0]:.3f} nats**; split after **{k[-1]:g} epochs**, **{100 * eb[-1]:.2f}%** and "
            f"**{lb[-1]:.3f} nats**."]
+    if spawn.get("barrier_definition") == "frankle" and "error_barrier_chord" in spawn:
+        chord = spawn["error_barrier_chord"]
+        gap = max(abs(f - c) for f, c in zip(eb, chord))
+        out.append(f"These are Frankle et al.'s barriers: the worst value on the path minus the mean of the two children's. "
+                   f"Above the chord instead (Entezari et al.), the error barriers are {100 * chord[0]:.2f}% and "
+                   f"{100 * chord[-1]:.2f}%; the two definitions differ by at most {100 * gap:.2f} points at any k, as "
+                   "the two children of each pair are about equally good.")
     r = spawn.get("config", {}).get("recipe")
     if r:
         warmup = f"{r['warmup_steps']} warmup steps" if r["warmup_steps"] else "no warmup"
@@ -74,16 +81,28 @@ def swa_md(swa: dict) -> str:
     return " ".join(out)
 
 
+# Two models scored on the same n images and k images apart: even with every difference one way (k up, none down)
+# the paired 95% interval of the difference reaches 0 while k < Z**2 = 3.84 (the bootstrap's too: P(no image up) =
+# (1 - k/n)**n ~ exp(-k) > 2.5% for k <= 3). So a gap of 3 images or fewer is within noise, per-image results or not.
+NOISE_EXAMPLES = 3
+
+
 def soups_md(soups: dict, baselines: list[tuple[str, float, float]] = ()) -> str:
     """Soups: each soup against its best ingredient on held-out ID data, the barrier matrix's advance call,
     the test-set comparison with WiSE-FT, and with `baselines` (core.lmc.lab.baseline_points) each one's
     effective robustness."""
     names = soups["ingredients"]
     out = ["Ingredients: " + "; ".join(f"#{i + 1} {n}" for i, n in enumerate(names)) + "."]
+    n = soups.get("config", {}).get("n_heldout")  # held-out images: a soup and its members are scored on the same ones
     for kind, s in soups["soups"].items():
         members = " + ".join(f"#{i + 1}" for i in s["members"])  # numbered as on the barrier matrix
         verdict = "works" if s["works"] else "does **not** work"
         call = "predicted it" if s["works"] == s["predicted_to_work"] else "did **not** predict it"
+        apart = round(abs(s["heldout_acc"] - s["best_member_heldout_acc"]) * n) if n else None
+        if apart is not None and 0 < apart <= NOISE_EXAMPLES:
+            verdict = (f"is **within noise** of its best member ({apart} of {n:,} held-out images apart; "
+                       f"{NOISE_EXAMPLES} or fewer is within noise however the two are paired)")
+            call = "predicted it to " + ("work" if s["predicted_to_work"] else "fail")
         out.append(f"The **{kind} soup** ({members}) {verdict}: held-out ID accuracy **{100 * s['heldout_acc']:.2f}%** "
                    f"against its best member's {100 * s['best_member_heldout_acc']:.2f}%; the barrier matrix {call} "
                    f"(largest pairwise barrier {s['max_pair_barrier']:+.3f} nats, tolerance {soups['barrier_tolerance']:g}).")

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from core.results import metrics
+from core.results import uncertainty as U
 from explorer import charts, paper, state
-from explorer.payload import ExtraMetric, Marks, Overlay, Payload, RunPayload, SetInfo
+from explorer.payload import ExtraMetric, Intervals, Marks, Overlay, Payload, RunPayload, SetInfo
 
 AVG_OOD = state.AVG_OOD
 ZERO_SHOT = "zero-shot"  # an endpoint label that marks a path starting at a zero-shot model
@@ -105,7 +106,52 @@ def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: floa
                                                           if points else [curves[ra.id_name], curves[y_name]])},
         "marks": _marks(ra.alphas, curves, ra.id_name, ra.ood_names),
         "extra": extra_payload(ra), "overlay": None,
+        "ci": intervals_payload(ra, y_name if er is not None else None),
     }
+
+
+def _bounds(band: U.Band) -> list[list[float]]:
+    """[lo (G,), hi (G,)] to 5 digits (0.001 pp; the page shows 0.1): two long lists, not G short ones, which JSON
+    writes 3x faster (the app serialises the payload on every rerun)."""
+    return np.round(np.stack([band.lo, band.hi]), 5).tolist()
+
+
+def intervals_payload(ra: state.RunArrays, er_y: str | None = None) -> Intervals:
+    """95% intervals of what the tiles and the loss chart show, at every alpha of the view grid, from each example's
+    correctness (core.results.uncertainty's closed forms): each accuracy, its change since either end (paired over
+    the set's examples) with the sign that change's interval supports, effective robustness on `er_y` (None: not
+    shown) and each set's chord barrier. Computed once per run and `er_y` (kept in ra.memo): a change of the eval
+    set, the compared alpha or the class filter reuses them."""
+    key = ("intervals", er_y)
+    if key not in ra.memo:
+        ra.memo[key] = _intervals(ra, er_y)
+    return ra.memo[key]
+
+
+def _intervals(ra: state.RunArrays, er_y: str | None) -> Intervals:
+    ends = [state.view_index(ra, a) for a in state.endpoint_alphas(ra)]
+    correct = {n: s.correct for n, s in ra.sets.items()}  # (G, N) bool each
+    acc = {n: U.wilson_band(c) for n, c in correct.items()}
+    diff = {n: [U.paired_difference_band(c[g], c) for g in ends] for n, c in correct.items()}
+    if ra.ood_names:
+        ood = [correct[n] for n in ra.ood_names]
+        acc[AVG_OOD] = U.mean_accuracy_band(ood)
+        diff[AVG_OOD] = [U.mean_band([diff[n][k] for n in ra.ood_names]) for k in range(len(ends))]
+    er = None
+    if er_y is not None:
+        fit = state.trend(ra, er_y)
+        ood_y = [correct[n] for n in (ra.ood_names if er_y == AVG_OOD else [er_y])]
+        er = U.effective_robustness_band(correct[ra.id_name], ood_y, fit)
+    return {"acc": {n: _bounds(b) for n, b in acc.items()},
+            "diff": {n: [_bounds(b) for b in pair] for n, pair in diff.items()},
+            "sign": {n: [b.sign.tolist() for b in pair] for n, pair in diff.items()},
+            "er": None if er is None else _bounds(er), "er_sign": None if er is None else er.sign.tolist(),
+            "barrier": {n: _interval(U.barrier_interval(ra.run.reductions(n)["loss"], ra.run.alphas))
+                        for n in ra.sets}}
+
+
+def _interval(iv: U.Interval) -> list[float]:
+    return [round(iv.lo, 6), round(iv.hi, 6)]
 
 
 METRIC_SHORT = {"worst-region accuracy": "worst-region acc"}  # tile labels stay one line on a projector
@@ -162,6 +208,7 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
                     "fit_label": "fit through the fine-tuned ends (α=1) of the published sweeps",
                     **scatter_axes([curves[paper.ID_NAME], curves[AVG_OOD]])},
         "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names), "overlay": None,
+        "ci": None,
     }
 
 

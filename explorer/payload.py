@@ -70,6 +70,19 @@ class Overlay(TypedDict):
     endpoints: list[str]  # [theta_0, theta_1] labels; not read by live.js (a compared path is named by `name`)
 
 
+class Intervals(TypedDict):
+    """95% intervals at every alpha of the view grid, from each example's correctness in the sweep's stored
+    predictions (explorer.live.intervals_payload; core.results.uncertainty's closed forms). A change is shown as a
+    gain or a loss only when `sign` says so, else as within noise."""
+
+    acc: dict[str, list[list[float]]]  # set -> (2, G) [lo, hi] of acc: Wilson; 'avg_ood': over the sets, each resampled
+    diff: dict[str, list[list[list[float]]]]  # set -> (2, 2, G): [lo, hi] of acc - acc at ends[0], then at ends[1]
+    sign: dict[str, list[list[int]]]  # set -> (2, G) per end: +1 / -1 where diff's interval lies above / below 0, 0 within noise
+    er: list[list[float]] | None  # (2, G) [lo, hi] of scatter.er; None when scatter.er is None
+    er_sign: list[int] | None  # (G,) the sign scatter.er's interval supports (0: within noise of the fit)
+    barrier: dict[str, list[float]]  # set -> [lo, hi] of barrier (nats), from the sweep grid's per-example losses
+
+
 class Payload(TypedDict):
     """Everything the live view draws; what both modes send."""
 
@@ -90,6 +103,7 @@ class Payload(TypedDict):
     scatter: Scatter | PaperScatter | None  # None when the run has no OOD set
     marks: Marks
     overlay: list[Overlay] | None  # the compared paths (set by explorer/app.py), None when none
+    ci: Intervals | None  # the 95% intervals of acc, its changes, scatter.er and barrier; None in paper mode (no examples)
 
 
 class RunPayload(Payload):

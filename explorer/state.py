@@ -102,6 +102,7 @@ class RunArrays:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
     notes: list[str] = field(default_factory=list)  # one line each that the app shows above the run (baselines.csv left out, ...)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # what a reader computes once per run
 
     @property
     def linear(self) -> bool:

@@ -23,6 +23,7 @@ READS = {
     payload.Marks: [r"\bm\.(\w+)", r"\bP\.marks\.(\w+)"],
     payload.ExtraMetric: [r"\bex\.(\w+)"],
     payload.Overlay: [r"\bo\.(\w+)"],
+    payload.Intervals: [r"\bci\.(\w+)"],
     payload.LiveArgs: [r"\bargs\.(\w+)"],
 }
 # What Python writes and live.js does not read, and why it is still sent.
@@ -53,6 +54,7 @@ def assert_conforms(p: dict) -> None:
         assert set(p["scatter"]) == declared(payload.Scatter if run else payload.PaperScatter)
     assert all(set(e) == declared(payload.ExtraMetric) for e in p["extra"])
     assert all(set(o) == declared(payload.Overlay) for o in p["overlay"] or [])
+    assert (p["ci"] is None) == (not run) and (not run or set(p["ci"]) == declared(payload.Intervals))
 
 
 @pytest.mark.parametrize("typed", list(READS), ids=lambda t: t.__name__)

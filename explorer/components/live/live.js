@@ -7,7 +7,7 @@
 // window.__wiseft records input, tile and chart times for bench/browser_latency.py.
 // The payload and the component's arguments are typed in explorer/payload.py. They are read only through these
 // names, so that tests/test_live_contract.py can list the keys read: P (the payload), set (an entry of P.sets, or
-// setOf(name)), sc (P.scatter), m (P.marks), ex (an entry of P.extra), o (an entry of P.overlay), args.
+// setOf(name)), sc (P.scatter), m (P.marks), ex (an entry of P.extra), o (an entry of P.overlay), ci (P.ci), args.
 "use strict";
 
 const LOGIT_EPS = 1e-4;  // as core.results.metrics.logit
@@ -30,13 +30,18 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 const logit = (p) => { const q = Math.min(Math.max(p, LOGIT_EPS), 1 - LOGIT_EPS); return Math.log(q / (1 - q)); };
-const a2 = (a) => a.toFixed(2);
-function pct(v) { return v == null ? "n/a" : (100 * v).toFixed(1) + "%"; }
-function pp(d) {  // "+1.2 pp", "±0.0 pp" (never "-0.0"), "n/a" for blanks
-  if (d == null || !isFinite(d)) return "n/a";
-  const x = Math.round(1000 * d) / 10;
-  return x === 0 ? "±0.0 pp" : (x > 0 ? "+" : "−") + Math.abs(x).toFixed(1) + " pp";
+// Every number on the page is written by fmt: `digits` after the point (1), rounded half away from zero; a "+" when
+// `signed`, and "±" on a signed value that rounds to zero (never "−0.0"); "−" (U+2212) for negatives; then `unit`.
+// null, NaN and infinities are "n/a".
+function fmt(x, how) {
+  const { digits = 1, signed = false, unit = "" } = how || {};
+  if (x == null || !isFinite(x)) return "n/a";
+  const r = Math.round(Math.abs(x) * 10 ** digits + 1e-9) / 10 ** digits;
+  return (r === 0 ? (signed ? "±" : "") : x < 0 ? "−" : signed ? "+" : "") + r.toFixed(digits) + unit;
 }
+const a2 = (a) => fmt(a, { digits: 2 });
+const pct = (v) => fmt(v == null ? null : 100 * v, { unit: "%" });
+const pp = (d) => fmt(d == null ? null : 100 * d, { signed: true, unit: " pp" });  // "+1.2 pp", "±0.0 pp", "n/a"
 const cls = (d) => (d == null || Math.round(1000 * d) === 0 ? "flat" : d > 0 ? "up" : "down");
 const nearest = (a) => P.alphas.reduce((b, x, i) => (Math.abs(x - a) < Math.abs(P.alphas[b] - a) ? i : b), 0);
 const setOf = (n) => P.sets.find((set) => set.name === n);
@@ -167,14 +172,107 @@ function drawTiles() {
     return head + `<div class="td ${cls(d0)}" title="vs ${e0}">${pp(d0)} vs α=${lo}</div>` +
       `<div class="td ${cls(d1)}" title="vs ${e1}">${d1 == null ? "n/a (blank)" : pp(d1)} vs α=${hi}</div></div>`;
   };
-  const rows = P.sets.map((set) => tile(set.name, set.color, set.label + (set.role && set.role !== "avg" ? ` (${set.role})` : ""), P.acc[set.name]));
+  const label = (set) => set.label + (set.role && set.role !== "avg" ? ` (${set.role})` : "");
+  const rows = P.sets.map((set) => (P.ci ? intervalTile(set, label(set), [[lo, e0, g0], [hi, e1, g1]])
+                                         : tile(set.name, set.color, label(set), P.acc[set.name])));
   (P.extra || []).forEach((ex) => rows.push(tile("extra:" + ex.name, ex.color, `${ex.label}: ${ex.short}`, ex.values)));
   const sc = P.scatter;
-  if (sc && sc.er) {
-    rows.push(`<div class="tile" data-set="er" title="effective robustness: OOD accuracy above the baselines' fit at this ID accuracy">` +
-      `<div class="tl">ER (${sc.y_label})</div><div class="tv">${pp(sc.er[cur])}</div><div class="td">above the fit</div></div>`);
-  }
+  if (sc && sc.er) rows.push(erTile(sc));
+  if (P.ci) rows.push(`<div class="cikey">± 95% interval over each set's examples (Wilson; a change is paired over the ` +
+    `same examples). <span class="noise">Within noise</span>: the change's interval contains 0.</div>`);
+  else if (P.mode === "paper") rows.push(`<div class="cikey">The paper's tables give accuracies only, no per-image ` +
+    "results: these numbers come without intervals.</div>");
   document.getElementById("tiles").innerHTML = rows.join("");
+}
+
+// ------------------------------------------------------------------------------------------ intervals (P.ci)
+
+const atCur = (bounds) => [bounds[0][cur], bounds[1][cur]];  // [lo, hi] at the current alpha of a (2, G) P.ci entry
+const half = (b) => fmt(100 * (b[1] - b[0]) / 2);  // the half-width of a [lo, hi] of shares, in points
+const span100 = (b, how) => `[${fmt(100 * b[0], how)}, ${fmt(100 * b[1], how)}]`;
+
+// One line of a tile: the change since an end with its paired interval; "within noise" (grey) when the interval
+// contains 0 (ci.sign, computed in Python, says which), the number and its interval kept in small type and the hover.
+function changeLine(d, bounds, sign, end, who) {
+  if (d == null) return `<div class="td flat">n/a vs α=${end}</div>`;
+  const tip = `${pp(d)} vs ${who}; 95% interval ${span100(bounds, { signed: true })} pp, paired over the same examples`;
+  if (sign === 0) {
+    return `<div class="td noise" title="${tip}: within noise">within noise vs α=${end} ` +
+      `<small>${fmt(100 * d, { signed: true })} ±${half(bounds)}</small></div>`;
+  }
+  return `<div class="td ${sign > 0 ? "up" : "down"}" title="${tip}">${fmt(100 * d, { signed: true })} ` +
+    `<small>±${half(bounds)}</small> pp vs α=${end}</div>`;
+}
+
+// A set's tile: its accuracy at the current alpha with its Wilson interval, and its change since each end.
+function intervalTile(set, label, ends) {
+  const ci = P.ci, ys = P.acc[set.name], v = ys[cur], b = atCur(ci.acc[set.name]);
+  const head = `<div class="tile" data-set="${set.name}"><div class="tl"><i style="background:${set.color}"></i>${label}</div>`;
+  if (v == null) return head + `<div class="tv">${pct(v)}</div><div class="td flat">not measured</div></div>`;
+  const tv = `<div class="tv" title="95% interval ${span100(b)}%">${pct(v)}<small> ±${half(b)}</small></div>`;
+  return head + tv + ends.map(([end, who, g], k) => changeLine(ys[g] == null ? null : v - ys[g], atCur(ci.diff[set.name][k]),
+                                                              ci.sign[set.name][k][cur], end, who)).join("") + "</div>";
+}
+
+// Effective robustness at the current alpha: above the fit, below it, or within noise of it (its interval holds 0).
+function erTile(sc) {
+  const ci = P.ci, er = sc.er[cur], b = ci && ci.er ? atCur(ci.er) : null, sign = b ? ci.er_sign[cur] : null;
+  const above = sign == null ? (er >= 0 ? 1 : -1) : sign;  // no interval (paper mode): the value's own sign
+  const where = above > 0 ? "above the fit" : above < 0 ? "below the fit" : "within noise of the fit";
+  const tip = "effective robustness: OOD accuracy above the baselines' fit at this ID accuracy" +
+    (b ? `; 95% interval ${span100(b, { signed: true })} pp (ID and OOD examples resampled, the fit held fixed)` : "");
+  const head = `<div class="tile" data-set="er" title="${tip}"><div class="tl">ER (${sc.y_label})</div>`;
+  const blank = P.mode === "paper" ? "blank in the paper's table" : "not measured";
+  if (er == null) return head + `<div class="tv">n/a</div><div class="td flat">${blank}</div></div>`;
+  return head + `<div class="tv">${fmt(100 * er, { signed: true })}<small>${b ? " ±" + half(b) : ""} pp</small></div>` +
+    `<div class="td ${sign === 0 ? "noise" : ""}">${where}</div></div>`;
+}
+
+// Barriers in nats, with their 95% interval where the run has examples: "+1.945 [1.909, 1.981]".
+function barrierText(n) {
+  const b = P.ci && P.ci.barrier[n], nats = (v) => fmt(v, { digits: 3 });
+  return fmt(P.barrier[n], { digits: 3, signed: true }) + (b ? ` [${nats(b[0])}, ${nats(b[1])}]` : "");
+}
+const barrierList = (names) => "Chord barriers (nats" + (P.ci ? ", 95% interval" : "") + "): " +
+  names.map((n) => `${setOf(n).label} ${barrierText(n)}`).join(", ");
+
+function erText() {  // the scatter's subtitle: ER with its interval, or within noise of the fit
+  const ci = P.ci, b = ci && ci.er ? atCur(ci.er) : null;
+  return pp(P.scatter.er[cur]) + (b ? ` ±${half(b)}` + (ci.er_sign[cur] === 0 ? " (within noise)" : "") : "");
+}
+
+// The accuracy chart's 95% bands: one filled polygon per set under its curve (the chart's first traces), hidden until
+// the "95% bands" box is ticked; the choice outlives reruns (window.parent) and travels in the link (?bands=1).
+function bandTraces() {
+  const on = bandsOn(), xs = P.alphas.concat(P.alphas.slice().reverse());
+  return P.sets.map((set) => {
+    const [lo, hi] = P.ci.acc[set.name], ys = hi.map((v) => 100 * v).concat(lo.map((v) => 100 * v).reverse());
+    return line(xs, ys, set.label + ": 95% band", { width: 0, color: set.color },
+                { fill: "toself", fillcolor: set.color, opacity: 0.16, hoverinfo: "skip", showlegend: false,
+                  legendgroup: "band", visible: on });
+  });
+}
+
+function bandsOn() {
+  try {
+    const w = window.parent;
+    return w.__wiseftBands != null ? w.__wiseftBands : new URL(w.location.href).searchParams.get("bands") === "1";
+  } catch (e) { return false; }  // not same-origin
+}
+
+function bandToggle(id, n) {
+  const box = el("input", { type: "checkbox", id: "bands" });
+  box.checked = bandsOn();
+  box.addEventListener("change", () => {
+    Plotly.restyle(id, { visible: box.checked }, [...Array(n).keys()]);
+    try {
+      const w = window.parent, u = new URL(w.location.href);
+      w.__wiseftBands = box.checked;
+      if (box.checked) u.searchParams.set("bands", "1"); else u.searchParams.delete("bands");
+      w.history.replaceState(w.history.state, "", u.toString());
+    } catch (e) { /* a cross-origin host page: the box still works */ }
+  });
+  document.getElementById(id + "Sub").parentNode.prepend(el("label", { class: "toggle", for: "bands" }, box, "95% bands"));
 }
 
 // ------------------------------------------------------------------------------------------ charts
@@ -226,9 +324,10 @@ function accuracyChart() {
   const note = "<b>What am I looking at:</b> accuracy of θα on each eval set as α goes from θ0 (left) to θ1 " +
     "(right). ID (thick) is the fine-tuning distribution; the OOD sets are shifts of it. Triangles mark each " +
     "curve's best α." + (P.overlay ? " Dashed grey: the compared path." : "") + ((P.extra || []).length ? " Thin dashed: " +
-    P.extra.map((ex) => `${ex.metric} on ${ex.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "");
+    P.extra.map((ex) => `${ex.metric} on ${ex.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "") +
+    (P.ci ? " <b>95% bands</b> (box above the chart): each curve's 95% interval over its set's examples." : "");
   const init = () => {
-    const data = [];
+    const data = P.ci ? bandTraces() : [], bands = data.length;  // under the curves: the first traces
     P.sets.forEach((set) => {
       const y = P.acc[set.name].map((v) => (v == null ? null : 100 * v));
       const bold = set.role === "ID" || set.role === "avg";
@@ -252,8 +351,8 @@ function accuracyChart() {
     });
     const lay = layout("Accuracy along the path", "α", (P.extra || []).length ? "accuracy, dashed: metric (%)" : "accuracy (%)");
     lay.xaxis.range = span(P.alphas, 0.03);
-    lay.yaxis.range = span(data.flatMap((t) => t.y), 0.06);
-    return Plotly.newPlot(id, data, lay, CONFIG("accuracy_vs_alpha"));
+    lay.yaxis.range = span(data.flatMap((t) => t.y), 0.06);  // the bands included: the axis holds when they show
+    return Plotly.newPlot(id, data, lay, CONFIG("accuracy_vs_alpha")).then(() => bands && bandToggle(id, bands));
   };
   const shapes = () => {
     const a = P.alphas[cur];
@@ -305,7 +404,7 @@ function scatterChart() {
     const x = xs[cur], y = ys[cur];
     return x == null || y == null ? [] : [dot(logit(x), logit(y), STAR, 9)];
   };
-  const sub = () => `at α = ${a2(P.alphas[cur])} (orange dot)` + (sc.er && sc.er[cur] != null ? ` · ER ${pp(sc.er[cur])}` : "");
+  const sub = () => `at α = ${a2(P.alphas[cur])} (orange dot)` + (sc.er && sc.er[cur] != null ? ` · ER ${erText()}` : "");
   return { id, note, init, shapes, title: "ID vs OOD accuracy", sub };
 }
 
@@ -314,9 +413,9 @@ function lossChart() {
   const names = Object.keys(P.loss);
   const worst = names.reduce((b, n) => (b == null || P.barrier[n] > P.barrier[b] ? n : b), null);
   const note = "<b>What am I looking at:</b> mean cross-entropy of θα on each set. The dashed <b>chord</b> joins " +
-    "the loss at the two ends; the <b>barrier</b> is the largest rise of the curve above its chord. A barrier " +
-    "near zero means the two weight sets are linearly connected: every mix in between is about as good. " +
-    "Barriers: " + names.map((n) => `${setOf(n).label} ${P.barrier[n] >= 0 ? "+" : "−"}${Math.abs(P.barrier[n]).toFixed(3)}`).join(", ") + ".";
+    "the loss at the two ends; the <b>chord barrier</b> (Entezari et al., 2022) is the largest rise of the curve above " +
+    "its chord. Near zero, the two weight sets are linearly connected: no mix in between is worse than the chord. " +
+    "Frankle et al. (2020) measure from the mean of the two ends instead (see Definitions). " + barrierList(names) + ".";
   const init = () => {
     const data = [];
     const a0 = P.alphas[0], a1 = P.alphas[P.alphas.length - 1];
@@ -337,7 +436,7 @@ function lossChart() {
     return [alphaLine(a)].concat(names.map((n) => dot(a, P.loss[n][cur], setOf(n).color, 5)));
   };
   const sub = () => `at α = ${a2(P.alphas[cur])} · dashed: chords` +
-    (worst == null ? "" : ` · largest barrier ${P.barrier[worst].toFixed(3)} (${setOf(worst).label})`);
+    (worst == null ? "" : ` · largest chord barrier ${barrierText(worst)} (${setOf(worst).label})`);
   return { id, note, init, shapes, title: "Loss along the path", sub };
 }
 
@@ -408,7 +507,7 @@ function classChart() {
     rows.forEach((c, k) => {
       const v = d[c], x1 = zero(v) ? stub : v;
       out.push(rect(0, x1, k - 0.38, k + 0.38, zero(v) ? ZERO : v > 0 ? FIXED : BROKEN, C[c] === P.class_filter,
-                    zero(v) ? "0.0" : (v > 0 ? "+" : "−") + Math.abs(v).toFixed(1),
+                    zero(v) ? "0.0" : fmt(v, { signed: true }),
                     x1 >= 0 ? { textposition: "middle right", xanchor: "left" } : { textposition: "middle left", xanchor: "right" }));
     });
     return out;
