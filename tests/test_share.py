@@ -55,7 +55,7 @@ def lesson_page(tmp_path_factory) -> Path:
 def embedded(page: Path) -> dict:
     """The data the page draws from (#wiseft-data)."""
     text = page.read_text()
-    blob = re.search(r'<script type="application/json" id="wiseft-data">(.*?)</script>', text, re.S).group(1)
+    blob = re.search(r'<script type="application/json" id="wiseft-data">(.*?)</script>', text, re.DOTALL).group(1)
     return json.loads(blob)
 
 
@@ -74,7 +74,7 @@ def test_the_page_is_the_apps_view_in_one_file(world_page):
     for name in ("live.js", "live.css"):
         assert (share.LIVE_DIR / name).read_text() in text, f"{name} is inlined unchanged"
     assert text.count("* plotly.js v") == 1
-    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.S)  # the tags, not the code
+    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.DOTALL)  # the tags, not the code
     links = re.findall(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]*)""", markup)
     assert all(u.startswith(("data:", "#")) for u in links), links
     assert "@import" not in markup and "url(http" not in markup
@@ -124,6 +124,20 @@ def test_the_lesson_bundles_its_runs_within_15_mb(lesson_page):
     for name in share.LESSON_RUNS:
         ra = state.load_run(WORLD.parent / name)
         assert data["runs"][name]["payload"]["acc"] == as_json(live.run_payload(ra)["acc"]), name
+
+
+def test_the_apps_button_offers_this_view(monkeypatch):
+    """The explorer's "Download this view as a page" makes the page when clicked (deferred: no cost per rerun),
+    from the payload the live view draws, so the page starts where the app's view is."""
+    from test_app import live_payload, open_app
+
+    at = open_app(monkeypatch, None)
+    (button,) = [b for b in at.get("download_button") if b.proto.label == "Download this view as a page"]
+    assert button.proto.HasField("deferred_file_id") and button.proto.ignore_rerun
+    payload = live_payload(at)
+    page = share.run_page(state.load_run(WORLD), payload, share.ShareConfig(thumbs=0, lab=False))
+    data = json.loads(re.search(r'id="wiseft-data">(.*?)</script>', page.html, re.DOTALL).group(1))
+    assert data["runs"]["world-e2e"]["payload"] == payload
 
 
 # ----------------------------------------------------------------------------- in a browser
