@@ -186,6 +186,11 @@ def _script(path: Path) -> str:
     return text
 
 
+def _json(obj) -> str:
+    """JSON for a <script type="application/json">: no '<', so no '</script>' can end it early."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
 def left_out(entries: list[dict], runs: list[state.RunArrays], cfg: ShareConfig, lab_shown: bool) -> list[str]:
     """What the explorer shows that the page does not, in sentences."""
     out = ["Try your own image: it runs the model, which needs Python and the run's weights (`make demo`)."]
@@ -218,17 +223,17 @@ def page_html(entries: list[dict], images: dict, lab_secs: list[dict], title: st
               steps: list[dict] = ()) -> tuple[str, dict[str, int]]:
     """The page's HTML and the bytes of each part. `steps` (the lesson's, when given): {run, alpha, title, text_md}."""
     data = {"order": [e["key"] for e in entries], "start": entries[0]["key"], "runs": {e["key"]: e for e in entries},
-            "images": {k: v for k, v in images.items() if v}, "lab": lab_secs, "gallery_tab": GALLERY_TAB,
-            "steps": [{**s, "text": md_html(s.get("text_md", ""))} for s in steps]}
+            "lab": lab_secs, "gallery_tab": GALLERY_TAB, "steps": [{**s, "text": md_html(s.get("text_md", ""))} for s in steps]}
+    shown = {k: v for k, v in images.items() if v}  # last in the file: the parser reaches it after the first tiles' code
     parts = {"title": html.escape(title), "gallery_tab": GALLERY_TAB,
              "css": (LIVE_DIR / "live.css").read_text() + "\n" + (SHARE_DIR / "share.css").read_text(),
              "left_out": "\n".join(f"<li>{md_inline(n)}</li>" for n in notes),
-             "data": json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c"),
+             "data": _json(data), "images": _json(shown),
              "plotly": _script(PLOTLY_JS), "host": _script(SHARE_DIR / "host.js"), "live": _script(LIVE_DIR / "live.js")}
     out = re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], (SHARE_DIR / "page.html").read_text())
     sizes = {"plotly.js": len(parts["plotly"]), "live view code": len(parts["live"] + parts["host"] + parts["css"]),
              "payloads": sum(len(json.dumps(e["payload"])) for e in entries),
-             "gallery images": sum(len(v) for v in data["images"].values()),
+             "gallery images": len(parts["images"]),
              "gallery tables": sum(len(json.dumps(e["gallery"])) for e in entries),
              "lab charts": len(json.dumps(lab_secs))}
     return out, sizes

@@ -52,11 +52,10 @@ def lesson_page(tmp_path_factory) -> Path:
     return out
 
 
-def embedded(page: Path) -> dict:
-    """The data the page draws from (#wiseft-data)."""
-    text = page.read_text()
-    blob = re.search(r'<script type="application/json" id="wiseft-data">(.*?)</script>', text, re.DOTALL).group(1)
-    return json.loads(blob)
+def embedded(page: Path, part: str = "wiseft-data") -> dict:
+    """The data the page draws from (#wiseft-data), or its images (#wiseft-images: example id -> data: URI)."""
+    blob = re.search(rf'<script type="application/json" id="{part}">(.*?)</script>', page.read_text(), re.DOTALL)
+    return json.loads(blob.group(1))
 
 
 def as_json(obj):
@@ -94,7 +93,7 @@ def test_the_gallery_is_cores_flips(world_page):
             for kind in ("fixed", "broken"):
                 assert [g["items"][j][0] for j in g[kind][i]] == flips[kind][:12].tolist(), (name, b, kind)
     shown = {item[2] for g in gallery["sets"].values() for item in g["items"]}
-    assert shown <= set(embedded(world_page)["images"])  # every example shown has its image
+    assert shown <= set(embedded(world_page, "wiseft-images"))  # every example shown has its image
 
 
 def test_core_imports_no_presentation_and_the_page_needs_no_streamlit():

@@ -15,7 +15,7 @@
   const query = new URLSearchParams(location.search);
   let key = D.order.includes(query.get("run")) ? query.get("run") : D.start;
   let askedAlpha = parseFloat(query.get("alpha"));  // a link's ?alpha= (live.js writes it), for the first run shown
-  let galleryAlpha = 0, kind = "fixed", gset = null, step = -1, labDrawn = false;
+  let galleryAlpha = 0, kind = "fixed", gset = null, step = -1, labDrawn = false, images = null;
 
   window.addEventListener("message", (ev) => {
     const d = ev.data;
@@ -125,6 +125,12 @@
 
   function drawGallery() {
     const run = D.runs[key], G = run.gallery, box = $("gallery");
+    if (document.readyState === "loading") {  // the images come last in the file, parsed after the first tiles' code
+      if (!drawGallery.waiting) document.addEventListener("DOMContentLoaded", drawGallery, { once: true });
+      drawGallery.waiting = true;
+      return;
+    }
+    images = images || JSON.parse($("wiseft-images").textContent);
     if (!G || !gset) {
       box.innerHTML = `<p class="note">No gallery in this page: ${G ? "the run's images could not be opened where it was made" : "it was made without one"}.</p>`;
       return;
@@ -138,7 +144,7 @@
     out += `<p id="gHead"><b>${n} ${kind}</b> examples of <i>${esc(gset)}</i> (${verb} from α=${a2(a)} to α=${a2(b)})` +
       (filt ? `, true class <i>${esc(filt)}</i>` : "") + (n > shown.length ? `; the first ${shown.length} shown` : "") + "</p>";
     out += '<div class="thumbs">' + shown.map((j) => {
-      const [idx, label, id] = S.items[j], src = D.images[id];
+      const [idx, label, id] = S.items[j], src = images[id];
       const img = src ? `<img src="${src}" alt="${esc(gset)} #${idx}, true class ${esc(C[label])}" width="96" height="96">`
                       : `<span class="note">(image unavailable: ${esc(id)})</span>`;
       return `<figure class="ex" data-index="${idx}">${img}<figcaption>true: <b>${esc(C[label])}</b><br>` +
