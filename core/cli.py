@@ -277,7 +277,7 @@ def cmd_share(args) -> None:
         raise UsageError(f"share needs the explorer's packages ({err.name} is missing): pip install -e '.[app]'") from None
     cfg = share.ShareConfig(thumbs=args.thumbs, lab=not args.no_lab)
     if args.lesson:
-        page = share.lesson_page(cfg=cfg)
+        page = share.lesson_page(cfg=cfg, alpha=args.alpha)
     else:
         ra = state.load_run(args.run)
         page = share.run_page(ra, share.default_payload(ra, args.alpha), cfg)

@@ -256,12 +256,12 @@ def run_page(ra: state.RunArrays, payload: RunPayload | None = None, cfg: ShareC
 
 
 def lesson_page(roots: list[Path] | None = None, names: tuple[str, ...] = LESSON_RUNS, cfg: ShareConfig = ShareConfig(),
-                steps: list[dict] = ()) -> Page:
+                steps: list[dict] = (), alpha: float = 0.5) -> Page:
     """The lesson's runs in one page, with a run switcher. `steps` (hook for explorer/lesson.py): each
     {run, alpha, title, text_md} becomes a step of a Back/Next bar that switches run and alpha."""
     found = {p.name: p for p in state.list_runs(roots)}
     missing = [n for n in names if n not in found]
     if missing:
         raise ValueError(f"the lesson needs the runs {', '.join(missing)}; `make world` builds them into data/runs/")
-    return build([state.load_run(found[n]) for n in names], cfg=cfg, title="WiSE-FT Explorer: the lesson's runs",
-                 steps=list(steps))
+    runs = [state.load_run(found[n]) for n in names]
+    return build(runs, [default_payload(ra, alpha) for ra in runs], cfg, "WiSE-FT Explorer: the lesson's runs", list(steps))
