@@ -213,8 +213,7 @@ def left_out(entries: list[dict], runs: list[state.RunArrays], cfg: ShareConfig,
     others = ["the Choosing α table (the jump-to buttons go to the same alphas)", "paper mode (the published sweeps)"]
     if not any(e["payload"]["overlay"] for e in entries):
         others.append("Compare (another path drawn dashed)")
-    if not lab_shown:
-        others.append("the LMC lab")
+    others.append("the LMC lab's SWA table (its numbers are in the SWA chart and sentences)" if lab_shown else "the LMC lab")
     out.append("Also " + ", ".join(others) + ".")
     return out
 
