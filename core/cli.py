@@ -11,6 +11,7 @@
     python -m core datasets (the named datasets, their layouts and published sizes)
     python -m core world    [--lab] [--quick]   (build the embedded world from scratch: `make world`)
     python -m core align    [--run RUN] [--methods ...]   (permutation alignment of a path run's two ends)
+    python -m core share    --run RUN [--out PAGE.html] | --lesson   (a view as one offline HTML page)
 
 `python -m core VERB --help` describes a verb, with examples. Under `torchrun --nproc_per_node=N
 -m core -- finetune|sweep ...` the work is split across N processes.
@@ -290,6 +291,31 @@ def cmd_align(args) -> None:
     print(path, json.dumps({"best": stored["best"], "holds": stored["holds"]}))
 
 
+def cmd_share(args) -> None:
+    """Write a run's view (or the lesson's runs, with a run switcher) as one self-contained HTML page: the
+    explorer's live view (slider, tiles, the five charts, jump-to buttons), the examples that changed as
+    embedded images, the definitions and the LMC lab's charts. It opens from file:// or any static host with
+    the network off, on a laptop or a phone, with no Python: the numbers are the explorer's own. The page is
+    made by the presentation layer (explorer.share), imported only here: core itself never needs plotting."""
+    from core.runs.artifacts import atomic_write_bytes
+
+    if bool(args.run) == bool(args.lesson):
+        raise UsageError("give one of --run RUN (one run's view) or --lesson (the lesson's runs)")
+    try:
+        from explorer import share, state
+    except ModuleNotFoundError as err:
+        raise UsageError(f"share needs the explorer's packages ({err.name} is missing): pip install -e '.[app]'") from None
+    cfg = share.ShareConfig(thumbs=args.thumbs, lab=not args.no_lab)
+    if args.lesson:
+        page = share.lesson_page(cfg=cfg, alpha=args.alpha)
+    else:
+        ra = state.load_run(args.run)
+        page = share.run_page(ra, share.default_payload(ra, args.alpha), cfg)
+    out = args.out or Path("lesson.html" if args.lesson else f"{Path(args.run).resolve().name}.html")
+    atomic_write_bytes(out, page.html.encode())
+    print(f"wrote {out}: {page.summary()}")
+
+
 # ----------------------------------------------------------------------------- arguments
 
 
@@ -454,6 +480,16 @@ def _align_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a few dozen images, three alphas (seconds)")
 
 
+def _share_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", help="run folder whose view the page shows")
+    p.add_argument("--lesson", action="store_true", help="the lesson's runs (world-e2e, world-lc, lmc-*) with a run switcher")
+    p.add_argument("--out", type=Path, default=None, help="the page to write (default: RUN_NAME.html or lesson.html here)")
+    p.add_argument("--alpha", type=float, default=0.5, help="where the slider starts (a link's ?alpha= overrides it)")
+    p.add_argument("--thumbs", type=int, default=12,
+                   help="fixed and broken examples kept per eval set and swept alpha; 0 leaves the gallery out")
+    p.add_argument("--no-lab", action="store_true", help="leave the LMC lab's charts out")
+
+
 def _compare_args(p: argparse.ArgumentParser) -> None:
     from core.results.compare import list_tables
 
@@ -516,6 +552,10 @@ VERBS: dict[str, Verb] = {
         "python -m core world --quick --out /tmp/w/data --work /tmp/w/work")),
     "align": Verb(cmd_align, _align_args, "align a path run's two ends by permutation; barrier before and after", (
         "python -m core align", "python -m core align --run data/runs/lmc-scratch --methods weight_matching --quick")),
+    "share": Verb(cmd_share, _share_args, "a run's view (or the lesson's runs) as one offline HTML page", (
+        "python -m core share --run data/runs/world-e2e --out world-e2e.html",
+        "python -m core share --lesson --out lesson.html",
+        "python -m core share --run runs/b16 --thumbs 0 --no-lab")),
 }
 
 
@@ -580,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a usage error (2, already printed)
         return int(stop.code or 0)
     try:
-        if args.verb not in ("info", "compare", "upgrade"):  # need neither torch nor torchrun (fast `info`)
+        if args.verb not in ("info", "compare", "upgrade", "share"):  # need neither torch nor torchrun (fast `info`)
             from core import runtime
 
             runtime.init_distributed()

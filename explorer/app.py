@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 
 from core.runs.artifacts import RunFormatError
 from core.runs.manifest import plane_file
-from explorer import client, explain, lab_page, live, paper, state
+from explorer import client, explain, lab_page, live, paper, share, state
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui
 
 RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
@@ -183,6 +183,10 @@ def run_ui(path: Path, presenter: bool) -> None:
     sent = client.slider_alpha()  # the tabs below follow the live slider once it has said where it is
     payload["alpha"], payload["overlay"] = url_alpha() if sent is None else sent, [overlay] if overlay else None
     client.live_view(payload, key, presenter, ALPHA_TABS)
+    st.download_button("Download this view as a page", lambda: share.run_page(ra, payload).html, f"{ra.run.name}.html",
+                       "text/html", key="dl:page", on_click="ignore", help="One HTML file that opens offline, with no "
+                       "Python, on a laptop or a phone: the slider, tiles and charts, the examples that changed, the "
+                       "definitions and the LMC lab (`python -m core share` writes the same)")
     tabs_ui(ra, controls, payload)
 
 

@@ -202,3 +202,14 @@ def align_ratios(align: dict) -> go.Figure:
                    annotations=[dict(x=1.01, xref="paper", y=bar, xanchor="left", yanchor="middle", showarrow=False,
                                      text=f"target<br>≤ {bar:g}%", font=dict(color="#2ca02c", size=13))],
                    legend={**BASE_LAYOUT["legend"], "y": -0.3}, margin=dict(l=60, r=70, t=60, b=40))
+
+
+def section_figures(section: str, s: dict, baselines: list[tuple[str, float, float]] = ()) -> list[go.Figure]:
+    """Every figure of one stored section, in the lab page's order (the shared page draws these)."""
+    if section == "spawn":
+        return [spawn_barriers(s), spawn_paths(s)]
+    if section == "swa":
+        return [swa_chart(s)]
+    if section == "align":
+        return [align_paths(s), align_ratios(s)]
+    return [barrier_heatmap(s), soups_scatter(s, baselines)]

@@ -4,7 +4,6 @@ Every sentence comes from explorer.lab_text, which follows the stored numbers.""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,14 +12,10 @@ import streamlit.components.v1 as components
 
 from core.lmc import lab
 from explorer import lab_charts, lab_text
+from explorer.state import lab_root
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = lab.SECTIONS
-
-
-def lab_root() -> Path:
-    """data/world/lab under $WISEFT_DATA (the notebooks' variable), else the repo's data/."""
-    return Path(os.environ.get("WISEFT_DATA", REPO / "data")) / "world" / "lab"
 
 
 @st.cache_data(max_entries=8)
@@ -41,21 +36,13 @@ def _charts(*figures: tuple) -> None:
 
 
 def spawn_ui(s: dict) -> None:
-    st.markdown("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
-                "after k training steps and trained to the end with different data orders; the barrier on the straight line "
-                f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
-                "recomputed at every α. The barriers are Frankle et al.'s (2020): the worst value on the path minus the "
-                "mean of the two children's (not the rise above the chord, Entezari et al.'s, which the explorer's loss "
-                "chart draws); they call a pair *stable* when this error barrier is below 2%.")
+    st.markdown(lab_text.intro_md("spawn", s))
     _charts((lab_charts.spawn_barriers(s), "lab:spawn"), (lab_charts.spawn_paths(s), "lab:spawn_paths"))
     st.markdown(lab_text.spawn_md(s))
 
 
 def swa_ui(s: dict) -> None:
-    st.markdown("**Observation 3: SGD ends at the edge of a flat basin; averaging moves inward (SWA).** From the "
-                "fine-tuned model, a constant-learning-rate phase saves snapshots; their uniform average is compared "
-                "with each on ID loss, average OOD accuracy and flatness (the mean loss rise along the same random "
-                "directions for every model).")
+    st.markdown(lab_text.intro_md("swa", s))
     _charts((lab_charts.swa_chart(s), "lab:swa"))
     st.markdown(lab_text.swa_md(s))
     rows = [{"model": m["name"], "ID loss": m["id_loss"], "ID acc (%)": 100 * m["id_acc"],
@@ -64,20 +51,13 @@ def swa_ui(s: dict) -> None:
 
 
 def align_ui(s: dict) -> None:
-    st.markdown("**Observation 1, revisited: are independent inits far apart only up to a permutation?** The hidden "
-                "units of a network can be reordered without changing its function. Git Re-Basin (Ainsworth et al., "
-                "2022) permutes scratch model B's units to match model A's (weight matching, activation matching, or "
-                "both), then measures the straight path again, with BatchNorm statistics interpolated or recomputed "
-                "at every α. " + lab_text.align_pair_md(s))
+    st.markdown(lab_text.intro_md("align", s))
     _charts((lab_charts.align_paths(s), "lab:align_paths"), (lab_charts.align_ratios(s), "lab:align_ratios"))
     st.markdown(lab_text.align_md(s))
 
 
 def soups_ui(s: dict) -> None:
-    st.markdown("**Soups: averaging several fine-tunes.** Fine-tunes of the zero-shot model with different "
-                "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
-                "accuracy, kept when it does not fall; chosen on held-out id_train images, never on test). The "
-                "pairwise barrier matrix says in advance which averages will work.")
+    st.markdown(lab_text.intro_md("soups", s))
     base = baselines(str(lab_root().parents[1] / "runs" / "world-e2e"))
     _charts((lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s, base), "lab:soups_scatter"))
     st.markdown(lab_text.soups_md(s, base))
@@ -91,8 +71,8 @@ def baselines(run_dir: str) -> list[tuple[str, float, float]]:
     return lab.baseline_points(Run(Path(run_dir))) if (Path(run_dir) / MANIFEST).exists() else []
 
 
-PANELS = {"spawn": ("Spawn at k", spawn_ui), "swa": ("SWA", swa_ui), "align": ("Alignment", align_ui),
-          "soups": ("Soups", soups_ui)}
+PANELS = {name: (lab_text.TITLES[name], ui) for name, ui in
+          {"spawn": spawn_ui, "swa": swa_ui, "align": align_ui, "soups": soups_ui}.items()}
 
 
 # As the live view does in run mode (explorer/components/live/live.js): below 1300 px the sidebar folds away once.

@@ -9,7 +9,40 @@ from core.results import metrics
 METHOD_NAMES = {"unaligned": "unaligned", "weight_matching": "weight matching",
                 "activation_matching": "activation matching",
                 "activation_then_weight_matching": "activation, then weight matching", "ste": "straight-through estimator"}
+TITLES = {"spawn": "Spawn at k", "swa": "SWA", "align": "Alignment", "soups": "Soups"}  # one per stored section
 
+
+def intro_md(section: str, s: dict) -> str:
+    """What a section's experiment does, before its charts (the app's lab page and the shared page)."""
+    if section == "spawn":
+        return ("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
+                "after k training steps and trained to the end with different data orders; the barrier on the straight line "
+                f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
+                "recomputed at every α. The barriers are Frankle et al.'s (2020): the worst value on the path minus the "
+                "mean of the two children's (not the rise above the chord, Entezari et al.'s, which the explorer's loss "
+                "chart draws); they call a pair *stable* when this error barrier is below 2%.")
+    if section == "swa":
+        return ("**Observation 3: SGD ends at the edge of a flat basin; averaging moves inward (SWA).** From the "
+                "fine-tuned model, a constant-learning-rate phase saves snapshots; their uniform average is compared "
+                "with each on ID loss, average OOD accuracy and flatness (the mean loss rise along the same random "
+                "directions for every model).")
+    if section == "align":
+        return ("**Observation 1, revisited: are independent inits far apart only up to a permutation?** The hidden "
+                "units of a network can be reordered without changing its function. Git Re-Basin (Ainsworth et al., "
+                "2022) permutes scratch model B's units to match model A's (weight matching, activation matching, or "
+                "both), then measures the straight path again, with BatchNorm statistics interpolated or recomputed "
+                "at every α. " + align_pair_md(s))
+    return ("**Soups: averaging several fine-tunes.** Fine-tunes of the zero-shot model with different "
+            "hyperparameters are averaged uniformly, and greedily (ingredients added in order of held-out ID "
+            "accuracy, kept when it does not fall; chosen on held-out id_train images, never on test). The "
+            "pairwise barrier matrix says in advance which averages will work.")
+
+
+def section_md(section: str, s: dict, baselines: list[tuple[str, float, float]] = ()) -> str:
+    """What a section's numbers say, after its charts: spawn_md, swa_md, align_md or soups_md."""
+    if section == "soups":
+        return soups_md(s, baselines)
+    return {"spawn": spawn_md, "swa": swa_md, "align": align_md}[section](s)
 
 def _than(a: float, b: float, lower_is_better: bool, better: str, worse: str) -> str:
     """'lower' / 'higher' style word for a against b, 'the same' on a tie."""

@@ -50,6 +50,12 @@ def run_roots() -> list[Path]:
     return [Path(p) for p in env.split(os.pathsep) if p] if env else list(DEFAULT_ROOTS)
 
 
+def lab_root() -> Path:
+    """The LMC lab's stored sections: data/world/lab under $WISEFT_DATA (the notebooks' variable), else the
+    repo's data/."""
+    return Path(os.environ.get("WISEFT_DATA", REPO / "data")) / "world" / "lab"
+
+
 def _swept(path: Path) -> bool:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
