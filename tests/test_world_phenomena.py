@@ -304,6 +304,9 @@ def test_docs_label_noise_is_the_shipped_share(e2e):
     assert int((e2e.labels("id_test") != truth).sum()) == test
     text = f"{100 * train / b.n_train:.2f}% of `id_train` and {100 * test / b.n_test:.2f}% of `id_test` labels"
     assert text in world_doc() and f"probability `ID_LABEL_NOISE` ({styles.ID_LABEL_NOISE:g})" in world_doc(), text
+    from explorer.explain_text import SET_NOTES  # the app's and the shared page's note on the ID set
+
+    assert f"{100 * test / b.n_test:.2f}% of the labels wrong" in SET_NOTES["id_test"]
 
 
 def test_lab_notes_heldout_label_noise():
