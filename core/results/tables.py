@@ -8,6 +8,7 @@ Tidy frames hold one number per row, so they filter, pivot and concatenate:
     tables.robustness_frame(run)     alpha, ood, id_accuracy, ood_accuracy, predicted_ood, effective_robustness
     tables.reference_frame("table5") the paper's CSV with numeric value and alpha
     tables.comparison_frame(result)  compare.compare()'s rows: method, alpha, dataset, run, paper, delta
+    tables.ensemble_accuracy_frame(run)  the output-space ensemble of the two ends (core.results.ensembles)
 
 `paper_layout(frame)` turns any frame with method, alpha, dataset, role and a value column into the
 paper's table: rows (method, alpha), columns ID, each shift, "avg shifts". `run_table(run)` is that
@@ -160,9 +161,25 @@ def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = Tr
     return table
 
 
-def run_table(run: Run) -> "pd.DataFrame":
-    """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts."""
-    return paper_layout(run_accuracy_frame(run))
+def ensemble_accuracy_frame(run: Run, mix: str = "logits") -> "pd.DataFrame":
+    """The output-space ensemble of the run's two ends (core.results.ensembles, computed from the stored
+    endpoint logits) in the layout's input form: method 'output-space ensemble (MIX)', alpha, dataset,
+    role, value (accuracy in %)."""
+    from core.results.ensembles import output_ensemble
+
+    rows = [{"method": f"output-space ensemble ({mix})", "alpha": float(a), "dataset": d["name"], "role": d["role"],
+             "value": 100 * float(acc)}
+            for d in run.datasets for a, acc in zip(run.alphas, output_ensemble(run, d["name"], mix).accuracy)]
+    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "value"])
+
+
+def run_table(run: Run, ensemble: str | None = None) -> "pd.DataFrame":
+    """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts.
+    ensemble: 'logits' or 'probs' adds the output-space ensemble's rows (mixing that) after WiSE-FT's."""
+    frame = run_accuracy_frame(run)
+    if ensemble:
+        frame = _pd().concat([frame, ensemble_accuracy_frame(run, ensemble)], ignore_index=True)
+    return paper_layout(frame)
 
 
 def to_markdown(table: "pd.DataFrame", digits: int = 2) -> str:
