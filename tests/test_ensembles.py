@@ -114,3 +114,35 @@ def test_info_ensemble_prints_both_methods_and_their_cost(e2e, capsys):
     block = json.loads(capsys.readouterr().out)["output_ensemble"]
     assert block["mix"] == "logits" and block["inference_passes"] == {"WiSE-FT": 1, "output-space ensemble": 2}
     assert len(block["rows"]) == len(e2e.alphas) * (len(e2e.dataset_names) + 1)
+
+
+def test_compare_table13_matches_wiseft_and_the_output_space_ensemble(e2e_run, folders, tmp_path, capsys):
+    """`compare --reference table13`: its WiSE-FT rows against the run's sweep, its output-space ensemble rows
+    (NS EfficientNet ensembled with zero-shot CLIP) against the run's ensemble of its two ends."""
+    from core.results.compare import compare, list_tables, load_reference
+    from test_compare_more import SHIFTS, fake_model
+
+    if "table13" not in list_tables():
+        pytest.skip("data/paper/ has no Table 13 yet")
+    run = copy_run(e2e_run, tmp_path / "run")
+    ood = [a for s in SHIFTS for a in ("--ood", f"{s}=folder:{folders['shift']}")]
+    run_cli("sweep", "--run", run, "--id", f"imagenet=folder:{folders['val']}", *ood, "--alphas", "0,0.5,1",
+            "--float32")
+    fake_model(run, "ViT-L-14-336", "openai")
+    r = Run(run)
+    wise = compare(r, load_reference("table13"), allow_mismatch=True)  # the datasets are folders
+    labels = {o["label"] for o in wise["rows"]}
+    assert labels == {"standard fine-tuning (1)", "alpha 0.50", "optimal alpha"}
+    ens = compare(r, load_reference("table13"), model="NS EfficientNet-L2", allow_mismatch=True)
+    assert {o["label"] for o in ens["rows"]} == {"no ensemble (model alone) (1)", "output-space ensemble, alpha 0.50",
+                                                 "output-space ensemble, optimal alpha"}
+    curve = 100 * ensembles.output_ensemble(r, "imagenet").accuracy
+    cells = {(o["label"], o["dataset"]): o["run"] for o in ens["rows"]}
+    assert cells["output-space ensemble, alpha 0.50", "ImageNet"] == pytest.approx(curve[1])
+    assert cells["output-space ensemble, optimal alpha", "ImageNet"] == pytest.approx(curve.max())
+    assert cells["no ensemble (model alone) (1)", "ImageNet"] == pytest.approx(curve[2])  # alpha 1: the fine-tuned end
+    frame = tables.comparison_frame(ens)
+    assert set(frame.method) == {"no ensemble (model alone)", "output-space ensemble", "output-space ensemble, optimal alpha"}
+    assert cli.main(["compare", "--run", str(run), "--reference", "table13", "--model", "NS EfficientNet-L2",
+                     "--allow-mismatch"]) == 0
+    assert "output-space ensemble, alpha 0.50" in capsys.readouterr().out

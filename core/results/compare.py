@@ -4,7 +4,8 @@ The reference tables are tidy CSVs (table,model,finetune,method,alpha,dataset,me
 data/paper/README.md). A reference row is matched to the run by dataset name (case and punctuation
 ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep rows by their alpha,
 "zero-shot" rows at alpha 0, "standard fine-tuning" at alpha 1, "optimal alpha" rows by the best
-grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
+grid alpha of that column. Output-space ensemble rows (Table 13) are matched to the run's ensemble of
+its two ends (core.results.ensembles, mixing logits), "no ensemble (model alone)" to its fine-tuned end. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
 all five ImageNet shifts.
 
 Comparing a run with a table it does not reproduce prints meaningless deltas, so `compare` refuses
@@ -103,22 +104,44 @@ def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
             for name, (metric, values) in run_extra_metrics(run).items()}
 
 
+def is_output_ensemble(row: dict) -> bool:
+    """A row of an output-space ensemble (Table 13): matched to the run's ensemble of its two ends."""
+    return "output-space ensemble" in row["method"].lower()
+
+
 def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float] | None:
-    """(row label, run value) for a reference row, or None when the run has no such point."""
+    """(row label, run value) for a reference row, or None when the run has no such point. `values` are
+    the run's WiSE-FT curve, or its output-space ensemble's for is_output_ensemble rows."""
     method = row["method"].lower()
+    prefix = "output-space ensemble, " if is_output_ensemble(row) else ""
     if row["alpha"].strip():
         alpha = float(row["alpha"])
     elif method.startswith("zero-shot"):
         alpha = 0.0
-    elif method == "standard fine-tuning":
-        alpha = 1.0
-    elif method.startswith("wise-ft, optimal"):
-        return "optimal alpha", float(values.max())
+    elif method in ("standard fine-tuning", "no ensemble (model alone)"):
+        alpha = 1.0  # the trained model alone (Table 13's "no ensemble" rows: the run's fine-tuned end)
+    elif "optimal alpha" in method and (prefix or method.startswith("wise-ft")):
+        return f"{prefix}optimal alpha", float(values.max())
     else:
-        return None  # rows of other methods (CoOp, output-space ensembles, ...) have no run counterpart
+        return None  # rows of other methods (CoOp, ...) have no run counterpart
     hit = np.flatnonzero(np.abs(alphas - alpha) < 1e-6)
-    label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
+    label = f"{prefix}alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
     return (label, float(values[hit[0]])) if hit.size else None
+
+
+def _run_ensemble_accuracy(run: Run) -> dict[str, np.ndarray]:
+    """_run_accuracy of the run's output-space ensemble (mixing logits); {} when a set has no stored logits."""
+    from core.results.ensembles import EnsembleError, output_ensemble
+
+    try:
+        acc = {norm_name(n): 100 * output_ensemble(run, n).accuracy for n in run.dataset_names}
+    except EnsembleError:
+        return {}
+    if all(s in acc for s in SHIFTS):
+        acc["avgshifts"] = np.mean([acc[s] for s in SHIFTS], axis=0)
+        if "imagenet" in acc:
+            acc["avgrefshifts"] = (acc["imagenet"] + acc["avgshifts"]) / 2
+    return acc
 
 
 def _model_mismatch(run: Run, table_model: str) -> str | None:
@@ -170,10 +193,13 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
         raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
                          "would mean nothing; pass --allow-mismatch to compare anyway")
     acc, extra, alphas = _run_accuracy(run), _run_extra_metrics(run), run.alphas
+    ens = _run_ensemble_accuracy(run) if any(map(is_output_ensemble, rows)) else {}
     out, missing = [], []
     for r in rows:
         key, metric = norm_name(r["dataset"]), r.get("metric", "accuracy")
         values = acc.get(key) if metric in ACCURACY_METRICS else extra.get((key, metric))
+        if is_output_ensemble(r):
+            values = ens.get(key) if metric in ACCURACY_METRICS else None
         if values is None:
             missing.append(r["dataset"] if metric in ACCURACY_METRICS else f"{r['dataset']} ({metric})")
             continue

@@ -119,7 +119,7 @@ def comparison_frame(result: dict) -> "pd.DataFrame":
         label = o["label"]
         found = re.search(r"alpha ([-0-9.]+)|\(([-0-9.]+)\)$", label)
         alpha = float(found.group(1) or found.group(2)) if found else float("nan")
-        method = "WiSE-FT" if label.startswith("alpha ") else re.sub(r" \([-0-9.]+\)$", "", label)
+        method = re.sub(r"(, )?alpha [-0-9.]+$| \([-0-9.]+\)$", "", label) or "WiSE-FT"
         role = "avg" if o["dataset"] in PAPER_AVERAGES else "id" if o["dataset"] in PAPER_ID_SETS else "ood"
         rows.append({"method": method, "alpha": alpha, "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
                      "role": role, "run": o["run"], "paper": o["paper"], "delta": o["delta"]})
