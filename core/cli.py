@@ -341,6 +341,11 @@ FINETUNE_FLAGS = {
     "max-steps": (positive_int, "stop after this many steps (smoke tests)", None),
     "checkpoint-every": (int, "steps between train-state checkpoints; 0 = each epoch end", 0),
     "keep-checkpoints": (int, "newest checkpoints kept; 0 keeps all", 1),
+    "l2-to-init": (float, ("L2-SP: add this times ||theta - theta_0||^2 (trained weights) to the loss, pulling "
+                           "toward the zero-shot weights; 0 disables (L2-SP's recipe pairs it with --weight-decay 0)"),
+                   0.0),
+    "train-last-k": (int, ("train only the image tower's last K blocks and the head (end-to-end; ViT: resblocks, "
+                           "ResNet: Bottlenecks then the attention pool); none trains the whole network"), None),
 }
 
 
@@ -473,7 +478,7 @@ VERBS: dict[str, Verb] = {
     "finetune": Verb(cmd_finetune, _finetune_args, "fine-tune the run's zero-shot model", (
         "python -m core finetune --run runs/b16 --train imagenet:train --data-root /data --preset vit-b-16-imagenet",
         "python -m core finetune --run runs/tiny --train folder:train --epochs 2 --batch-size 16 --lr 1e-3",
-        "python -m core finetune --run runs/tiny --train folder:train --mode linear-classifier")),
+        "python -m core finetune --run runs/tiny --train folder:train --train-last-k 1 --l2-to-init 0.1")),
     "sweep": Verb(cmd_sweep, _sweep_args, "logits of theta_alpha on eval sets for a grid of alphas", (
         "python -m core sweep --run runs/tiny --id folder:val --ood sketch=folder:sketch --alphas 0,0.5,1",
         "python -m core sweep --run runs/b16 --data-root /data --id imagenet --ood imagenet-r --ood objectnet",

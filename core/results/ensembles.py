@@ -148,8 +148,10 @@ def format_ensemble(run: Run, mix: str = DEFAULT_MIX) -> str:
     rows = ensemble_rows(run, mix)
     sets = [run.id_dataset] + (["avg_ood"] if len(run.ood_datasets) > 1 else run.ood_datasets)
     by = {(r["dataset"], r["alpha"]): r for r in rows}
-    lines = [f"output-space ensemble of {run.name}'s two ends, mixing {mix} (2 forward passes per image; "
-             f"WiSE-FT 1): top-1 %, difference = ensemble - WiSE-FT [95% paired interval]"]
+    passes = INFERENCE_PASSES
+    lines = [(f"output-space ensemble of {run.name}'s two ends, mixing {mix} ({passes['output-space ensemble']} "
+              f"forward passes per image; WiSE-FT {passes['WiSE-FT']}): top-1 %, difference = ensemble - WiSE-FT "
+              "[95% paired interval]")]
     lines.append("alpha".rjust(6) + "".join(f"{s + ' WiSE-FT':>20}{s + ' ensemble':>20}{'difference':>24}"
                                             for s in sets))
     for a in run.alphas:
