@@ -193,6 +193,8 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     resume = _resume_point(run_dir, ident, restart, manifest)
     runtime.seed_everything(cfg.seed)
     trainable, batches = _batches(classifier, train_set, cfg, pp_cfg, run_dir, ident, dev)
+    if anchor is not None:  # keep theta_0 of the trained weights only (memory: frozen blocks need none)
+        anchor = {p: a for p, a in anchor.items() if p.requires_grad}
     train_loop(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from, anchor)
     return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
 
