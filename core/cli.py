@@ -3,7 +3,7 @@
     python -m core zeroshot --model ViT-B-32 --pretrained openai --classes-from folder:train --out RUN
     python -m core finetune --run RUN --train folder:train --epochs 10
     python -m core sweep    --run RUN --id folder:val --ood sketch=folder:sketch --alphas 0:1:21
-    python -m core info     [--run RUN] [--format table|csv|markdown|latex|json]   (without --run: list the runs)
+    python -m core info     [--run RUN] [--format table|csv|markdown|latex|json] [--ensemble [logits|probs]]   (without --run: list the runs)
     python -m core upgrade  --run RUN   (once, for a run swept before run format 2: store its reductions)
     python -m core export   --run RUN --alpha 0.5 --out DIR   (theta_alpha as a folder open_clip loads)
     python -m core predict  --run RUN --alpha 0 --alpha 0.5 IMAGE...   (top-k classes along the path)
@@ -200,13 +200,18 @@ def cmd_info(args) -> None:
 
     if fmt == "json":
         extra = {name: {"metric": m, "values": np.asarray(v).tolist()} for name, (m, v) in run_extra_metrics(run).items()}
-        print(json.dumps({**as_json(run), **({"extra_metrics": extra} if extra else {})}, indent=2))
+        ens = {"output_ensemble": _ensemble_json(run, args.ensemble)} if args.ensemble else {}
+        print(json.dumps({**as_json(run), **({"extra_metrics": extra} if extra else {}), **ens}, indent=2))
     elif fmt == "table":
-        print("\n\n".join(filter(None, [format_table(run), format_extra_metrics(run)])))
+        from core.results.ensembles import format_ensemble
+
+        ens = format_ensemble(run, args.ensemble) if args.ensemble else ""
+        print("\n\n".join(filter(None, [format_table(run), format_extra_metrics(run), ens])))
     else:
         from core.results.tables import format_frame, run_interval_tables, run_table
 
-        print(format_frame(run_table(run), fmt, intervals=run_interval_tables(run)))
+        print(format_frame(run_table(run, ensemble=args.ensemble), fmt,
+                           intervals=None if args.ensemble else run_interval_tables(run)))
 
 
 def _run_summary(path: Path) -> dict:
@@ -218,6 +223,16 @@ def _run_summary(path: Path) -> dict:
     except ValueError as err:
         return {"path": str(path), "error": str(err)}
     return {"path": str(path), "name": manifest.get("name") or path.name, "swept": bool(manifest.get("sweep"))}
+
+
+def _ensemble_json(run, mix: str) -> dict:
+    """info --json's output-space ensemble block: per set (and avg_ood) and grid alpha, the ensemble's and
+    WiSE-FT's accuracy with 95% intervals and their paired difference, in [0, 1]."""
+    from core.results.ensembles import INFERENCE_PASSES, ensemble_rows
+
+    rows = [{"dataset": r["dataset"], "alpha": r["alpha"], "ensemble_loss": r["ensemble_loss"],
+             **{k: r[k].as_dict() for k in ("wiseft", "ensemble", "difference")}} for r in ensemble_rows(run, mix)]
+    return {"mix": mix, "inference_passes": INFERENCE_PASSES, "rows": rows}
 
 
 def cmd_compare(args) -> None:
@@ -383,6 +398,11 @@ FINETUNE_FLAGS = {
     "max-steps": (positive_int, "stop after this many steps (smoke tests)", None),
     "checkpoint-every": (int, "steps between train-state checkpoints; 0 = each epoch end", 0),
     "keep-checkpoints": (int, "newest checkpoints kept; 0 keeps all", 1),
+    "l2-to-init": (float, ("L2-SP: add this times ||theta - theta_0||^2 (trained weights) to the loss, pulling "
+                           "toward the zero-shot weights; 0 disables (L2-SP's recipe pairs it with --weight-decay 0)"),
+                   0.0),
+    "train-last-k": (int, ("train only the image tower's last K blocks and the head (end-to-end; ViT: resblocks, "
+                           "ResNet: Bottlenecks then the attention pool); none trains the whole network"), None),
 }
 
 
@@ -440,6 +460,10 @@ def _info_args(p: argparse.ArgumentParser) -> None:
                    help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: "
                         "everything; each accuracy with its 95%% interval")
     p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--ensemble", nargs="?", const="logits", choices=("logits", "probs"),
+                   help="add the output-space ensemble of the two ends beside WiSE-FT, from the stored endpoint "
+                        "logits (2 forward passes per image; WiSE-FT 1): mixing logits (the paper's; the default "
+                        "when the flag has no value) or probabilities")
 
 
 def _upgrade_args(p: argparse.ArgumentParser) -> None:
@@ -526,13 +550,13 @@ VERBS: dict[str, Verb] = {
     "finetune": Verb(cmd_finetune, _finetune_args, "fine-tune the run's zero-shot model", (
         "python -m core finetune --run runs/b16 --train imagenet:train --data-root /data --preset vit-b-16-imagenet",
         "python -m core finetune --run runs/tiny --train folder:train --epochs 2 --batch-size 16 --lr 1e-3",
-        "python -m core finetune --run runs/tiny --train folder:train --mode linear-classifier")),
+        "python -m core finetune --run runs/tiny --train folder:train --train-last-k 1 --l2-to-init 0.1")),
     "sweep": Verb(cmd_sweep, _sweep_args, "logits of theta_alpha on eval sets for a grid of alphas", (
         "python -m core sweep --run runs/tiny --id folder:val --ood sketch=folder:sketch --alphas 0,0.5,1",
         "python -m core sweep --run runs/b16 --data-root /data --id imagenet --ood imagenet-r --ood objectnet",
         "python -m core sweep --run runs/tiny --id folder:val --limit 200 --alphas 0:1:11")),
     "info": Verb(cmd_info, _info_args, "print a run's accuracy table (without --run: list the runs)", (
-        "python -m core info", "python -m core info --run data/runs/world-e2e",
+        "python -m core info", "python -m core info --run data/runs/world-e2e --ensemble",
         "python -m core info --run data/runs/world-e2e --json | head")),
     "compare": Verb(cmd_compare, _compare_args, "a run's accuracies beside the paper's, with deltas", (
         "python -m core compare --run runs/b16 --reference table5",

@@ -1,7 +1,7 @@
 """The LMC lab (issue 15): spawn at k, SWA and soups on the quick world, and the shipped summaries."""
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_wor
     b, _ = lab_world
     s, recipe = read(b, "spawn"), spawn_recipe(b)
     assert recipe.lr == dict(b.lab.spawn_recipe)["lr"] != b.scratch.lr and recipe.warmup_steps == 0
-    assert s["config"] == spawn_config(b) and s["config"]["recipe"] == json.loads(json.dumps(asdict(recipe)))
+    assert s["config"] == spawn_config(b) and s["config"]["recipe"] == json.loads(json.dumps(recipe.as_record()))
     runs = sorted(b.work.glob("lab-parent-*")) + sorted(b.work.glob("lab-spawn-*"))
     assert len(runs) == 1 + len(b.lab.spawn_k)
     for run in runs:  # every network of the experiment was trained with the recipe, the parent with seed 0

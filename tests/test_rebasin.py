@@ -160,7 +160,7 @@ def test_shipped_summary_is_the_lab_configs_pair(shipped):
     b = WorldBuild()
     pair = shipped["pair"]
     assert pair["width"] == b.lab.align_width == 2 * b.pretrain.vision_width == 2 * pair["world_width"]
-    assert pair["recipe"] == json.loads(json.dumps(asdict(b.scratch))) and pair["seeds"] == [0, 1]
+    assert pair["recipe"] == json.loads(json.dumps(b.scratch.as_record())) and pair["seeds"] == [0, 1]
     cfg = b.lab.align
     assert shipped["config"]["eval_set"] == f"world:id_test:{b.n_test}"
     assert {k: v for k, v in shipped["config"].items() if k != "eval_set"} == json.loads(json.dumps(

@@ -7,7 +7,9 @@ ignored: the run's `imagenet-r` is the paper's `ImageNet-R`) and by alpha: sweep
 grid alpha of that column. `avg_shifts` / `avg_ref_shifts` are recomputed from the run when it has
 all five ImageNet shifts. Differences are recomputed too: Table 3's optimal minus alpha 0.5, Table 2's
 gain over fine-tuning. Rows of methods off the WiSE-FT path (CoOp, output-space ensembles with
-another network, a model alone) have no counterpart in a run and are reported as such. Each run
+another network, a model alone) have no counterpart in a run and are reported as such. Output-space ensemble rows (Table 13) are
+matched to the run's ensemble of its two ends (core.results.ensembles, mixing logits), "no ensemble (model
+alone)" to its fine-tuned end. Each run
 accuracy comes with its 95% interval over the run's examples (Wilson per set; the averages resample
 each set on its own), so a delta can be read against the run's noise; the paper's own numbers are
 printed without one (their sampling noise is not published).
@@ -130,17 +132,26 @@ def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
             for name, (metric, values) in run_extra_metrics(run).items()}
 
 
+def is_output_ensemble(row: dict) -> bool:
+    """A row of an output-space ensemble (Table 13): matched to the run's ensemble of its two ends."""
+    return "output-space ensemble" in row["method"].lower()
+
+
 def _path_alpha(row: dict) -> float | str | None:
-    """The point on the WiSE-FT path a reference row reports: an alpha, "optimal", or None when the
-    row's method is off the path (CoOp, an output-space ensemble with another network, a model alone)."""
+    """The point on the path a reference row reports: an alpha, "optimal", or None when the row's method has
+    no counterpart in a run (CoOp, an ensemble with another network, ...). Output-space ensemble rows are points
+    of the run's ensemble curve; "no ensemble (model alone)" is its fine-tuned end."""
     method = row["method"].lower()
-    if not method.startswith(("zero-shot", "standard fine-tuning", "wise-ft")):
+    if not (is_output_ensemble(row) or method.startswith(("zero-shot", "standard fine-tuning", "wise-ft",
+                                                           "no ensemble (model alone)"))):
         return None
     if "optimal alpha" in method:
         return "optimal"
     if row["alpha"].strip():
         return float(row["alpha"])
-    return 0.0 if method.startswith("zero-shot") else 1.0 if method.startswith("standard fine-tuning") else None
+    if method.startswith("zero-shot"):
+        return 0.0
+    return 1.0 if method.startswith(("standard fine-tuning", "no ensemble (model alone)")) else None
 
 
 def _index(values: np.ndarray, alphas: np.ndarray, alpha: float | str) -> int | None:
@@ -153,20 +164,37 @@ def _index(values: np.ndarray, alphas: np.ndarray, alpha: float | str) -> int | 
 
 def _run_value(row: dict, values: np.ndarray, alphas: np.ndarray) -> tuple[str, float, int | None] | None:
     """(row label, run value, its grid index) for a reference row on the path, or None when the run has no
-    such point; the index is None for a difference of two alphas (no single accuracy's interval)."""
+    such point; the index is None for a difference of two alphas (no single accuracy's interval). `values`
+    are the run's WiSE-FT curve, or its output-space ensemble's for is_output_ensemble rows."""
     alpha = _path_alpha(row)
     i = None if alpha is None else _index(values, alphas, alpha)
     value = None if i is None else float(values[i])
+    prefix = "output-space ensemble, " if is_output_ensemble(row) else ""
     if alpha == "optimal":
-        label = "optimal alpha"
+        label = f"{prefix}optimal alpha"
     else:
-        label = f"alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
+        label = f"{prefix}alpha {alpha:.2f}" if row["alpha"].strip() else f"{row['method']} ({alpha:g})"
     if row.get("metric") in DIFFERENCE_METRICS:
         base, name = DIFFERENCE_METRICS[row["metric"]]
         j = _index(values, alphas, base)
         value, label = (None if value is None or j is None else value - float(values[j])), f"{label} - {name} (pp)"
         i = None
     return None if value is None else (label, value, i)
+
+
+def _run_ensemble_accuracy(run: Run) -> dict[str, np.ndarray]:
+    """_run_accuracy of the run's output-space ensemble (mixing logits); {} when a set has no stored logits."""
+    from core.results.ensembles import EnsembleError, output_ensemble
+
+    try:
+        acc = {norm_name(n): 100 * output_ensemble(run, n).accuracy for n in run.dataset_names}
+    except EnsembleError:
+        return {}
+    if all(s in acc for s in SHIFTS):
+        acc["avgshifts"] = np.mean([acc[s] for s in SHIFTS], axis=0)
+        if "imagenet" in acc:
+            acc["avgrefshifts"] = (acc["imagenet"] + acc["avgshifts"]) / 2
+    return acc
 
 
 def _model_mismatch(run: Run, table_model: str) -> str | None:
@@ -222,18 +250,21 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
         raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
                          "would mean nothing; pass --allow-mismatch to compare anyway")
     acc, extra, alphas, ci = _run_accuracy(run), _run_extra_metrics(run), run.alphas, _run_intervals(run)
+    ens = _run_ensemble_accuracy(run) if any(map(is_output_ensemble, rows)) else {}
     out, missing = [], []
     for r in rows:
         key, metric = norm_name(r["dataset"]), r.get("metric", "accuracy")
         on_accuracy = metric in ACCURACY_METRICS or metric in DIFFERENCE_METRICS
         values = acc.get(key) if on_accuracy else extra.get((key, metric))
+        if is_output_ensemble(r):
+            values = ens.get(key) if metric in ACCURACY_METRICS else None
         if values is None:
             missing.append(r["dataset"] if on_accuracy else f"{r['dataset']} ({metric})")
             continue
         matched = _run_value(r, values, alphas)
         if matched:
             (label, value, i), paper = matched, float(r["value"].lstrip("+"))
-            with_ci = metric in ACCURACY_METRICS and i is not None and key in ci
+            with_ci = metric in ACCURACY_METRICS and i is not None and key in ci and not is_output_ensemble(r)
             lo, hi = (float(ci[key][0][i]), float(ci[key][1][i])) if with_ci else (None, None)
             out.append({"label": label, "dataset": r["dataset"], "run": value, "lo": lo, "hi": hi, "paper": paper,
                         "delta": value - paper, "metric": metric})

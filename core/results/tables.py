@@ -9,6 +9,7 @@ Tidy frames hold one number per row, so they filter, pivot and concatenate:
                                      er_lo, er_hi, slope, intercept
     tables.reference_frame("table5") the paper's CSV with numeric value and alpha
     tables.comparison_frame(result)  compare.compare()'s rows: method, alpha, dataset, run, run_lo, run_hi, paper, delta
+    tables.ensemble_accuracy_frame(run)  the output-space ensemble of the two ends (core.results.ensembles)
 
 lo and hi are the ends of a 95% interval over the eval set's examples (core.results.uncertainty; Wilson
 for an accuracy). `paper_layout(frame)` turns any frame with method, alpha, dataset, role and a value
@@ -132,7 +133,7 @@ def comparison_frame(result: dict) -> "pd.DataFrame":
         label = o["label"]
         found = re.search(r"alpha ([-0-9.]+)|\(([-0-9.]+)\)$", label)
         alpha = float(found.group(1) or found.group(2)) if found else float("nan")
-        method = "WiSE-FT" if label.startswith("alpha ") else re.sub(r" \([-0-9.]+\)$", "", label)
+        method = re.sub(r"(, )?alpha [-0-9.]+$| \([-0-9.]+\)$", "", label) or "WiSE-FT"
         role = "avg" if o["dataset"] in PAPER_AVERAGES else "id" if o["dataset"] in PAPER_ID_SETS else "ood"
         rows.append({"method": method, "alpha": alpha, "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
                      "role": role, "run": o["run"], "run_lo": _nan(o.get("lo")), "run_hi": _nan(o.get("hi")),
@@ -181,9 +182,25 @@ def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = Tr
     return table
 
 
-def run_table(run: Run) -> "pd.DataFrame":
-    """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts."""
-    return paper_layout(run_accuracy_frame(run))
+def ensemble_accuracy_frame(run: Run, mix: str = "logits") -> "pd.DataFrame":
+    """The output-space ensemble of the run's two ends (core.results.ensembles, computed from the stored
+    endpoint logits) in the layout's input form: method 'output-space ensemble (MIX)', alpha, dataset,
+    role, value (accuracy in %)."""
+    from core.results.ensembles import output_ensemble
+
+    rows = [{"method": f"output-space ensemble ({mix})", "alpha": float(a), "dataset": d["name"], "role": d["role"],
+             "value": 100 * float(acc)}
+            for d in run.datasets for a, acc in zip(run.alphas, output_ensemble(run, d["name"], mix).accuracy)]
+    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "value"])
+
+
+def run_table(run: Run, ensemble: str | None = None) -> "pd.DataFrame":
+    """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts.
+    ensemble: 'logits' or 'probs' adds the output-space ensemble's rows (mixing that) after WiSE-FT's."""
+    frame = run_accuracy_frame(run)
+    if ensemble:
+        frame = _pd().concat([frame, ensemble_accuracy_frame(run, ensemble)], ignore_index=True)
+    return paper_layout(frame)
 
 
 def run_interval_tables(run: Run) -> tuple["pd.DataFrame", "pd.DataFrame"]:

@@ -12,6 +12,8 @@ A run folder is self-describing (see docs/run-format.md):
         <dataset>.ids.json             per-example ids (image path for folder datasets)
         metrics.csv                    one row per (dataset, alpha): accuracy, loss, n
     RUN/baselines.csv                  optional: standard models' accuracies (model, dataset, accuracy)
+    RUN/finetunes.{json,safetensors}   optional: other fine-tunes of theta_0 and their predictions
+                                       (core.results.robustness)
 
 Every file is written atomically (core.runs.files); a sweep writes a whole new generation and switches
 to it by the manifest's atomic rewrite, so a reader sees the old run or the new one, never a mix.

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from core.runs import artifacts
 from core import runtime
-from core.train import trainstate
+from core.train import trainstate, variants
 from core.data.registry import ImageSet
 from core.model.clip import transforms_from_cfg
 from core.runs.identity import file_digest
@@ -69,6 +69,9 @@ class FinetuneConfig:
     keep_checkpoints: int = 1  # newest checkpoints kept; 0 keeps all (the trajectory)
     max_steps: int | None = None  # stop after this many steps (smoke tests); >= 1
     compile: bool = False  # torch.compile the trained module (GPU runs; the first steps pay for compiling)
+    # the paper's alternatives to its recipe (core.train.variants); recorded only when set (as_record)
+    l2_to_init: float = 0.0  # L2-SP: adds l2_to_init * ||theta - theta_0||^2 over the trained weights to the loss; >= 0
+    train_last_k: int | None = None  # end-to-end: train the image tower's last k blocks and the head only; >= 0
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -80,11 +83,24 @@ class FinetuneConfig:
                   ("grad-clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"), ("seed", self.seed >= 0, ">= 0"),
                   ("workers", self.num_workers >= 0, ">= 0"), ("checkpoint-every", self.checkpoint_every >= 0, ">= 0"),
                   ("keep-checkpoints", self.keep_checkpoints >= 0, ">= 0 (0 keeps all)"),
-                  ("max-steps", self.max_steps is None or self.max_steps >= 1, ">= 1"))
+                  ("max-steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
+                  ("l2-to-init", self.l2_to_init >= 0 and math.isfinite(self.l2_to_init), ">= 0 (0 disables it)"),
+                  ("train-last-k", self.train_last_k is None or self.train_last_k >= 0, ">= 0 (blocks of the tower)"))
         for flag, ok, rule in bounds:
             if not ok:
                 value = getattr(self, flag.replace("-", "_").replace("workers", "num_workers"))
                 raise ValueError(f"--{flag} must be {rule}, got {value}")
+        if self.train_last_k is not None and self.mode != "end-to-end":
+            raise ValueError("--train-last-k chooses what end-to-end fine-tuning trains; a linear classifier "
+                             "trains the head only already (drop --train-last-k or use --mode end-to-end)")
+
+    def as_record(self) -> dict:
+        """The settings as a dict, without the options added after train-state format 2 while they are at
+        their defaults (LATER_DEFAULTS): the records and identities of runs made before them stay equal."""
+        return {k: v for k, v in asdict(self).items() if not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
+
+
+LATER_DEFAULTS = {"l2_to_init": 0.0, "train_last_k": None}  # FinetuneConfig options recorded only when set
 
 
 def cosine_lr(step: int, total_steps: int, cfg: FinetuneConfig) -> float:
@@ -166,6 +182,7 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     manifest = artifacts.read_manifest(run_dir)
     _check_classes(train_set, manifest["classnames"])
     classifier, pp_cfg = load_classifier(run_dir, "zeroshot", dev)
+    anchor = variants.anchor(classifier) if cfg.l2_to_init else None  # theta_0, before --init-from loads
     if init_from is not None and not Path(init_from).is_file():
         raise ValueError(f"--init-from {init_from} does not exist; give a weight file or a train-state checkpoint")
     init = None if init_from is None else {"digest": file_digest(init_from, length=16)}
@@ -176,7 +193,9 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     resume = _resume_point(run_dir, ident, restart, manifest)
     runtime.seed_everything(cfg.seed)
     trainable, batches = _batches(classifier, train_set, cfg, pp_cfg, run_dir, ident, dev)
-    train_loop(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from)
+    if anchor is not None:  # keep theta_0 of the trained weights only (memory: frozen blocks need none)
+        anchor = {p: a for p, a in anchor.items() if p.requires_grad}
+    train_loop(classifier, trainable, batches, len(train_set), cfg, run_dir, dev, ident, resume or init_from, anchor)
     return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
 
 
@@ -203,6 +222,8 @@ def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp
                 yield torch.from_numpy(feats[b].astype(np.float32)), labels[torch.as_tensor(b)]  # (B, D), (B,)
     else:
         trainable = classifier
+        if cfg.train_last_k is not None:
+            variants.train_last_blocks(classifier, cfg.train_last_k)
         data = SeededImages(train_set, train_tf if cfg.augment else val_tf)
 
         def batches(epoch: int, offset: int) -> Iterator:
@@ -265,7 +286,7 @@ def _finish(run_dir: Path, classifier: nn.Module, cfg: FinetuneConfig, train_set
     out = run_dir / "weights" / "finetuned.safetensors"
     if runtime.is_main():
         save_weights(out, classifier.state_dict())
-        record = {**asdict(cfg), "train_set": train_set.spec, "n_train": len(train_set), "identity": ident}
+        record = {**cfg.as_record(), "train_set": train_set.spec, "n_train": len(train_set), "identity": ident}
         if init_from is not None:
             record["init_from"] = str(init_from)
         artifacts.update_manifest(run_dir, {"finetune": record})
@@ -286,13 +307,16 @@ def _start(start: Path | None, classifier: nn.Module, opt: torch.optim.Optimizer
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: torch.Tensor, y: torch.Tensor,
-               lr: float, cfg: FinetuneConfig, amp) -> torch.Tensor:
-    """One optimiser step on a batch already on the device; returns the loss (not synced)."""
+               lr: float, cfg: FinetuneConfig, amp, anchor: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """One optimiser step on a batch already on the device; returns the training loss (not synced).
+    anchor: theta_0 of each of `params` for the L2-SP penalty (cfg.l2_to_init)."""
     for group in opt.param_groups:
         group["lr"] = lr
     with amp:
         logits = model(x)  # (B, C) float32 (the head runs in fp32)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    if anchor is not None:
+        loss = loss + cfg.l2_to_init * variants.squared_distance(params, anchor)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip:
@@ -302,8 +326,9 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: to
 
 
 def train_loop(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: int, cfg: FinetuneConfig,
-           run_dir: Path, dev: torch.device, ident: dict, start: Path | None) -> None:
-    """The optimisation loop shared by both modes; checkpoints the whole classifier."""
+           run_dir: Path, dev: torch.device, ident: dict, start: Path | None, anchor: dict | None = None) -> None:
+    """The optimisation loop shared by both modes; checkpoints the whole classifier. anchor: theta_0 per
+    parameter (variants.anchor) when cfg.l2_to_init is set."""
     world = runtime.world_size()
     per_rank = max(1, cfg.batch_size // world)
     steps_per_epoch = math.ceil(math.ceil(n / world) / per_rank)
@@ -318,6 +343,9 @@ def train_loop(classifier: nn.Module, trainable: nn.Module, batches: Callable, n
     if cfg.compile:
         model = torch.compile(model)  # shares the parameters: checkpoints still save `classifier`
     classifier.train() if trainable is classifier else classifier.eval()
+    if cfg.train_last_k is not None:
+        variants.freeze_batchnorm(classifier)  # frozen blocks keep their BatchNorm statistics too
+    pull = [anchor[p] for p in params] if anchor is not None else None
     amp = runtime.autocast(dev) if trainable is classifier else contextlib.nullcontext()  # a lone head: fp32
     bar = tqdm(total=stop, initial=step, desc=f"finetune ({cfg.mode})", disable=not runtime.is_main())
     every = cfg.checkpoint_every or steps_per_epoch
@@ -326,7 +354,7 @@ def train_loop(classifier: nn.Module, trainable: nn.Module, batches: Callable, n
         epoch, offset = divmod(step, steps_per_epoch)
         for x, y in batches(epoch, offset):
             loss = train_step(model, opt, params, x.to(dev, non_blocking=True), y.to(dev, non_blocking=True),
-                              cosine_lr(step, total, cfg), cfg, amp)
+                              cosine_lr(step, total, cfg), cfg, amp, pull)
             step, seen = step + 1, seen + len(x) * world
             bar.update(1)
             if step % LOG_EVERY == 0 or step == stop:  # the only host sync of the loop

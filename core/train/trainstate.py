@@ -7,13 +7,14 @@ preprocessing. `finetune` resumes only from a checkpoint whose identity equals t
 otherwise refuses with a line that says what differs (issue 10.3). Settings that only say how or how
 long to run (max_steps, checkpoint_every, keep_checkpoints, num_workers, compile) are not part of
 it; neither are the device and the number of processes, which change float summation order only.
+Options added later (L2-SP, training the last blocks) enter it only when set (FinetuneConfig.as_record),
+so a checkpoint made before they existed still resumes under the same settings.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ class TrainStateError(ValueError):
 
 def identity(cfg, train_set, theta_0_digest: str, pp_cfg: dict, init_from: dict | None) -> dict:
     """Everything a fine-tuning result depends on, as a JSON-able dict."""
-    settings = {k: v for k, v in asdict(cfg).items() if k not in RUN_CONTROL}
+    settings = {k: v for k, v in cfg.as_record().items() if k not in RUN_CONTROL}
     return {"format": FORMAT, "config": settings,
             "train_set": {"spec": train_set.spec, "n": len(train_set),
                           "digest": examples_digest(train_set.ids, train_set.labels),

@@ -87,6 +87,18 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class FinetuneVariant:
+    """One fine-tune of the world's zero-shot model under other settings than world-e2e's recipe (issue 28):
+    the paper's alternatives to WiSE-FT (another learning rate or length, L2-SP, fewer trained layers)."""
+
+    name: str
+    overrides: tuple[tuple[str, float], ...]  # FinetuneConfig fields changed from WorldBuild.finetune
+
+    def config(self, recipe: FinetuneConfig) -> FinetuneConfig:
+        return replace(recipe, keep_checkpoints=1, **dict(self.overrides))
+
+
+@dataclass(frozen=True)
 class WorldBuild:
     """Everything `make world` does; the defaults are the shipped build, `quick()` the test one."""
 
@@ -117,6 +129,20 @@ class WorldBuild:
         Baseline("scratch w12 e4 25% data", 12, 4, 0.25), Baseline("scratch w12 e4 50% data", 12, 4, 0.5),
         Baseline("scratch w12 e4 no aug", 12, 4, augment=False),
     )
+    # the fine-tuning family (issue 28): world-e2e's recipe (lr 2e-3, 6 epochs, wd 0.1) with one thing changed,
+    # each evaluated at ft_alphas (1: the variant itself; 0.5: WiSE-FT applied to it); only their predictions
+    # are shipped (world-e2e/finetunes.*, 0.15 MB); ~5 min of the build. L2-SP at two strengths: 1e-3 ends at
+    # ||theta_1 - theta_0||^2 = 33, 1e-2 at 6 (the recipe: 262). The tower's blocks are layer1-4 (a Bottleneck
+    # each) and attnpool (63% of the weights): "last block" trains attnpool and the head
+    ft_baselines: tuple[FinetuneVariant, ...] = (
+        FinetuneVariant("lr 5e-4", (("lr", 5e-4),)),
+        FinetuneVariant("2 epochs", (("epochs", 2),)),
+        FinetuneVariant("L2-SP 1e-3", (("l2_to_init", 1e-3), ("weight_decay", 0.0))),
+        FinetuneVariant("L2-SP 1e-2", (("l2_to_init", 1e-2), ("weight_decay", 0.0))),
+        FinetuneVariant("last block", (("train_last_k", 1),)),
+        FinetuneVariant("last 2 blocks", (("train_last_k", 2),)),
+    )
+    ft_alphas: tuple[float, ...] = (0.5, 1.0)
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     # torch CPU threads for every step after pretraining (pretraining uses PretrainConfig.threads): trained weights
     # depend on the thread count (CPU reductions), so one fixed count makes the build the same on every machine and
@@ -135,6 +161,9 @@ class WorldBuild:
             scratch=replace(cls.scratch, epochs=2, **small), fork_epoch=1, trajectory_every=1,
             baselines=(Baseline("scratch w4 e1", 4, 1), Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e1", 8, 1)),
             alphas=(0.0, 0.5, 1.0), lab=LabConfig.quick(),
+            ft_baselines=(FinetuneVariant("lr 5e-4", (("lr", 5e-4),)), FinetuneVariant("1 epoch", (("epochs", 1),)),
+                          FinetuneVariant("L2-SP 1e-2", (("l2_to_init", 1e-2), ("weight_decay", 0.0))),
+                          FinetuneVariant("last block", (("train_last_k", 1),))),
         )
 
     @property

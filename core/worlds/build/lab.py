@@ -100,7 +100,7 @@ def required(b) -> list[Path]:
 def section_config(b, keys: tuple[str, ...], recipe) -> dict:
     """The part of the lab's config (and the world's recipe) a section depends on, JSON-able."""
     lab = asdict(b.lab)
-    return json.loads(json.dumps({**{k: lab[k] for k in keys}, "recipe": asdict(recipe), "n_train": b.n_train,
+    return json.loads(json.dumps({**{k: lab[k] for k in keys}, "recipe": recipe.as_record(), "n_train": b.n_train,
                                   "n_test": b.n_test}))
 
 

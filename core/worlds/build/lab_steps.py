@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def spawn_children(b) -> tuple[Path, Path, list[Path]]:
     recipe's digest, so a changed recipe never reuses another recipe's networks. Returns (init run,
     parent run, children runs)."""
     lab, width, recipe = b.lab, b.pretrain.vision_width, spawn_recipe(b)
-    tag = json_digest(asdict(recipe), length=8)
+    tag = json_digest(recipe.as_record(), length=8)
     init = scratch_init(b, width, b.scratch.seed)
     parent = spawn_parent(b, init, recipe, tag)
     children = []
@@ -251,7 +251,7 @@ def align_pair(b) -> tuple[Path, dict]:
     if not (run / artifacts.MANIFEST).exists():
         create_path_run(run, ends[0].parents[1], *ends, (f"from scratch, width {width}, init A",
                                                          f"from scratch, width {width}, init B"), share_weights=True)
-    pair = {"width": width, "seeds": [recipe.seed, recipe.seed + 1], "recipe": asdict(recipe), "n_train": b.n_train,
+    pair = {"width": width, "seeds": [recipe.seed, recipe.seed + 1], "recipe": recipe.as_record(), "n_train": b.n_train,
             "stored": "float16", "world_width": b.pretrain.vision_width}
     return run, json.loads(json.dumps(pair))
 

@@ -1,4 +1,5 @@
-"""The world build steps shared by the main build and the LMC lab: pretrain, fine-tune, train from scratch, path runs, baselines, the loss plane."""
+"""The world build steps shared by the main build and the LMC lab: pretrain, fine-tune, train from scratch, path runs,
+baselines, the fine-tuning family, the loss plane."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import csv
 import io
 import json
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 
 from core.runs import artifacts
 from core.train.finetune import FinetuneConfig, finetune
@@ -155,3 +158,43 @@ def world_plane(b: WorldBuild, e2e: Path, theta_c: Path) -> Path:
     if stored is None or stored.stale or stored.meta.get("config") != asdict(cfg):
         write_plane(e2e, theta_c, "fine-tuned, seed 1", cfg)
     return e2e / "plane.safetensors"
+
+
+def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
+    """Issue 28: the fine-tuning family (WorldBuild.ft_baselines), each a fine-tune of world-e2e's theta_0 on
+    id_train trained in the work folder and swept at ft_alphas with reductions only; their predictions go to
+    world-e2e/finetunes.{json,safetensors} (core.results.robustness reads them). Skipped while current."""
+    from core.results.robustness import FAMILY_ARRAYS, FAMILY_FORMAT, FAMILY_JSON
+    from core.runs.identity import file_digest, json_digest
+    from core.train.trainstate import RUN_CONTROL
+
+    out = e2e / FAMILY_JSON
+    config = json.loads(json.dumps({"recipe": b.finetune.as_record(), "variants": [[v.name, v.overrides]
+                                    for v in b.ft_baselines], "alphas": b.ft_alphas, "n_train": b.n_train}))
+    inputs = {"theta_0": file_digest(artifacts.weights_file(e2e, "zeroshot", artifacts.read_manifest(e2e)), 16)}
+    if out.exists() and {k: artifacts.load_json(out).get(k) for k in ("config", "inputs")} == \
+            {"config": config, "inputs": inputs}:
+        return out
+    members, arrays, eval_sets = [], {}, b.eval_sets()
+    for i, variant in enumerate(b.ft_baselines):
+        cfg = variant.config(b.finetune)
+        slug = "".join(c if c.isalnum() else "-" for c in variant.name)
+        work, t0 = b.work / f"ft-{slug}-{json_digest(cfg.as_record(), length=8)}", time.perf_counter()
+        reused = (work / "weights" / "finetuned.safetensors").exists()
+        trained(b, work.name, zeroshot(b), b.train_set(), cfg)
+        seconds = None if reused else round(time.perf_counter() - t0, 1)  # None: trained by an earlier build
+        sweep(work, eval_sets, SweepConfig(alphas=b.ft_alphas, keep_logits=False))
+        run = artifacts.Run(work)
+        acc = {}
+        for name in run.dataset_names:
+            pred = np.asarray(run.reductions(name)["pred"])  # (A, N)
+            arrays[f"m{i}.{name}"] = pred.astype(np.uint8 if len(run.classnames) <= 256 else np.int32)
+            acc[name] = (pred == run.labels(name)[None, :]).mean(axis=1).tolist()
+        members.append({"name": variant.name, "overrides": dict(variant.overrides), "seconds": seconds,
+                        "settings": {k: v for k, v in cfg.as_record().items() if k not in RUN_CONTROL},
+                        "accuracy": acc})
+    sets = [{"name": s.name, "spec": s.spec, "n": len(s)} for s, _ in eval_sets]
+    artifacts.atomic_save_arrays(e2e / FAMILY_ARRAYS, arrays)
+    artifacts.atomic_write_json(out, {"format": FAMILY_FORMAT, "config": config, "inputs": inputs,
+                                      "alphas": list(b.ft_alphas), "sets": sets, "members": members})
+    return out

@@ -2,11 +2,11 @@
 
     python -m core world [--out data] [--quick] [--work build/world] [--lab]
 
-`build` runs the steps in order (pretrain, world-e2e, world-lc, the LMC runs, the baselines, the loss
-plane, the LMC lab), each skipped when its output exists, so an interrupted build resumes. Everything
-runs through core's code path (models, finetune, sweep) like a real CLIP run; weights are stored as
-float16 and every sweep is computed from the stored float16 weights. Thread counts are fixed per step
-(trained weights depend on them), so a rebuild is byte-identical under any load.
+`build` runs the steps in order (pretrain, world-e2e, world-lc, the LMC runs, the baselines, the
+fine-tuning family, the loss plane, the LMC lab), each skipped when its output exists, so an interrupted
+build resumes. Everything runs through core's code path (models, finetune, sweep) like a real CLIP run;
+weights are stored as float16 and every sweep is computed from the stored float16 weights. Thread counts
+are fixed per step (trained weights depend on them), so a rebuild is byte-identical under any load.
 The steps and what each writes, the budget and the measured cost: docs/world.md (building it).
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from core.worlds.build.config import WorldBuild
-from core.worlds.build.recipes import (baseline_rows, build_model, fork_model, path_run, scratch_model, ship_weights, trained,
-                                      wiseft_run, world_plane, write_baselines, zeroshot)
+from core.worlds.build.recipes import (baseline_rows, build_finetune_family, build_model, fork_model, path_run,
+                                      scratch_model, ship_weights, trained, wiseft_run, world_plane, write_baselines,
+                                      zeroshot)
 from core.worlds.build.lab import required
 from core.worlds.build.lab_steps import align_step
 
@@ -93,6 +94,7 @@ def build(b: WorldBuild) -> dict[str, float]:
         rows += baseline_rows(b, base.name, scratch_model(b, slug, base.width, cfg, base.fraction))
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
+    build_finetune_family(b, e2e); lap("finetune family")
     world_plane(b, e2e, ft1); lap("plane")
     times |= build_lab(b)
     return times
