@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test lint world bench handouts clean
+.PHONY: setup demo test test-fast lint world bench handouts clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+test-fast: setup   ## every module's quick tests, under 90 s on 2 CPU cores; `make test` (what CI runs) runs all
+	$(PY) -m pytest -m "not slow"
 
 lint: setup   ## what CI checks before the tests: ruff's rules and format (settings in pyproject.toml)
 	$(PY) -m ruff check .

@@ -34,6 +34,7 @@ WAIT_MS = 90_000  # first page load imports torch and prepares the run
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"),
 ]
 

@@ -15,6 +15,7 @@ from test_live_extra_metrics import fmow_run  # noqa: F401  (fixture: a run whos
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"),
 ]
 

@@ -30,6 +30,7 @@ def fake_model(run, name, pretrained):
     path.write_text(json.dumps(manifest))
 
 
+@pytest.mark.slow
 def test_the_embedded_world_style_mismatch_is_refused(imagenet_named_run, capsys):
     assert main(["compare", "--run", str(imagenet_named_run), "--reference", "table5"]) == 2
     err = capsys.readouterr().err
@@ -40,6 +41,7 @@ def test_the_embedded_world_style_mismatch_is_refused(imagenet_named_run, capsys
     assert "warning: the run's model is" in out and "delta" in out
 
 
+@pytest.mark.slow
 def test_the_right_model_on_folders_is_still_refused(imagenet_named_run, tmp_path):
     run = copy_run(imagenet_named_run, tmp_path / "run")
     fake_model(run, "ViT-B-16", "openai")
@@ -51,6 +53,7 @@ def test_the_right_model_on_folders_is_still_refused(imagenet_named_run, tmp_pat
         compare(Run(run), load_reference("table5"))
 
 
+@pytest.mark.slow
 def test_a_run_of_the_named_datasets_and_model_is_compared(imagenet_named_run, tmp_path):
     run = copy_run(imagenet_named_run, tmp_path / "run")
     fake_model(run, "ViT-B-16", "openai")

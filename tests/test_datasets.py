@@ -254,6 +254,7 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_cifar10_downloads_only_when_asked(tmp_path, monkeypatch, tiny_config):
     def no_network(*args, **kwargs):
         raise AssertionError("nothing may be downloaded without --download")
@@ -306,6 +307,7 @@ def imagenet_runs(tmp_path_factory, tiny_config):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["e2e", "head"])
 def test_sweep_projects_imagenet_r_and_objectnet_logits(imagenet_runs, kind, tmp_path):
     from core.runs.artifacts import Run

@@ -60,6 +60,7 @@ def test_the_cars_column_is_measured_on_stanford_cars():
         "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"]
 
 
+@pytest.mark.slow
 def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp_path, capsys):
     """zeroshot with the 196 car classes, a sweep on the fake copy, `compare --reference table2`."""
     import torch

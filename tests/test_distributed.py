@@ -23,6 +23,8 @@ from conftest import REPO, copy_run, run_cli
 from core.runs.artifacts import Run
 from core.runs.weights import load_weights
 
+pytestmark = pytest.mark.slow  # every test reads the runs of a module fixture that starts torchrun workers
+
 LOGIT_ATOL = 1e-4
 WEIGHT_ATOL = 1e-5
 TRAIN_ARGS = ("--no-augment", "--epochs", "2", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-3",

@@ -49,6 +49,7 @@ def test_manifest_is_self_describing(e2e_run):
     assert not list(e2e_run.rglob("*.pt")) and not list(e2e_run.rglob("*.pkl"))
 
 
+@pytest.mark.slow
 def test_finetune_resumes_from_its_checkpoint_to_the_same_weights(zeroshot_run, folders, tmp_path):
     train = get_dataset(f"folder:{folders['train']}")
     cfg = FinetuneConfig(epochs=2, batch_size=16, warmup_steps=1, lr=1e-3, checkpoint_every=1)
@@ -62,6 +63,7 @@ def test_finetune_resumes_from_its_checkpoint_to_the_same_weights(zeroshot_run, 
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     shutil.rmtree(run / "sweep")

@@ -73,6 +73,7 @@ def test_exported_snippet_reproduces_the_sweep_logits(run, exported, images, mon
         assert capsys.readouterr().out.splitlines()[0].startswith(run.classnames[int(stored.argmax())] + ": ")
 
 
+@pytest.mark.slow
 def test_snippet_runs_without_core_in_a_fresh_process(run, exported, images, tmp_path):
     script = tmp_path / "classify.py"
     script.write_text(readme_snippet((exported / "README.md").read_text()))
@@ -88,6 +89,7 @@ def test_snippet_runs_without_core_in_a_fresh_process(run, exported, images, tmp
     np.testing.assert_allclose([float(p) for _, p in printed], probs[top], atol=2e-3)  # float16 logits, 3 decimals
 
 
+@pytest.mark.slow
 def test_extrapolated_export_matches_predict(tmp_path, images, monkeypatch):
     import open_clip
     from safetensors.torch import load_file
@@ -117,6 +119,7 @@ def test_predict_top1_equals_the_sweep_at_the_endpoints(run, images, capsys):
             assert top1["class"] == run.classnames[top1["index"]]
 
 
+@pytest.mark.slow
 def test_predict_a_folder_prints_each_alpha(images, capsys):
     folder = next(iter(images.values())).parent
     assert cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "0.5", "--alpha", "-0.2",

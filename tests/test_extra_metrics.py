@@ -43,6 +43,7 @@ def test_pm_k_needs_every_frame_of_a_neighbourhood():
     assert pm0 == pytest.approx(2 / 3) and pmk == pytest.approx(1 / 3)
 
 
+@pytest.mark.slow
 def test_compare_table2_on_a_generated_run(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     ood = [a for s in ("CIFAR100", "DTD", "Food101") for a in ("--ood", f"{s}=folder:{folders['shift']}")]
@@ -80,6 +81,7 @@ def fmow_run(tmp_path_factory, tiny_config):
     return run
 
 
+@pytest.mark.slow
 def test_wilds_metric_reaches_the_run_and_compare_table6(fmow_run, capsys):
     run = Run(fmow_run)
     info = run.dataset_info("wilds-fmow-ood-test")
@@ -99,6 +101,7 @@ def test_wilds_metric_reaches_the_run_and_compare_table6(fmow_run, capsys):
     assert json.loads((fmow_run / "manifest.json").read_text())["sweep"]["datasets"][0]["metric"] == "accuracy"
 
 
+@pytest.mark.slow
 def test_info_shows_the_extra_metrics(fmow_run, capsys):
     run_cli("info", "--run", fmow_run)
     out = capsys.readouterr().out
@@ -110,6 +113,7 @@ def test_info_shows_the_extra_metrics(fmow_run, capsys):
     assert "wilds-fmow-id-test" not in data["extra_metrics"]  # plain accuracy is in the main table
 
 
+@pytest.mark.slow
 def test_extra_metrics_need_no_logits(fmow_run, tmp_path):
     """A reductions-only sweep (ImageNet-size runs) reports the same metrics from its stored predictions."""
 

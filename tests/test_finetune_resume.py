@@ -35,6 +35,7 @@ def fails(capsys, *args) -> str:
 # ----------------------------------------------------------------------------- 10.3: resume identity
 
 
+@pytest.mark.slow
 def test_finished_run_refuses_other_settings_and_restart_retrains(e2e_run, folders, capsys, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     before = snapshot(run)
@@ -51,6 +52,7 @@ def test_finished_run_refuses_other_settings_and_restart_retrains(e2e_run, folde
     assert any(not torch.equal(old[k], new[k]) for k in old)
 
 
+@pytest.mark.slow
 def test_interrupted_run_refuses_other_flags(zeroshot_run, folders, capsys, tmp_path):
     run = copy_run(zeroshot_run, tmp_path / "run")
     train = f"folder:{folders['train']}"
@@ -63,6 +65,7 @@ def test_interrupted_run_refuses_other_flags(zeroshot_run, folders, capsys, tmp_
     assert main(["finetune", "--run", str(run), "--train", train, *STEPS, "--keep-checkpoints", "2"]) == 0
 
 
+@pytest.mark.slow
 def test_init_from_forks_explicitly(zeroshot_run, folders, tmp_path):
     train = get_dataset(f"folder:{folders['train']}")
     cfg = FinetuneConfig(epochs=2, batch_size=16, warmup_steps=1, lr=1e-3, checkpoint_every=1, keep_checkpoints=0)
@@ -80,6 +83,7 @@ def test_init_from_forks_explicitly(zeroshot_run, folders, tmp_path):
 # ----------------------------------------------------------------------------- 10.4: exact resume
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_mid_epoch_resume_is_bit_identical_with_augmentation(zeroshot_run, folders, tmp_path, workers):
     train = get_dataset(f"folder:{folders['train']}")
@@ -98,6 +102,7 @@ def test_mid_epoch_resume_is_bit_identical_with_augmentation(zeroshot_run, folde
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow
 def test_worker_count_does_not_change_the_result(zeroshot_run, folders, tmp_path):
     train = get_dataset(f"folder:{folders['train']}")
     outs = []
@@ -110,6 +115,7 @@ def test_worker_count_does_not_change_the_result(zeroshot_run, folders, tmp_path
 # ----------------------------------------------------------------------------- 10.5: seeded zero-shot
 
 
+@pytest.mark.slow
 def test_zeroshot_seed_seeds_random_init(tiny_config, tmp_path):
     def weights(name, seed):
         torch.manual_seed(len(name))  # a different global RNG state before each call
@@ -157,6 +163,7 @@ def test_bad_finetune_flags(e2e_run, folders, capsys, tmp_path, flag, value, exp
     assert snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_names_the_file_to_delete(zeroshot_run, folders, capsys, tmp_path):
     run = copy_run(zeroshot_run, tmp_path / "run")
     train = f"folder:{folders['train']}"

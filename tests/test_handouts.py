@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01_zero_shot_and_distribution_shift.ipynb"
 DATA = Path(os.environ.get("WISEFT_DATA") or REPO / "data")
 
+pytestmark = pytest.mark.slow  # both tests read one handout, made by executing notebook 01
+
 
 @functools.cache
 def handouts_module():

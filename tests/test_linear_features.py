@@ -63,6 +63,7 @@ def test_streamed_head_equals_the_in_memory_path(zeroshot_run, train, tmp_path):
     assert torch.equal(ours.argmax(-1), theirs.argmax(-1))
 
 
+@pytest.mark.slow
 def test_extraction_resumes_chunk_by_chunk(zeroshot_run, train, tmp_path):
     classifier, pp = load_classifier(zeroshot_run, "zeroshot")
     val_tf = transforms_from_cfg(pp)[1]

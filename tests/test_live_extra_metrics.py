@@ -78,6 +78,7 @@ def on_sweep_grid(payload: dict, run: Run) -> np.ndarray:
     return np.array([int(np.argmin(np.abs(view - a))) for a in run.alphas])
 
 
+@pytest.mark.slow
 def test_a_linear_run_gets_its_metric_on_the_dense_view_grid(fmow_run):
     ra = state.load_run(fmow_run)
     assert ra.linear and len(ra.alphas) == 101  # head-only fine-tune: a 0.01 view grid
@@ -95,6 +96,7 @@ def test_a_linear_run_gets_its_metric_on_the_dense_view_grid(fmow_run):
     assert extra["color"] == next(s["color"] for s in p["sets"] if s["name"] == OOD)
 
 
+@pytest.mark.slow
 def test_a_reductions_only_run_shows_the_same_numbers_as_info(fmow_run, tmp_path):
     import torch  # noqa: F401  (core.runs needs it)
 
@@ -114,6 +116,7 @@ def test_a_reductions_only_run_shows_the_same_numbers_as_info(fmow_run, tmp_path
     np.testing.assert_allclose(extra["values"], em.run_extra_metrics(ra.run)[OOD][1], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_app_sends_the_metric_to_the_tiles_and_the_chart(monkeypatch, fmow_run, tmp_path):
     root = tmp_path / "runs"
     copy_run(fmow_run, root / "fmow")

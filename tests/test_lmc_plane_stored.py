@@ -180,6 +180,7 @@ def test_a_stale_plane_is_not_shown_as_current(monkeypatch, app_root):
     assert any("out of date" in w.value and "theta_1" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_the_world_build_step_recomputes_only_a_stale_or_differently_configured_plane(plane_run, tmp_path):
     from core.worlds.build.config import WorldBuild
     from core.worlds.build.recipes import world_plane
@@ -197,6 +198,7 @@ def test_the_world_build_step_recomputes_only_a_stale_or_differently_configured_
     assert (run / PLANE).read_bytes() != first and plane.read_plane(run).stale is None
 
 
+@pytest.mark.slow
 def test_a_schema_1_run_gets_the_plane_file_and_keeps_its_manifest(plane_run, tmp_path):
     """Schema-1 runs (the shipped world's) are read as they are: the plane is found by its file name."""
     run = copy_run(plane_run, tmp_path / "run")

@@ -72,6 +72,7 @@ def test_notebook_ends_with_exercises(path: Path):
         assert any(isinstance(node, ast.Assert) for node in ast.walk(tree)), f"{where}: the solution checks nothing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")

@@ -59,6 +59,7 @@ def test_pairs_cover_presets_and_docs():
     assert all(open_clip.get_pretrained_cfg(name, tag) for name, tag in PAIRS), "a named tag is unknown"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,tag", PAIRS)
 def test_built_and_saved_model_matches_open_clips_registry(name, tag, no_download, tmp_path):
     tag_cfg = open_clip.get_pretrained_cfg(name, tag)
@@ -96,6 +97,7 @@ def test_built_and_saved_model_matches_open_clips_registry(name, tag, no_downloa
     assert torch.count_nonzero(head.bias) == 0
 
 
+@pytest.mark.slow
 def test_openai_tag_builds_quick_gelu_before_any_weights(no_download):
     model = load_clip(ModelSpec("ViT-B-16", "openai"), load_weights=False)[0]
     assert set(activations(model)) == {"QuickGELU"}
@@ -103,6 +105,7 @@ def test_openai_tag_builds_quick_gelu_before_any_weights(no_download):
     assert set(activations(model)) == {"GELU"}
 
 
+@pytest.mark.slow
 def test_same_preprocessing_output_as_open_clip(no_download, tmp_path):
     name, tag = "ViT-B-16", "openai"
     _, _, ref_val = open_clip.create_model_and_transforms(name, pretrained=tag, load_weights=False)

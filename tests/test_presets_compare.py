@@ -79,6 +79,7 @@ def test_compare_prints_deltas_against_a_reference_csv(e2e_run, tmp_path, capsys
     assert "Table X: tiny, end-to-end" in out and f"{acc['val'][1] - 50.0:+.2f}" in out and "ObjectNet" in out
 
 
+@pytest.mark.slow
 def test_compare_by_table_name_recomputes_the_paper_averages(e2e_run, folders, tmp_path, capsys):
     run = copy_run(e2e_run, tmp_path / "run")
     ood = [a for s in SHIFTS for a in ("--ood", f"{s}=folder:{folders['shift']}")]

@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # starts 2 torchrun workers
 
 
 def test_each_rank_draws_its_own_augmentation(tmp_path):

@@ -126,6 +126,7 @@ def test_assign_heads_keeps_units_within_heads():
     assert [qk[g * 4] // 4 for g in range(3)] == [v[g * 4] // 4 for g in range(3)]  # heads move alike
 
 
+@pytest.mark.slow
 def test_quick_alignment_step_writes_and_then_skips(tmp_path):
     cfg = replace(align.AlignConfig.quick(), methods=align.ALIGNMENT_METHODS)  # the STE too (not shipped)
     path = align.write_alignment(tmp_path, SCRATCH_RUN, cfg)
@@ -223,6 +224,7 @@ def test_readme_alignment_numbers_are_the_shipped_ones(shipped):
     assert f"within {max(diffs):.1e}" in text
 
 
+@pytest.mark.slow
 def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
     """The README's width-12 comparison: `python -m core align` on the world's own pair, shipped config."""
     assert cli.main(["align", "--run", str(SCRATCH_RUN), "--out", str(tmp_path)]) == 0
@@ -237,6 +239,7 @@ def test_readme_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
     assert not stored["holds"]["aligned_barrier_le_30pct"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     from core.runs.artifacts import Run
     from core.runs.create import create_path_run

@@ -73,6 +73,7 @@ def test_resweep_with_another_folder_of_the_same_name(e2e_run, folders, tmp_path
     consistent(r)
 
 
+@pytest.mark.slow
 def test_interrupted_with_one_chunking_resumed_with_another(e2e_run, folders, tmp_path, monkeypatch):
     run = copy_run(e2e_run, tmp_path / "run")
     shutil.rmtree(run / "sweep")
@@ -116,6 +117,7 @@ def test_unchanged_sets_are_reused_not_recomputed(e2e_run, folders, tmp_path):
     assert after != before and after.stat().st_ino == before.stat().st_ino  # linked into the new generation
 
 
+@pytest.mark.slow
 def test_an_image_replaced_under_the_same_path_is_recomputed(e2e_run, folders, tmp_path):
     """The ids (paths) and labels stay the same, the pixels do not: the old logits must not be reused."""
     val = shutil.copytree(folders["val"], tmp_path / "val")
@@ -178,6 +180,7 @@ def killed_sweep(run, folders, kill_at: int) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_write_leaves_the_old_or_the_new_run(e2e_run, folders, tmp_path):
     old = table(Run(e2e_run).metrics_rows())
     ref = copy_run(e2e_run, tmp_path / "ref")
@@ -200,6 +203,7 @@ def test_a_kill_at_any_write_leaves_the_old_or_the_new_run(e2e_run, folders, tmp
     assert seen == {False, True}
 
 
+@pytest.mark.slow
 def test_readers_during_a_resweep_see_whole_runs(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     old = table(Run(run).metrics_rows())
@@ -222,6 +226,7 @@ def test_readers_during_a_resweep_see_whole_runs(e2e_run, folders, tmp_path):
 # ----------------------------------------------------------------------------- 6: per-set facts
 
 
+@pytest.mark.slow
 def test_linear_run_with_a_max_projected_set(lc_run, folders, tmp_path):
     run = copy_run(lc_run, tmp_path / "run")
     val = get_dataset(f"folder:{folders['val']}")
@@ -308,6 +313,7 @@ def test_sweep_config_bounds(e2e_run, folders, tmp_path, capsys, flag):
         SweepConfig(**{field: int(flag[1])})
 
 
+@pytest.mark.slow
 def test_files_respect_the_umask_and_leftovers_are_cleaned(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     old = os.umask(0o022)

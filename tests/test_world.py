@@ -49,6 +49,7 @@ def test_word_tokenizer_round_trip_and_eot_is_the_largest_id(tmp_path):
     assert torch.equal(WordTokenizer.load(tmp_path / "vocab.json")(["a photo of a moon."]), ids)
 
 
+@pytest.mark.slow
 def test_quick_world_builds_every_shipped_run(quick_world, capsys):
     b, times = quick_world
     assert set(times) >= {"pretrain", "world-e2e", "world-lc", "baselines"}
@@ -64,6 +65,7 @@ def test_quick_world_builds_every_shipped_run(quick_world, capsys):
     assert "lab align" in times and (b.out / "world" / "lab" / "align.json").is_file()  # issue 15.3: the lab step
 
 
+@pytest.mark.slow
 def test_the_world_model_classifies_zero_shot_through_open_clip(quick_world):
     b, _ = quick_world
     model, _, preprocess, tokenizer = load_clip(ModelSpec(f"local-dir:{b.model_dir}"))
