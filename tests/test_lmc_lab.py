@@ -29,6 +29,7 @@ def read(b, section):
     return json.loads((lab_dir(b) / f"{section}.json").read_text())
 
 
+@pytest.mark.slow
 def test_lab_writes_three_summaries_and_skips_them_when_current(lab_world):
     b, times = lab_world
     assert set(times) >= {"lab spawn", "lab swa", "lab soups"}
@@ -41,6 +42,7 @@ def test_lab_writes_three_summaries_and_skips_them_when_current(lab_world):
     assert {s: (lab_dir(b) / f"{s}.json").stat().st_mtime_ns for s in SECTIONS} == stamps
 
 
+@pytest.mark.slow
 def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
     b, _ = lab_world
     s = read(b, "spawn")
@@ -56,6 +58,7 @@ def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
     assert s["error_barrier_chord"][0] == pytest.approx(np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row))
 
 
+@pytest.mark.slow
 def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_world):
     b, _ = lab_world
     s, recipe = read(b, "spawn"), spawn_recipe(b)
@@ -73,6 +76,7 @@ def test_spawn_trains_parent_and_children_with_its_recipe_and_records_it(lab_wor
     assert not fresh(lab_dir(b) / "spawn.json", spawn_config(other), s["inputs"])  # another recipe: recomputed
 
 
+@pytest.mark.slow
 def test_swa_average_is_the_average_of_the_snapshots(lab_world):
     b, _ = lab_world
     snaps = swa_snapshots(b, b.runs / "world-e2e" / "weights" / "finetuned.safetensors")  # trained: read back
@@ -86,6 +90,7 @@ def test_swa_average_is_the_average_of_the_snapshots(lab_world):
     assert all(len(m["flatness_per_direction"]) == b.lab.flat_directions for m in s["models"])
 
 
+@pytest.mark.slow
 def test_greedy_soup_is_chosen_on_held_out_id_train_only(lab_world):
     b, _ = lab_world
     s = read(b, "soups")
@@ -112,6 +117,7 @@ def test_greedy_soup_keeps_an_ingredient_only_when_held_out_accuracy_does_not_fa
     assert [t["kept"] for t in trace] == [True, False, True, False] and members == [0, 1]
 
 
+@pytest.mark.slow
 def test_barrier_matrix_is_symmetric_with_zero_diagonal(lab_world):
     b, _ = lab_world
     m = np.array(read(b, "soups")["barrier_matrix"])
@@ -121,6 +127,7 @@ def test_barrier_matrix_is_symmetric_with_zero_diagonal(lab_world):
     assert np.allclose(again, [[0, -0.5, 0.5], [-0.5, 0, 0.5], [0.5, 0.5, 0]])
 
 
+@pytest.mark.slow
 def test_soup_test_points_match_the_sweep_at_alpha_1(lab_world):
     b, _ = lab_world
     s = read(b, "soups")
@@ -130,6 +137,7 @@ def test_soup_test_points_match_the_sweep_at_alpha_1(lab_world):
     assert e2e["ood_acc"] == pytest.approx(at1["ood_acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section", SECTIONS)
 def test_quick_lab_claims_are_recomputed_from_their_numbers(lab_world, section):
     b, _ = lab_world
