@@ -211,7 +211,7 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             page.screenshot(path=str(SHOTS / "explorer-full.png"))
             page.close()
             page, frame = open_page(browser, app_url, SIZES[-1], errors)  # presenter mode: larger type
-            page.get_by_text("Presenter mode (larger type)").click()
+            page.get_by_text("Presenter mode", exact=True).click()
             frame.wait_for_selector(".live.presenter", timeout=WAIT_MS)
             frame.wait_for_function("window.__wiseft.drawnSeq >= 1", timeout=WAIT_MS)
             for size in (SIZES[-1], SIZES[0]):  # at 1024 with the sidebar still open: the hardest case

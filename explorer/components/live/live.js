@@ -21,7 +21,15 @@ let syncTimer = null, serverAlpha = null;  // telling the server the alpha (sync
 // alpha is sent when it rests while one of them is open
 let alphaTabs = [];
 const SVG_NS = "http://www.w3.org/2000/svg";
-const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
+// firstTiles / firstCharts: wall-clock ms (Date.now()) of the first tiles and the first full draw, for the time from
+// opening a link (the page's performance.timeOrigin) to a view on screen
+const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [], scriptAt: Date.now(),
+                               firstTiles: 0, firstCharts: 0, plotlyAt: 0 });
+// plotly.min.js loads after this file (index.html, async): the tiles need no Plotly, the charts wait for it
+const plotlyReady = new Promise((resolve) => {
+  const poll = () => (window.Plotly ? resolve((T.plotlyAt = Date.now())) : setTimeout(poll, 15));
+  poll();
+});
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data || {}), "*");
@@ -79,8 +87,12 @@ function build(args) {
   cur = nearest(start);
   slider.value = cur;
   built = { key: args.key_name, id: args.payload_id, presenter: !!args.presenter };
-  Promise.all(charts().map((c) => c.init())).then(() => {
+  document.getElementById("alphaOut").textContent = a2(P.alphas[cur]);
+  (P.mode === "paths" ? drawPathTiles : drawTiles)();  // on screen before Plotly has loaded
+  T.firstTiles = T.firstTiles || Date.now();
+  plotlyReady.then(() => Promise.all(charts().map((c) => c.init()))).then(() => {
     charts().forEach((c) => { const gd = document.getElementById(c.id); gd.on("plotly_afterplot", () => gd.__marks && drawShapes(gd, gd.__marks)); drawKey(c); });
+    built.ready = true;
     move(cur, performance.now());
   });
   fitFrame(root);
@@ -109,6 +121,7 @@ function move(i, at) {
   document.getElementById("alphaOut").textContent = a2(P.alphas[i]);
   (P.mode === "paths" ? drawPathTiles : drawTiles)();
   T.tileAt = performance.now();
+  T.firstTiles = T.firstTiles || Date.now();
   if (pending) { /* the frame already asked for draws the latest alpha */ }
   else if (performance.now() - lastDraw > 16) drawCharts();  // quiet: now, not a frame later
   else { pending = true; requestAnimationFrame(drawCharts); }
@@ -323,7 +336,7 @@ function scatterChart() {
                   hovertemplate: name + ": " + long + "<extra></extra>" });
     });
     const axis = { range: sc.range, tickvals: sc.tickvals, ticktext: sc.ticktext, zeroline: false, gridcolor: "#e8e8e8", automargin: true };
-    const brk = (t) => (t.length > 12 ? "<br>" : " ");  // long set names (WILDS) wrap: the square plot is narrow
+    const brk = (t) => (t.length > 12 || built.presenter ? "<br>" : " ");  // long names (WILDS), large type: two lines
     const lay = layout("ID vs OOD accuracy", `ID accuracy (${setOf(P.id_name).label}),${brk(setOf(P.id_name).label)}logit scale`,
                        `${sc.y_label} accuracy,${brk(sc.y_label)}logit scale`);
     lay.xaxis = Object.assign({}, lay.xaxis, axis);
@@ -461,6 +474,7 @@ function charts() {
 
 function drawCharts() {
   pending = false;
+  if (!built.ready) return;  // a step before Plotly has drawn the charts: their first draw shows the latest alpha
   lastDraw = performance.now();
   const seq = T.seq;
   const waits = charts().map((c) => {
@@ -471,6 +485,7 @@ function drawCharts() {
   });
   Promise.all(waits).then(() => requestAnimationFrame(() => {
     if (seq === T.seq) { T.chartsAt = performance.now(); T.drawnSeq = seq; document.body.dataset.drawn = String(seq); }
+    T.firstCharts = T.firstCharts || Date.now();
   }));
 }
 
