@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 
 from core.runs.artifacts import RunFormatError  # noqa: E402
 from core.runs.manifest import plane_file  # noqa: E402
-from explorer import client, explain, lesson, live, paper, state  # noqa: E402
+from explorer import client, lesson, live, paper, state  # noqa: E402  (explain, with pandas: after the live view)
 from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
 RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE = "A run", "The paper's numbers", "LMC lab", "The lesson"
@@ -203,6 +203,8 @@ def tables_download_ui(run) -> None:
 
 
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
+    from explorer import explain  # pandas: imported once the live view is on its way to the browser
+
     names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
     tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
     with tabs[CHANGES_TAB]:
@@ -248,6 +250,8 @@ def paper_ui(presenter: bool) -> None:
     show = st.toggle("Overlay every other published sweep (dashed)", key="others", bind="query-params")
     payload["overlay"] = others if show else None
     client.live_view(payload, "paper:" + label, presenter)
+    from explorer import explain  # pandas: imported once the live view is on its way to the browser
+
     st.caption("Source: Wortsman et al., *Robust fine-tuning of zero-shot models* (CVPR 2022), appendix "
                "tables 3, 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
                "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "

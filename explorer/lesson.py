@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from explorer import charts, client, explain, live, paths, state
+from explorer import charts, client, live, paths, state
 from explorer.numbers import pct
 
 LESSON = "lmc"  # ?lesson=
@@ -268,6 +268,8 @@ def _plane_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     with left:
         payload = run_step_ui(ra, payload_of, presenter, 0.5 if alpha is None else alpha, ["pLoss"], follow=True)
     with right:
+        from explorer import explain
+
         explain.plane_ui(ra.run.path, ra.run.endpoints, payload["alpha"], groups=("id",), presenter=presenter, note=False)
     answer_ui(_plane_answer(ra))
 
@@ -279,6 +281,8 @@ def _choosing_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     with left:
         run_step_ui(ra, payload_of, presenter, 0.5 if alpha is None else alpha, ["jumps", "pAcc"])
     with right:
+        from explorer import explain
+
         st.dataframe(explain.choosing_rows(ra.alphas, ra.accuracy_curves(), ra.id_name), hide_index=True)
         st.markdown(explain.choosing_md(ra.alphas, ra.accuracy_curves(), ra.id_name))
     answer_ui(_choosing_answer(ra))

@@ -117,6 +117,7 @@ def test_every_step_fits_each_projector_and_its_link_reopens_it(shipped_url):
 
 
 def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_url):
+    """The run view with a compared run (presenter), paper mode with every other sweep, the lab in presenter type."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
@@ -125,20 +126,24 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for url in (f"{shipped_url}/?run={run}&compare=world-lc&presenter=true&ref=0.50",
-                        f"{shipped_url}/?mode=paper&others=true"):
+                        f"{shipped_url}/?mode=paper&others=true", f"{shipped_url}/?mode=lab&presenter=true&lab=SWA"):
                 page = browser.new_page(viewport={"width": 1024, "height": 768})
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(url)
                 frame = live_frame(page)
                 page.wait_for_timeout(1200)
-                assert frame.evaluate(PLOT_HEIGHT_JS) >= 250, url
-                assert frame.evaluate("() => P.overlay.length") >= 1
+                if "lab" in url:  # the lab page: its slider's paths and its figures, in presenter type
+                    sizes = page.evaluate(TICKS_JS) + frame.evaluate(TICKS_JS)
+                    assert sizes and min(sizes) >= 18, sorted(set(sizes))
+                else:
+                    assert frame.evaluate(PLOT_HEIGHT_JS) >= 250, url
+                    assert frame.evaluate("() => P.overlay.length") >= 1
                 blank = page.evaluate(BLANK_JS)
                 assert blank["frame"] <= BLANK_PX, blank
                 query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
                 for key, value in urllib.parse.parse_qs(urllib.parse.urlparse(url).query).items():
                     assert query.get(key) == value, (key, query)  # the URL still holds every view setting
-                page.screenshot(path=str(SHOTS / f"overlay-{'paper' if 'paper' in url else 'run'}-1024x768.png"))
+                page.screenshot(path=str(SHOTS / f"view-{urllib.parse.urlparse(url).query[:12]}-1024x768.png"))
                 page.close()
         finally:
             browser.close()
