@@ -285,7 +285,7 @@ def lesson_ui(presenter: bool) -> None:
 def title_ui(text: str, lesson_button: bool = False) -> None:
     """The page's title, the presenter switch beside it (reachable with the sidebar folded away: ?presenter=true)
     and, on the landing view, the way into the lesson."""
-    cols = st.columns([6, 1.6, 1.7] if lesson_button else [6, 1.7], vertical_alignment="center")
+    cols = st.columns([5, 1.6, 2.4] if lesson_button else [5, 2.4], vertical_alignment="center")
     cols[0].subheader(text)
     if lesson_button:
         cols[1].link_button("▶ The lesson", lesson.step_url(1), help="A 50-minute class on WiSE-FT and linear mode "

@@ -72,7 +72,7 @@ def align_panel(align: dict, stats: str = "recomputed") -> PathPanel:
     curves = []
     for i, (m, v) in enumerate(align["methods"].items()):
         c = v["curves"][stats]
-        acc = None if c.get("error") is None else 1 - np.asarray(c["error"], dtype=float)
+        acc = None if c.get("error") is None else 1 - np.asarray(c["error"], dtype=float) / 100  # stored in %
         loss = np.asarray(c["loss"], dtype=float)
         curves.append(curve(METHOD_NAMES.get(m, m), colors[i % len(colors)], loss, acc,
                             metrics.loss_barrier(loss, np.asarray(align["alphas"])), width=3 if i == 0 else 2, shade=i == 0))

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from explorer import lesson, state
+from explorer import lesson, numbers, state
 from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, SIZES, WAIT_MS, streamlit_server
 
 pytestmark = [
@@ -54,6 +55,8 @@ def open_step(browser, url: str, size: tuple[int, int], errors: list[str]):
     page.goto(url)
     page.get_by_text("The answer (from the shipped numbers)").wait_for(timeout=WAIT_MS)
     frame = live_frame(page) if lesson.STEPS[int(step_of(url)) - 1].id != "swa-soups" else None
+    if frame is None:  # the lab's figures: Plotly in the page itself
+        page.wait_for_selector(".js-plotly-plot .xtick text", timeout=WAIT_MS)
     page.wait_for_timeout(1200)  # the narrow-screen sidebar fold and Plotly's resize
     assert page.locator('[data-testid="stException"]').count() == 0
     return page, frame
@@ -126,7 +129,8 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for url in (f"{shipped_url}/?run={run}&compare=world-lc&presenter=true&ref=0.50",
-                        f"{shipped_url}/?mode=paper&others=true", f"{shipped_url}/?mode=lab&presenter=true&lab=SWA"):
+                        f"{shipped_url}/?mode=paper&others=true", f"{shipped_url}/?mode=lab&presenter=true&lab=SWA",
+                        f"{shipped_url}/?run=lmc-scratch"):
                 page = browser.new_page(viewport={"width": 1024, "height": 768})
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(url)
@@ -135,14 +139,23 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
                 if "lab" in url:  # the lab page: its slider's paths and its figures, in presenter type
                     sizes = page.evaluate(TICKS_JS) + frame.evaluate(TICKS_JS)
                     assert sizes and min(sizes) >= 18, sorted(set(sizes))
+                elif "lmc-scratch" in url:  # captions say what is drawn: no fine-tuning on this path
+                    caption = frame.inner_text("#pAcc ~ figcaption")
+                    assert "training distribution" in caption and "fine-tuning" not in caption, caption
                 else:
                     assert frame.evaluate(PLOT_HEIGHT_JS) >= 250, url
                     assert frame.evaluate("() => P.overlay.length") >= 1
+                    caption = frame.inner_text("#pScatter ~ figcaption")
+                    assert "current α" in caption and "star" not in caption, caption
+                    assert ("baseline models" in caption) == (frame.evaluate("() => P.scatter.baselines.length") > 0)
+                    js = frame.evaluate("() => [0.7725, 0.77249, 0.0005, 0.1235].map(pct)")
+                    assert js == [numbers.pct(v) for v in (0.7725, 0.77249, 0.0005, 0.1235)]  # one rounding
                 blank = page.evaluate(BLANK_JS)
                 assert blank["frame"] <= BLANK_PX, blank
                 query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
                 for key, value in urllib.parse.parse_qs(urllib.parse.urlparse(url).query).items():
-                    assert query.get(key) == value, (key, query)  # the URL still holds every view setting
+                    held = [Path(v).name for v in query.get(key, [])] if key == "run" else query.get(key)
+                    assert held == [Path(v).name for v in value] if key == "run" else held == value, (key, query)
                 page.screenshot(path=str(SHOTS / f"view-{urllib.parse.urlparse(url).query[:12]}-1024x768.png"))
                 page.close()
         finally:

@@ -50,3 +50,49 @@ def test_every_step_opens_from_its_link(monkeypatch, n, step):
     assert any(m.value == f"#### Step {n} of {len(lesson.STEPS)} · {step.title}" for m in at.markdown)
     answer = at.expander[0].markdown[0].value
     assert re.search(r"\d", answer), answer  # computed from the shipped numbers
+
+
+def test_one_rounding_for_every_percentage():
+    """explorer/numbers.py rounds half up, as live.js's tenths() does (77.25 was 77.3 on a tile, 77.2 in a table)."""
+    from explorer import numbers
+
+    assert [numbers.pct(v) for v in (0.7725, 0.77249, 0.0005, 1.0, None, float("nan"))] == \
+        ["77.3%", "77.2%", "0.1%", "100.0%", "n/a", "n/a"]
+    js = (REPO / "explorer" / "components" / "live" / "live.js").read_text()
+    assert "const tenths = (v) => Math.floor(v * 1000 + 0.5 + 1e-9) / 10;" in js  # the same arithmetic
+
+
+def test_the_image_chart_draws_the_classes_its_list_names():
+    import numpy as np
+
+    from explorer import charts
+
+    probs = np.array([[0.6, 0.3, 0.05, 0.05], [0.1, 0.1, 0.1, 0.7]])  # class 3 peaks highest, 2 never does
+    fig = charts.path_probabilities(np.array([0.0, 1.0]), probs, ["a", "b", "c", "d"], 0.0, k=2, first=[0, 1, 2])
+    assert [t.name for t in fig.data][:3] == ["a", "b", "c"]
+
+
+def test_choosing_says_where_this_paths_best_alpha_sits():
+    import numpy as np
+
+    from explorer import explain
+
+    alphas = np.linspace(0, 1, 11)
+    curves = {"id": np.where(np.isclose(alphas, 0.6), 0.9, 0.8), "avg_ood": 0.5 + 0.1 * np.isclose(alphas, 0.5)}
+    text = explain.choosing_md(alphas, curves, "id")
+    assert "0.60, in the middle of the path" in text and "10.0 pp more" in text
+
+
+def test_the_lab_paths_are_shares_and_nats():
+    """The lab page's paths panels (explorer.paths) from the shipped sections: accuracies in [0, 1] (the alignment
+    section stores error in %), barriers as stored."""
+    from explorer import lab_page, paths
+
+    sections = lab_page.lab_sections()
+    if not {"spawn", "align"} <= set(sections):
+        pytest.skip("the lab's spawn and align sections are not built")
+    for panel in (paths.spawn_panel(sections["spawn"]), paths.align_panel(sections["align"])):
+        accs = [v for cv in panel["curves"] for v in cv["acc"] if v is not None]
+        assert accs and 0 <= min(accs) and max(accs) <= 1, panel["id"]
+    assert [cv["barrier"] for cv in paths.spawn_panel(sections["spawn"])["curves"]] == \
+        [round(b, 6) for b in sections["spawn"]["loss_barrier"]]
