@@ -6,6 +6,7 @@ each step's URL reopens the same view; presenter mode's tick labels >= 18 px; th
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -156,7 +157,8 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
                 for key, value in urllib.parse.parse_qs(urllib.parse.urlparse(url).query).items():
                     held = [Path(v).name for v in query.get(key, [])] if key == "run" else query.get(key)
                     assert held == [Path(v).name for v in value] if key == "run" else held == value, (key, query)
-                page.screenshot(path=str(SHOTS / f"view-{urllib.parse.urlparse(url).query[:12]}-1024x768.png"))
+                name = re.sub(r"\W+", "-", urllib.parse.unquote(urllib.parse.urlparse(url).query).split("/")[-1])[:40]
+                page.screenshot(path=str(SHOTS / f"view-{name}-1024x768.png"))
                 page.close()
         finally:
             browser.close()
