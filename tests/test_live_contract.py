@@ -42,8 +42,9 @@ def declared(typed: type) -> set[str]:
 
 
 def js_source() -> str:
-    """live.js without its comments (which name payload keys in prose)."""
-    text = re.sub(r"/\*.*?\*/", "", LIVE_JS.read_text(), flags=re.DOTALL)
+    """live.js and paths.js without their comments (which name payload keys in prose)."""
+    code = "\n".join(p.read_text() for p in (LIVE_JS, LIVE_JS.with_name("paths.js")))
+    text = re.sub(r"/\*.*?\*/", "", code, flags=re.DOTALL)
     return re.sub(r"(^|\s)//.*$", "", text, flags=re.MULTILINE)  # `//` after a space or at a line's start: not "http://"
 
 
