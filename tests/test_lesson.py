@@ -96,3 +96,36 @@ def test_the_lab_paths_are_shares_and_nats():
         assert accs and 0 <= min(accs) and max(accs) <= 1, panel["id"]
     assert [cv["barrier"] for cv in paths.spawn_panel(sections["spawn"])["curves"]] == \
         [round(b, 6) for b in sections["spawn"]["loss_barrier"]]
+
+
+@pytest.mark.skipif(not state.list_runs(list(state.DEFAULT_ROOTS)), reason="the shipped runs are not built")
+def test_the_guides_expected_answers_hold_on_the_shipped_runs():
+    """docs/lesson.md's expected answers, in words, against the numbers the steps show."""
+    import numpy as np
+
+    from core.results import metrics
+
+    runs = {k: state.load_run(lesson.find_run(name)) for k, name, _ in lesson.PATH_RUNS}
+    world, scratch = runs["wiseft"], runs["scratch"]
+    acc = world.accuracy_curves()
+    assert acc[world.id_name][-1] - acc[world.id_name][0] >= 0.2  # "ID rises by tens of points"
+    assert any(acc[n][-1] < acc[n][0] for n in world.ood_names)  # "some shifts fall"
+    assert abs(acc[state.AVG_OOD][-1] - acc[state.AVG_OOD][0]) < 0.02  # "the average barely moves"
+    ood = acc[state.AVG_OOD]
+    assert ood.max() > max(ood[0], ood[-1])  # step 2: "above both"
+    barrier = {k: metrics.loss_barrier(r.sets[r.id_name].loss, r.alphas) for k, r in runs.items()}
+    assert 1.5 < barrier["scratch"] < 2.5 and all(b < lesson.RISE for k, b in barrier.items() if k != "scratch")
+    half = state.view_index(scratch, 0.5)
+    assert scratch.sets[scratch.id_name].accuracy[half] < 1.5 / len(scratch.classnames)  # "near chance"
+    assert "No ridge" in lesson._plane_answer(world) and "between the ends" in lesson._plane_answer(world)
+    best = float(world.alphas[int(np.argmax(acc[world.id_name]))])
+    assert best >= 0.8 and ood[state.view_index(world, 0.5)] > ood[state.view_index(world, best)]  # step 6
+    from explorer import lab_page
+
+    sections = lab_page.lab_sections()
+    if {"swa", "soups"} <= set(sections):  # step 4: the average beats the last snapshot, the soup its best ingredient
+        avg, final = sections["swa"]["models"][-1], sections["swa"]["models"][-2]
+        assert avg["id_loss"] < final["id_loss"] and avg["ood_acc"] > final["ood_acc"]
+        points = sections["soups"]["points"]
+        uniform = next(p for p in points if p["kind"] == "uniform")
+        assert uniform["ood_acc"] > max(p["ood_acc"] for p in points if p["kind"] == "ingredient")
