@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
             times = [press(page, frame, "ArrowLeft" if i % 4 < 2 else "ArrowRight") for i in range(args.presses)]
             frame.evaluate("document.getElementById('alpha').value = 5; "
                            "document.getElementById('alpha').dispatchEvent(new Event('input'))")  # alpha 0.25
-            page.wait_for_timeout(500)
+            page.wait_for_timeout(500)  # the slider rests: the open gallery tab follows it with one rerun (syncServer)
+            page.wait_for_function(SETTLED_JS, timeout=60_000)  # time the slider, not that rerun's drawing
+            page.wait_for_timeout(300)
             settled = [rapid(frame, step) for step in (1, -1, 1)]
             browser.close()
     finally:

@@ -36,10 +36,13 @@ ALPHA_TABS = [CHANGES_TAB, IMAGE_TAB, PLANE_TAB]  # they show alpha-dependent th
 NO_COMPARE = "(nothing)"
 COMPACT_CSS = ("<style>.block-container { padding-top: 2.2rem; padding-bottom: 1rem; }"  # charts above the fold
                " .stMainBlockContainer h4 { padding: 0.2rem 0; }</style>")
+# Prepared runs kept: more than the runs a picker lists (the shipped five), which it opens on every page to flag
+# damaged ones; with 4 kept, every new page re-prepared 4 of the 5 (0.3-0.8 s before the live view was sent).
+RUNS_KEPT = 16
 PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the run and precomputing every alpha…")
+@st.cache_resource(max_entries=RUNS_KEPT, show_spinner="Reading the run and precomputing every alpha…")
 def load_run(path: str, stamp: float) -> state.RunArrays:
     """The run's per-alpha arrays, kept across reruns (stamp: reloads a re-swept run)."""
     return state.load_run(path)
