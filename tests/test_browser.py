@@ -194,12 +194,12 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             mismatch = frame.evaluate(MARKS_VS_PLOTLY_JS)  # the fast marks against Plotly drawing the same shapes
             assert mismatch == [], mismatch
             tab = page.get_by_role("tab", name="Examples that changed")
-            tab.click()  # the gallery follows the resting slider, once it is on screen
+            tab.click()  # the gallery follows the slider: at rest even off screen, while it moves when on screen
             frame.locator("#alpha").focus()
             page.keyboard.press("ArrowRight")
             alpha = frame.inner_text("#alphaOut")
+            page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)  # caught up at rest, off screen
             tab.scroll_into_view_if_needed()
-            page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)
             text = frame.inner_text("#tiles")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
             url = page.url
