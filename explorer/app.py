@@ -3,6 +3,7 @@
     streamlit run explorer/app.py                      # or `make demo`; opens on the shipped world run
     WISEFT_RUNS=/my/runs streamlit run explorer/app.py # look for runs in other folders
     http://127.0.0.1:8501/?run=/path/to/run&alpha=0.3&set=sketch&tab=Choosing+α   # an exact view
+    http://127.0.0.1:8501/?lesson=lmc&step=3           # the lesson (explorer.lesson; docs/lesson.md)
 
 theta_alpha = (1 - alpha) * theta_0 + alpha * theta_1. The app never trains: it reads run folders
 through `core`, reduces each run to per-alpha tables once (explorer.live) and hands them to the
@@ -19,13 +20,13 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
-from core.runs.artifacts import RunFormatError
-from core.runs.manifest import plane_file
-from explorer import client, explain, lab_page, live, paper, share, state
-from explorer.gallery import changes_ui, try_image_ui, view_controls_ui
+from core.runs.artifacts import RunFormatError  # noqa: E402
+from core.runs.manifest import plane_file  # noqa: E402
+from explorer import client, lesson, live, paper, share, state  # noqa: E402  (explain, with pandas: after the live view)
+from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
 
-RUN_MODE, PAPER_MODE, LAB_MODE = "A run", "The paper's numbers", "LMC lab"
-URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode=
+RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE = "A run", "The paper's numbers", "LMC lab", "The lesson"
+URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode= (the lesson: ?lesson=lmc&step=N)
 CHANGES_TAB, IMAGE_TAB, SETS_TAB = "Examples that changed", "Try your own image", "The eval sets"
 CHOOSING_TAB, DEFINITIONS_TAB = "Choosing α", "Definitions"
 PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.plane.write_plane)
@@ -33,11 +34,15 @@ TABS = [CHANGES_TAB, IMAGE_TAB, SETS_TAB, CHOOSING_TAB, DEFINITIONS_TAB]
 PAPER_TABS = [CHOOSING_TAB, DEFINITIONS_TAB]
 ALPHA_TABS = [CHANGES_TAB, IMAGE_TAB, PLANE_TAB]  # they show alpha-dependent things: the live view sends alpha there
 NO_COMPARE = "(nothing)"
-COMPACT_CSS = "<style>.block-container { padding-top: 2.2rem; }</style>"  # charts above the fold at 1280x720
+COMPACT_CSS = ("<style>.block-container { padding-top: 2.2rem; padding-bottom: 1rem; }"  # charts above the fold
+               " .stMainBlockContainer h4 { padding: 0.2rem 0; }</style>")
+# Prepared runs kept: more than the runs a picker lists (the shipped five), which it opens on every page to flag
+# damaged ones; with 4 kept, every new page re-prepared 4 of the 5 (0.3-0.8 s before the live view was sent).
+RUNS_KEPT = 16
 PRESENTER_CSS = "<style>html { font-size: 20px; } .stMarkdown p, .stCaption { font-size: 1.05rem; }</style>"
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the run and precomputing every alpha…")
+@st.cache_resource(max_entries=RUNS_KEPT, show_spinner="Reading the run and precomputing every alpha…")
 def load_run(path: str, stamp: float) -> state.RunArrays:
     """The run's per-alpha arrays, kept across reruns (stamp: reloads a re-swept run)."""
     return state.load_run(path)
@@ -133,13 +138,16 @@ def run_info_ui(ra: state.RunArrays) -> None:
         + (f"  \n{len(ra.baselines)} baseline models" if ra.baselines else ""))
 
 
-def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep], key: str) -> dict | None:
-    """Compare: another run's path or a paper sweep, drawn dashed on the accuracy and scatter charts."""
-    options = [NO_COMPARE] + [str(p) for p in runs if str(p) != current] + [s.label for s in sweeps if s.label != current]
-    pick = st.sidebar.selectbox("Compare with (dashed overlay)", options, key=f"compare:{key}",
-                                format_func=lambda o: Path(o).name if o.startswith("/") else o)
+def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep]) -> dict | None:
+    """Compare: another run (by name) or a paper sweep, drawn dashed on the accuracy and scatter charts; ?compare=."""
+    by_name = {p.name: str(p) for p in runs if str(p) != current}
+    options = [NO_COMPARE, *by_name, *(s.label for s in sweeps if s.label != current)]
+    if st.session_state.get("compare") not in options:
+        st.session_state.pop("compare", None)  # another run's own name, or a link's unknown one: nothing
+    pick = st.sidebar.selectbox("Compare with (dashed overlay)", options, key="compare", bind="query-params")
     if pick == NO_COMPARE:
         return None
+    pick = by_name.get(pick, pick)
     sweep = next((s for s in sweeps if s.label == pick), None)
     if sweep is not None:
         return live.overlay(sweep.label, sweep.alphas, sweep.accuracy[paper.ID_NAME], sweep.accuracy[paper.AVG_OOD])
@@ -170,14 +178,18 @@ def run_ui(path: Path, presenter: bool) -> None:
     run_info_ui(ra)
     for note in ra.notes:
         st.warning(note)
-    overlay = compare_ui(key, state.list_runs(state.run_roots()), paper_sweeps(), key)
+    overlay = compare_ui(key, state.list_runs(state.run_roots()), paper_sweeps())
     title = path.name if ra.run.name == path.name else f"{path.name} ({ra.run.name})"
-    st.subheader(f"{title}: what does α do?")
+    title_ui(f"{title}: what does α do?", lesson_button=True)
     if not ra.ood_names:
         st.warning("This run has **no OOD eval set**: only ID accuracy and loss are shown. Re-sweep it with "
                    "`--ood NAME=SPEC` to see robustness under distribution shift.")
-    controls = view_controls_ui(ra, key, st.query_params.get("set"), wide=not presenter)
+    controls = view_controls_ui(ra, key, st.query_params.get("set"), wide=not presenter,
+                                asked={k: st.query_params.get(k) for k in ("ref", "class", "y")})
     set_param("set", controls["dataset"])
+    set_param("ref", None if controls["ref_alpha"] == 0.0 else f"{controls['ref_alpha']:.2f}")
+    set_param("class", None if controls["cls"] is None else ra.classnames[controls["cls"]])
+    set_param("y", None if controls["y_name"] in (None, state.AVG_OOD) else controls["y_name"])
     payload = dict(run_payload(key, state.run_stamp(path), controls["dataset"], controls["ref_alpha"],
                                controls["cls"], controls["y_name"] or state.AVG_OOD))
     sent = client.slider_alpha()  # the tabs below follow the live slider once it has said where it is
@@ -202,6 +214,8 @@ def tables_download_ui(run) -> None:
 
 
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
+    from explorer import explain  # pandas: imported once the live view is on its way to the browser
+
     names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
     tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
     with tabs[CHANGES_TAB]:
@@ -233,7 +247,7 @@ def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
 def paper_ui(presenter: bool) -> None:
     """The paper's published sweeps in the live view, with a fit through their fine-tuned ends."""
     sweeps = paper_sweeps()
-    st.subheader("The paper's numbers: WiSE-FT on ImageNet and five distribution shifts")
+    title_ui("The paper's numbers: WiSE-FT on ImageNet and five distribution shifts")
     labels = [s.label for s in sweeps]
     asked = st.query_params.get("sweep")
     if "paper_sweep" not in st.session_state and asked in labels:
@@ -245,14 +259,16 @@ def paper_ui(presenter: bool) -> None:
     payload = live.paper_payload(sweep, url_alpha(), fit)
     others = [live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD])
               for s in sweeps if s is not sweep]
-    show = st.toggle("Overlay every other published sweep (dashed)", key="paper_overlay")
+    show = st.toggle("Overlay every other published sweep (dashed)", key="others", bind="query-params")
     payload["overlay"] = others if show else None
     client.live_view(payload, "paper:" + label, presenter)
+    from explorer import explain  # pandas: imported once the live view is on its way to the browser
+
     st.caption("Source: Wortsman et al., *Robust fine-tuning of zero-shot models* (CVPR 2022), appendix "
                "tables 3, 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
                "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "
                "published sweeps; blank cells of the tables show as n/a.")
-    tabs = dict(zip(PAPER_TABS, st.tabs(PAPER_TABS, key="paper_tab")))
+    tabs = dict(zip(PAPER_TABS, st.tabs(PAPER_TABS, key="tab", bind="query-params")))
     with tabs[CHOOSING_TAB]:
         names = [paper.ID_NAME, *sweep.ood_names, paper.AVG_OOD]
         explain.choosing_ui(sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv")
@@ -262,22 +278,59 @@ def paper_ui(presenter: bool) -> None:
         st.markdown(explain.definitions_md(("zero-shot", "fine-tuned"), fit, path))
 
 
+# ----------------------------------------------------------------------------- lesson and lab
+
+
+def lesson_ui(presenter: bool) -> None:
+    """The lesson's step from ?step= (explorer.lesson)."""
+    from explorer import lab_page
+
+    try:
+        n = int(st.query_params.get("step", 1))
+    except ValueError:
+        n = 1
+    set_param("lesson", lesson.LESSON)
+    set_param("step", str(min(max(n, 1), len(lesson.STEPS))))
+    asked = st.query_params.get("alpha")
+    lesson.lesson_ui(n, load_run, run_payload, lab_page.lab_sections, presenter, None if asked is None else url_alpha())
+
+
+def title_ui(text: str, lesson_button: bool = False) -> None:
+    """The page's title, the presenter switch beside it (reachable with the sidebar folded away: ?presenter=true)
+    and, on the landing view, the way into the lesson."""
+    cols = st.columns([5, 1.6, 2.4] if lesson_button else [5, 2.4], vertical_alignment="center")
+    cols[0].subheader(text)
+    if lesson_button:
+        cols[1].link_button("▶ The lesson", lesson.step_url(1), help="A 50-minute class on WiSE-FT and linear mode "
+                            "connectivity, one screen per step (docs/lesson.md)", width="stretch")
+    client.presenter_toggle(cols[-1])
+
+
 def main() -> None:
     st.set_page_config(page_title="WiSE-FT Explorer", page_icon="⚖️", layout="wide", initial_sidebar_state="auto")
     st.sidebar.title("WiSE-FT Explorer")
-    modes = [RUN_MODE, PAPER_MODE, LAB_MODE]
-    asked = {v: k for k, v in URL_MODES.items()}.get(st.query_params.get("mode"))
+    modes = [RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE]
+    asked = LESSON_MODE if st.query_params.get("lesson") else {v: k for k, v in URL_MODES.items()}.get(st.query_params.get("mode"))
     if "mode" not in st.session_state and asked:
         st.session_state["mode"] = asked
     mode = st.sidebar.radio("Show", modes, key="mode", horizontal=True)
-    presenter = st.sidebar.toggle("Presenter mode (larger type)", key="presenter")
+    presenter = client.presenter_on()  # the switch is drawn later, beside the title (title_ui)
     st.markdown(COMPACT_CSS + (PRESENTER_CSS if presenter else ""), unsafe_allow_html=True)
     set_param("mode", URL_MODES.get(mode))
+    if mode != LESSON_MODE:
+        set_param("lesson", None)
+        set_param("step", None)
     if mode == PAPER_MODE:
         paper_ui(presenter)
         return
     if mode == LAB_MODE:
-        lab_page.lab_ui()
+        from explorer import lab_page  # its charts and sentences: only on this page
+
+        title_ui("The LMC lab: when do two weight sets connect?")
+        lab_page.lab_ui(presenter)
+        return
+    if mode == LESSON_MODE:
+        lesson_ui(presenter)
         return
     path = run_picker_ui()
     if path is None:

@@ -51,6 +51,16 @@ BASE_LAYOUT = dict(  # a light theme spelled out: plotly's named templates cost 
     xaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"), yaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"))
 
 
+PRESENTER_FONT = 19  # presenter mode: tick labels and legends readable from the back of a room (>= 18 px)
+
+
+def presenter_layout(fig: go.Figure) -> go.Figure:
+    """The figure with larger, darker type for a projector (the live view's presenter mode does the same)."""
+    axes = {k: {"tickfont": {"size": PRESENTER_FONT, "color": "#222"}, "title": {"font": {"size": PRESENTER_FONT}}}
+            for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))}
+    return fig.update_layout(font=dict(size=PRESENTER_FONT), legend=dict(font=dict(size=PRESENTER_FONT)), **axes)
+
+
 def figure(data: list[dict], title: str, x: str, y: str, height: int = 480, **layout) -> go.Figure:
     """A figure from plain trace dicts, unvalidated: plotly's per-property validation of go.Scatter
     objects costs ~10 ms a trace, too slow to redraw on every slider move. Check new charts with
@@ -215,9 +225,11 @@ def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | 
 
 
 def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[str],
-                       alpha: float | None = None, k: int = 5) -> go.Figure:
-    """One image's class probabilities along alpha: the k classes that peak highest. probs (A, C)."""
-    top = np.argsort(-probs.max(axis=0))[:k]
+                       alpha: float | None = None, k: int = 5, first=()) -> go.Figure:
+    """One image's class probabilities along alpha: the classes `first` (those a list beside it names), then
+    those that peak highest, k in all. probs (A, C)."""
+    peaks = [int(c) for c in np.argsort(-probs.max(axis=0), kind="stable") if int(c) not in {int(f) for f in first}]
+    top = ([int(c) for c in first] + peaks)[:max(k, len(first))]
     palette = plotly.colors.qualitative.D3
     data = [scatter(alphas, 100 * probs[:, c], mode="lines+markers", name=classnames[c],
                      line=dict(width=3, color=palette[j % len(palette)])) for j, c in enumerate(top)]

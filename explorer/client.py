@@ -23,7 +23,7 @@ from pathlib import Path
 import plotly
 import streamlit.components.v1 as components
 
-from explorer.payload import LiveArgs, Payload
+from explorer.payload import LiveArgs, Payload, PathsPayload
 
 LIVE_DIR = Path(__file__).resolve().parent / "components" / "live"
 PLOTLY_JS = LIVE_DIR / "plotly.min.js"  # gitignored: copied from the plotly package on first use
@@ -44,7 +44,7 @@ def ensure_plotly_js() -> Path:
 _live = None
 
 
-def payload_id(payload: Payload, presenter: bool, key: str) -> str:
+def payload_id(payload: Payload | PathsPayload, presenter: bool, key: str) -> str:
     """What the browser compares to decide whether to rebuild: a hash of the payload, the presenter flag
     and the run's key. The starting alpha is not part of it: a rerun that only tells the server the
     slider's alpha rebuilds nothing."""
@@ -52,18 +52,38 @@ def payload_id(payload: Payload, presenter: bool, key: str) -> str:
     return hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
 
 
-def live_view(payload: Payload, key: str, presenter: bool = False, alpha_tabs: Sequence[str] = ()) -> None:
+def live_view(payload: Payload | PathsPayload, key: str, presenter: bool = False, alpha_tabs: Sequence[str] = (),
+              charts: Sequence[str] | None = None, compact: bool = False) -> None:
     """Draw the live view of one payload (explorer.live); `key` names the run (the remembered alpha
-    belongs to it). The browser rebuilds only when the payload or the presenter flag changes.
+    belongs to it). The browser rebuilds only when the payload, the presenter flag or the charts change.
     `alpha_tabs` names the page's tabs that show alpha-dependent things: while one is open, the
-    slider's alpha comes back when it rests (slider_alpha)."""
+    slider's alpha comes back as it moves (slider_alpha). `charts` picks the charts drawn (a lesson
+    step), `compact` makes them shorter."""
     global _live
     if _live is None:
         ensure_plotly_js()
         _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
-    args: LiveArgs = {"payload": payload, "payload_id": payload_id(payload, presenter, key), "key_name": key,
-                      "presenter": presenter, "server_alpha": payload["alpha"], "alpha_tabs": list(alpha_tabs)}
+    shown = None if charts is None else list(charts)
+    args: LiveArgs = {"payload": payload, "payload_id": payload_id(payload, presenter, f"{key}|{shown}|{compact}"),
+                      "key_name": key, "presenter": presenter, "server_alpha": payload["alpha"],
+                      "alpha_tabs": list(alpha_tabs), "charts": shown, "compact": compact}
     _live(**args, key="live", default=None)
+
+
+PRESENTER_KEY = "presenter"  # the switch's key, its session state and its URL parameter (?presenter=true)
+
+
+def presenter_toggle(where) -> bool:
+    """The presenter switch (larger type: ticks and keys >= 18 px) in `where`, a container of the page itself, so
+    that it is reachable at 1024 px with the sidebar folded away; ?presenter=true in the URL."""
+    return where.toggle("Presenter mode", key=PRESENTER_KEY, bind="query-params", help="Larger type for a projector")
+
+
+def presenter_on() -> bool:
+    """The switch's value before it is drawn: its state, else the link's ?presenter=."""
+    import streamlit as st
+
+    return bool(st.session_state.get(PRESENTER_KEY, st.query_params.get(PRESENTER_KEY, "").lower() == "true"))
 
 
 def slider_alpha() -> float | None:

@@ -11,6 +11,7 @@ from core.runs.artifacts import RunFormatError
 from explorer import charts, live, paper, state
 from explorer.explain_text import SET_NOTES, barriers_md, definitions_md  # noqa: F401  (app.py: explain.definitions_md)
 from explorer.gallery import example_thumbnail
+from explorer.numbers import tenths
 
 SAMPLES = 8  # sample images per eval set
 
@@ -50,14 +51,33 @@ def choosing_rows(alphas: np.ndarray, curves: dict[str, np.ndarray], id_name: st
             continue
         i = int(np.argmin(np.abs(alphas - a)))
         rows.append({"choice": label, "α": round(float(alphas[i]), 2),
-                     **{charts.pretty(n): round(100 * float(c[i]), 1) for n, c in curves.items()}})
+                     **{charts.pretty(n): tenths(float(c[i])) for n, c in curves.items()}})
     return pd.DataFrame(rows)
+
+
+def choosing_md(alphas: np.ndarray, curves: dict[str, np.ndarray], id_name: str) -> str:
+    """Where this path's ID-best alpha sits and what it gives under shift against alpha = 0.5, from its numbers."""
+    best = live.best_alphas(alphas, curves).get(id_name)
+    half = np.isclose(alphas, 0.5)
+    if best is None or not half.any():
+        return ""
+    i, h = int(np.argmin(np.abs(alphas - best))), int(np.argmax(half))
+    where = ("near the fine-tuned end" if best >= 0.8 else "near the zero-shot end" if best <= 0.2
+             else "in the middle of the path")
+    ood = live.AVG_OOD if live.AVG_OOD in curves else None
+    if ood is None:
+        return f"Here the ID-best α is {best:.2f}, {where}."
+    diff = tenths(float(curves[ood][h])) - tenths(float(curves[ood][i]))
+    return (f"Here the ID-best α is {best:.2f}, {where}; α = 0.5 gives "
+            + ("the same" if abs(diff) < 0.05 else f"{abs(diff):.1f} pp {'more' if diff > 0 else 'less'}")
+            + " average OOD accuracy.")
 
 
 def choosing_ui(alphas: np.ndarray, curves: dict[str, np.ndarray], id_name: str, file: str) -> None:
     st.markdown("Without OOD data you can only pick α on held-out **ID** data (second row). The paper "
-                "recommends α = 0.5 instead: the ID-best α tends to sit near the fine-tuned end and gives back "
-                "much of the robustness. The rows below compare the picks on every set (accuracy, %).")
+                "recommends α = 0.5 instead, because on its sweeps the ID-best α often sits near the fine-tuned "
+                "end and gives back much of the robustness. " + choosing_md(alphas, curves, id_name)
+                + " The rows below compare the picks on every set (accuracy, %).")
     df = choosing_rows(alphas, curves, id_name)
     st.dataframe(df, hide_index=True, width="stretch")
     st.download_button("Download this table (CSV)", df.to_csv(index=False), file, "text/csv", key=f"dl:{file}")
@@ -89,8 +109,10 @@ PLANE_NOTE = (
     "variances turn negative off the triangle (undefined).")
 
 
-def plane_ui(run_path, endpoints: tuple[str, str], alpha: float) -> None:
-    """The run's stored loss plane (core.lmc.plane.write_plane), or why it is not shown."""
+def plane_ui(run_path, endpoints: tuple[str, str], alpha: float, groups: tuple[str, ...] = ("id", "ood"),
+             presenter: bool = False, note: bool = True) -> None:
+    """The run's stored loss plane (core.lmc.plane.write_plane), or why it is not shown; `groups` picks the
+    panels ('id', 'ood'), `note` the explanation under it."""
     from core.lmc import plane  # here, not at the top: it imports open_clip, which the app's first draw does not need
 
     try:
@@ -107,9 +129,11 @@ def plane_ui(run_path, endpoints: tuple[str, str], alpha: float) -> None:
         return
     meta, names = stored.meta, {"id": "ID", "ood": "avg OOD"}
     sizes = {g: sum(s["n"] for s in sets) for g, sets in meta.get("sets", {}).items()}
-    surfaces = {f"{names[g]} ({sizes.get(g, '?')} images)": s["loss"] for g, s in stored.surfaces.items()}
+    surfaces = {f"{names[g]} ({sizes.get(g, '?')} images)": s["loss"] for g, s in stored.surfaces.items() if g in groups}
     points = {f"θ0: {endpoints[0]}": (0.0, 0.0), f"θ1: {endpoints[1]}": (1.0, 0.0),
               f"θc: {meta.get('label_c', 'third weights')}": tuple(meta["c"])}
     fig = charts.loss_plane(stored.xs, stored.ys, surfaces, points, alpha=alpha)
-    st.plotly_chart(fig, theme=None, key="plane_chart", config={"displaylogo": False})
-    st.markdown(PLANE_NOTE.format(alpha=alpha))
+    st.plotly_chart(charts.presenter_layout(fig) if presenter else fig, theme=None, key="plane_chart",
+                    config={"displaylogo": False})
+    if note:
+        st.markdown(PLANE_NOTE.format(alpha=alpha))

@@ -9,6 +9,7 @@ import streamlit as st
 from PIL import Image
 
 from explorer import charts, state
+from explorer.numbers import pct
 
 ALL_CLASSES = "all classes"
 THUMB = 112  # gallery thumbnail side, pixels (world images are 32 px: upscaled without smoothing)
@@ -32,16 +33,32 @@ def example_thumbnail(example_id: str) -> np.ndarray | None:
 # ----------------------------------------------------------------------------- what changed
 
 
-def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True) -> dict:
+def _seed(widget: str, value, options: list) -> None:
+    """A link's choice (?ref=, ?class=, ?y=) becomes the widget's value the first time it is drawn."""
+    if widget not in st.session_state and value in options:
+        st.session_state[widget] = value
+
+
+def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True,
+                     asked: dict | None = None) -> dict:
     """The server-side choices of the live view: the set for per-class changes and the gallery, the α
-    to compare with, the class filter and the scatter's OOD axis (each change reruns the script).
-    Four columns, or two rows of two (`wide=False`, presenter mode: larger type would cut them)."""
+    to compare with, the class filter and the scatter's OOD axis (each change reruns the script); `asked`:
+    the link's ref, class and y. Four columns, or two rows of two (`wide=False`, presenter mode: larger type
+    would cut them)."""
+    asked = asked or {}
+    refs = [float(a) for a in ra.run.alphas]
+    try:
+        _seed(f"ref:{key}", float(asked.get("ref") or "nan"), refs)
+    except ValueError:
+        pass
+    _seed(f"cls:{key}", asked.get("class"), ra.classnames)
+    _seed(f"y:{key}", asked.get("y"), state.y_options(ra))
     c1, c2, c3, c4 = st.columns(4) if wide else [*st.columns(2), *st.columns(2)]
     names = list(ra.sets)
     dataset = c1.selectbox("eval set (per-class, gallery)", names, key=f"set:{key}",
                            index=names.index(dataset) if dataset in names else 0)
-    ref_alpha = c2.select_slider("compare with α", options=[float(a) for a in ra.run.alphas], value=0.0
-                                 if state.view_index(ra, 0.0) is not None else float(ra.run.alphas[0]),
+    ref_alpha = c2.select_slider("compare with α", options=refs, value=None if f"ref:{key}" in st.session_state else
+                                 (0.0 if state.view_index(ra, 0.0) is not None else refs[0]),
                                  format_func=lambda a: f"{a:.2f}", key=f"ref:{key}")
     cls = c3.selectbox("class filter", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
     y_name = c4.selectbox("scatter's y axis", state.y_options(ra), key=f"y:{key}",
@@ -57,7 +74,7 @@ def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
     grid = np.asarray(ra.run.alphas, dtype=float)
     b = float(grid[int(np.argmin(np.abs(grid - alpha)))])
     c1, c2 = st.columns([3, 2])
-    c1.markdown(f"Examples at **α = {b:.2f}**, the slider above (the gallery follows it when the slider rests).")
+    c1.markdown(f"Examples at **α = {b:.2f}**, the live slider's nearest swept α (the gallery follows it as it moves).")
     kind = c2.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
                     format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k])
     if abs(a - b) < 1e-9:
@@ -75,7 +92,7 @@ def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
 
 
 def _top_line(ra: state.RunArrays, alpha: float, classes: np.ndarray, probs: np.ndarray, label: int) -> str:
-    items = [f"{'**' if c == label else ''}{ra.classnames[c]} {100 * p:.0f}%{'**' if c == label else ''}"
+    items = [f"{'**' if c == label else ''}{ra.classnames[c]} {pct(p)}{'**' if c == label else ''}"
              for c, p in zip(classes, probs)]
     return f"α={alpha:.2f}: " + ", ".join(items)
 
@@ -189,7 +206,7 @@ def try_image_ui(ra: state.RunArrays, alpha: float) -> None:
     left.image(np.asarray(image.resize((224, max(1, 224 * image.height // image.width)), resample)))
     left.markdown(note)
     near = int(np.argmin(np.abs(np.asarray(grid) - alpha)))
-    top = np.argsort(-probs[near])[:3]
+    top = np.argsort(-probs[near], kind="stable")[:3]  # the list and the chart name the same classes
     left.markdown(f"at α={grid[near]:.2f}" + (" (nearest grid point)" if abs(grid[near] - alpha) > 1e-6 else "")
-                  + ":  \n" + "  \n".join(f"{ra.classnames[c]}: {100 * probs[near, c]:.1f}%" for c in top))
-    right.plotly_chart(charts.path_probabilities(np.asarray(grid), probs, ra.classnames, alpha), **PLOTLY)
+                  + ":  \n" + "  \n".join(f"{ra.classnames[c]}: {pct(probs[near, c])}" for c in top))
+    right.plotly_chart(charts.path_probabilities(np.asarray(grid), probs, ra.classnames, alpha, first=top), **PLOTLY)

@@ -19,7 +19,7 @@ from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, figure, scatter, 
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
 
 
-def _k_text(steps: int, per_epoch: int) -> str:
+def k_text(steps: int, per_epoch: int) -> str:
     """A spawn point as read: '0 (init)', '3 steps', '2 epochs' (steps within the first epoch)."""
     if steps == 0:
         return "0 (init)"
@@ -30,13 +30,13 @@ def _k_text(steps: int, per_epoch: int) -> str:
 
 
 def _k_label(steps: int, per_epoch: int) -> str:
-    return f"k = {_k_text(steps, per_epoch)}"
+    return f"k = {k_text(steps, per_epoch)}"
 
 
 def spawn_barriers(spawn: dict) -> go.Figure:
     """Error barrier (%, left axis) and loss barrier (nats, right axis) against the spawn point k, with
     Frankle et al.'s 2% stability line."""
-    ticks = [_k_text(k, spawn["steps_per_epoch"]) for k in spawn["k_steps"]]
+    ticks = [k_text(k, spawn["steps_per_epoch"]) for k in spawn["k_steps"]]
     k = np.arange(len(ticks))  # evenly spaced: the spawn points span 1 step to epochs
     err, loss, line = 100 * np.asarray(spawn["error_barrier"]), np.asarray(spawn["loss_barrier"]), 100 * spawn["stable_error_barrier"]
     colors = [STABLE_COLOR if e < line else UNSTABLE_COLOR for e in err]
@@ -67,7 +67,7 @@ def spawn_paths(spawn: dict) -> go.Figure:
     data = [scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k, per_epoch), line=dict(color=c, width=3),
                      hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k, per_epoch) + "</extra>")
             for row, k, c in zip(acc, spawn["k_steps"], shades)]
-    return figure(data, "The children's path, for each k", "α (0 = child 1, 1 = child 2)", "ID error (%)", height=440)
+    return figure(data, "The path from the parent to each child, for each k", "α (0 = the parent, 1 = the child split at k)", "ID error (%)", height=440)
 
 
 def swa_chart(swa: dict) -> go.Figure:

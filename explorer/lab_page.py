@@ -1,6 +1,7 @@
 """The explorer's LMC lab page (`?mode=lab`): the talk's linear-mode-connectivity experiments, computed by
 `make world` into data/world/lab/ and only read here: spawn at k, SWA, permutation alignment and soups.
-Every sentence comes from explorer.lab_text, which follows the stored numbers."""
+Every sentence comes from explorer.lab_text, which follows the stored numbers. The paths (spawn at every k,
+each alignment method) are a live view moved by one alpha slider (explorer.paths); `?lab=` names the tab."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core.lmc import lab
-from explorer import lab_charts, lab_text
+from core.lmc import sections as lab
+from explorer import charts, client, lab_charts, lab_text, paths
 from explorer.state import lab_root
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = lab.SECTIONS
+PRESENTER_KEY = "presenter"  # the app's presenter toggle (session state and ?presenter=)
 
 
 @st.cache_data(max_entries=8)
@@ -32,12 +34,14 @@ def _charts(*figures: tuple) -> None:
     """(figure, key) pairs side by side."""
     for col, (fig, key) in zip(st.columns(len(figures)), figures):
         with col:
-            st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+            big = st.session_state.get(PRESENTER_KEY, False)
+            st.plotly_chart(charts.presenter_layout(fig) if big else fig, width="stretch", key=key, theme=None,
+                            config={"displaylogo": False})
 
 
 def spawn_ui(s: dict) -> None:
     st.markdown(lab_text.intro_md("spawn", s))
-    _charts((lab_charts.spawn_barriers(s), "lab:spawn"), (lab_charts.spawn_paths(s), "lab:spawn_paths"))
+    _charts((lab_charts.spawn_barriers(s), "lab:spawn"))
     st.markdown(lab_text.spawn_md(s))
 
 
@@ -52,7 +56,7 @@ def swa_ui(s: dict) -> None:
 
 def align_ui(s: dict) -> None:
     st.markdown(lab_text.intro_md("align", s))
-    _charts((lab_charts.align_paths(s), "lab:align_paths"), (lab_charts.align_ratios(s), "lab:align_ratios"))
+    _charts((lab_charts.align_ratios(s), "lab:align_ratios"))
     st.markdown(lab_text.align_md(s))
 
 
@@ -66,7 +70,7 @@ def soups_ui(s: dict) -> None:
 @st.cache_data(max_entries=4)
 def baselines(run_dir: str) -> list[tuple[str, float, float]]:
     """The world-e2e run's baseline models (core.lmc.lab.baseline_points), [] when the run is not there."""
-    from core.runs.artifacts import MANIFEST, Run
+    from core.runs.artifacts import MANIFEST, Run  # noqa: PLC0415
 
     return lab.baseline_points(Run(Path(run_dir))) if (Path(run_dir) / MANIFEST).exists() else []
 
@@ -86,15 +90,24 @@ if (!w.__wiseftSidebarChecked && w.innerWidth < 1300) {
 </script>"""
 
 
-def lab_ui() -> None:
-    """The lab page: one tab per section present; a missing one says how to compute it."""
+def lab_sections() -> dict[str, dict]:
+    root = lab_root()
+    return read_sections(str(root), _stamp(root))
+
+
+def lab_ui(presenter: bool = False) -> None:
+    """The lab page: the paths moved by one slider, then one tab per section present (a missing one says how
+    to compute it)."""
     components.html(FOLD_SIDEBAR, height=0)
     root = lab_root()
-    sections = read_sections(str(root), _stamp(root))
-    st.subheader("The LMC lab: when do two weight sets connect?")
+    sections = lab_sections()
     st.caption(f"Computed by `make world` (core/worlds/build/) into `{root}`; this page only reads it.")
+    panels = [paths.spawn_panel(sections["spawn"])] if "spawn" in sections else []
+    panels += [paths.align_panel(sections["align"])] if "align" in sections else []
+    if panels:
+        client.live_view(paths.paths_payload("The lab's paths", panels), "lab:paths", presenter, compact=True)
     names = [n for n in SECTIONS if n in PANELS]
-    tabs = st.tabs([PANELS[n][0] for n in names])
+    tabs = st.tabs([PANELS[n][0] for n in names], key="lab", bind="query-params")
     for name, tab in zip(names, tabs):
         with tab:
             if name in sections:

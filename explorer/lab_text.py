@@ -15,12 +15,12 @@ TITLES = {"spawn": "Spawn at k", "swa": "SWA", "align": "Alignment", "soups": "S
 def intro_md(section: str, s: dict) -> str:
     """What a section's experiment does, before its charts (the app's lab page and the shared page)."""
     if section == "spawn":
-        return ("**Observation 2: a shared start gives a linear path.** Two children are forked from one parent "
-                "after k training steps and trained to the end with different data orders; the barrier on the straight line "
-                f"between them is measured on {s['eval']['n']} {s['eval']['set']} images, with BatchNorm statistics "
-                "recomputed at every α. The barriers are Frankle et al.'s (2020): the worst value on the path minus the "
-                "mean of the two children's (not the rise above the chord, Entezari et al.'s, which the explorer's loss "
-                "chart draws); they call a pair *stable* when this error barrier is below 2%.")
+        return ("**Observation 2: a shared start gives a linear path.** A child is forked from the parent after k "
+                "training steps and trained to the end with another data order; the barrier on the straight line from "
+                f"the parent's end to the child's is measured on {s['eval']['n']} {s['eval']['set']} images, with "
+                "BatchNorm statistics recomputed at every α. The barriers are Frankle et al.'s (2020): the worst value "
+                "on the path minus the mean of its two ends (not the rise above the chord, Entezari et al.'s, which the "
+                "explorer's loss chart draws); they call a pair *stable* when this error barrier is below 2%.")
     if section == "swa":
         return ("**Observation 3: SGD ends at the edge of a flat basin; averaging moves inward (SWA).** From the "
                 "fine-tuned model, a constant-learning-rate phase saves snapshots; their uniform average is compared "

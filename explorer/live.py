@@ -27,13 +27,13 @@ AVG_OOD = state.AVG_OOD
 ZERO_SHOT = "zero-shot"  # an endpoint label that marks a path starting at a zero-shot model
 
 
-def _list(values) -> list:
+def json_floats(values) -> list:
     """Floats rounded to 6 digits, NaN as None (JSON has no NaN)."""
     arr = np.asarray(values, dtype=float)
     out = np.round(arr, 6).tolist()
     if arr.ndim == 1:
         return [None if np.isnan(v) else v for v in out]
-    return [_list(row) for row in arr]
+    return [json_floats(row) for row in arr]
 
 
 def starts_at_zero_shot(endpoints: tuple[str, str]) -> bool:
@@ -84,20 +84,20 @@ def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: floa
     fit = state.trend(ra, y_name) if has_ood else None
     er = None
     if has_ood and fit is not None and starts_at_zero_shot(endpoints):
-        er = _list(metrics.effective_robustness(curves[ra.id_name], curves[y_name], fit))
+        er = json_floats(metrics.effective_robustness(curves[ra.id_name], curves[y_name], fit))
     points = state.baseline_points(ra, y_name) if has_ood else []
     per_class = np.stack([state.per_class_accuracy(ra, dataset, float(a)) for a in ra.alphas])  # (G, C)
     lo, hi = state.endpoint_alphas(ra)
     return {
-        "mode": "run", "title": ra.run.name, "alphas": _list(ra.alphas), "alpha": float(alpha),
+        "mode": "run", "title": ra.run.name, "alphas": json_floats(ra.alphas), "alpha": float(alpha),
         "ends": [lo, hi], "endpoints": list(endpoints), "id_name": ra.id_name,
         "sets": _sets(names, ra.id_name, ra.ood_names),
-        "acc": {n: _list(c) for n, c in curves.items()},
-        "loss": {n: _list(c) for n, c in ra.loss_curves().items()},
+        "acc": {n: json_floats(c) for n, c in curves.items()},
+        "loss": {n: json_floats(c) for n, c in ra.loss_curves().items()},
         "barrier": {n: round(float(b), 6) for n, b in state.barriers(ra).items()},
         "ref_alpha": float(ref_alpha), "dataset": dataset, "classnames": list(ra.classnames),
         "class_filter": None if cls is None else ra.classnames[cls],
-        "per_class": _list(per_class), "flips": flip_table(ra, ref_alpha, cls),
+        "per_class": json_floats(per_class), "flips": flip_table(ra, ref_alpha, cls),
         "scatter": None if not has_ood else {
             "y_name": y_name, "y_label": charts.pretty(y_name),
             "baselines": [[m, x, y] for m, x, y in points],
@@ -162,7 +162,7 @@ def extra_payload(ra: state.RunArrays) -> list[ExtraMetric]:
     (the numbers `info` and `compare` print at the sweep's alphas), drawn as a tile and a dashed curve."""
     colors = charts.dataset_colors(list(ra.accuracy_curves()), ra.id_name)
     return [{"name": n, "label": charts.pretty(n), "metric": m, "short": METRIC_SHORT.get(m, m), "color": colors[n],
-             "values": _list(v)} for n, (m, v) in ra.extra_curves().items()]
+             "values": json_floats(v)} for n, (m, v) in ra.extra_curves().items()]
 
 
 def scatter_axes(values: list) -> dict:
@@ -195,12 +195,12 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
     curves = {n: sweep.accuracy[n] for n in names}
     er = None
     if fit is not None:
-        er = _list(metrics.effective_robustness(curves[paper.ID_NAME], curves[AVG_OOD], fit))
+        er = json_floats(metrics.effective_robustness(curves[paper.ID_NAME], curves[AVG_OOD], fit))
     return {
-        "mode": "paper", "title": sweep.label, "alphas": _list(sweep.alphas), "alpha": float(alpha),
+        "mode": "paper", "title": sweep.label, "alphas": json_floats(sweep.alphas), "alpha": float(alpha),
         "ends": [0.0, 1.0], "endpoints": ["zero-shot", "fine-tuned"], "id_name": paper.ID_NAME,
         "sets": _sets(names, paper.ID_NAME, sweep.ood_names),
-        "acc": {n: _list(c) for n, c in curves.items()}, "loss": None, "barrier": {},
+        "acc": {n: json_floats(c) for n, c in curves.items()}, "loss": None, "barrier": {},
         "per_class": None, "flips": None, "extra": [],
         "scatter": {"y_name": AVG_OOD, "y_label": "avg of 5 shifts", "baselines": [],
                     "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
@@ -214,5 +214,5 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
 
 def overlay(name: str, alphas, id_curve, y_curve, endpoints=("zero-shot", "fine-tuned")) -> Overlay:
     """A second path drawn thin and dashed on the accuracy and scatter charts (Compare)."""
-    return {"name": name, "alphas": _list(alphas), "x": _list(id_curve), "y": _list(y_curve),
+    return {"name": name, "alphas": json_floats(alphas), "x": json_floats(id_curve), "y": json_floats(y_curve),
             "endpoints": list(endpoints)}

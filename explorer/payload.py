@@ -115,12 +115,47 @@ class RunPayload(Payload):
     class_filter: str | None  # the class flips are counted on, None for all classes
 
 
+class PathCurve(TypedDict):
+    """One curve of a paths panel: loss (top) and accuracy (bottom) along one straight path."""
+
+    label: str  # what the key calls it
+    color: str  # CSS colour '#rrggbb'
+    width: float  # line width, px
+    loss: list[float | None] | None  # (G',) mean cross-entropy in nats on the panel's grid; None: accuracy only
+    acc: list[float | None] | None  # (G',) accuracy in [0, 1]; None: loss only
+    barrier: float | None  # loss barrier in nats (the panel's definition, named in its note); None when not shown
+    shade: bool  # shade between the loss curve and its chord (the barrier)
+
+
+class PathPanel(TypedDict):
+    """One path, or one family of paths (spawn at every k), in its own small chart."""
+
+    id: str  # letters and digits: the chart's element id and export name
+    title: str  # the card's title and its tile's label
+    ends: list[str]  # [theta_0, theta_1] labels of the panel's paths
+    alphas: list[float]  # (G',) the panel's own measured grid, ascending
+    curves: list[PathCurve]  # the first one's numbers go on the panel's tile
+    note: str  # the caption (HTML): what the panel shows, from its numbers
+
+
+class PathsPayload(TypedDict):
+    """Several paths moved by one slider (explorer.live.paths_payload): the lesson's step 3, the lab page."""
+
+    mode: Literal["paths"]
+    title: str  # what the paths have in common (the slider bar's sentence)
+    alphas: list[float]  # (G,) the slider's positions: every panel's grid together
+    alpha: float  # where the slider starts
+    panels: list[PathPanel]
+
+
 class LiveArgs(TypedDict):
     """The component's arguments (explorer.client.live_view): one payload and how the page hosts it."""
 
-    payload: Payload  # a RunPayload or a paper Payload
+    payload: Payload | PathsPayload  # a RunPayload, a paper Payload, or several paths
     payload_id: str  # hash of the payload less its alpha: the browser rebuilds only when it changes
     key_name: str  # the run the remembered alpha belongs to
     presenter: bool  # larger type
     server_alpha: float  # the alpha the server last drew its tabs at: the slider sends its alpha when they differ
     alpha_tabs: list[str]  # the page's tabs that show alpha-dependent things (app.py): alpha goes back while one is open
+    charts: list[str] | None  # the chart ids to draw ('pAcc', 'pScatter', 'pLoss', 'pFlips', 'pClass'); None: all
+    compact: bool  # shorter charts, no formula line: a lesson step fits one 1024x768 screen

@@ -26,7 +26,7 @@ import numpy as np
 import plotly
 from PIL import Image
 
-from core.lmc import lab
+from core.lmc import sections as lab
 from core.runs.artifacts import MANIFEST, Run
 from core.runs.manifest import plane_file
 from explorer import explain_text, lab_charts, lab_text, live, state

@@ -17,7 +17,10 @@ Why each step (read in nbconvert 7.17 and plotly 7.1, then measured with `--chec
 - handout.html.j2 is nbconvert's lab template without require.js, which it loads from a CDN and which
   nothing in a handout uses once the widgets are gone (plotly.js 4.1's bundle does not go through AMD).
 - MathJax: nbconvert loads it from a CDN; the handouts load OUT/mathjax/ instead, MathJax 2.7 copied from the
-  jupyter-server-mathjax package (`MATHJAX_URL`; 9.5 MB once per folder, not per file), so equations render offline.
+  jupyter-server-mathjax package (`MATHJAX_URL`; 9.5 MB once per folder, not per file), so equations render offline;
+  handout.html.j2 picks the STIX-Web fonts the package ships (`--check` fails on any request for a missing file).
+- Progress bars: tqdm writes them to stderr, which the export drew as pink blocks; the kernel runs with
+  TQDM_DISABLE=1 and `QuietStderr` drops what progress bars still print.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def kernel_env(quick: bool):
     """The environment the notebook kernel inherits: handout (and quick) mode, offline, the repo importable."""
     saved = dict(os.environ)
-    os.environ.update(WISEFT_HANDOUT="1", WISEFT_QUICK="1" if quick else "0", HF_HUB_OFFLINE="1",
+    os.environ.update(WISEFT_HANDOUT="1", WISEFT_QUICK="1" if quick else "0", HF_HUB_OFFLINE="1", TQDM_DISABLE="1",
                       PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     try:
         yield
@@ -109,6 +113,28 @@ def _plotly_offline():
     return PlotlyOffline
 
 
+def is_progress(out: dict) -> bool:
+    """A stderr stream that only draws progress bars (tqdm's '\r', '%|' and 'it/s')."""
+    text = out.get("text", "")
+    return out.get("output_type") == "stream" and out.get("name") == "stderr" and ("\r" in text or "%|" in text
+                                                                                    or "it/s]" in text)
+
+
+def _quiet_stderr():
+    from nbconvert.preprocessors import Preprocessor
+
+    class QuietStderr(Preprocessor):
+        """Progress bars are not part of a handout: their stderr outputs are dropped."""
+
+        def preprocess(self, nb, resources):
+            for cell in nb.cells:
+                if "outputs" in cell:
+                    cell.outputs = [out for out in cell.outputs if not is_progress(out)]
+            return nb, resources
+
+    return QuietStderr
+
+
 def to_html(book) -> str:
     """The executed notebook as one HTML page: solutions removed, every figure drawn offline."""
     from nbconvert import HTMLExporter
@@ -118,6 +144,7 @@ def to_html(book) -> str:
                             mathjax_url=MATHJAX_URL)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True), enabled=True)
     exporter.register_preprocessor(_plotly_offline()(), enabled=True)
+    exporter.register_preprocessor(_quiet_stderr()(), enabled=True)
     html, _ = exporter.from_notebook_node(book)
     return html
 
@@ -126,11 +153,12 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
     """Open `html` in headless Chromium with every non-file request refused.
 
     Returns {"drawn": plots with an svg main layer, "plots": .js-plotly-plot elements, "blocked": refused URLs,
-    "errors": page errors}. Needs the playwright package and Chromium at CHROMIUM.
+    "missing": files requested and not there, "errors": page errors}. Needs the playwright package and Chromium at
+    CHROMIUM.
     """
     from playwright.sync_api import sync_playwright
 
-    blocked, errors = [], []
+    blocked, errors, missing = [], [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -145,6 +173,7 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
 
             page.route("**/*", offline)
             page.on("pageerror", lambda err: errors.append(str(err)))
+            page.on("requestfailed", lambda r: missing.append(r.url) if r.url.startswith("file:") else None)
             page.goto(html.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
             count = ("() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];"
                      " return [plots.length, plots.filter(p => p.querySelector('svg.main-svg')).length]; }")
@@ -162,7 +191,7 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
         finally:
             browser.close()
     return {"drawn": drawn, "plots": plots, "equations": math["typeset"], "blocked": sorted(set(blocked)),
-            "errors": errors}
+            "missing": sorted({Path(urllib.parse.unquote(u.split("?")[0])).name for u in missing}), "errors": errors}
 
 
 # MathJax loaded (from OUT/mathjax/) and the equations it typeset (HTML-CSS or SVG output)
@@ -219,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         row = summary["notebooks"][path.stem] = export(path, args.out, args.quick)
         if args.check:
             row.update(drawn_plots(args.out / row["html"]))
-            if row["drawn"] != row["figures"] or row["errors"]:
+            if row["drawn"] != row["figures"] or row["errors"] or row["missing"]:
                 failed.append(path.stem)
         print(f"{path.stem}: {row['figures']} figures" + (f", {row['drawn']} drawn offline" if args.check else "")
               + f", {row['seconds']:.0f} s -> {args.out / row['html']}", flush=True)

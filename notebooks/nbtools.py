@@ -90,6 +90,6 @@ class Snapshot:
         from IPython.display import HTML, display
 
         _, text, fig = self.box.children
-        display(HTML(f"<p><i>In the notebook a slider moves this chart; here α = {self.slider.value:.2f}.</i> "
+        display(HTML(f"<p><i>In the app (or a live notebook) a slider moves this chart; here α = {self.slider.value:.2f}.</i> "
                      f"{text.value}</p>"))
         go.Figure(fig).show()

@@ -195,12 +195,12 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             mismatch = frame.evaluate(MARKS_VS_PLOTLY_JS)  # the fast marks against Plotly drawing the same shapes
             assert mismatch == [], mismatch
             tab = page.get_by_role("tab", name="Examples that changed")
-            tab.click()  # the gallery follows the resting slider, once it is on screen
+            tab.click()  # the gallery follows the slider: at rest even off screen, while it moves when on screen
             frame.locator("#alpha").focus()
             page.keyboard.press("ArrowRight")
             alpha = frame.inner_text("#alphaOut")
+            page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)  # caught up at rest, off screen
             tab.scroll_into_view_if_needed()
-            page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)
             text = frame.inner_text("#tiles")
             page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
             url = page.url
@@ -212,7 +212,7 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             page.screenshot(path=str(SHOTS / "explorer-full.png"))
             page.close()
             page, frame = open_page(browser, app_url, SIZES[-1], errors)  # presenter mode: larger type
-            page.get_by_text("Presenter mode (larger type)").click()
+            page.get_by_text("Presenter mode", exact=True).click()
             frame.wait_for_selector(".live.presenter", timeout=WAIT_MS)
             frame.wait_for_function("window.__wiseft.drawnSeq >= 1", timeout=WAIT_MS)
             for size in (SIZES[-1], SIZES[0]):  # at 1024 with the sidebar still open: the hardest case

@@ -90,4 +90,12 @@ def test_handout_figures_drawn_offline(handout):
     assert seen["errors"] == [], seen["errors"]
     assert seen["plots"] == seen["drawn"] == row["figures"], seen
     assert seen["blocked"] == [], f"the handout asked the network for {seen['blocked']}"
+    assert seen["missing"] == [], f"the handout asked for files that are not there: {seen['missing']}"
     assert seen["equations"] > 0, "MathJax (OUT/mathjax/) typeset no equation"
+
+
+def test_progress_bars_are_not_part_of_a_handout():
+    handouts = handouts_module()
+    bar = {"output_type": "stream", "name": "stderr", "text": "100%|##########| 21/21 [00:01<00:00, 12.3it/s]\r"}
+    warning = {"output_type": "stream", "name": "stderr", "text": "UserWarning: something worth reading\n"}
+    assert handouts.is_progress(bar) and not handouts.is_progress(warning)

@@ -25,11 +25,15 @@ READS = {
     payload.Overlay: [r"\bo\.(\w+)"],
     payload.Intervals: [r"\bci\.(\w+)"],
     payload.LiveArgs: [r"\bargs\.(\w+)"],
+    payload.PathsPayload: [r"\bQ\.(\w+)"],
+    payload.PathPanel: [r"\bpa\.(\w+)"],
+    payload.PathCurve: [r"\bcv\.(\w+)"],
 }
 # What Python writes and live.js does not read, and why it is still sent.
 NOT_READ = {
     payload.RunPayload: {"title"},  # names what the page shows for the server's tests and bench/scale.py
     payload.Overlay: {"endpoints"},  # the compared path's own ends: part of the JSON the browser got before the contract
+    payload.PathsPayload: {"mode", "alpha"},  # read as P.mode and P.alpha, with the other modes' payloads
 }
 
 
@@ -39,8 +43,9 @@ def declared(typed: type) -> set[str]:
 
 
 def js_source() -> str:
-    """live.js without its comments (which name payload keys in prose)."""
-    text = re.sub(r"/\*.*?\*/", "", LIVE_JS.read_text(), flags=re.DOTALL)
+    """live.js and paths.js without their comments (which name payload keys in prose)."""
+    code = "\n".join(p.read_text() for p in (LIVE_JS, LIVE_JS.with_name("paths.js")))
+    text = re.sub(r"/\*.*?\*/", "", code, flags=re.DOTALL)
     return re.sub(r"(^|\s)//.*$", "", text, flags=re.MULTILINE)  # `//` after a space or at a line's start: not "http://"
 
 
@@ -79,7 +84,7 @@ def test_what_the_app_sends_is_the_contract_and_names_the_tabs(monkeypatch, runs
     run = Run(runs_root / "tiny-e2e")
     at = open_app(monkeypatch, runs_root)
     at.selectbox(key="run").set_value(run.path).run()
-    at.selectbox(key=f"compare:{run.path}").set_value(str(runs_root / "tiny-lc")).run()
+    at.selectbox(key="compare").set_value("tiny-lc").run()
     args = live_args(at)
     assert set(args) - {"key", "default"} == declared(payload.LiveArgs)  # less Streamlit's own two
     assert_conforms(args["payload"])

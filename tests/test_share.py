@@ -21,7 +21,7 @@ import pytest
 
 from conftest import REPO
 from core import cli
-from core.lmc.lab import baseline_points
+from core.lmc.sections import baseline_points
 from core.results import metrics
 from core.runs.artifacts import Run
 from explorer import live, share, state

@@ -19,9 +19,7 @@ stored summary from its stored numbers (the tests run it on the shipped files).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,6 +27,7 @@ import torch
 from torch import nn
 
 from core.results import metrics
+from core.lmc.sections import SECTIONS, baseline_points, read_sections  # noqa: F401  (the readers' names, here too)
 from core.model.evaluate import predict
 from core.wiseft.interpolate import StateDict
 from core.lmc.plane import average_weights, recalibrate_batchnorm
@@ -267,28 +266,3 @@ def recheck(section: str, summary: dict) -> dict[str, bool]:
                               summary["barrier_tolerance"])["holds"]
         return holds | soup_test_claims(summary["points"], summary["wiseft"])
     raise ValueError(f"unknown lab section {section!r}; the sections are spawn, swa, soups")
-
-
-SECTIONS = ("spawn", "swa", "align", "soups")  # data/world/lab/<section>.json (align: core.lmc.align)
-
-
-def read_sections(lab_dir: Path) -> dict[str, dict]:
-    """{section: stored summary} for every section file present in `lab_dir` (data/world/lab); the
-    readers (the app's lab page, notebooks 04 and 06) show what is there and say how to make the rest."""
-    out = {}
-    for name in SECTIONS:
-        path = Path(lab_dir) / f"{name}.json"
-        if path.exists():
-            out[name] = json.loads(path.read_text())
-    return out
-
-
-def baseline_points(run) -> list[tuple[str, float, float]]:
-    """(model, ID accuracy, average OOD accuracy) of the run's baseline models that report every set of the
-    run (`core.runs.artifacts.Run.baselines`): the trend the soups' effective robustness is measured against."""
-    acc: dict[str, dict[str, float]] = {}
-    for row in run.baselines():
-        acc.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
-    ood = run.ood_datasets
-    return [(m, a[run.id_dataset], float(np.mean([a[n] for n in ood]))) for m, a in acc.items()
-            if run.id_dataset in a and ood and all(n in a for n in ood)]

@@ -7,18 +7,29 @@
 // window.__wiseft records input, tile and chart times for bench/browser_latency.py.
 // The payload and the component's arguments are typed in explorer/payload.py. They are read only through these
 // names, so that tests/test_live_contract.py can list the keys read: P (the payload), set (an entry of P.sets, or
-// setOf(name)), sc (P.scatter), m (P.marks), ex (an entry of P.extra), o (an entry of P.overlay), ci (P.ci), args.
+// setOf(name)), sc (P.scatter), m (P.marks), ex (an entry of P.extra), o (an entry of P.overlay), ci (P.ci), args; in paths mode
+// (paths.js: the lesson's "four paths, one slider" and the lab page) Q (the payload), pa (an entry of Q.panels), cv (a curve).
 "use strict";
 
 const LOGIT_EPS = 1e-4;  // as core.results.metrics.logit
 const FIXED = "#2ca02c", BROKEN = "#d62728", ZERO = "#9a9a9a", STAR = "#ff7f0e";
-let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9;
-let syncTimer = null, serverAlpha = null, watcher = null;  // telling the server the alpha (syncServer)
+// The scatter's current-alpha mark: its dot (shapes) and its entry in the key and the caption come from here.
+const CURRENT = { name: "current α", mode: "markers", marker: { symbol: "circle", color: STAR } };
+let P = null, built = null, cur = 0, pending = false, urlTimer = null, lastDraw = -1e9, shown = null;
+let syncTimer = null, serverAlpha = null;  // telling the server the alpha (syncServer)
 // the server-side tabs that show alpha-dependent things (args.alpha_tabs, named in explorer/app.py): the slider's
 // alpha is sent when it rests while one of them is open
 let alphaTabs = [];
 const SVG_NS = "http://www.w3.org/2000/svg";
-const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [] });
+// firstTiles / firstCharts: wall-clock ms (Date.now()) of the first tiles and the first full draw, for the time from
+// opening a link (the page's performance.timeOrigin) to a view on screen
+const T = (window.__wiseft = { seq: 0, inputAt: 0, tileAt: 0, chartsAt: 0, drawnSeq: -1, errors: [], scriptAt: Date.now(),
+                               firstTiles: 0, firstCharts: 0, plotlyAt: 0 });
+// plotly.min.js loads after this file (index.html, async): the tiles need no Plotly, the charts wait for it
+const plotlyReady = new Promise((resolve) => {
+  const poll = () => (window.Plotly ? resolve((T.plotlyAt = Date.now())) : setTimeout(poll, 15));
+  poll();
+});
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data || {}), "*");
@@ -30,6 +41,9 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 const logit = (p) => { const q = Math.min(Math.max(p, LOGIT_EPS), 1 - LOGIT_EPS); return Math.log(q / (1 - q)); };
+// A share as a percentage to 0.1, rounded half up: the same arithmetic as explorer/numbers.py's tenths(), so a tile
+// and a server-side table never show one number two ways (77.25 is 77.3 in both).
+const tenths = (v) => Math.floor(v * 1000 + 0.5 + 1e-9) / 10;
 // Every number on the page is written by fmt: `digits` after the point (1), rounded half away from zero; a "+" when
 // `signed`, and "±" on a signed value that rounds to zero (never "−0.0"); "−" (U+2212) for negatives; then `unit`.
 // null, NaN and infinities are "n/a".
@@ -40,7 +54,7 @@ function fmt(x, how) {
   return (r === 0 ? (signed ? "±" : "") : x < 0 ? "−" : signed ? "+" : "") + r.toFixed(digits) + unit;
 }
 const a2 = (a) => fmt(a, { digits: 2 });
-const pct = (v) => fmt(v == null ? null : 100 * v, { unit: "%" });
+const pct = (v) => fmt(v == null ? null : tenths(v), { unit: "%" });  // tenths: as explorer/numbers.py rounds
 const pp = (d) => fmt(d == null ? null : 100 * d, { signed: true, unit: " pp" });  // "+1.2 pp", "±0.0 pp", "n/a"
 const cls = (d) => (d == null || Math.round(1000 * d) === 0 ? "flat" : d > 0 ? "up" : "down");
 const nearest = (a) => P.alphas.reduce((b, x, i) => (Math.abs(x - a) < Math.abs(P.alphas[b] - a) ? i : b), 0);
@@ -50,35 +64,43 @@ const setOf = (n) => P.sets.find((set) => set.name === n);
 
 function build(args) {
   P = args.payload;
+  shown = args.charts;
   const root = document.getElementById("root");
-  root.className = "live" + (args.presenter ? " presenter" : "");
+  root.className = "live" + (args.presenter ? " presenter" : "") + (args.compact ? " compact" : "") +
+    (P.mode === "paths" ? " paths" : "");
   root.replaceChildren();
-  const [e0, e1] = P.endpoints;
+  const [e0, e1] = P.mode === "paths" ? ["", ""] : P.endpoints;
   const slider = el("input", { type: "range", id: "alpha", min: 0, max: P.alphas.length - 1, step: 1,
                                "aria-label": "alpha" });
   const bar = el("div", { class: "bar" }, el("label", { for: "alpha" }, "α"), slider,
-                 el("output", { id: "alphaOut" }), jumps(),
-                 el("div", { class: "formula" },
+                 el("output", { id: "alphaOut" }), P.mode === "paths" || (shown && !shown.includes("jumps")) ? el("span") : jumps(),
+                 el("div", { class: "formula" }, P.mode === "paths" ? pathsFormula() :
                     `θα = (1 − α)·θ0 + α·θ1, with θ0 = ${e0} (α = 0) and θ1 = ${e1} (α = 1). ` +
                     "Drag, or focus the slider and use the arrow keys."));
   const tiles = el("div", { class: "tiles", id: "tiles", "aria-live": "polite" });
+  if (shown && !shown.includes("tiles")) tiles.style.display = "none";  // a lesson step without tiles (args.charts)
   const grid = el("div", { class: "grid" });
   root.append(bar, tiles, grid);
+  if (P.mode === "paths") root.insertBefore(pathsKey(), grid);
   charts().forEach((c) => grid.append(el("figure", { class: "card" },
     el("div", { class: "head" }, el("h4", { class: "ct" }, c.title), el("div", { class: "sub", id: c.id + "Sub" })),
-    el("div", { class: "plot", id: c.id }), caption(c.note))));
+    el("div", { class: "plot", id: c.id }), el("div", { class: "key", id: c.id + "Key" }),
+    caption(typeof c.note === "function" ? "" : c.note))));
   slider.addEventListener("input", (ev) => move(+slider.value, ev.timeStamp));
   const stored = window.parent.__wiseftAlpha;
   const start = stored && stored.key === args.key_name ? stored.alpha : P.alpha;
   cur = nearest(start);
   slider.value = cur;
   built = { key: args.key_name, id: args.payload_id, presenter: !!args.presenter };
-  Promise.all(charts().map((c) => c.init())).then(() => {
-    charts().forEach((c) => { const gd = document.getElementById(c.id); gd.on("plotly_afterplot", () => gd.__marks && drawShapes(gd, gd.__marks)); });
+  document.getElementById("alphaOut").textContent = a2(P.alphas[cur]);
+  (P.mode === "paths" ? drawPathTiles : drawTiles)();  // on screen before Plotly has loaded
+  T.firstTiles = T.firstTiles || Date.now();
+  plotlyReady.then(() => Promise.all(charts().map((c) => c.init()))).then(() => {
+    charts().forEach((c) => { const gd = document.getElementById(c.id); gd.on("plotly_afterplot", () => gd.__marks && drawShapes(gd, gd.__marks)); drawKey(c); });
+    built.ready = true;
     move(cur, performance.now());
   });
-  new ResizeObserver(() => send("streamlit:setFrameHeight", { height: document.documentElement.scrollHeight }))
-    .observe(document.body);
+  fitFrame(root);
   collapseSidebarOnNarrowScreens();
 }
 
@@ -102,8 +124,9 @@ function move(i, at) {
   cur = i;
   T.seq += 1; T.inputAt = at;
   document.getElementById("alphaOut").textContent = a2(P.alphas[i]);
-  drawTiles();
+  (P.mode === "paths" ? drawPathTiles : drawTiles)();
   T.tileAt = performance.now();
+  T.firstTiles = T.firstTiles || Date.now();
   if (pending) { /* the frame already asked for draws the latest alpha */ }
   else if (performance.now() - lastDraw > 16) drawCharts();  // quiet: now, not a frame later
   else { pending = true; requestAnimationFrame(drawCharts); }
@@ -111,12 +134,15 @@ function move(i, at) {
   clearTimeout(urlTimer);
   urlTimer = setTimeout(writeUrl, 150);
   clearTimeout(syncTimer);
-  syncTimer = setTimeout(syncServer, 350);
+  syncTimer = setTimeout(() => syncServer(true), 350);
+  if (performance.now() - lastSync > SYNC_EVERY) syncServer(false);  // follow the drag, throttled
 }
 
 function alphaPanel() {  // the open tab's panel below the live view when it shows alpha-dependent things, else null
   try {
-    const d = window.parent.document, tab = d.querySelector('[role="tab"][aria-selected="true"]');
+    const d = window.parent.document;
+    if (alphaTabs.includes("*")) return window.frameElement || d.body;  // the page beside the view follows alpha
+    const tab = d.querySelector('[role="tab"][aria-selected="true"]');
     if (!tab || !alphaTabs.includes(tab.textContent.trim())) return null;
     return d.getElementById(tab.getAttribute("aria-controls")) || tab;
   } catch (e) { return null; }  // not same-origin
@@ -124,24 +150,21 @@ function alphaPanel() {  // the open tab's panel below the live view when it sho
 
 const onScreen = (el) => { const r = el.getBoundingClientRect(); return r.bottom > 0 && r.top < window.parent.innerHeight; };
 
-// One rerun, only when a tab that needs the alpha is open, on screen, and the server's alpha is stale. An off-screen
-// panel waits until it scrolls into view: a rerun re-renders it in the page, which stalls the slider for ~50-100 ms
-// (measured: ten steps 50 ms apart stretched to 516-571 ms while reruns landed, 458 ms without).
-function syncServer() {
-  if (!P || P.mode === "paper") return;
+// A rerun when a tab (or, args.alpha_tabs = ["*"], the page beside the view) that needs the alpha is open and the
+// server's alpha is stale: while the slider moves, at most every SYNC_EVERY ms and only when the panel is on screen
+// (a rerun re-renders it, which stalls the slider for ~50-100 ms: ten steps 50 ms apart stretched to 516-571 ms while
+// reruns landed, 458 ms without); when the slider rests, always, so an off-screen gallery has caught up when it is
+// scrolled to.
+const SYNC_EVERY = 700;
+let lastSync = 0;
+function syncServer(resting) {
+  if (!P || P.mode !== "run") return;
   const panel = alphaPanel(), a = P.alphas[cur];
   if (!panel || (serverAlpha != null && Math.abs(serverAlpha - a) < 1e-9)) return;
-  if (!onScreen(panel)) { watch(panel); return; }
+  if (!resting && !onScreen(panel)) return;
   serverAlpha = a;
+  lastSync = performance.now();
   send("streamlit:setComponentValue", { value: a, dataType: "json" });
-}
-
-function watch(el) {  // syncServer once `el` scrolls into view
-  if (watcher) watcher.disconnect();
-  watcher = new window.parent.IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) { watcher.disconnect(); watcher = null; syncServer(); }
-  });
-  watcher.observe(el);
 }
 
 function writeUrl() {  // the link opens this exact view (the server reads ?alpha= on load)
@@ -281,9 +304,13 @@ function exporter(format, filename) {  // the file gets the card's title and sub
   return { name: "Download as " + format.toUpperCase(), icon: format === "png" ? Plotly.Icons.camera : Plotly.Icons.disk,
     click: (gd) => {
       const c = CHARTS.find((x) => x.id === gd.id);
-      Plotly.relayout(gd, { "title.text": `${c.title}<br><sup>${c.sub()}</sup>`, "margin.t": 80, ...toExport(gd) })
+      const b = gd._fullLayout.margin.b;  // the file gets Plotly's legend: the page's key is HTML (drawKey)
+      Plotly.relayout(gd, { "title.text": `${c.title}<br><sup>${c.sub()}</sup>`, "margin.t": 80, showlegend: true,
+                            legend: { orientation: "h", x: 0, xref: "container", y: 0, yref: "container", yanchor: "bottom" },
+                            "margin.b": b + 70, ...toExport(gd) })
         .then(() => Plotly.downloadImage(gd, { format, filename, scale: format === "png" ? 2 : 1 }))
-        .finally(() => Plotly.relayout(gd, { "title.text": "", "margin.t": 34, shapes: [], annotations: [] }));
+        .finally(() => Plotly.relayout(gd, { "title.text": "", "margin.t": 34, "margin.b": b, showlegend: false,
+                                             shapes: [], annotations: [] }));
     } };
 }
 const CONFIG = (name) => ({
@@ -296,12 +323,10 @@ function layout(title, x, y, extra) {
   return Object.assign({
     title: { text: "", font: { size: fs + 3 }, x: 0.02, xanchor: "left" },  // the card's HTML header; exports add it
     font: { size: fs, family: "Source Sans Pro, system-ui, sans-serif" }, plot_bgcolor: "white", paper_bgcolor: "white",
-    margin: { l: 64, r: 16, t: 34, b: 130 }, hovermode: "closest", autosize: true,
+    margin: { l: 64, r: 16, t: 34, b: 56 }, hovermode: "closest", autosize: true, showlegend: false,
     xaxis: { title: { text: x }, gridcolor: "#e8e8e8", zeroline: false, automargin: true },
     yaxis: { title: { text: y }, gridcolor: "#e8e8e8", zeroline: false, automargin: true },
-    legend: { orientation: "h", x: 0, xref: "container", y: 0, yref: "container", yanchor: "bottom",
-              font: { size: fs - 2 } },  // under the axis title, never on it
-  }, extra || {});
+  }, extra || {});  // the legend is HTML under the plot (drawKey): overlays never shrink the plot area
 }
 
 function span(values, pad) {  // a fixed axis range: shapes on autoranged axes make Plotly recompute the ranges
@@ -321,11 +346,18 @@ const line = (x, y, name, style, more) => Object.assign({ type: "scatter", mode:
 
 function accuracyChart() {
   const id = "pAcc";
-  const note = "<b>What am I looking at:</b> accuracy of θα on each eval set as α goes from θ0 (left) to θ1 " +
-    "(right). ID (thick) is the fine-tuning distribution; the OOD sets are shifts of it. Triangles mark each " +
-    "curve's best α." + (P.overlay ? " Dashed grey: the compared path." : "") + ((P.extra || []).length ? " Thin dashed: " +
-    P.extra.map((ex) => `${ex.metric} on ${ex.label}`).join(", ") + ", the metric its benchmark reports (in %)." : "") +
-    (P.ci ? " <b>95% bands</b> (box above the chart): each curve's 95% interval over its set's examples." : "");
+  const note = (data) => {  // from the traces drawn: each thing named with its own glyph and colour
+    const idTrace = data.find((t) => t.name === setOf(P.id_name).label), best = data.find((t) => t.name === "best α per set");
+    const over = data.filter((t) => t.legendgroup === "overlay"), extra = data.filter((t) => t.legendgroup === "extra");
+    const trained = P.endpoints.some((e) => /fine-tun/i.test(e)) ? "fine-tuning" : "training";
+    const ood = P.sets.some((set) => set.role === "OOD");
+    return "<b>What am I looking at:</b> accuracy of θα on each eval set as α goes from θ0 (left) to θ1 (right). " +
+      `${glyph(idTrace)} ${idTrace.name} (thick) is the ID set, from the ${trained} distribution` +
+      (ood ? "; the OOD sets are shifts of it. " : ". ") + `${glyph(best)} marks each curve's best α.` +
+      (over.length ? ` ${glyph(over[0])} Dashed grey: the compared path${over.length > 2 ? "s" : ""} (ID dashed, avg OOD dotted).` : "") +
+      (extra.length ? " Thin dashed: " + extra.map((t) => `${glyph(t)} ${t.name}`).join(", ") + ", the metric its benchmark reports (in %)." : "") +
+      (P.ci ? " <b>95% bands</b> (box above the chart): each curve's 95% interval over its set's examples." : "");
+  };
   const init = () => {
     const data = P.ci ? bandTraces() : [], bands = data.length;  // under the curves: the first traces
     P.sets.forEach((set) => {
@@ -335,7 +367,7 @@ function accuracyChart() {
         { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + set.label + "</extra>", connectgaps: false }));
     });
     (P.extra || []).forEach((ex) => data.push(line(P.alphas, ex.values.map((v) => (v == null ? null : 100 * v)), `${ex.label}: ${ex.metric}`,
-      { color: ex.color, width: 2, dash: "dash" }, { hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + ex.metric + "</extra>" })));
+      { color: ex.color, width: 2, dash: "dash" }, { legendgroup: "extra", hovertemplate: "α=%{x:.2f}: %{y:.1f}%<extra>" + ex.metric + "</extra>" })));
     const bx = [], by = [], bc = [], bt = [];
     Object.entries(Object.assign({ [P.id_name]: P.marks.best_id }, P.marks.best)).forEach(([n, a]) => {
       if (a == null) return;
@@ -346,8 +378,10 @@ function accuracyChart() {
                 marker: { symbol: "triangle-down", size: 11, color: bc, line: { color: "white", width: 1 } },
                 hovertemplate: "%{text}: α=%{x:.2f}, %{y:.1f}%<extra></extra>" });
     (P.overlay || []).forEach((o) => {
-      data.push(line(o.alphas, o.x.map((v) => (v == null ? null : 100 * v)), o.name + ": ID", { color: "#8a8a8a", width: 2, dash: "dash" }));
-      data.push(line(o.alphas, o.y.map((v) => (v == null ? null : 100 * v)), o.name + ": avg OOD", { color: "#8a8a8a", width: 1.5, dash: "dot" }));
+      data.push(line(o.alphas, o.x.map((v) => (v == null ? null : 100 * v)), o.name + ": ID", { color: "#8a8a8a", width: 2, dash: "dash" },
+                     { legendgroup: "overlay" }));
+      data.push(line(o.alphas, o.y.map((v) => (v == null ? null : 100 * v)), o.name + ": avg OOD", { color: "#8a8a8a", width: 1.5, dash: "dot" },
+                     { legendgroup: "overlay" }));
     });
     const lay = layout("Accuracy along the path", "α", (P.extra || []).length ? "accuracy, dashed: metric (%)" : "accuracy (%)");
     lay.xaxis.range = span(P.alphas, 0.03);
@@ -365,10 +399,19 @@ function accuracyChart() {
 
 function scatterChart() {
   const id = "pScatter", sc = P.scatter, xs = P.acc[P.id_name], ys = P.acc[sc.y_name];
-  const note = "<b>What am I looking at:</b> each point is a model: ID accuracy (x) against OOD accuracy (y), on " +
-    "logit axes where standard models fall on a line (grey diamonds and their dashed fit). Effective robustness " +
-    "(ER) is how far above that fit a model sits. The thick line is θα for every α; the star is the current α. " +
-    "θ0 (circle) = " + P.endpoints[0] + ", θ1 (square) = " + P.endpoints[1] + ". " + (sc.fit_label ? "Dashed: the " + sc.fit_label + ". " : "") + (sc.er_note || "");
+  const note = (data) => {  // from the traces drawn: a baseline or a fit is named only when it is there
+    const find = (name) => data.find((t) => t.name === name), fit = data.find((t) => t.legendgroup === "fit");
+    const base = find("baselines"), over = data.filter((t) => t.legendgroup === "overlay");
+    const ends = [["θ0", P.endpoints[0]], ["θ1", P.endpoints[1]]].filter(([n]) => find(n))
+      .map(([n, long]) => `${glyph(find(n))} ${n} = ${long}`);
+    let text = "<b>What am I looking at:</b> each point is a model: ID accuracy (x) against OOD accuracy (y), on logit axes";
+    if (base) text += `, where standard models fall on a line (${glyph(base)} baseline models, ${glyph(fit)} their fit). ` +
+      "Effective robustness (ER) is how far above that fit a model sits. ";
+    else if (fit) text += `; ${glyph(fit)} the ${sc.fit_label || "fit"}. Effective robustness (ER) is how far above it a model sits. `;
+    else text += ". ";
+    return text + `${glyph(find("θα path"))} θα for every α; ${glyph(CURRENT)} the current α; ` + ends.join(", ") + ". " +
+      (over.length ? `${glyph(over[0])} compared path${over.length > 1 ? "s" : ""} (in the key). ` : "") + (sc.er_note || "");
+  };
   const init = () => {
     const lx = xs.map((v) => (v == null ? null : logit(v))), ly = ys.map((v) => (v == null ? null : logit(v)));
     const data = [line(lx, ly, "θα path", { color: "#1f3b73", width: 4 },
@@ -382,9 +425,9 @@ function scatterChart() {
         marker: { color: "#7f7f7f", size: 9, symbol: "diamond" }, hovertemplate: "%{text}<extra>baseline</extra>" });
     }
     if (sc.fit) data.push(line([r0, r1], [r0, r1].map((v) => sc.fit[0] * v + sc.fit[1]), sc.fit_label ? "fit" : "baselines' fit",
-      { color: "#7f7f7f", dash: "dash", width: 2 }, { hoverinfo: "skip" }));
+      { color: "#7f7f7f", dash: "dash", width: 2 }, { hoverinfo: "skip", legendgroup: "fit" }));
     (P.overlay || []).forEach((o) => data.push(line(o.x.map((v) => (v == null ? null : logit(v))), o.y.map((v) => (v == null ? null : logit(v))),
-      o.name, { color: "#8a8a8a", width: 2, dash: "dash" })));
+      o.name, { color: "#8a8a8a", width: 2, dash: "dash" }, { legendgroup: "overlay" })));
     const g0 = nearest(P.ends[0]), g1 = nearest(P.ends[1]);
     [[g0, "circle", "θ0", P.endpoints[0]], [g1, "square", "θ1", P.endpoints[1]]].forEach(([g, sym, name, long]) => {
       if (lx[g] == null || ly[g] == null) return;
@@ -392,7 +435,7 @@ function scatterChart() {
                   hovertemplate: name + ": " + long + "<extra></extra>" });
     });
     const axis = { range: sc.range, tickvals: sc.tickvals, ticktext: sc.ticktext, zeroline: false, gridcolor: "#e8e8e8", automargin: true };
-    const brk = (t) => (t.length > 12 ? "<br>" : " ");  // long set names (WILDS) wrap: the square plot is narrow
+    const brk = (t) => (t.length > 12 || built.presenter ? "<br>" : " ");  // long names (WILDS), large type: two lines
     const lay = layout("ID vs OOD accuracy", `ID accuracy (${setOf(P.id_name).label}),${brk(setOf(P.id_name).label)}logit scale`,
                        `${sc.y_label} accuracy,${brk(sc.y_label)}logit scale`);
     lay.xaxis = Object.assign({}, lay.xaxis, axis);
@@ -402,10 +445,10 @@ function scatterChart() {
   };
   const shapes = () => {
     const x = xs[cur], y = ys[cur];
-    return x == null || y == null ? [] : [dot(logit(x), logit(y), STAR, 9)];
+    return x == null || y == null ? [] : [dot(logit(x), logit(y), CURRENT.marker.color, 9)];
   };
-  const sub = () => `at α = ${a2(P.alphas[cur])} (orange dot)` + (sc.er && sc.er[cur] != null ? ` · ER ${erText()}` : "");
-  return { id, note, init, shapes, title: "ID vs OOD accuracy", sub };
+  const sub = () => `at α = ${a2(P.alphas[cur])}` + (sc.er && sc.er[cur] != null ? ` · ER ${erText()}` : "");
+  return { id, note, init, shapes, title: "ID vs OOD accuracy", sub, keyExtra: [CURRENT] };
 }
 
 function lossChart() {
@@ -519,15 +562,18 @@ function classChart() {
 let CHARTS = null;
 function charts() {
   if (CHARTS) return CHARTS;
+  if (P.mode === "paths") return (CHARTS = pathCharts());
   CHARTS = [accuracyChart()];
   if (P.scatter) CHARTS.push(scatterChart());
   if (P.loss) CHARTS.push(lossChart());
   if (P.flips) CHARTS.push(flipChart(), classChart());
+  if (shown) CHARTS = CHARTS.filter((c) => shown.includes(c.id));  // a lesson step draws a few (args.charts)
   return CHARTS;
 }
 
 function drawCharts() {
   pending = false;
+  if (!built.ready) return;  // a step before Plotly has drawn the charts: their first draw shows the latest alpha
   lastDraw = performance.now();
   const seq = T.seq;
   const waits = charts().map((c) => {
@@ -538,6 +584,7 @@ function drawCharts() {
   });
   Promise.all(waits).then(() => requestAnimationFrame(() => {
     if (seq === T.seq) { T.chartsAt = performance.now(); T.drawnSeq = seq; document.body.dataset.drawn = String(seq); }
+    T.firstCharts = T.firstCharts || Date.now();
   }));
 }
 
@@ -548,7 +595,8 @@ function drawShapes(gd, shapes) {
   const fl = gd._fullLayout;
   if (!fl || !fl.xaxis || !fl.xaxis.l2p) return;
   const layer = marksLayer(gd, fl), xa = fl.xaxis, ya = fl.yaxis, sz = fl._size;
-  const X = (v) => xa._offset + xa.l2p(v), Y = (s, v) => (s.yref === "paper" ? sz.t + (1 - v) * sz.h : ya._offset + ya.l2p(v));
+  const X = (v) => xa._offset + xa.l2p(v), Y = (s, v) => (s.yref === "paper" ? sz.t + (1 - v) * sz.h :
+    s.yref === "y2" ? fl.yaxis2._offset + fl.yaxis2.l2p(v) : ya._offset + ya.l2p(v));
   const parts = shapes.map((s) => {
     const ln = s.line || {}, stroke = `stroke="${ln.color || "none"}" stroke-width="${ln.width || 0}"`;
     if (s.type === "line") {
@@ -615,6 +663,47 @@ function marksLayer(gd, fl) {  // above the traces, below Plotly's hover layer; 
   return layer;
 }
 
+// ------------------------------------------------------------------------------------------ key, caption, frame
+
+const SYMBOLS = { circle: "●", square: "■", diamond: "◆", "triangle-down": "▼", star: "★" };
+function glyph(t) {  // a trace's look as inline HTML: a line (solid, dashed, dotted) or its marker, in its colour
+  if (!t) return "";
+  const mk = t.marker || {}, ln = t.line || {};
+  if ((t.mode || "").includes("lines")) {
+    const style = { dash: "dashed", dot: "dotted" }[ln.dash] || "solid";
+    return `<i class="kl" style="border-top:${Math.min(Math.max(ln.width || 2, 2), 4)}px ${style} ${ln.color}"></i>`;
+  }
+  return `<i class="km" style="color:${Array.isArray(mk.color) ? "#555" : mk.color}">${SYMBOLS[mk.symbol || "circle"] || "●"}</i>`;
+}
+const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+
+// The chart's legend as HTML under the plot, from the traces drawn (and marks such as CURRENT): Plotly's own legend
+// took plot height away as overlays were added (the scatter fell to 155 px at 1024x768). Compared paths fold away
+// when there are more than two entries of them. A caption given as a function is written from the same traces.
+function drawKey(c) {
+  const gd = document.getElementById(c.id), box = document.getElementById(c.id + "Key");
+  const items = gd.data.filter((t) => t.showlegend !== false && t.name).concat(c.keyExtra || []);
+  const item = (t) => `<span class="ki">${glyph(t)}${esc(t.name)}</span>`;
+  const own = items.filter((t) => t.legendgroup !== "overlay"), over = items.filter((t) => t.legendgroup === "overlay");
+  box.innerHTML = own.map(item).join("") + (over.length > 2 ? `<details><summary>${over.length} compared curves</summary>` +
+    over.map(item).join("") + "</details>" : over.map(item).join(""));
+  if (typeof c.note === "function") box.parentNode.querySelector("figcaption").innerHTML = c.note(gd.data);
+}
+
+// The frame as tall as the content and never taller: document.documentElement.scrollHeight never drops below the
+// frame's own height, so a frame that once grew kept a blank stretch under the last chart.
+let fitter = null;
+function fitFrame(root) {
+  let last = 0;
+  const fit = () => {
+    const h = Math.ceil(root.getBoundingClientRect().bottom + window.scrollY);
+    if (h !== last) { last = h; send("streamlit:setFrameHeight", { height: h }); }
+  };
+  if (fitter) fitter.disconnect();
+  fitter = new ResizeObserver(fit);
+  fitter.observe(root);
+}
+
 // ------------------------------------------------------------------------------------------ host
 
 window.addEventListener("error", (e) => T.errors.push(String(e.message)));
@@ -624,7 +713,7 @@ window.addEventListener("message", (ev) => {
   const args = d.args;
   serverAlpha = args.server_alpha;
   alphaTabs = args.alpha_tabs;
-  if (built && built.id === args.payload_id) { syncServer(); return; }  // e.g. a tab opened: does it need alpha?
+  if (built && built.id === args.payload_id) { syncServer(true); return; }  // e.g. a tab opened: does it need alpha?
   CHARTS = null;
   build(args);
 });
