@@ -9,7 +9,7 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from core.lmc import sections as lab
+from core.lmc import lab
 from core.runs.artifacts import MANIFEST, Run
 from explorer import lab_charts, lab_page, lab_text
 from test_app import open_app
