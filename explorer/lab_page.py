@@ -77,6 +77,32 @@ def baselines(run_dir: str) -> list[tuple[str, float, float]]:
 
 PANELS = {name: (lab_text.TITLES[name], ui) for name, ui in
           {"spawn": spawn_ui, "swa": swa_ui, "align": align_ui, "soups": soups_ui}.items()}
+BARRIERS_TAB = "Every barrier"
+
+
+@st.cache_data(max_entries=2, show_spinner="Reading every stored path's barriers…")
+def barrier_rows(data_root: str, stamp: tuple) -> list[dict]:
+    """core.lmc.barriers.barrier_table of the data folder (cached per files' mtimes; 500 bootstrap resamples)."""
+    from core.lmc.barriers import barrier_table
+
+    return barrier_table(data_root, n_boot=500)
+
+
+def barriers_ui(root: Path) -> None:
+    """Every barrier the product shows on the ID set, side by side: why 1.94, 1.57, 1.43 and 1.98 nats differ."""
+    data_root = root.parents[1]
+    rows = [r for r in barrier_rows(str(data_root), _stamp(root)) if r["eval_set"] is None or "id_test" in r["eval_set"]]
+    st.markdown("**Why the barriers differ.** A barrier depends on the pair, the network's width, how the BatchNorm "
+                "statistics of the averaged network are set (interpolated like the weights, or recomputed on id_train "
+                "images at every α) and the definition: the *chord* barrier (Entezari et al., 2022) or Frankle et al.'s "
+                "(2020, the worst point minus the mean of the ends). Every barrier this project shows on the ID set, "
+                "from the stored files (`core.lmc.barriers`); 95% intervals where per-example results are stored.")
+    cell = lambda r, k, d: "" if r[k] is None else f"{r[k]:.{d}f}" + (  # noqa: E731
+        "" if r[k + "_lo"] is None else f" [{r[k + '_lo']:.{d}f}, {r[k + '_hi']:.{d}f}]")
+    st.dataframe(pd.DataFrame([{"pair": r["pair"], "alignment": r["alignment"], "width": r["width"],
+                                "BatchNorm statistics": r["batchnorm"], "definition": r["definition"],
+                                "loss barrier (nats)": cell(r, "loss", 3), "error barrier (pp)": cell(r, "error", 1),
+                                "source": r["source"]} for r in rows]), hide_index=True, width="stretch")
 
 
 # As the live view does in run mode (explorer/components/live/live.js): below 1300 px the sidebar folds away once.
@@ -107,10 +133,12 @@ def lab_ui(presenter: bool = False) -> None:
     if panels:
         client.live_view(paths.paths_payload("The lab's paths", panels), "lab:paths", presenter, compact=True)
     names = [n for n in SECTIONS if n in PANELS]
-    tabs = st.tabs([PANELS[n][0] for n in names], key="lab", bind="query-params")
+    tabs = st.tabs([*(PANELS[n][0] for n in names), BARRIERS_TAB], key="lab", bind="query-params")
     for name, tab in zip(names, tabs):
         with tab:
             if name in sections:
                 PANELS[name][1](sections[name])
             else:
                 st.info(f"No `{name}.json` in {root}: run `make world` (or `python -m core world --lab`).")
+    with tabs[-1]:
+        barriers_ui(root)

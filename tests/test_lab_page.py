@@ -5,6 +5,7 @@ compute it. Runs on the shipped data/world/lab (or $WISEFT_DATA's)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
@@ -118,3 +119,21 @@ def test_alignment_text_names_the_pair_it_read():
     pair = SHIPPED["align"]["pair"]
     text = lab_text.align_pair_md(SHIPPED["align"])
     assert f"width **{pair['width']}**" in text and f"(width {pair['world_width']})" in text
+
+
+def test_the_lab_page_lists_every_barrier_on_the_id_set(monkeypatch):
+    """Issue 24's reconciliation table on the lab page: the scratch figures side by side with their BatchNorm handling."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "explorer" / "app.py"), default_timeout=120)
+    at.query_params["mode"] = "lab"
+    at.run()
+    assert not at.exception
+    frames = [df.value for df in at.dataframe if "BatchNorm statistics" in df.value.columns]
+    assert frames, "no barrier table on the lab page"
+    table = frames[0]
+    scratch = table[table["pair"] == "from scratch, init A -> from scratch, init B"]
+    assert scratch["loss barrier (nats)"].str.startswith("1.945").any()
+    lab_pair = table[(table["pair"] == "the lab's scratch pair (seeds 0, 1)") & (table["alignment"] == "unaligned")]
+    assert set(lab_pair["BatchNorm statistics"]) == {"interpolated", "recomputed on world:id_train:2000"}
+    assert {"chord", "frankle"} <= set(table["definition"])
