@@ -165,13 +165,15 @@ def _choosing_answer(ra: state.RunArrays) -> str:
 
 def header_ui(n: int, step: Step) -> None:
     """Step n of N, previous/next, the prompt, and the answer folded away."""
-    left, switch, prev, nxt = st.columns([6, 2.6, 1.2, 1.2], vertical_alignment="center")
+    left, switch, prev, nxt = st.columns([4.6, 3, 1, 1], vertical_alignment="center")
     left.markdown(f"#### Step {n} of {len(STEPS)} · {step.title}")
     client.presenter_toggle(switch)
     if n > 1:
-        prev.button("← prev", key="lesson:prev", on_click=go_to, args=(n - 1,), width="stretch")
+        prev.button("←", key="lesson:prev", on_click=go_to, args=(n - 1,), width="stretch",
+                    help=f"Step {n - 1}: {STEPS[n - 2].title}")
     if n < len(STEPS):
-        nxt.button("next →", key="lesson:next", on_click=go_to, args=(n + 1,), width="stretch", type="primary")
+        nxt.button("→", key="lesson:next", on_click=go_to, args=(n + 1,), width="stretch", type="primary",
+                   help=f"Step {n + 1}: {STEPS[n].title}")
     st.markdown(step.prompt)
 
 

@@ -32,7 +32,8 @@ def run_panel(ra: state.RunArrays, panel_id: str, title: str) -> PathPanel:
     barrier is the run view's: the largest rise of the loss above its chord (metrics.loss_barrier)."""
     s = ra.sets[ra.id_name]
     barrier = metrics.loss_barrier(s.loss, ra.alphas)
-    curves = [curve(f"{charts.pretty(ra.id_name)} (ID)", charts.ID_COLOR, s.loss, s.accuracy, barrier, shade=True)]
+    curves = [curve(f"{charts.pretty(ra.id_name)} (ID)", charts.ID_COLOR, s.loss, s.accuracy, barrier,
+                    shade=barrier > 0)]  # shaded only when the loss rises above its chord
     if ra.ood_names:
         curves.append(curve("avg OOD", charts.AVG_COLOR, acc=ra.accuracy_curves()[state.AVG_OOD], width=2))
     worst = int(np.argmin(s.accuracy))

@@ -35,6 +35,10 @@ BLANK_JS = """() => {
   out.page = main.getBoundingClientRect().bottom - parseFloat(getComputedStyle(main).paddingBottom) - Math.max(...bottoms);
   return out;
 }"""
+# Text the page itself cuts: Streamlit ends a label or a button's text that does not fit with an ellipsis.
+PAGE_CUT_JS = """() => [...document.querySelectorAll('[data-testid="stMainBlockContainer"] *')]
+  .filter(e => e.offsetParent && getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent)"""
 # Font sizes of every tick label: the live view's charts and the page's own Plotly charts.
 TICKS_JS = """() => [...document.querySelectorAll('.xtick text, .ytick text, .x2tick text, .y2tick text')]
   .map(t => parseFloat(getComputedStyle(t).fontSize))"""
@@ -70,6 +74,7 @@ def step_of(url: str) -> str:
 def check_layout(page, frame, what) -> None:
     blank = page.evaluate(BLANK_JS)
     assert all(v <= BLANK_PX for v in blank.values()), (what, blank)
+    assert page.evaluate(PAGE_CUT_JS) == [], what
     if frame is not None:
         assert frame.evaluate(OVERFLOW_JS) == {"cut": [], "out": []}, what
 
