@@ -50,24 +50,32 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             torch.set_num_threads(b.lab.threads)
             args.run, pair = align_pair(b)
-            print(f"the width-{b.lab.align_width} pair: {time.perf_counter() - t0:.1f} s "
-                  f"({'trained' if args.train else 'found in ' + str(b.work)})")
+            print(
+                f"the width-{b.lab.align_width} pair: {time.perf_counter() - t0:.1f} s "
+                f"({'trained' if args.train else 'found in ' + str(b.work)})"
+            )
             eval_set = f"world:id_test:{b.n_test}"
         t0 = time.perf_counter()
         path = write_alignment(Path(tmp), args.run, cfg, eval_set=eval_set, pair=pair)
         seconds = time.perf_counter() - t0
         stored = json.loads(path.read_text())
-    print(f"write_alignment: {seconds:.1f} s with {args.threads} threads; {stored['sets']['eval']['n']} eval images, "
-          f"{len(stored['alphas'])} alphas")
-    print(f"{'method':<34}{'align s':>8}{'path s':>8}  loss barrier interp / recomp   error barrier interp / recomp"
-          f"   ratio recomp")
+    print(
+        f"write_alignment: {seconds:.1f} s with {args.threads} threads; {stored['sets']['eval']['n']} eval images, "
+        f"{len(stored['alphas'])} alphas"
+    )
+    print(
+        f"{'method':<34}{'align s':>8}{'path s':>8}  loss barrier interp / recomp   error barrier interp / recomp"
+        f"   ratio recomp"
+    )
     base = stored["methods"]["unaligned"]["barriers"]
     for method, entry in stored["methods"].items():
         b = entry["barriers"]
         ratio = b["recomputed"]["loss"] / base["recomputed"]["loss"]
-        print(f"{method:<34}{entry.get('align_seconds', 0.0):>8.1f}{entry['path_seconds']:>8.1f}"
-              f"  {b['interpolated']['loss']:>12.3f} / {b['recomputed']['loss']:<6.3f}"
-              f"   {b['interpolated']['error']:>13.1f} / {b['recomputed']['error']:<6.1f}   {ratio:>11.0%}")
+        print(
+            f"{method:<34}{entry.get('align_seconds', 0.0):>8.1f}{entry['path_seconds']:>8.1f}"
+            f"  {b['interpolated']['loss']:>12.3f} / {b['recomputed']['loss']:<6.3f}"
+            f"   {b['interpolated']['error']:>13.1f} / {b['recomputed']['error']:<6.1f}   {ratio:>11.0%}"
+        )
     print("best:", json.dumps(stored["best"]), "holds:", json.dumps(stored["holds"]))
     return 0
 

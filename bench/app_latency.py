@@ -40,16 +40,24 @@ from core.runs import artifacts  # noqa: E402
 from explorer import client, live, state  # noqa: E402
 
 ALPHAS = tuple(round(a, 4) for a in np.linspace(0, 1, 21))
-SETS = (("id_test", "id"), ("v2", "ood"), ("sketch", "ood"), ("rendition", "ood"), ("objectnet", "ood"),
-        ("hard", "ood"))
+SETS = (
+    ("id_test", "id"),
+    ("v2", "ood"),
+    ("sketch", "ood"),
+    ("rendition", "ood"),
+    ("objectnet", "ood"),
+    ("hard", "ood"),
+)
 
 
 def write_run(root: Path, linear: bool, n: int, classes: int, seed: int = 0) -> Path:
     """A run folder whose accuracy rises in alpha on 'id' and peaks mid-path on the OOD sets."""
     rng = np.random.default_rng(seed)
     names = [f"class {c}" for c in range(classes)]
-    artifacts.update_manifest(root, {"name": root.name, "model": {"name": "synthetic"}, "classnames": names,
-                                     "templates": ["{}"], "seed": seed})
+    artifacts.update_manifest(
+        root,
+        {"name": root.name, "model": {"name": "synthetic"}, "classnames": names, "templates": ["{}"], "seed": seed},
+    )
     for s, (name, role) in enumerate(SETS):
         labels = rng.integers(0, classes, n)
         onehot = np.eye(classes, dtype=np.float32)[labels]  # (N, C)
@@ -65,8 +73,17 @@ def write_run(root: Path, linear: bool, n: int, classes: int, seed: int = 0) -> 
         artifacts.atomic_save_arrays(root / "sweep" / f"{name}.safetensors", arrays, {"alphas": ALPHAS})
         artifacts.atomic_write_json(root / "sweep" / f"{name}.ids.json", [f"synthetic:{name}/{i}" for i in range(n)])
     datasets = [{"name": name, "role": role, "spec": "synthetic", "n": n, "classnames": names} for name, role in SETS]
-    artifacts.update_manifest(root, {"sweep": {"alphas": list(ALPHAS), "logits_linear_in_alpha": linear,
-                                               "logits_dtype": "float16", "datasets": datasets}})
+    artifacts.update_manifest(
+        root,
+        {
+            "sweep": {
+                "alphas": list(ALPHAS),
+                "logits_linear_in_alpha": linear,
+                "logits_dtype": "float16",
+                "datasets": datasets,
+            }
+        },
+    )
     artifacts.write_metrics_csv(root / "metrics.csv", artifacts.Run(root).recompute_metrics())
     write_baselines(root, rng)
     return root
@@ -118,8 +135,9 @@ def timed(fn, repeats: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def apptest_rerun_ms(root: Path, run: Path, alphas: list[float], refs: list[float],
-                     repeats: int) -> tuple[np.ndarray, np.ndarray]:
+def apptest_rerun_ms(
+    root: Path, run: Path, alphas: list[float], refs: list[float], repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Whole-script reruns of the app (AppTest, no browser, gallery tab open): after a slider rest (the
     alpha the live view sends) and after a change of the compared alpha (a new payload)."""
     from streamlit.testing.v1 import AppTest
@@ -160,19 +178,29 @@ def main(argv: list[str] | None = None) -> int:
             run = write_run(Path(tmp) / kind, linear, args.n, args.classes)
             t0 = time.perf_counter()
             ra = state.load_run(run)
-            print(f"\n{kind}: load_run (once per run, cached by the app) {time.perf_counter() - t0:.2f} s, "
-                  f"view grid {len(ra.alphas)} alphas")
+            print(
+                f"\n{kind}: load_run (once per run, cached by the app) {time.perf_counter() - t0:.2f} s, "
+                f"view grid {len(ra.alphas)} alphas"
+            )
             payload = live.run_payload(ra)
-            report("  live.run_payload (per run, set, compared α, class filter)",
-                   payload_ms(ra, max(10, args.repeats // 5)))
+            report(
+                "  live.run_payload (per run, set, compared α, class filter)",
+                payload_ms(ra, max(10, args.repeats // 5)),
+            )
             print(f"  payload: {len(json.dumps(payload)) / 1e3:.0f} kB of JSON")
             cached, grid = pickle.dumps(payload), [float(a) for a in ra.alphas]  # the slider's positions
-            report("  server work per slider rest (gallery tab open)",
-                   timed(lambda i: slider_rest(ra, cached, grid[7 * i % len(grid)]), args.repeats))
-            report("    of which the gallery's flips and top-3",
-                   timed(lambda i: gallery(ra, grid[7 * i % len(grid)]), args.repeats))
+            report(
+                "  server work per slider rest (gallery tab open)",
+                timed(lambda i: slider_rest(ra, cached, grid[7 * i % len(grid)]), args.repeats),
+            )
+            report(
+                "    of which the gallery's flips and top-3",
+                timed(lambda i: gallery(ra, grid[7 * i % len(grid)]), args.repeats),
+            )
             if not args.no_apptest:
-                rests, compares = apptest_rerun_ms(Path(tmp), run, grid[::-1][::5], [float(a) for a in ra.run.alphas], 10)
+                rests, compares = apptest_rerun_ms(
+                    Path(tmp), run, grid[::-1][::5], [float(a) for a in ra.run.alphas], 10
+                )
                 report("  whole rerun after a slider rest (AppTest)", rests)
                 report("  whole rerun after a compared-α change (AppTest)", compares)
     return 0

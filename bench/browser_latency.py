@@ -30,15 +30,36 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def start_app(port: int) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.address",
-                             "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "explorer/app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     for _ in range(180):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
@@ -75,10 +96,13 @@ def rapid(frame, step: int, n: int = 10, gap_ms: int = 50) -> tuple[float, float
             s.dispatchEvent(e); if (window.__first === null) window.__first = e.timeStamp;
             if (++k < {n}) setTimeout(tick, {gap_ms}); }};
         tick(); }}""")
-    frame.wait_for_function(f"window.__wiseft.seq >= {seq + n} && window.__wiseft.drawnSeq === window.__wiseft.seq",
-                            timeout=10_000)
-    t = frame.evaluate("[window.__wiseft.chartsAt - window.__first, window.__wiseft.chartsAt - window.__wiseft.inputAt, "
-                       "window.__wiseft.inputAt - window.__first]")
+    frame.wait_for_function(
+        f"window.__wiseft.seq >= {seq + n} && window.__wiseft.drawnSeq === window.__wiseft.seq", timeout=10_000
+    )
+    t = frame.evaluate(
+        "[window.__wiseft.chartsAt - window.__first, window.__wiseft.chartsAt - window.__wiseft.inputAt, "
+        "window.__wiseft.inputAt - window.__first]"
+    )
     return tuple(t)
 
 
@@ -137,8 +161,10 @@ def main(argv: list[str] | None = None) -> None:
             frame = live_frame(page)
             frame.locator("#alpha").focus()
             times = [press(page, frame, "ArrowLeft" if i % 4 < 2 else "ArrowRight") for i in range(args.presses)]
-            frame.evaluate("document.getElementById('alpha').value = 5; "
-                           "document.getElementById('alpha').dispatchEvent(new Event('input'))")  # alpha 0.25
+            frame.evaluate(
+                "document.getElementById('alpha').value = 5; "
+                "document.getElementById('alpha').dispatchEvent(new Event('input'))"
+            )  # alpha 0.25
             page.wait_for_timeout(500)  # the slider rests: the open gallery tab follows it with one rerun (syncServer)
             page.wait_for_function(SETTLED_JS, timeout=60_000)  # time the slider, not that rerun's drawing
             page.wait_for_timeout(300)
@@ -150,18 +176,29 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores) at the end")
     for name, rows in (("cold", opens[:1]), ("warm", opens[1:])):
-        print(f"open a link ({name}, {len(rows)}x): " + "; ".join(
-            f"first tiles {r['tiles']:.2f} s, charts {r['charts']:.2f} s, settled {r['settled']:.2f} s" for r in rows)
-              + " (target: tiles <= 3 s)")
+        print(
+            f"open a link ({name}, {len(rows)}x): "
+            + "; ".join(
+                f"first tiles {r['tiles']:.2f} s, charts {r['charts']:.2f} s, settled {r['settled']:.2f} s"
+                for r in rows
+            )
+            + " (target: tiles <= 3 s)"
+        )
     tile = statistics.median(t["tile"] for t in times)
     charts = statistics.median(t["charts"] for t in times)
     print(f"viewport {args.width}x{args.height}, world-e2e (21 alphas, 6 sets, 5 charts), {args.presses} presses")
-    print(f"input -> updated tile:        median {tile:6.1f} ms  (max {max(t['tile'] for t in times):.1f}; target <= 50)")
-    print(f"input -> all charts redrawn:  median {charts:6.1f} ms  (max {max(t['charts'] for t in times):.1f}; target <= 150)")
+    print(
+        f"input -> updated tile:        median {tile:6.1f} ms  (max {max(t['tile'] for t in times):.1f}; target <= 50)"
+    )
+    print(
+        f"input -> all charts redrawn:  median {charts:6.1f} ms  (max {max(t['charts'] for t in times):.1f}; target <= 150)"
+    )
     first, last, span = (statistics.median(s[k] for s in settled) for k in range(3))
-    print(f"10 presses 50 ms apart -> settled: median {first:6.1f} ms from the first input, {last:.1f} ms from the "
-          f"last (the inputs themselves span {span:.0f} ms; runs from the first: "
-          f"{', '.join(f'{s[0]:.0f}' for s in settled)}; target <= 500)")
+    print(
+        f"10 presses 50 ms apart -> settled: median {first:6.1f} ms from the first input, {last:.1f} ms from the "
+        f"last (the inputs themselves span {span:.0f} ms; runs from the first: "
+        f"{', '.join(f'{s[0]:.0f}' for s in settled)}; target <= 500)"
+    )
 
 
 if __name__ == "__main__":

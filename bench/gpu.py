@@ -24,9 +24,12 @@ import torch
 from torch import nn
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
-TINY = {"embed_dim": 32, "quick_gelu": True,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+TINY = {
+    "embed_dim": 32,
+    "quick_gelu": True,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
 
 
 def build(name: str, dev: torch.device, classes: int = 1000):
@@ -93,11 +96,18 @@ def bench_model(name: str, batch: int, steps: int, warmup: int, dev: torch.devic
     cfg = FinetuneConfig(lr=1e-5)
     params = list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type == "cuda")
-    train_s = timed(lambda: train_step(classifier, opt, params, images, y, cfg.lr, cfg, runtime.autocast(dev)),
-                    steps, warmup, dev)
-    return {"model": name, "gflops_per_image": flops / 1e9, "sweep_img_s": batch / sweep_s,
-            "lerp_ms": lerp_s * 1e3, "finetune_img_s": batch / train_s,
-            "sweep_tflops": flops * batch / sweep_s / 1e12, "finetune_tflops": 3 * flops * batch / train_s / 1e12}
+    train_s = timed(
+        lambda: train_step(classifier, opt, params, images, y, cfg.lr, cfg, runtime.autocast(dev)), steps, warmup, dev
+    )
+    return {
+        "model": name,
+        "gflops_per_image": flops / 1e9,
+        "sweep_img_s": batch / sweep_s,
+        "lerp_ms": lerp_s * 1e3,
+        "finetune_img_s": batch / train_s,
+        "sweep_tflops": flops * batch / sweep_s / 1e12,
+        "finetune_tflops": 3 * flops * batch / train_s / 1e12,
+    }
 
 
 def peak_tflops(dev: torch.device, given: float | None) -> float | None:
@@ -127,13 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {name}; batch {args.batch}; bf16 peak: {f'{peak:.0f} TFLOPS' if peak else 'unknown'}")
     for model in args.models.split(","):
         r = bench_model(model, args.batch, args.steps, args.warmup, dev)
-        frac = {k: f"{r[k] / peak:.1%} of peak" if peak else "peak unknown"
-                for k in ("sweep_tflops", "finetune_tflops")}
-        print(f"{r['model']:>10}: {r['gflops_per_image']:.1f} GFLOP/img fwd"
-              f" | sweep {r['sweep_img_s']:,.1f} img/s ({r['sweep_tflops']:.1f} TFLOPS, {frac['sweep_tflops']};"
-              f" interpolation {r['lerp_ms']:.2f} ms/alpha)"
-              f" | fine-tune {r['finetune_img_s']:,.1f} img/s"
-              f" ({r['finetune_tflops']:.1f} TFLOPS, {frac['finetune_tflops']})")
+        frac = {
+            k: f"{r[k] / peak:.1%} of peak" if peak else "peak unknown" for k in ("sweep_tflops", "finetune_tflops")
+        }
+        print(
+            f"{r['model']:>10}: {r['gflops_per_image']:.1f} GFLOP/img fwd"
+            f" | sweep {r['sweep_img_s']:,.1f} img/s ({r['sweep_tflops']:.1f} TFLOPS, {frac['sweep_tflops']};"
+            f" interpolation {r['lerp_ms']:.2f} ms/alpha)"
+            f" | fine-tune {r['finetune_img_s']:,.1f} img/s"
+            f" ({r['finetune_tflops']:.1f} TFLOPS, {frac['finetune_tflops']})"
+        )
     return 0
 
 

@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+TINY = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
 CHILD = """
 import resource, sys, time
 from core.cli import main
@@ -78,16 +80,44 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             folder = make_folder(tmp / f"images{n}", n)
             run = tmp / f"run{n}"
-            cli(args.repo, "zeroshot", "--model", str(tmp / "tiny.json"), "--classes-from", f"folder:{folder}",
-                "--templates", "simple", "--out", str(run))
+            cli(
+                args.repo,
+                "zeroshot",
+                "--model",
+                str(tmp / "tiny.json"),
+                "--classes-from",
+                f"folder:{folder}",
+                "--templates",
+                "simple",
+                "--out",
+                str(run),
+            )
             made = time.perf_counter() - t0
-            out = cli(args.repo, "finetune", "--run", str(run), "--train", f"folder:{folder}", "--mode",
-                      "linear-classifier", "--epochs", "1", "--batch-size", "256", "--warmup-steps", "1",
-                      "--device", "cpu", measure=True)
+            out = cli(
+                args.repo,
+                "finetune",
+                "--run",
+                str(run),
+                "--train",
+                f"folder:{folder}",
+                "--mode",
+                "linear-classifier",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "256",
+                "--warmup-steps",
+                "1",
+                "--device",
+                "cpu",
+                measure=True,
+            )
             line = next(ln for ln in out.splitlines() if ln.startswith("PEAK_RSS_MB"))
             decoded = n * 3 * 32 * 32 * 4 / 2**20
-            print(f"{n:>6} images: {line.split()[1]} MB peak RSS, fine-tune {line.split()[3]} s "
-                  f"(data made in {made:.0f} s; a float32 tensor of all decoded images would be {decoded:.0f} MB)")
+            print(
+                f"{n:>6} images: {line.split()[1]} MB peak RSS, fine-tune {line.split()[3]} s "
+                f"(data made in {made:.0f} s; a float32 tensor of all decoded images would be {decoded:.0f} MB)"
+            )
     return 0
 
 

@@ -44,14 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         stored = plane.read_plane(b.runs / "world-e2e")
     sizes = {g: sum(s["n"] for s in sets) for g, sets in stored.meta["sets"].items()}
-    print(f"world_plane: {seconds:.1f} s with {args.threads} threads; grid {len(stored.xs)} x {len(stored.ys)} "
-          f"= {len(stored.xs) * len(stored.ys)} models; images {sizes}; theta_c at "
-          f"({stored.meta['c'][0]:.3f}, {stored.meta['c'][1]:.3f})")
+    print(
+        f"world_plane: {seconds:.1f} s with {args.threads} threads; grid {len(stored.xs)} x {len(stored.ys)} "
+        f"= {len(stored.xs) * len(stored.ys)} models; images {sizes}; theta_c at "
+        f"({stored.meta['c'][0]:.3f}, {stored.meta['c'][1]:.3f})"
+    )
     for group, s in stored.surfaces.items():
         loss = s["loss"]
-        print(f"  {group}: loss {np.nanmin(loss):.4f}-{np.nanmax(loss):.4f} nats, accuracy "
-              f"{100 * np.nanmin(s['accuracy']):.1f}-{100 * np.nanmax(s['accuracy']):.1f}%, "
-              f"undefined at {int(np.isnan(loss).sum())} of {loss.size} points")
+        print(
+            f"  {group}: loss {np.nanmin(loss):.4f}-{np.nanmax(loss):.4f} nats, accuracy "
+            f"{100 * np.nanmin(s['accuracy']):.1f}-{100 * np.nanmax(s['accuracy']):.1f}%, "
+            f"undefined at {int(np.isnan(loss).sum())} of {loss.size} points"
+        )
     return 0
 
 

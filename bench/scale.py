@@ -27,8 +27,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SETS = (("imagenet", "id", 50_000, 1000), ("imagenetv2", "ood", 10_000, 1000), ("imagenet-r", "ood", 30_000, 200),
-        ("imagenet-sketch", "ood", 50_889, 1000), ("objectnet", "ood", 18_574, 113), ("imagenet-a", "ood", 7_500, 200))
+SETS = (
+    ("imagenet", "id", 50_000, 1000),
+    ("imagenetv2", "ood", 10_000, 1000),
+    ("imagenet-r", "ood", 30_000, 200),
+    ("imagenet-sketch", "ood", 50_889, 1000),
+    ("objectnet", "ood", 18_574, 113),
+    ("imagenet-a", "ood", 7_500, 200),
+)
 FRACTION = float(os.environ.get("WISEFT_SCALE_FRACTION", "1"))  # < 1: a quick smoke run of the bench itself
 SETS = tuple((name, role, max(1, int(n * FRACTION)), c) for name, role, n, c in SETS)
 ALPHAS = tuple(round(a, 4) for a in np.linspace(0, 1, 21))
@@ -57,26 +63,41 @@ def _chunk_logits(rng, labels: np.ndarray, c: int, shift: float) -> np.ndarray:
 
 def write_partial(root: Path) -> None:
     """The run with its sweep's chunks saved, as an interrupted-at-the-end `sweep` leaves it."""
-    from core.runs import artifacts, sweep_store
     from core.results import metrics
+    from core.runs import artifacts, sweep_store
 
-    artifacts.update_manifest(root, {"name": root.name, "model": {"name": "synthetic ImageNet-sized"},
-                                     "classnames": [f"class {i}" for i in range(HEAD)], "templates": ["{}"], "seed": 0})
+    artifacts.update_manifest(
+        root,
+        {
+            "name": root.name,
+            "model": {"name": "synthetic ImageNet-sized"},
+            "classnames": [f"class {i}" for i in range(HEAD)],
+            "templates": ["{}"],
+            "seed": 0,
+        },
+    )
     run = artifacts.Run(root)
     for s, (name, role, n, c) in enumerate(SETS):
         labels, _ = _labels_ids(name, n, c, s)
         shift = 0.0 if role == "id" else 0.15 + 0.05 * s
         for i, start in enumerate(range(0, n, CHUNK)):
-            lab = labels[start:start + CHUNK]
+            lab = labels[start : start + CHUNK]
             logits = _chunk_logits(np.random.default_rng([s, i]), lab, c, shift)  # (A, n, C)
             arrays = {"logits": logits, **metrics.reduce_logits(logits, lab)}
             meta = {"identity": name, "chunk": i, "start": start, "stop": start + len(lab)}
             artifacts.atomic_save_arrays(sweep_store.chunk_path(run, name, i), arrays, meta)
         print(f"  wrote {name}: {n} x {c} x {len(ALPHAS)}", flush=True)
-    rows = [{"model": f"baseline {m}", "dataset": name, "accuracy": 0.3 + 0.05 * m - (0.1 if role == "ood" else 0)}
-            for m in range(6) for name, role, _, _ in SETS]
-    artifacts.atomic_write_bytes(root / "baselines.csv", ("model,dataset,accuracy\n" + "".join(
-        f"{r['model']},{r['dataset']},{r['accuracy']:.3f}\n" for r in rows)).encode())
+    rows = [
+        {"model": f"baseline {m}", "dataset": name, "accuracy": 0.3 + 0.05 * m - (0.1 if role == "ood" else 0)}
+        for m in range(6)
+        for name, role, _, _ in SETS
+    ]
+    artifacts.atomic_write_bytes(
+        root / "baselines.csv",
+        (
+            "model,dataset,accuracy\n" + "".join(f"{r['model']},{r['dataset']},{r['accuracy']:.3f}\n" for r in rows)
+        ).encode(),
+    )
 
 
 def step_finish(root: Path) -> None:
@@ -90,11 +111,23 @@ def step_finish(root: Path) -> None:
         labels, ids = _labels_ids(name, n, c, s)
         chunks = len(range(0, n, CHUNK))
         sweep_store.consolidate(folder, name, chunks, run, labels, ids, {"identity": name, "alphas": list(ALPHAS)})
-        entries.append({"name": name, "role": role, "spec": "synthetic", "n": n,
-                        "classnames": [f"class {i}" for i in range(c)], "storage": "grid",
-                        "projection": "none" if c == HEAD else "subset", "identity": name})
-    sweep_store.switch(run, folder, {"alphas": list(ALPHAS), "logits_dtype": "float16", "keep_logits": True,
-                                     "topk": 5, "datasets": entries})
+        entries.append(
+            {
+                "name": name,
+                "role": role,
+                "spec": "synthetic",
+                "n": n,
+                "classnames": [f"class {i}" for i in range(c)],
+                "storage": "grid",
+                "projection": "none" if c == HEAD else "subset",
+                "identity": name,
+            }
+        )
+    sweep_store.switch(
+        run,
+        folder,
+        {"alphas": list(ALPHAS), "logits_dtype": "float16", "keep_logits": True, "topk": 5, "datasets": entries},
+    )
 
 
 def step_metrics_ref(root: Path) -> None:
@@ -135,8 +168,10 @@ def step_slider(root: Path) -> None:
         for a in (0.0, float(alpha)):
             state.top_predictions(ra, ra.id_name, shown, a)
         times.append(1000 * (time.perf_counter() - t0))
-    print(f"RESULT load_s={load_s:.2f} payload_s={payload_s:.2f} slider_ms_median={np.median(times):.2f} "
-          f"slider_ms_max={max(times):.2f}")
+    print(
+        f"RESULT load_s={load_s:.2f} payload_s={payload_s:.2f} slider_ms_median={np.median(times):.2f} "
+        f"slider_ms_max={max(times):.2f}"
+    )
 
 
 STEPS = {"finish": step_finish, "metrics-ref": step_metrics_ref, "app": step_app, "slider": step_slider}
@@ -144,11 +179,19 @@ STEPS = {"finish": step_finish, "metrics-ref": step_metrics_ref, "app": step_app
 
 def run_step(step: str, root: Path) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (GB) and stdout of one step in a fresh python process."""
-    cmd = [sys.executable, __file__, "--step", step, "--root", str(root)] if step in STEPS else \
-        [sys.executable, "-m", "core", "info", "--run", str(root), "--json"]
+    cmd = (
+        [sys.executable, __file__, "--step", step, "--root", str(root)]
+        if step in STEPS
+        else [sys.executable, "-m", "core", "info", "--run", str(root), "--json"]
+    )
     t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
@@ -158,8 +201,12 @@ def run_step(step: str, root: Path) -> tuple[float, float, str]:
 
 def report(label: str, root: Path, finish_step: str) -> None:
     print(f"\n== {label}: {root}")
-    for step, what in ((finish_step, "end-of-sweep metrics step"), ("info", "info --json"),
-                       ("app", "explorer first render (AppTest)"), ("slider", "load_run, payload + slider rests")):
+    for step, what in (
+        (finish_step, "end-of-sweep metrics step"),
+        ("info", "info --json"),
+        ("app", "explorer first render (AppTest)"),
+        ("slider", "load_run, payload + slider rests"),
+    ):
         wall, rss, out = run_step(step, root)
         result = out.rsplit("RESULT", 1)[1].strip() if "RESULT" in out else ""
         target = TARGETS.get(step)
@@ -188,8 +235,11 @@ def main() -> None:
     write_partial(run)
     print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
     try:
-        report(f"ImageNet-sized run ({len(SETS)} sets, {sum(n for _, _, n, _ in SETS):,} examples, "
-               f"{len(ALPHAS)} alphas)", run, "finish")
+        report(
+            f"ImageNet-sized run ({len(SETS)} sets, {sum(n for _, _, n, _ in SETS):,} examples, {len(ALPHAS)} alphas)",
+            run,
+            "finish",
+        )
         size = sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) / 2**30
         print(f"{'run size on disk':>34}: {size:.2f} GB")
         report("reference: the embedded world's run", REPO / "data" / "runs" / "world-e2e", "metrics-ref")

@@ -29,8 +29,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SIZES = ((1024, 768), (390, 844))
 
 
@@ -56,8 +61,9 @@ def first_tiles(page_file: Path, opens: int) -> dict[tuple[int, int], tuple[list
         for w, h in SIZES:
             tiles, charts = [], []
             for _ in range(opens):
-                ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=w < 500, has_touch=w < 500,
-                                          offline=True)
+                ctx = browser.new_context(
+                    viewport={"width": w, "height": h}, is_mobile=w < 500, has_touch=w < 500, offline=True
+                )
                 ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
                 page = ctx.new_page()
                 page.goto(page_file.as_uri())
@@ -78,7 +84,9 @@ def tabs_at_once(page_file: Path, n: int) -> list[float]:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pages = [browser.new_context(viewport={"width": 1024, "height": 768}, offline=True).new_page() for _ in range(n)]
+        pages = [
+            browser.new_context(viewport={"width": 1024, "height": 768}, offline=True).new_page() for _ in range(n)
+        ]
         for page in pages:
             page.goto(page_file.as_uri(), wait_until="commit")
         for page in pages:
@@ -90,12 +98,17 @@ def tabs_at_once(page_file: Path, n: int) -> list[float]:
 
 def report(label: str, page, path: Path, budget_mb: float, build_s: float, opens: int) -> None:
     size = path.stat().st_size / 1e6
-    print(f"\n== {label}: {size:.2f} MB (budget {budget_mb:g} MB: {'ok' if size <= budget_mb else 'OVER'}), "
-          f"made in {build_s:.1f} s")
+    print(
+        f"\n== {label}: {size:.2f} MB (budget {budget_mb:g} MB: {'ok' if size <= budget_mb else 'OVER'}), "
+        f"made in {build_s:.1f} s"
+    )
     print("   " + page.summary().replace("\n", "\n   "))
     for (w, h), (tiles, charts) in first_tiles(path, opens).items():
-        print(f"   {w}x{h}: first tiles {statistics.median(tiles):.0f} ms median (max {max(tiles):.0f}), "
-              f"all charts {statistics.median(charts):.0f} ms median, over {opens} opens from file://", flush=True)
+        print(
+            f"   {w}x{h}: first tiles {statistics.median(tiles):.0f} ms median (max {max(tiles):.0f}), "
+            f"all charts {statistics.median(charts):.0f} ms median, over {opens} opens from file://",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -118,13 +131,22 @@ def main() -> None:
         report("world-e2e", page, out / "world-e2e.html", share.BUDGET_MB["run"], time.perf_counter() - t0, args.opens)
         for n in [int(t) for t in args.tabs.split(",") if t]:
             ms = tabs_at_once(out / "world-e2e.html", n)
-            print(f"   {n} tabs at once: first tiles {statistics.median(ms):.0f} ms median (max {max(ms):.0f})", flush=True)
+            print(
+                f"   {n} tabs at once: first tiles {statistics.median(ms):.0f} ms median (max {max(ms):.0f})",
+                flush=True,
+            )
 
         t0 = time.perf_counter()
         page = share.lesson_page()
         (out / "lesson.html").write_text(page.html)
-        report("the lesson (5 runs)", page, out / "lesson.html", share.BUDGET_MB["lesson"], time.perf_counter() - t0,
-               args.opens)
+        report(
+            "the lesson (5 runs)",
+            page,
+            out / "lesson.html",
+            share.BUDGET_MB["lesson"],
+            time.perf_counter() - t0,
+            args.opens,
+        )
 
         t0 = time.perf_counter()
         print(f"\nwriting the ImageNet-sized run at fraction {args.fraction} under {out} ...", flush=True)
@@ -135,8 +157,14 @@ def main() -> None:
         page = share.run_page(ra, share.default_payload(ra, 0.5))
         (out / "imagenet-scale.html").write_text(page.html)
         n = sum(len(s.labels) for s in ra.sets.values())
-        report(f"ImageNet-sized ({len(ra.sets)} sets, {n:,} examples, {len(ra.classnames)} classes, {len(ra.alphas)} alphas)",
-               page, out / "imagenet-scale.html", share.BUDGET_MB["imagenet"], time.perf_counter() - t0, args.opens)
+        report(
+            f"ImageNet-sized ({len(ra.sets)} sets, {n:,} examples, {len(ra.classnames)} classes, {len(ra.alphas)} alphas)",
+            page,
+            out / "imagenet-scale.html",
+            share.BUDGET_MB["imagenet"],
+            time.perf_counter() - t0,
+            args.opens,
+        )
     finally:
         if args.keep:
             print(f"\nkept {out}")

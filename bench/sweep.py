@@ -27,11 +27,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.data.registry import get_dataset
-from core.model.evaluate import decode, image_batches, predict
-from core.wiseft.interpolate import interpolate
 from core.model.clip import ModelSpec, empty_classifier, transforms_from_cfg
+from core.model.evaluate import decode, image_batches, predict
 from core.runs.create import create_zeroshot_run
 from core.runs.weights import load_weights, save_weights
+from core.wiseft.interpolate import interpolate
 from core.wiseft.sweep import SweepConfig, sweep
 
 # A small ViT whose forward pass costs about as much as decoding one 224-px JPEG on a CPU core:
@@ -63,14 +63,16 @@ def make_runs(tmp: Path) -> tuple[Path, Path]:
     e2e = create_zeroshot_run(tmp / "e2e", ModelSpec(str(cfg)), CLASSES, ["a photo of a {}."])
     theta_0 = load_weights(e2e / "weights/zeroshot.safetensors")
     g = torch.Generator().manual_seed(0)
-    save_weights(e2e / "weights/finetuned.safetensors",
-                 {k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-                  for k, v in theta_0.items()})
+    save_weights(
+        e2e / "weights/finetuned.safetensors",
+        {k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in theta_0.items()},
+    )
     lc = tmp / "lc"
     shutil.copytree(e2e, lc)
-    save_weights(lc / "weights/finetuned.safetensors",
-                 {k: v + 0.1 * torch.randn(v.shape, generator=g) if k.startswith("head.") else v
-                  for k, v in theta_0.items()})
+    save_weights(
+        lc / "weights/finetuned.safetensors",
+        {k: v + 0.1 * torch.randn(v.shape, generator=g) if k.startswith("head.") else v for k, v in theta_0.items()},
+    )
     return e2e, lc
 
 
@@ -134,10 +136,14 @@ def main() -> None:
             times["lc"].append(ours(run_lc, images, alphas))
             times["lc_naive"].append(naive(run_lc, images, alphas))
         dec, t_pure, t_ours, t_naive, t_lc, t_lc_naive = (min(v) for v in times.values())
-    print(f"{args.images} JPEG images (224 px), {args.alphas} alphas, torch threads {torch.get_num_threads()}, "
-          f"best of {args.repeats} interleaved repeats")
-    print(f"decode+preprocess once: {dec:.2f}s; one forward pass: {t_pure / len(alphas):.2f}s "
-          f"(decode/forward = {dec / (t_pure / len(alphas)):.2f})")
+    print(
+        f"{args.images} JPEG images (224 px), {args.alphas} alphas, torch threads {torch.get_num_threads()}, "
+        f"best of {args.repeats} interleaved repeats"
+    )
+    print(
+        f"decode+preprocess once: {dec:.2f}s; one forward pass: {t_pure / len(alphas):.2f}s "
+        f"(decode/forward = {dec / (t_pure / len(alphas)):.2f})"
+    )
     print(f"end-to-end: naive {t_naive:.1f}s, sweep {t_ours:.1f}s, pure forward {t_pure:.1f}s")
     print(f"linear classifier: naive {t_lc_naive:.1f}s, sweep {t_lc:.1f}s")
     print(f"ratio naive/sweep (end-to-end)       = {t_naive / t_ours:.2f}x  (target >= 3)")

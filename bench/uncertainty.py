@@ -30,7 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from scale import ALPHAS, SETS  # bench/scale.py: the paper's sizes
+from scale import ALPHAS, SETS  # noqa: E402  (bench/scale.py, after sys.path: the paper's sizes)
 
 TOPK = 5
 
@@ -53,8 +53,16 @@ def write_run(root: Path) -> None:
     """A finished sweep of SETS (reductions only) written through the run format's own writers."""
     from core.runs import artifacts, sweep_store
 
-    artifacts.update_manifest(root, {"name": root.name, "model": {"name": "synthetic ImageNet-sized"},
-                                     "classnames": [f"class {i}" for i in range(1000)], "templates": ["{}"], "seed": 0})
+    artifacts.update_manifest(
+        root,
+        {
+            "name": root.name,
+            "model": {"name": "synthetic ImageNet-sized"},
+            "classnames": [f"class {i}" for i in range(1000)],
+            "templates": ["{}"],
+            "seed": 0,
+        },
+    )
     run = artifacts.Run(root)
     a = np.asarray(ALPHAS)
     folder, entries = sweep_store.new_generation(run, True), []
@@ -65,14 +73,37 @@ def write_run(root: Path) -> None:
         accuracy = base + (0.10 * a if role == "id" else 0.12 * a * (1 - a) - 0.03 * a)  # (A,)
         meta = {"identity": name, "chunk": 0, "start": 0, "stop": n}
         artifacts.atomic_save_arrays(sweep_store.chunk_path(run, name, 0), _reductions(rng, labels, c, accuracy), meta)
-        sweep_store.consolidate(folder, name, 1, run, labels, [f"synthetic:{name}/{i}" for i in range(n)],
-                                {"identity": name, "alphas": list(ALPHAS)})
-        entries.append({"name": name, "role": role, "spec": "synthetic", "n": n, "storage": "reductions",
-                        "classnames": [f"class {i}" for i in range(c)], "projection": "none", "identity": name})
-    sweep_store.switch(run, folder, {"alphas": list(ALPHAS), "logits_dtype": "float16", "keep_logits": False,
-                                     "topk": TOPK, "datasets": entries})
-    rows = [(f"baseline {m}", name, 0.3 + 0.08 * m - (0.15 if role == "ood" else 0)) for m in range(6)
-            for name, role, _, _ in SETS]
+        sweep_store.consolidate(
+            folder,
+            name,
+            1,
+            run,
+            labels,
+            [f"synthetic:{name}/{i}" for i in range(n)],
+            {"identity": name, "alphas": list(ALPHAS)},
+        )
+        entries.append(
+            {
+                "name": name,
+                "role": role,
+                "spec": "synthetic",
+                "n": n,
+                "storage": "reductions",
+                "classnames": [f"class {i}" for i in range(c)],
+                "projection": "none",
+                "identity": name,
+            }
+        )
+    sweep_store.switch(
+        run,
+        folder,
+        {"alphas": list(ALPHAS), "logits_dtype": "float16", "keep_logits": False, "topk": TOPK, "datasets": entries},
+    )
+    rows = [
+        (f"baseline {m}", name, 0.3 + 0.08 * m - (0.15 if role == "ood" else 0))
+        for m in range(6)
+        for name, role, _, _ in SETS
+    ]
     (root / "baselines.csv").write_text("model,dataset,accuracy\n" + "".join(f"{m},{d},{v:.3f}\n" for m, d, v in rows))
 
 
@@ -94,8 +125,10 @@ def measure(root: Path) -> None:
     grid = step("wilson", lambda: interval_grid(run))
     step("read predictions", lambda: [claims.correctness(run, n) for n in run.dataset_names])
     run = Run(root)  # the claims below read the predictions again, as a fresh reader would
-    paired = step("paired vs ends", lambda: {(n, ref): claims.differences_along_path(run, n, ref)
-                                             for n in run.dataset_names for ref in (0.0, 1.0)})
+    paired = step(
+        "paired vs ends",
+        lambda: {(n, ref): claims.differences_along_path(run, n, ref) for n in run.dataset_names for ref in (0.0, 1.0)},
+    )
     avg = step("paired avg_ood", lambda: [claims.differences_along_path(run, "avg_ood", ref) for ref in (0.0, 1.0)])
 
     def robustness():
@@ -104,16 +137,26 @@ def measure(root: Path) -> None:
         return robustness_frame(run)
 
     er = step("effective robustness", robustness)
-    counts = {"wilson": sum(len(lo) for lo, _ in grid.values()), "paired": sum(map(len, paired.values())),
-              "avg_ood": sum(map(len, avg)), "er": len(er)}
+    counts = {
+        "wilson": sum(len(lo) for lo, _ in grid.values()),
+        "paired": sum(map(len, paired.values())),
+        "avg_ood": sum(map(len, avg)),
+        "er": len(er),
+    }
     print("RESULT " + json.dumps({"seconds": {k: round(v, 3) for k, v in times.items()}, "intervals": counts}))
 
 
 def run_child(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (GB) and stdout of a command in a fresh process."""
     t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd], cwd=REPO, capture_output=True, text=True,
-                          check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} failed:\n{proc.stderr[-3000:]}")
     rss = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0]) / 2**20
@@ -144,8 +187,10 @@ def main() -> None:
     t0 = time.perf_counter()
     write_run(root)
     n = sum(n for _, _, n, _ in SETS)
-    print(f"synthetic run: {len(SETS)} sets, {n:,} examples, {len(ALPHAS)} alphas, reductions only "
-          f"(written in {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"synthetic run: {len(SETS)} sets, {n:,} examples, {len(ALPHAS)} alphas, reductions only "
+        f"(written in {time.perf_counter() - t0:.0f} s)"
+    )
     try:
         report(root)
         print("\nreference: the embedded world's run (data/runs/world-e2e)")

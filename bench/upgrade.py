@@ -39,7 +39,7 @@ def _alpha_blocks(s: int, labels: np.ndarray, c: int, shift: float, stats: dict)
 
     for a, alpha in enumerate(scale.ALPHAS):
         for i, start in enumerate(range(0, len(labels), scale.CHUNK)):
-            lab = labels[start:start + scale.CHUNK]
+            lab = labels[start : start + scale.CHUNK]
             base = np.random.default_rng([s, i]).standard_normal((len(lab), c), dtype=np.float32)  # (n, C)
             base[np.arange(len(lab)), lab] += 1.5 + (2.0 - 3 * shift) * alpha + 2 * shift * alpha * (1 - alpha)
             block = base.astype(np.float16)
@@ -60,27 +60,45 @@ def write_schema_1(root: Path) -> None:
         labels, ids = scale._labels_ids(name, n, c, s)
         stats: dict = {}
         shift = 0.0 if role == "id" else 0.15 + 0.05 * s
-        write_arrays(root / "sweep" / f"{name}.safetensors",
-                     {"labels": (np.int64, (n,), [labels]),
-                      "logits": (np.float16, (len(scale.ALPHAS), n, c), _alpha_blocks(s, labels, c, shift, stats))},
-                     {"alphas": list(scale.ALPHAS)})
+        write_arrays(
+            root / "sweep" / f"{name}.safetensors",
+            {
+                "labels": (np.int64, (n,), [labels]),
+                "logits": (np.float16, (len(scale.ALPHAS), n, c), _alpha_blocks(s, labels, c, shift, stats)),
+            },
+            {"alphas": list(scale.ALPHAS)},
+        )
         (root / "sweep" / f"{name}.ids.json").write_text(json.dumps(ids))
-        rows += [f"{name},{role},{alpha},{stats[a][0] / n},{stats[a][1] / n},{n}" for a, alpha in enumerate(scale.ALPHAS)]
-        entries.append({"name": name, "role": role, "spec": "synthetic", "n": n,
-                        "classnames": [f"class {i}" for i in range(c)]})
+        rows += [
+            f"{name},{role},{alpha},{stats[a][0] / n},{stats[a][1] / n},{n}" for a, alpha in enumerate(scale.ALPHAS)
+        ]
+        entries.append(
+            {"name": name, "role": role, "spec": "synthetic", "n": n, "classnames": [f"class {i}" for i in range(c)]}
+        )
         print(f"  wrote {name}: {n} x {c} x {len(scale.ALPHAS)}", flush=True)
     atomic_write_bytes(root / "metrics.csv", ("\n".join(rows) + "\n").encode())
-    manifest = {"schema_version": 1, "name": root.name, "model": {"name": "synthetic ImageNet-sized"},
-                "classnames": [f"class {i}" for i in range(scale.HEAD)], "templates": ["{}"], "seed": 0,
-                "sweep": {"alphas": list(scale.ALPHAS), "logits_dtype": "float16", "datasets": entries}}
+    manifest = {
+        "schema_version": 1,
+        "name": root.name,
+        "model": {"name": "synthetic ImageNet-sized"},
+        "classnames": [f"class {i}" for i in range(scale.HEAD)],
+        "templates": ["{}"],
+        "seed": 0,
+        "sweep": {"alphas": list(scale.ALPHAS), "logits_dtype": "float16", "datasets": entries},
+    }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str, str]:
     """Wall seconds, peak RSS (GB), stdout and stderr of a command in a fresh process."""
     t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -117,14 +135,26 @@ def main() -> None:
         if not args.skip_old_open:
             measure("explorer load_run + slider, old run", [py, scale_py, "--step", "slider", "--root", str(run)])
         chunk_gb = len(scale.ALPHAS) * scale.CHUNK * scale.HEAD * 2 / 2**30
-        measure("python -m core upgrade", [py, "-m", "core", "upgrade", "--run", str(run)],
-                f"  (target <= chunk {chunk_gb:.2f} GB + {UPGRADE_TARGET_GB:g} GB)")
-        measure("info --json, upgraded", [py, "-m", "core", "info", "--run", str(run), "--json"],
-                "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["info"]))
-        measure("explorer first render (AppTest), upgraded", [py, scale_py, "--step", "app", "--root", str(run)],
-                "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["app"]))
-        measure("explorer load_run + slider, upgraded", [py, scale_py, "--step", "slider", "--root", str(run)],
-                "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["app"]))
+        measure(
+            "python -m core upgrade",
+            [py, "-m", "core", "upgrade", "--run", str(run)],
+            f"  (target <= chunk {chunk_gb:.2f} GB + {UPGRADE_TARGET_GB:g} GB)",
+        )
+        measure(
+            "info --json, upgraded",
+            [py, "-m", "core", "info", "--run", str(run), "--json"],
+            "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["info"]),
+        )
+        measure(
+            "explorer first render (AppTest), upgraded",
+            [py, scale_py, "--step", "app", "--root", str(run)],
+            "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["app"]),
+        )
+        measure(
+            "explorer load_run + slider, upgraded",
+            [py, scale_py, "--step", "slider", "--root", str(run)],
+            "  (target <= {:g} s, <= {:g} GB)".format(*scale.TARGETS["app"]),
+        )
         size = sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) / 2**30
         print(f"{'upgraded run size on disk':>40}: {size:.2f} GB")
     finally:

@@ -27,9 +27,9 @@ import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_RUN_ROOTS = ("data/runs", "runs")
 
@@ -83,8 +83,8 @@ def _classnames(args) -> list[str]:
 def _datasets(specs: list[str], args, role: str) -> list:
     """The datasets of specs, cut to --limit evenly spaced examples, their classes checked against
     the run's head (so that a mismatch names the set's role: training set or eval set)."""
-    from core.runs.artifacts import read_manifest
     from core.data.registry import align_classes, get_dataset
+    from core.runs.artifacts import read_manifest
 
     try:
         manifest = read_manifest(Path(args.run))
@@ -120,8 +120,15 @@ def cmd_zeroshot(args) -> None:
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out} is a file; give the path of a new run folder")
-    out = create_zeroshot_run(Path(args.out), ModelSpec(args.model, args.pretrained), _classnames(args),
-                              _templates(args.templates), seed=args.seed, name=args.name, device=args.device)
+    out = create_zeroshot_run(
+        Path(args.out),
+        ModelSpec(args.model, args.pretrained),
+        _classnames(args),
+        _templates(args.templates),
+        seed=args.seed,
+        name=args.name,
+        device=args.device,
+    )
     print(f"zero-shot run written to {out}")
 
 
@@ -133,7 +140,9 @@ def cmd_finetune(args) -> None:
 
     from core.train.finetune import FinetuneConfig, finetune
 
-    overrides = {f.name: getattr(args, f.name) for f in fields(FinetuneConfig) if getattr(args, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(args, f.name) for f in fields(FinetuneConfig) if getattr(args, f.name, None) is not None
+    }
     if args.preset:
         from core.train.presets import get_preset
 
@@ -142,8 +151,14 @@ def cmd_finetune(args) -> None:
         if preset.recipe_source != "paper":
             print(f"note: preset {preset.name}: {preset.recipe_source}", file=sys.stderr)
     cfg = FinetuneConfig(**overrides)
-    path = finetune(Path(args.run), _datasets([args.train], args, "training set")[0], cfg, args.device,
-                    restart=args.restart, init_from=args.init_from)
+    path = finetune(
+        Path(args.run),
+        _datasets([args.train], args, "training set")[0],
+        cfg,
+        args.device,
+        restart=args.restart,
+        init_from=args.init_from,
+    )
     from core import runtime
 
     if runtime.is_main():
@@ -156,15 +171,21 @@ def cmd_sweep(args) -> None:
     from core.wiseft.sweep import SweepConfig, parse_alphas, sweep
 
     alphas = parse_alphas(args.alphas)  # parse before any work, so a typo writes nothing
-    cfg = SweepConfig(alphas=alphas, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                      num_workers=args.workers, device=args.device, compile=args.compile,
-                      logits_dtype="float32" if args.float32 else "float16",
-                      keep_logits=not args.reductions_only)
+    cfg = SweepConfig(
+        alphas=alphas,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        num_workers=args.workers,
+        device=args.device,
+        compile=args.compile,
+        logits_dtype="float32" if args.float32 else "float16",
+        keep_logits=not args.reductions_only,
+    )
     sets = list(zip(_datasets(args.id + args.ood, args, "eval set"), ["id"] * len(args.id) + ["ood"] * len(args.ood)))
     sweep(Path(args.run), sets, cfg)
     from core import runtime
-    from core.runs.artifacts import Run
     from core.results.report import format_table
+    from core.runs.artifacts import Run
 
     if runtime.is_main():
         print(format_table(Run(args.run)))
@@ -175,8 +196,8 @@ def cmd_info(args) -> None:
     under data/runs/ and runs/."""
     import numpy as np
 
-    from core.runs.artifacts import Run, find_runs
     from core.results.report import as_json, format_table
+    from core.runs.artifacts import Run, find_runs
 
     if not args.run:
         runs = find_runs(*DEFAULT_RUN_ROOTS)
@@ -193,13 +214,19 @@ def cmd_info(args) -> None:
         print(f"note: {note}", file=sys.stderr)
     fmt = "json" if args.json else args.format
     if not run.has_sweep:
-        print(json.dumps(run.manifest, indent=2) if fmt == "json" else f"{run.path}: no sweep yet\n"
-              + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2))
+        print(
+            json.dumps(run.manifest, indent=2)
+            if fmt == "json"
+            else f"{run.path}: no sweep yet\n"
+            + json.dumps({k: run.manifest.get(k) for k in ("model", "finetune")}, indent=2)
+        )
         return
     from core.results.extra_metrics import format_extra_metrics, run_extra_metrics
 
     if fmt == "json":
-        extra = {name: {"metric": m, "values": np.asarray(v).tolist()} for name, (m, v) in run_extra_metrics(run).items()}
+        extra = {
+            name: {"metric": m, "values": np.asarray(v).tolist()} for name, (m, v) in run_extra_metrics(run).items()
+        }
         ens = {"output_ensemble": _ensemble_json(run, args.ensemble)} if args.ensemble else {}
         print(json.dumps({**as_json(run), **({"extra_metrics": extra} if extra else {}), **ens}, indent=2))
     elif fmt == "table":
@@ -210,8 +237,13 @@ def cmd_info(args) -> None:
     else:
         from core.results.tables import format_frame, run_interval_tables, run_table
 
-        print(format_frame(run_table(run, ensemble=args.ensemble), fmt,
-                           intervals=None if args.ensemble else run_interval_tables(run)))
+        print(
+            format_frame(
+                run_table(run, ensemble=args.ensemble),
+                fmt,
+                intervals=None if args.ensemble else run_interval_tables(run),
+            )
+        )
 
 
 def _run_summary(path: Path) -> dict:
@@ -230,20 +262,32 @@ def _ensemble_json(run, mix: str) -> dict:
     WiSE-FT's accuracy with 95% intervals and their paired difference, in [0, 1]."""
     from core.results.ensembles import INFERENCE_PASSES, ensemble_rows
 
-    rows = [{"dataset": r["dataset"], "alpha": r["alpha"], "ensemble_loss": r["ensemble_loss"],
-             **{k: r[k].as_dict() for k in ("wiseft", "ensemble", "difference")}} for r in ensemble_rows(run, mix)]
+    rows = [
+        {
+            "dataset": r["dataset"],
+            "alpha": r["alpha"],
+            "ensemble_loss": r["ensemble_loss"],
+            **{k: r[k].as_dict() for k in ("wiseft", "ensemble", "difference")},
+        }
+        for r in ensemble_rows(run, mix)
+    ]
     return {"mix": mix, "inference_passes": INFERENCE_PASSES, "rows": rows}
 
 
 def cmd_compare(args) -> None:
     """A run's accuracies beside a paper table's, with deltas. Refuses when the run's model or
     datasets are not the table's (--allow-mismatch compares anyway)."""
-    from core.runs.artifacts import Run
     from core.results.compare import compare, format_comparison, load_reference
+    from core.runs.artifacts import Run
 
     reference = load_reference(args.reference)
-    print(format_comparison(compare(Run(args.run), reference, model=args.model, finetune=args.finetune,
-                                    allow_mismatch=args.allow_mismatch)))
+    print(
+        format_comparison(
+            compare(
+                Run(args.run), reference, model=args.model, finetune=args.finetune, allow_mismatch=args.allow_mismatch
+            )
+        )
+    )
 
 
 def cmd_upgrade(args) -> None:
@@ -252,8 +296,11 @@ def cmd_upgrade(args) -> None:
     from core.runs.upgrade import upgrade
 
     folder = upgrade(Path(args.run))
-    print(f"{args.run} already stores its reductions: nothing to upgrade" if folder is None else
-          f"{args.run} upgraded: its reductions are in {folder}")
+    print(
+        f"{args.run} already stores its reductions: nothing to upgrade"
+        if folder is None
+        else f"{args.run} upgraded: its reductions are in {folder}"
+    )
 
 
 def cmd_export(args) -> None:
@@ -319,7 +366,9 @@ def cmd_share(args) -> None:
     try:
         from explorer import share, state
     except ModuleNotFoundError as err:
-        raise UsageError(f"share needs the explorer's packages ({err.name} is missing): pip install -e '.[app]'") from None
+        raise UsageError(
+            f"share needs the explorer's packages ({err.name} is missing): pip install -e '.[app]'"
+        ) from None
     cfg = share.ShareConfig(thumbs=args.thumbs, lab=not args.no_lab)
     if args.lesson:
         page = share.lesson_page(cfg=cfg, alpha=args.alpha)
@@ -348,8 +397,9 @@ def positive_int(text: str) -> int:
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding the named datasets (`python -m core datasets` lists them)")
     p.add_argument("--download", action="store_true", help="fetch missing datasets that allow it (CIFAR-10)")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="accept a named dataset whose size differs from its published size")
+    p.add_argument(
+        "--allow-partial", action="store_true", help="accept a named dataset whose size differs from its published size"
+    )
 
 
 def device_name(text: str) -> str:
@@ -368,8 +418,11 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _limit_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=positive_int,
-                   help="use only N evenly spaced examples of each dataset (spread over its classes; default: all)")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        help="use only N evenly spaced examples of each dataset (spread over its classes; default: all)",
+    )
 
 
 def _zeroshot_args(p: argparse.ArgumentParser) -> None:
@@ -398,11 +451,22 @@ FINETUNE_FLAGS = {
     "max-steps": (positive_int, "stop after this many steps (smoke tests)", None),
     "checkpoint-every": (int, "steps between train-state checkpoints; 0 = each epoch end", 0),
     "keep-checkpoints": (int, "newest checkpoints kept; 0 keeps all", 1),
-    "l2-to-init": (float, ("L2-SP: add this times ||theta - theta_0||^2 (trained weights) to the loss, pulling "
-                           "toward the zero-shot weights; 0 disables (L2-SP's recipe pairs it with --weight-decay 0)"),
-                   0.0),
-    "train-last-k": (int, ("train only the image tower's last K blocks and the head (end-to-end; ViT: resblocks, "
-                           "ResNet: Bottlenecks then the attention pool); none trains the whole network"), None),
+    "l2-to-init": (
+        float,
+        (
+            "L2-SP: add this times ||theta - theta_0||^2 (trained weights) to the loss, pulling "
+            "toward the zero-shot weights; 0 disables (L2-SP's recipe pairs it with --weight-decay 0)"
+        ),
+        0.0,
+    ),
+    "train-last-k": (
+        int,
+        (
+            "train only the image tower's last K blocks and the head (end-to-end; ViT: resblocks, "
+            "ResNet: Bottlenecks then the attention pool); none trains the whole network"
+        ),
+        None,
+    ),
 }
 
 
@@ -410,21 +474,41 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run folder made by `zeroshot`")
     p.add_argument("--train", required=True, help="training dataset spec, e.g. folder:PATH or imagenet:train")
     p.add_argument("--preset", help="named paper recipe: " + ", ".join(_preset_names()))
-    p.add_argument("--mode", choices=("end-to-end", "linear-classifier"),
-                   help="what is trained (default: end-to-end; linear-classifier trains the head only)")
+    p.add_argument(
+        "--mode",
+        choices=("end-to-end", "linear-classifier"),
+        help="what is trained (default: end-to-end; linear-classifier trains the head only)",
+    )
     for name, (typ, text, default) in FINETUNE_FLAGS.items():
         shown = "none" if default is None else f"{default:g}" if isinstance(default, float) else default
-        p.add_argument(f"--{name}", type=typ, dest=name.replace("-", "_"),
-                       help=f"{text} (default: {shown}, or the --preset's value)")
+        p.add_argument(
+            f"--{name}",
+            type=typ,
+            dest=name.replace("-", "_"),
+            help=f"{text} (default: {shown}, or the --preset's value)",
+        )
     p.add_argument("--workers", type=int, dest="num_workers", help="data loader worker processes (default: 0)")
-    p.add_argument("--no-augment", dest="augment", action="store_const", const=False,
-                   help="use the eval transform instead of random resized crops (default: augment)")
-    p.add_argument("--compile", dest="compile", action="store_const", const=True,
-                   help="torch.compile the model (default: off)")
-    p.add_argument("--restart", action="store_true",
-                   help="discard the run's checkpoints and train anew (default: resume when the settings match)")
-    p.add_argument("--init-from", type=Path, help="start from these weights (a weight file, or a train-state "
-                   "checkpoint whose optimizer state and step are continued) instead of theta_0 (default: theta_0)")
+    p.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_const",
+        const=False,
+        help="use the eval transform instead of random resized crops (default: augment)",
+    )
+    p.add_argument(
+        "--compile", dest="compile", action="store_const", const=True, help="torch.compile the model (default: off)"
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the run's checkpoints and train anew (default: resume when the settings match)",
+    )
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from these weights (a weight file, or a train-state "
+        "checkpoint whose optimizer state and step are continued) instead of theta_0 (default: theta_0)",
+    )
     _device_arg(p)
     _data_args(p)
     _limit_arg(p)
@@ -435,19 +519,36 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 
     cfg = SweepConfig()
     p.add_argument("--run", required=True, help="run folder with zero-shot and fine-tuned weights")
-    p.add_argument("--id", action="append", required=True, metavar="[NAME=]SPEC",
-                   help="ID eval set (repeatable): a dataset spec, optionally named, e.g. imagenet or val=folder:PATH")
-    p.add_argument("--ood", action="append", default=[], metavar="[NAME=]SPEC",
-                   help="OOD eval set (repeatable), NAME=SPEC names it in the run: sketch=folder:PATH, imagenet-r")
+    p.add_argument(
+        "--id",
+        action="append",
+        required=True,
+        metavar="[NAME=]SPEC",
+        help="ID eval set (repeatable): a dataset spec, optionally named, e.g. imagenet or val=folder:PATH",
+    )
+    p.add_argument(
+        "--ood",
+        action="append",
+        default=[],
+        metavar="[NAME=]SPEC",
+        help="OOD eval set (repeatable), NAME=SPEC names it in the run: sketch=folder:PATH, imagenet-r",
+    )
     p.add_argument("--alphas", default="0:1:21", help="'0,0.5,1' or start:stop:num")
     p.add_argument("--batch-size", type=positive_int, default=cfg.batch_size, help="forward-pass batch size")
-    p.add_argument("--chunk-size", type=positive_int, default=cfg.chunk_size,
-                   help="images decoded at once and kept in memory across alphas")
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=cfg.chunk_size,
+        help="images decoded at once and kept in memory across alphas",
+    )
     p.add_argument("--workers", type=int, default=cfg.num_workers, help="data loader worker processes")
     p.add_argument("--float32", action="store_true", help="store float32 logits (default: float16)")
-    p.add_argument("--reductions-only", action="store_true",
-                   help="store only per-example reductions (predictions, losses, top-k), not the logit tensor, for "
-                        "very large runs; linear-classifier runs keep their two endpoint logits (default: keep logits)")
+    p.add_argument(
+        "--reductions-only",
+        action="store_true",
+        help="store only per-example reductions (predictions, losses, top-k), not the logit tensor, for "
+        "very large runs; linear-classifier runs keep their two endpoint logits (default: keep logits)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model (default: off)")
     _device_arg(p)
     _data_args(p)
@@ -456,14 +557,23 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 
 def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder (default: list the runs under data/runs/ and runs/)")
-    p.add_argument("--format", choices=("table", "csv", "markdown", "latex", "json"), default="table",
-                   help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: "
-                        "everything; each accuracy with its 95%% interval")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "markdown", "latex", "json"),
+        default="table",
+        help="table: fixed-width; csv/markdown/latex: the paper's layout (core.results.tables); json: "
+        "everything; each accuracy with its 95%% interval",
+    )
     p.add_argument("--json", action="store_true", help="same as --format json")
-    p.add_argument("--ensemble", nargs="?", const="logits", choices=("logits", "probs"),
-                   help="add the output-space ensemble of the two ends beside WiSE-FT, from the stored endpoint "
-                        "logits (2 forward passes per image; WiSE-FT 1): mixing logits (the paper's; the default "
-                        "when the flag has no value) or probabilities")
+    p.add_argument(
+        "--ensemble",
+        nargs="?",
+        const="logits",
+        choices=("logits", "probs"),
+        help="add the output-space ensemble of the two ends beside WiSE-FT, from the stored endpoint "
+        "logits (2 forward passes per image; WiSE-FT 1): mixing logits (the paper's; the default "
+        "when the flag has no value) or probabilities",
+    )
 
 
 def _upgrade_args(p: argparse.ArgumentParser) -> None:
@@ -489,8 +599,12 @@ def _world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("data"), help="where the shipped world goes")
     p.add_argument("--work", type=Path, default=Path("build/world"), help="intermediate runs (not shipped)")
     p.add_argument("--quick", action="store_true", help="tiny budget (tests): minutes, not the shipped runs")
-    p.add_argument("--lab", action="store_true", help="only the LMC lab's missing or stale steps, on an existing "
-                   "built world (the same networks and numbers as a full build)")
+    p.add_argument(
+        "--lab",
+        action="store_true",
+        help="only the LMC lab's missing or stale steps, on an existing "
+        "built world (the same networks and numbers as a full build)",
+    )
 
 
 def _align_args(p: argparse.ArgumentParser) -> None:
@@ -498,19 +612,28 @@ def _align_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--run", type=Path, default=Path("data/runs/lmc-scratch"), help="the path run of the pair")
     p.add_argument("--out", type=Path, default=None, help="folder for align.json (default runs/align/<run name>)")
-    p.add_argument("--methods", default=",".join(AlignConfig.methods),
-                   help=f"comma-separated, from {','.join(ALIGNMENT_METHODS)}")
+    p.add_argument(
+        "--methods", default=",".join(AlignConfig.methods), help=f"comma-separated, from {','.join(ALIGNMENT_METHODS)}"
+    )
     p.add_argument("--eval-set", default=None, help="dataset spec of the paths' images (default: the run's ID set)")
     p.add_argument("--quick", action="store_true", help="a few dozen images, three alphas (seconds)")
 
 
 def _share_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder whose view the page shows")
-    p.add_argument("--lesson", action="store_true", help="the lesson's runs (world-e2e, world-lc, lmc-*) with a run switcher")
-    p.add_argument("--out", type=Path, default=None, help="the page to write (default: RUN_NAME.html or lesson.html here)")
+    p.add_argument(
+        "--lesson", action="store_true", help="the lesson's runs (world-e2e, world-lc, lmc-*) with a run switcher"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="the page to write (default: RUN_NAME.html or lesson.html here)"
+    )
     p.add_argument("--alpha", type=float, default=0.5, help="where the slider starts (a link's ?alpha= overrides it)")
-    p.add_argument("--thumbs", type=int, default=12,
-                   help="fixed and broken examples kept per eval set and swept alpha; 0 leaves the gallery out")
+    p.add_argument(
+        "--thumbs",
+        type=int,
+        default=12,
+        help="fixed and broken examples kept per eval set and swept alpha; 0 leaves the gallery out",
+    )
     p.add_argument("--no-lab", action="store_true", help="leave the LMC lab's charts out")
 
 
@@ -518,13 +641,23 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
     from core.results.compare import list_tables
 
     p.add_argument("--run", required=True, help="run folder with a sweep")
-    p.add_argument("--reference", required=True, metavar="TABLE",
-                   help="paper table(s), comma-separated, or a CSV path; available: " + ", ".join(list_tables()))
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="TABLE",
+        help="paper table(s), comma-separated, or a CSV path; available: " + ", ".join(list_tables()),
+    )
     p.add_argument("--model", help="the table's model to compare with (default: matched to the run's)")
-    p.add_argument("--finetune", choices=("end-to-end", "linear-classifier"),
-                   help="the table's fine-tuning rows (default: the run's mode)")
-    p.add_argument("--allow-mismatch", action="store_true",
-                   help="compare even when the run's model or datasets are not the table's")
+    p.add_argument(
+        "--finetune",
+        choices=("end-to-end", "linear-classifier"),
+        help="the table's fine-tuning rows (default: the run's mode)",
+    )
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare even when the run's model or datasets are not the table's",
+    )
 
 
 def _preset_names() -> list[str]:
@@ -544,42 +677,108 @@ class Verb:
 
 
 VERBS: dict[str, Verb] = {
-    "zeroshot": Verb(cmd_zeroshot, _zeroshot_args, "build the zero-shot classifier and start a run folder", (
-        "python -m core zeroshot --model ViT-B-16 --pretrained openai --classes-from imagenet --data-root /data --out runs/b16",
-        "python -m core zeroshot --model tiny.json --classnames classes.txt --templates simple --out runs/tiny")),
-    "finetune": Verb(cmd_finetune, _finetune_args, "fine-tune the run's zero-shot model", (
-        "python -m core finetune --run runs/b16 --train imagenet:train --data-root /data --preset vit-b-16-imagenet",
-        "python -m core finetune --run runs/tiny --train folder:train --epochs 2 --batch-size 16 --lr 1e-3",
-        "python -m core finetune --run runs/tiny --train folder:train --train-last-k 1 --l2-to-init 0.1")),
-    "sweep": Verb(cmd_sweep, _sweep_args, "logits of theta_alpha on eval sets for a grid of alphas", (
-        "python -m core sweep --run runs/tiny --id folder:val --ood sketch=folder:sketch --alphas 0,0.5,1",
-        "python -m core sweep --run runs/b16 --data-root /data --id imagenet --ood imagenet-r --ood objectnet",
-        "python -m core sweep --run runs/tiny --id folder:val --limit 200 --alphas 0:1:11")),
-    "info": Verb(cmd_info, _info_args, "print a run's accuracy table (without --run: list the runs)", (
-        "python -m core info", "python -m core info --run data/runs/world-e2e --ensemble",
-        "python -m core info --run data/runs/world-e2e --json | head")),
-    "compare": Verb(cmd_compare, _compare_args, "a run's accuracies beside the paper's, with deltas", (
-        "python -m core compare --run runs/b16 --reference table5",
-        "python -m core compare --run runs/l14-cifar10 --reference table2,table6",
-        "python -m core compare --run runs/tiny --reference my_numbers.csv --allow-mismatch")),
-    "upgrade": Verb(cmd_upgrade, _upgrade_args, "store the reductions of a run swept before run format 2 (once)", (
-        "python -m core upgrade --run runs/old-imagenet",)),
-    "export": Verb(cmd_export, _export_args, "write theta_alpha as a folder that plain open_clip loads", (
-        "python -m core export --run data/runs/world-e2e --alpha 0.5 --out exported/world-0.5",)),
-    "predict": Verb(cmd_predict, _predict_args, "top-k classes of theta_alpha for images, along the path", (
-        "python -m core predict --run data/runs/world-e2e --alpha 0 --alpha 0.5 --alpha 1 photo.png",
-        "python -m core predict --run runs/b16 --alpha 0.5 --top-k 5 --json my_images/")),
-    "datasets": Verb(cmd_datasets, lambda p: None, "list the named datasets, their layouts and published sizes", (
-        "python -m core datasets",)),
-    "world": Verb(cmd_world, _world_args, "build the embedded world from scratch (what `make world` runs)", (
-        "python -m core world", "python -m core world --lab",
-        "python -m core world --quick --out /tmp/w/data --work /tmp/w/work")),
-    "align": Verb(cmd_align, _align_args, "align a path run's two ends by permutation; barrier before and after", (
-        "python -m core align", "python -m core align --run data/runs/lmc-scratch --methods weight_matching --quick")),
-    "share": Verb(cmd_share, _share_args, "a run's view (or the lesson's runs) as one offline HTML page", (
-        "python -m core share --run data/runs/world-e2e --out world-e2e.html",
-        "python -m core share --lesson --out lesson.html",
-        "python -m core share --run runs/b16 --thumbs 0 --no-lab")),
+    "zeroshot": Verb(
+        cmd_zeroshot,
+        _zeroshot_args,
+        "build the zero-shot classifier and start a run folder",
+        (
+            "python -m core zeroshot --model ViT-B-16 --pretrained openai --classes-from imagenet --data-root /data --out runs/b16",
+            "python -m core zeroshot --model tiny.json --classnames classes.txt --templates simple --out runs/tiny",
+        ),
+    ),
+    "finetune": Verb(
+        cmd_finetune,
+        _finetune_args,
+        "fine-tune the run's zero-shot model",
+        (
+            "python -m core finetune --run runs/b16 --train imagenet:train --data-root /data --preset vit-b-16-imagenet",
+            "python -m core finetune --run runs/tiny --train folder:train --epochs 2 --batch-size 16 --lr 1e-3",
+            "python -m core finetune --run runs/tiny --train folder:train --train-last-k 1 --l2-to-init 0.1",
+        ),
+    ),
+    "sweep": Verb(
+        cmd_sweep,
+        _sweep_args,
+        "logits of theta_alpha on eval sets for a grid of alphas",
+        (
+            "python -m core sweep --run runs/tiny --id folder:val --ood sketch=folder:sketch --alphas 0,0.5,1",
+            "python -m core sweep --run runs/b16 --data-root /data --id imagenet --ood imagenet-r --ood objectnet",
+            "python -m core sweep --run runs/tiny --id folder:val --limit 200 --alphas 0:1:11",
+        ),
+    ),
+    "info": Verb(
+        cmd_info,
+        _info_args,
+        "print a run's accuracy table (without --run: list the runs)",
+        (
+            "python -m core info",
+            "python -m core info --run data/runs/world-e2e --ensemble",
+            "python -m core info --run data/runs/world-e2e --json | head",
+        ),
+    ),
+    "compare": Verb(
+        cmd_compare,
+        _compare_args,
+        "a run's accuracies beside the paper's, with deltas",
+        (
+            "python -m core compare --run runs/b16 --reference table5",
+            "python -m core compare --run runs/l14-cifar10 --reference table2,table6",
+            "python -m core compare --run runs/tiny --reference my_numbers.csv --allow-mismatch",
+        ),
+    ),
+    "upgrade": Verb(
+        cmd_upgrade,
+        _upgrade_args,
+        "store the reductions of a run swept before run format 2 (once)",
+        ("python -m core upgrade --run runs/old-imagenet",),
+    ),
+    "export": Verb(
+        cmd_export,
+        _export_args,
+        "write theta_alpha as a folder that plain open_clip loads",
+        ("python -m core export --run data/runs/world-e2e --alpha 0.5 --out exported/world-0.5",),
+    ),
+    "predict": Verb(
+        cmd_predict,
+        _predict_args,
+        "top-k classes of theta_alpha for images, along the path",
+        (
+            "python -m core predict --run data/runs/world-e2e --alpha 0 --alpha 0.5 --alpha 1 photo.png",
+            "python -m core predict --run runs/b16 --alpha 0.5 --top-k 5 --json my_images/",
+        ),
+    ),
+    "datasets": Verb(
+        cmd_datasets,
+        lambda p: None,
+        "list the named datasets, their layouts and published sizes",
+        ("python -m core datasets",),
+    ),
+    "world": Verb(
+        cmd_world,
+        _world_args,
+        "build the embedded world from scratch (what `make world` runs)",
+        (
+            "python -m core world",
+            "python -m core world --lab",
+            "python -m core world --quick --out /tmp/w/data --work /tmp/w/work",
+        ),
+    ),
+    "align": Verb(
+        cmd_align,
+        _align_args,
+        "align a path run's two ends by permutation; barrier before and after",
+        ("python -m core align", "python -m core align --run data/runs/lmc-scratch --methods weight_matching --quick"),
+    ),
+    "share": Verb(
+        cmd_share,
+        _share_args,
+        "a run's view (or the lesson's runs) as one offline HTML page",
+        (
+            "python -m core share --run data/runs/world-e2e --out world-e2e.html",
+            "python -m core share --lesson --out lesson.html",
+            "python -m core share --run runs/b16 --thumbs 0 --no-lab",
+        ),
+    ),
 }
 
 
@@ -610,8 +809,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for name, verb in VERBS.items():
         examples = "examples:\n" + "\n".join(f"  {e}" for e in verb.examples)
-        sp = sub.add_parser(name, help=verb.summary, description=inspect.cleandoc(verb.run.__doc__ or verb.summary), epilog=examples,
-                            formatter_class=_Formatter)
+        sp = sub.add_parser(
+            name,
+            help=verb.summary,
+            description=inspect.cleandoc(verb.run.__doc__ or verb.summary),
+            epilog=examples,
+            formatter_class=_Formatter,
+        )
         if only is None or only == name:
             verb.add_arguments(sp)
     return p

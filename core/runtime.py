@@ -23,8 +23,11 @@ def pick_device(requested: str | None = None) -> torch.device:
     Under CUDA, TF32 matmuls and convolutions are allowed (the fp32 parts of a bf16-autocast step).
     """
     if not requested:
-        dev = torch.device("cuda", local_rank() % torch.cuda.device_count()) if torch.cuda.is_available() \
+        dev = (
+            torch.device("cuda", local_rank() % torch.cuda.device_count())
+            if torch.cuda.is_available()
             else torch.device("cpu")
+        )
     else:
         try:
             dev = torch.device(requested)
@@ -35,8 +38,9 @@ def pick_device(requested: str | None = None) -> torch.device:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise DeviceError(f"--device {requested!r}: CUDA is not available here; use --device cpu")
         if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-            raise DeviceError(f"--device {requested!r}: this machine has {torch.cuda.device_count()} CUDA "
-                              "device(s), numbered from 0")
+            raise DeviceError(
+                f"--device {requested!r}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+            )
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

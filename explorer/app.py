@@ -20,10 +20,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts explorer/ first
 
-from core.runs.artifacts import RunFormatError  # noqa: E402
-from core.runs.manifest import plane_file  # noqa: E402
-from explorer import client, lesson, live, paper, share, state  # noqa: E402  (explain, with pandas: after the live view)
-from explorer.gallery import changes_ui, try_image_ui, view_controls_ui  # noqa: E402
+from core.runs.artifacts import RunFormatError
+from core.runs.manifest import plane_file
+from explorer import client, lesson, live, paper, share, state
+from explorer.gallery import changes_ui, try_image_ui, view_controls_ui
 
 RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE = "A run", "The paper's numbers", "LMC lab", "The lesson"
 URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode= (the lesson: ?lesson=lmc&step=N)
@@ -34,8 +34,10 @@ TABS = [CHANGES_TAB, IMAGE_TAB, SETS_TAB, CHOOSING_TAB, DEFINITIONS_TAB]
 PAPER_TABS = [CHOOSING_TAB, DEFINITIONS_TAB]
 ALPHA_TABS = [CHANGES_TAB, IMAGE_TAB, PLANE_TAB]  # they show alpha-dependent things: the live view sends alpha there
 NO_COMPARE = "(nothing)"
-COMPACT_CSS = ("<style>.block-container { padding-top: 2.2rem; padding-bottom: 1rem; }"  # charts above the fold
-               " .stMainBlockContainer h4 { padding: 0.2rem 0; }</style>")
+COMPACT_CSS = (
+    "<style>.block-container { padding-top: 2.2rem; padding-bottom: 1rem; }"  # charts above the fold
+    " .stMainBlockContainer h4 { padding: 0.2rem 0; }</style>"
+)
 # Prepared runs kept: more than the runs a picker lists (the shipped five), which it opens on every page to flag
 # damaged ones; with 4 kept, every new page re-prepared 4 of the 5 (0.3-0.8 s before the live view was sent).
 RUNS_KEPT = 16
@@ -96,8 +98,9 @@ def run_picker_ui() -> Path | None:
     found = {str(p): p for p in runs}
     by_name = [p for p in runs if p.name == asked]  # a link may name a listed run (?run=world-e2e)
     asked = str(by_name[0]) if asked not in found and len(by_name) == 1 else asked
-    typed = st.sidebar.text_input("Run folder path", value="" if asked in found else asked, key="run_path",
-                                  placeholder="/path/to/run (optional)")
+    typed = st.sidebar.text_input(
+        "Run folder path", value="" if asked in found else asked, key="run_path", placeholder="/path/to/run (optional)"
+    )
     if typed.strip():
         return Path(typed.strip()).expanduser()
     if not runs:
@@ -109,8 +112,9 @@ def run_picker_ui() -> Path | None:
     def label(p: Path) -> str:
         return f"{p.name}  ({p.parent})" + (f"  ⚠ damaged: {broken[p]}" if broken[p] else "")
 
-    return st.sidebar.selectbox("Run", runs, key="run", format_func=label,
-                                help="Runs found under " + ", ".join(map(str, roots)))
+    return st.sidebar.selectbox(
+        "Run", runs, key="run", format_func=label, help="Runs found under " + ", ".join(map(str, roots))
+    )
 
 
 def no_runs_ui() -> None:
@@ -120,7 +124,8 @@ def no_runs_ui() -> None:
         "- `make world` builds the embedded world's runs into `data/runs/`;\n"
         "- `python -m core zeroshot/finetune/sweep ...` makes your own (see README);\n"
         "- or type a run folder's path in the sidebar.\n\n"
-        f"Meanwhile, *{PAPER_MODE}* (sidebar) shows the paper's published sweeps.")
+        f"Meanwhile, *{PAPER_MODE}* (sidebar) shows the paper's published sweeps."
+    )
 
 
 def run_info_ui(ra: state.RunArrays) -> None:
@@ -135,7 +140,8 @@ def run_info_ui(ra: state.RunArrays) -> None:
         + f"  \n{len(run.classnames)} classes; eval sets: "
         + ", ".join(f"{s.name} ({s.role}, {len(s.labels)})" for s in ra.sets.values())
         + ("  \nlogits are linear in α: exact at any α" if ra.linear else "")
-        + (f"  \n{len(ra.baselines)} baseline models" if ra.baselines else ""))
+        + (f"  \n{len(ra.baselines)} baseline models" if ra.baselines else "")
+    )
 
 
 def compare_ui(current: str, runs: list[Path], sweeps: list[paper.PaperSweep]) -> dict | None:
@@ -182,23 +188,45 @@ def run_ui(path: Path, presenter: bool) -> None:
     title = path.name if ra.run.name == path.name else f"{path.name} ({ra.run.name})"
     title_ui(f"{title}: what does α do?", lesson_button=True)
     if not ra.ood_names:
-        st.warning("This run has **no OOD eval set**: only ID accuracy and loss are shown. Re-sweep it with "
-                   "`--ood NAME=SPEC` to see robustness under distribution shift.")
-    controls = view_controls_ui(ra, key, st.query_params.get("set"), wide=not presenter,
-                                asked={k: st.query_params.get(k) for k in ("ref", "class", "y")})
+        st.warning(
+            "This run has **no OOD eval set**: only ID accuracy and loss are shown. Re-sweep it with "
+            "`--ood NAME=SPEC` to see robustness under distribution shift."
+        )
+    controls = view_controls_ui(
+        ra,
+        key,
+        st.query_params.get("set"),
+        wide=not presenter,
+        asked={k: st.query_params.get(k) for k in ("ref", "class", "y")},
+    )
     set_param("set", controls["dataset"])
     set_param("ref", None if controls["ref_alpha"] == 0.0 else f"{controls['ref_alpha']:.2f}")
     set_param("class", None if controls["cls"] is None else ra.classnames[controls["cls"]])
     set_param("y", None if controls["y_name"] in (None, state.AVG_OOD) else controls["y_name"])
-    payload = dict(run_payload(key, state.run_stamp(path), controls["dataset"], controls["ref_alpha"],
-                               controls["cls"], controls["y_name"] or state.AVG_OOD))
+    payload = dict(
+        run_payload(
+            key,
+            state.run_stamp(path),
+            controls["dataset"],
+            controls["ref_alpha"],
+            controls["cls"],
+            controls["y_name"] or state.AVG_OOD,
+        )
+    )
     sent = client.slider_alpha()  # the tabs below follow the live slider once it has said where it is
     payload["alpha"], payload["overlay"] = url_alpha() if sent is None else sent, [overlay] if overlay else None
     client.live_view(payload, key, presenter, ALPHA_TABS)
-    st.download_button("Download this view as a page", lambda: share.run_page(ra, payload).html, f"{ra.run.name}.html",
-                       "text/html", key="dl:page", on_click="ignore", help="One HTML file that opens offline, with no "
-                       "Python, on a laptop or a phone: the slider, tiles and charts, the examples that changed, the "
-                       "definitions and the LMC lab (`python -m core share` writes the same)")
+    st.download_button(
+        "Download this view as a page",
+        lambda: share.run_page(ra, payload).html,
+        f"{ra.run.name}.html",
+        "text/html",
+        key="dl:page",
+        on_click="ignore",
+        help="One HTML file that opens offline, with no "
+        "Python, on a laptop or a phone: the slider, tiles and charts, the examples that changed, the "
+        "definitions and the LMC lab (`python -m core share` writes the same)",
+    )
     tabs_ui(ra, controls, payload)
 
 
@@ -207,10 +235,20 @@ def tables_download_ui(run) -> None:
     from core.results import tables
 
     left, right = st.columns(2)
-    left.download_button("Download the metrics, tidy (CSV)", tables.metrics_frame(run).to_csv(index=False),
-                         f"{run.name}_metrics.csv", "text/csv", key="dl:metrics")
-    right.download_button("Download the paper-style table (CSV)", tables.format_frame(tables.run_table(run), "csv"),
-                          f"{run.name}_table.csv", "text/csv", key="dl:paper_table")
+    left.download_button(
+        "Download the metrics, tidy (CSV)",
+        tables.metrics_frame(run).to_csv(index=False),
+        f"{run.name}_metrics.csv",
+        "text/csv",
+        key="dl:metrics",
+    )
+    right.download_button(
+        "Download the paper-style table (CSV)",
+        tables.format_frame(tables.run_table(run), "csv"),
+        f"{run.name}_table.csv",
+        "text/csv",
+        key="dl:paper_table",
+    )
 
 
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
@@ -257,21 +295,28 @@ def paper_ui(presenter: bool) -> None:
     sweep = sweeps[labels.index(label)]
     fit = paper.endpoint_trend(sweeps)
     payload = live.paper_payload(sweep, url_alpha(), fit)
-    others = [live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD])
-              for s in sweeps if s is not sweep]
+    others = [
+        live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD])
+        for s in sweeps
+        if s is not sweep
+    ]
     show = st.toggle("Overlay every other published sweep (dashed)", key="others", bind="query-params")
     payload["overlay"] = others if show else None
     client.live_view(payload, "paper:" + label, presenter)
     from explorer import explain  # pandas: imported once the live view is on its way to the browser
 
-    st.caption("Source: Wortsman et al., *Robust fine-tuning of zero-shot models* (CVPR 2022), appendix "
-               "tables 3, 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
-               "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "
-               "published sweeps; blank cells of the tables show as n/a.")
+    st.caption(
+        "Source: Wortsman et al., *Robust fine-tuning of zero-shot models* (CVPR 2022), appendix "
+        "tables 3, 4, 5 and 9-12, copied into data/paper/ (see EXPLORER.md there). The tables list no "
+        "standard ImageNet models, so the dashed fit runs through the fine-tuned ends (α = 1) of the "
+        "published sweeps; blank cells of the tables show as n/a."
+    )
     tabs = dict(zip(PAPER_TABS, st.tabs(PAPER_TABS, key="tab", bind="query-params")))
     with tabs[CHOOSING_TAB]:
         names = [paper.ID_NAME, *sweep.ood_names, paper.AVG_OOD]
-        explain.choosing_ui(sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv")
+        explain.choosing_ui(
+            sweep.alphas, {n: sweep.accuracy[n] for n in names}, paper.ID_NAME, "paper_choosing_alpha.csv"
+        )
         explain.table3_ui(sweeps)
     with tabs[DEFINITIONS_TAB]:
         path = (sweep.alphas, sweep.accuracy[paper.ID_NAME], paper.ID_NAME)
@@ -301,8 +346,12 @@ def title_ui(text: str, lesson_button: bool = False) -> None:
     cols = st.columns([5, 1.6, 2.4] if lesson_button else [5, 2.4], vertical_alignment="center")
     cols[0].subheader(text)
     if lesson_button:
-        cols[1].link_button("▶ The lesson", lesson.step_url(1), help="A 50-minute class on WiSE-FT and linear mode "
-                            "connectivity, one screen per step (docs/lesson.md)", width="stretch")
+        cols[1].link_button(
+            "▶ The lesson",
+            lesson.step_url(1),
+            help="A 50-minute class on WiSE-FT and linear mode connectivity, one screen per step (docs/lesson.md)",
+            width="stretch",
+        )
     client.presenter_toggle(cols[-1])
 
 
@@ -310,7 +359,11 @@ def main() -> None:
     st.set_page_config(page_title="WiSE-FT Explorer", page_icon="⚖️", layout="wide", initial_sidebar_state="auto")
     st.sidebar.title("WiSE-FT Explorer")
     modes = [RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE]
-    asked = LESSON_MODE if st.query_params.get("lesson") else {v: k for k, v in URL_MODES.items()}.get(st.query_params.get("mode"))
+    asked = (
+        LESSON_MODE
+        if st.query_params.get("lesson")
+        else {v: k for k, v in URL_MODES.items()}.get(st.query_params.get("mode"))
+    )
     if "mode" not in st.session_state and asked:
         st.session_state["mode"] = asked
     mode = st.sidebar.radio("Show", modes, key="mode", horizontal=True)

@@ -18,8 +18,33 @@ ID_COLOR, AVG_COLOR = "#1f3b73", "#111111"
 OOD_COLORS = plotly.colors.qualitative.D3[1:] + plotly.colors.qualitative.Set2
 OTHER_COLOR = "#b8b8b8"
 FONT = dict(size=15)
-TICK_PERCENTS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5,
-                 99.9, 99.99)
+TICK_PERCENTS = (
+    0.1,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    20,
+    25,
+    30,
+    40,
+    50,
+    60,
+    70,
+    75,
+    80,
+    85,
+    90,
+    95,
+    97,
+    98,
+    99,
+    99.5,
+    99.9,
+    99.99,
+)
 
 
 def pretty(name: str) -> str:
@@ -28,9 +53,18 @@ def pretty(name: str) -> str:
 
 # One colour per kind of shift, shared by the world's runs and the paper's tables (the world's sets are
 # named after the ImageNet shifts they mimic), so a shift keeps its colour when switching modes.
-SHIFT_COLORS = {"v2": "#ff7f0e", "ImageNetV2": "#ff7f0e", "sketch": "#2ca02c", "ImageNet-Sketch": "#2ca02c",
-                "rendition": "#9467bd", "ImageNet-R": "#9467bd", "objectnet": "#8c564b", "ObjectNet": "#8c564b",
-                "hard": "#d62728", "ImageNet-A": "#d62728"}
+SHIFT_COLORS = {
+    "v2": "#ff7f0e",
+    "ImageNetV2": "#ff7f0e",
+    "sketch": "#2ca02c",
+    "ImageNet-Sketch": "#2ca02c",
+    "rendition": "#9467bd",
+    "ImageNet-R": "#9467bd",
+    "objectnet": "#8c564b",
+    "ObjectNet": "#8c564b",
+    "hard": "#d62728",
+    "ImageNet-A": "#d62728",
+}
 
 
 def dataset_colors(names: list[str], id_name: str | None) -> dict[str, str]:
@@ -45,10 +79,16 @@ def dataset_colors(names: list[str], id_name: str | None) -> dict[str, str]:
 
 
 BASE_LAYOUT = dict(  # a light theme spelled out: plotly's named templates cost ~0.1 s per figure
-    plot_bgcolor="white", paper_bgcolor="white", font=FONT, colorway=OOD_COLORS,
-    margin=dict(l=60, r=20, t=60, b=40), hovermode="closest",
+    plot_bgcolor="white",
+    paper_bgcolor="white",
+    font=FONT,
+    colorway=OOD_COLORS,
+    margin=dict(l=60, r=20, t=60, b=40),
+    hovermode="closest",
     legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.3, yanchor="top"),  # below: plots keep their width
-    xaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"), yaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"))
+    xaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"),
+    yaxis=dict(gridcolor="#e8e8e8", zerolinecolor="#cccccc"),
+)
 
 
 PRESENTER_FONT = 19  # presenter mode: tick labels and legends readable from the back of a room (>= 18 px)
@@ -56,8 +96,11 @@ PRESENTER_FONT = 19  # presenter mode: tick labels and legends readable from the
 
 def presenter_layout(fig: go.Figure) -> go.Figure:
     """The figure with larger, darker type for a projector (the live view's presenter mode does the same)."""
-    axes = {k: {"tickfont": {"size": PRESENTER_FONT, "color": "#222"}, "title": {"font": {"size": PRESENTER_FONT}}}
-            for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))}
+    axes = {
+        k: {"tickfont": {"size": PRESENTER_FONT, "color": "#222"}, "title": {"font": {"size": PRESENTER_FONT}}}
+        for k in fig.layout.to_plotly_json()
+        if k.startswith(("xaxis", "yaxis"))
+    }
     return fig.update_layout(font=dict(size=PRESENTER_FONT), legend=dict(font=dict(size=PRESENTER_FONT)), **axes)
 
 
@@ -79,29 +122,65 @@ def _alpha_marker(alpha: float | None) -> dict:
     """A dotted vertical line at the slider's alpha, labelled: layout shapes and annotations."""
     if alpha is None:
         return {}
-    return {"shapes": [dict(type="line", x0=alpha, x1=alpha, y0=0, y1=1, yref="paper",
-                            line=dict(color="grey", dash="dot", width=2))],
-            "annotations": [dict(x=alpha, y=1, yref="paper", yanchor="bottom", xanchor="center", showarrow=False,  # above the plot, off the curves
-                                 text=f" α = {alpha:.2f}", bgcolor="rgba(255,255,255,0.7)")]}
+    return {
+        "shapes": [
+            dict(
+                type="line", x0=alpha, x1=alpha, y0=0, y1=1, yref="paper", line=dict(color="grey", dash="dot", width=2)
+            )
+        ],
+        "annotations": [
+            dict(
+                x=alpha,
+                y=1,
+                yref="paper",
+                yanchor="bottom",
+                xanchor="center",
+                showarrow=False,  # above the plot, off the curves
+                text=f" α = {alpha:.2f}",
+                bgcolor="rgba(255,255,255,0.7)",
+            )
+        ],
+    }
 
 
 # ----------------------------------------------------------------------------- 1. accuracy
 
 
-def accuracy_vs_alpha(alphas: np.ndarray, curves: dict[str, np.ndarray], alpha: float | None = None,
-                      id_name: str | None = None, title: str = "Accuracy along the path",
-                      endpoints: tuple[str, str] = ("zero-shot", "fine-tuned")) -> go.Figure:
+def accuracy_vs_alpha(
+    alphas: np.ndarray,
+    curves: dict[str, np.ndarray],
+    alpha: float | None = None,
+    id_name: str | None = None,
+    title: str = "Accuracy along the path",
+    endpoints: tuple[str, str] = ("zero-shot", "fine-tuned"),
+) -> go.Figure:
     """One line per eval set (ID thick, average OOD dashed), the current alpha marked."""
     colors = dataset_colors(list(curves), id_name)
     data = []
     for name, acc in curves.items():
         bold = name in (id_name, AVG_OOD)
         line = dict(color=colors[name], width=4 if bold else 2, dash="dash" if name == AVG_OOD else "solid")
-        data.append(scatter(alphas, 100 * np.asarray(acc), mode="lines", name=pretty(name), line=line,
-                             hovertemplate="α=%{x:.2f}: %{y:.1f}%<extra>" + pretty(name) + "</extra>"))
+        data.append(
+            scatter(
+                alphas,
+                100 * np.asarray(acc),
+                mode="lines",
+                name=pretty(name),
+                line=line,
+                hovertemplate="α=%{x:.2f}: %{y:.1f}%<extra>" + pretty(name) + "</extra>",
+            )
+        )
         if alpha is not None:
-            data.append(scatter([alpha], [100 * np.interp(alpha, alphas, acc)], mode="markers", showlegend=False,
-                                 marker=dict(color=colors[name], size=11 if bold else 8), hoverinfo="skip"))
+            data.append(
+                scatter(
+                    [alpha],
+                    [100 * np.interp(alpha, alphas, acc)],
+                    mode="markers",
+                    showlegend=False,
+                    marker=dict(color=colors[name], size=11 if bold else 8),
+                    hoverinfo="skip",
+                )
+            )
     x_title, legend = f"α (0 = {endpoints[0]}, 1 = {endpoints[1]})", BASE_LAYOUT["legend"]
     if len(x_title) > 36:  # long endpoint labels (paths between other weight sets): a smaller second line
         x_title, legend = f"α<br><sup>0 = {endpoints[0]}; 1 = {endpoints[1]}</sup>", {**legend, "y": -0.38}
@@ -110,8 +189,13 @@ def accuracy_vs_alpha(alphas: np.ndarray, curves: dict[str, np.ndarray], alpha: 
 
 def paper_curves(sweep, alpha: float | None = None) -> go.Figure:
     """accuracy_vs_alpha for a published sweep (explorer.paper.PaperSweep)."""
-    return accuracy_vs_alpha(sweep.alphas, sweep.accuracy, alpha, id_name="ImageNet",
-                             title=f"{sweep.model}, {sweep.finetune} ({sweep.table})")
+    return accuracy_vs_alpha(
+        sweep.alphas,
+        sweep.accuracy,
+        alpha,
+        id_name="ImageNet",
+        title=f"{sweep.model}, {sweep.finetune} ({sweep.table})",
+    )
 
 
 # ----------------------------------------------------------------------------- 2. robustness
@@ -140,32 +224,53 @@ def _path_traces(path: dict, color: str, first_other: bool = False) -> list[dict
     x, y, alphas = (np.asarray(path[k], dtype=float) for k in ("x", "y", "alphas"))
     big = path.get("highlight", True)
     color = color if big else OTHER_COLOR
-    line = scatter(metrics.logit(x), metrics.logit(y), mode="lines", line=dict(color=color, width=4 if big else 1.5),
-                    name=path["name"] if big else "other sweeps (hover for names)",
-                    legendgroup=None if big else "others", showlegend=big or first_other,
-                    customdata=np.stack([alphas, 100 * x, 100 * y], -1),
-                    hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>"
-                                  "OOD %{customdata[2]:.1f}%<extra>" + path["name"] + "</extra>")
+    line = scatter(
+        metrics.logit(x),
+        metrics.logit(y),
+        mode="lines",
+        line=dict(color=color, width=4 if big else 1.5),
+        name=path["name"] if big else "other sweeps (hover for names)",
+        legendgroup=None if big else "others",
+        showlegend=big or first_other,
+        customdata=np.stack([alphas, 100 * x, 100 * y], -1),
+        hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>"
+        "OOD %{customdata[2]:.1f}%<extra>" + path["name"] + "</extra>",
+    )
     ends = [int(np.argmin(np.abs(alphas - a))) for a in (0.0, 1.0)]
-    marks = scatter(metrics.logit(x[ends]), metrics.logit(y[ends]), mode="markers+text" if big else "markers",
-                     marker=dict(color=color, size=12 if big else 6, symbol=["circle", "square"]),
-                     text=list(path.get("endpoints", ("zero-shot", "fine-tuned"))),
-                     textposition=["top left", "bottom left"],
-                     cliponaxis=False, showlegend=False, hoverinfo="skip")
+    marks = scatter(
+        metrics.logit(x[ends]),
+        metrics.logit(y[ends]),
+        mode="markers+text" if big else "markers",
+        marker=dict(color=color, size=12 if big else 6, symbol=["circle", "square"]),
+        text=list(path.get("endpoints", ("zero-shot", "fine-tuned"))),
+        textposition=["top left", "bottom left"],
+        cliponaxis=False,
+        showlegend=False,
+        hoverinfo="skip",
+    )
     return [line, marks]
 
 
 def _current_trace(current: dict) -> dict:
     er = "" if current.get("er") is None else f"<br>ER {100 * current['er']:+.1f} pp"
-    return scatter([metrics.logit(current["x"])], [metrics.logit(current["y"])], mode="markers",  # named in the
-                    name=f"α = {current['alpha']:.2f}{er.replace('<br>', ', ')}",  # legend: a text label collided
-                    marker=dict(color="#ff7f0e", size=18, symbol="star"))
+    return scatter(
+        [metrics.logit(current["x"])],
+        [metrics.logit(current["y"])],
+        mode="markers",  # named in the
+        name=f"α = {current['alpha']:.2f}{er.replace('<br>', ', ')}",  # legend: a text label collided
+        marker=dict(color="#ff7f0e", size=18, symbol="star"),
+    )
 
 
-def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, float]] = (),
-                       fit: tuple[float, float] | None = None, current: dict | None = None,
-                       x_label: str = "ID accuracy", y_label: str = "OOD accuracy",
-                       title: str = "Effective robustness") -> go.Figure:
+def robustness_scatter(
+    paths: list[dict],
+    baselines: list[tuple[str, float, float]] = (),
+    fit: tuple[float, float] | None = None,
+    current: dict | None = None,
+    x_label: str = "ID accuracy",
+    y_label: str = "OOD accuracy",
+    title: str = "Effective robustness",
+) -> go.Figure:
     """ID (x) vs OOD (y) accuracy on logit-scaled axes (Taori et al., 2020).
 
     Args:
@@ -174,34 +279,66 @@ def robustness_scatter(paths: list[dict], baselines: list[tuple[str, float, floa
         current: {alpha, x, y, er} for the marker at the slider's alpha (er may be None).
     """
     others = [i for i, p in enumerate(paths) if not p.get("highlight", True)]
-    data = [t for i, path in enumerate(paths)
-            for t in _path_traces(path, ID_COLOR if i == 0 else OOD_COLORS[(i - 1) % len(OOD_COLORS)],
-                                  first_other=bool(others) and i == others[0])]
-    lo, hi = axis_range([p for path in paths for p in (path["x"], path["y"])]
-                         + [np.array([b[1], b[2]]) for b in baselines])
+    data = [
+        t
+        for i, path in enumerate(paths)
+        for t in _path_traces(
+            path,
+            ID_COLOR if i == 0 else OOD_COLORS[(i - 1) % len(OOD_COLORS)],
+            first_other=bool(others) and i == others[0],
+        )
+    ]
+    lo, hi = axis_range(
+        [p for path in paths for p in (path["x"], path["y"])] + [np.array([b[1], b[2]]) for b in baselines]
+    )
     diag = np.array([lo, hi])
     data.append(scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
     if baselines:
-        data.append(scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
-                             mode="markers", name="baseline models", text=[b[0] for b in baselines],
-                             marker=dict(color="#7f7f7f", size=10, symbol="diamond"),
-                             hovertemplate="%{text}<extra>baseline</extra>"))
+        data.append(
+            scatter(
+                metrics.logit([b[1] for b in baselines]),
+                metrics.logit([b[2] for b in baselines]),
+                mode="markers",
+                name="baseline models",
+                text=[b[0] for b in baselines],
+                marker=dict(color="#7f7f7f", size=10, symbol="diamond"),
+                hovertemplate="%{text}<extra>baseline</extra>",
+            )
+        )
     if fit is not None:
-        data.append(scatter(diag, fit[0] * diag + fit[1], mode="lines", name="baselines' linear fit",
-                             line=dict(color="#7f7f7f", dash="dash")))
+        data.append(
+            scatter(
+                diag,
+                fit[0] * diag + fit[1],
+                mode="lines",
+                name="baselines' linear fit",
+                line=dict(color="#7f7f7f", dash="dash"),
+            )
+        )
     if current is not None:
         data.append(_current_trace(current))
     tickvals, ticktext = logit_ticks(lo, hi)
     axis = dict(range=[lo, hi], tickvals=tickvals, ticktext=ticktext, zeroline=False)
-    return figure(data, title, f"{x_label} (logit scale)", f"{y_label} (logit scale)", xaxis=axis,
-                   yaxis={**axis, "scaleanchor": "x"})  # equal scales: y = x at 45 degrees
+    return figure(
+        data,
+        title,
+        f"{x_label} (logit scale)",
+        f"{y_label} (logit scale)",
+        xaxis=axis,
+        yaxis={**axis, "scaleanchor": "x"},
+    )  # equal scales: y = x at 45 degrees
 
 
 # ----------------------------------------------------------------------------- 3. loss
 
 
-def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | None = None,
-              id_name: str | None = None, barriers: dict[str, float] | None = None) -> go.Figure:
+def loss_path(
+    alphas: np.ndarray,
+    losses: dict[str, np.ndarray],
+    alpha: float | None = None,
+    id_name: str | None = None,
+    barriers: dict[str, float] | None = None,
+) -> go.Figure:
     """Loss of each set along the path, with the chord between its endpoint losses (dashed).
 
     A curve above its chord is a loss barrier; the title prints the largest barrier's height.
@@ -209,11 +346,27 @@ def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | 
     colors = dataset_colors(list(losses), id_name)
     data = []
     for name, loss in losses.items():
-        data.append(scatter(alphas, loss, mode="lines", name=pretty(name), legendgroup=name,
-                             line=dict(color=colors[name], width=4 if name == id_name else 2)))
-        data.append(scatter(alphas, metrics.chord(loss, alphas), mode="lines", legendgroup=name,
-                             line=dict(color=colors[name], width=1.5, dash="dash"), showlegend=False,
-                             hoverinfo="skip"))
+        data.append(
+            scatter(
+                alphas,
+                loss,
+                mode="lines",
+                name=pretty(name),
+                legendgroup=name,
+                line=dict(color=colors[name], width=4 if name == id_name else 2),
+            )
+        )
+        data.append(
+            scatter(
+                alphas,
+                metrics.chord(loss, alphas),
+                mode="lines",
+                legendgroup=name,
+                line=dict(color=colors[name], width=1.5, dash="dash"),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     title = "Loss along the path"
     if barriers:
         worst = max(barriers, key=barriers.get)
@@ -224,17 +377,25 @@ def loss_path(alphas: np.ndarray, losses: dict[str, np.ndarray], alpha: float | 
 # ----------------------------------------------------------------------------- 4. your own image
 
 
-def path_probabilities(alphas: np.ndarray, probs: np.ndarray, classnames: list[str],
-                       alpha: float | None = None, k: int = 5, first=()) -> go.Figure:
+def path_probabilities(
+    alphas: np.ndarray, probs: np.ndarray, classnames: list[str], alpha: float | None = None, k: int = 5, first=()
+) -> go.Figure:
     """One image's class probabilities along alpha: the classes `first` (those a list beside it names), then
     those that peak highest, k in all. probs (A, C)."""
     peaks = [int(c) for c in np.argsort(-probs.max(axis=0), kind="stable") if int(c) not in {int(f) for f in first}]
-    top = ([int(c) for c in first] + peaks)[:max(k, len(first))]
+    top = ([int(c) for c in first] + peaks)[: max(k, len(first))]
     palette = plotly.colors.qualitative.D3
-    data = [scatter(alphas, 100 * probs[:, c], mode="lines+markers", name=classnames[c],
-                     line=dict(width=3, color=palette[j % len(palette)])) for j, c in enumerate(top)]
-    return figure(data, "This image's top classes along the path", "α", "probability (%)",
-                   **_alpha_marker(alpha))
+    data = [
+        scatter(
+            alphas,
+            100 * probs[:, c],
+            mode="lines+markers",
+            name=classnames[c],
+            line=dict(width=3, color=palette[j % len(palette)]),
+        )
+        for j, c in enumerate(top)
+    ]
+    return figure(data, "This image's top classes along the path", "α", "probability (%)", **_alpha_marker(alpha))
 
 
 # ----------------------------------------------------------------------------- 5. loss plane
@@ -249,7 +410,7 @@ def nats_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[s
     ticks = [t for t in NATS_TICKS if lo <= t <= hi]
     if len(ticks) < 3:
         ticks = sorted({r for t in np.geomspace(lo, hi, 6) if lo <= (r := float(f"{t:.2g}")) <= hi})
-    ticks = ticks[::-(-len(ticks) // most)]  # every k-th, at most `most`
+    ticks = ticks[:: -(-len(ticks) // most)]  # every k-th, at most `most`
     return [float(np.log10(t)) for t in ticks], [f"{t:g}" for t in ticks]
 
 
@@ -257,29 +418,88 @@ def _plane_marks(points: dict[str, tuple[float, float]], alpha: float | None, n:
     """Panel n's WiSE-FT segment (0,0)-(1,0), the current alpha's star, and the three weight sets
     labelled above (y > 0) or below their marker, on a white box."""
     ax, ay = ("x", "y") if n == 1 else (f"x{n}", f"y{n}")
-    data = [scatter([0, 1], [0, 0], mode="lines", xaxis=ax, yaxis=ay, showlegend=False, hoverinfo="skip",
-                     line=dict(color=PLANE_SEGMENT_COLOR, width=4))]
+    data = [
+        scatter(
+            [0, 1],
+            [0, 0],
+            mode="lines",
+            xaxis=ax,
+            yaxis=ay,
+            showlegend=False,
+            hoverinfo="skip",
+            line=dict(color=PLANE_SEGMENT_COLOR, width=4),
+        )
+    ]
     xy = np.array(list(points.values()), dtype=float)  # (3, 2)
-    data.append(scatter(xy[:, 0], xy[:, 1], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
-                         text=list(points), hovertemplate="%{text}<extra></extra>",
-                         marker=dict(size=11, color="white", line=dict(width=2, color="black"))))
+    data.append(
+        scatter(
+            xy[:, 0],
+            xy[:, 1],
+            mode="markers",
+            xaxis=ax,
+            yaxis=ay,
+            showlegend=False,
+            text=list(points),
+            hovertemplate="%{text}<extra></extra>",
+            marker=dict(size=11, color="white", line=dict(width=2, color="black")),
+        )
+    )
     if alpha is not None:
-        data.append(scatter([alpha], [0.0], mode="markers", xaxis=ax, yaxis=ay, showlegend=False,
-                             hovertemplate=f"WiSE-FT, α = {alpha:.2f}<extra></extra>",
-                             marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR,
-                                         line=dict(width=1, color="white"))))
+        data.append(
+            scatter(
+                [alpha],
+                [0.0],
+                mode="markers",
+                xaxis=ax,
+                yaxis=ay,
+                showlegend=False,
+                hovertemplate=f"WiSE-FT, α = {alpha:.2f}<extra></extra>",
+                marker=dict(size=16, symbol="star", color=PLANE_SEGMENT_COLOR, line=dict(width=1, color="white")),
+            )
+        )
     if alpha is not None:
-        notes = [dict(x=alpha, y=0, xref=ax, yref=ay, text=f"α = {alpha:.2f}", showarrow=False, yshift=18,
-                      font=dict(size=12, color=PLANE_SEGMENT_COLOR), bgcolor="rgba(255,255,255,0.85)")]
+        notes = [
+            dict(
+                x=alpha,
+                y=0,
+                xref=ax,
+                yref=ay,
+                text=f"α = {alpha:.2f}",
+                showarrow=False,
+                yshift=18,
+                font=dict(size=12, color=PLANE_SEGMENT_COLOR),
+                bgcolor="rgba(255,255,255,0.85)",
+            )
+        ]
     else:
         notes = []
-    notes += [dict(x=x, y=y, xref=ax, yref=ay, text=label, showarrow=True, arrowhead=0, ax=0, ay=26 if y <= 0 else -26,
-                  bgcolor="rgba(255,255,255,0.85)", font=dict(size=13)) for label, (x, y) in points.items()]
+    notes += [
+        dict(
+            x=x,
+            y=y,
+            xref=ax,
+            yref=ay,
+            text=label,
+            showarrow=True,
+            arrowhead=0,
+            ax=0,
+            ay=26 if y <= 0 else -26,
+            bgcolor="rgba(255,255,255,0.85)",
+            font=dict(size=13),
+        )
+        for label, (x, y) in points.items()
+    ]
     return data, notes
 
 
-def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], points: dict[str, tuple[float, float]],
-               alpha: float | None = None, title: str = "Loss on the plane through three weight sets") -> go.Figure:
+def loss_plane(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    surfaces: dict[str, np.ndarray],
+    points: dict[str, tuple[float, float]],
+    alpha: float | None = None,
+    title: str = "Loss on the plane through three weight sets",
+) -> go.Figure:
     """Loss on a plane of weight space (core.lmc), one panel per surface side by side, axes to scale.
 
     Args:
@@ -302,14 +522,37 @@ def loss_plane(xs: np.ndarray, ys: np.ndarray, surfaces: dict[str, np.ndarray], 
         marks, labels = _plane_marks(points, alpha, n)
         data += marks
         notes += labels
-        layout[f"xaxis{sfx}"] = dict(**BASE_LAYOUT["xaxis"], domain=domain, range=[xs[0], xs[-1]],
-                                     constrain="domain", zeroline=False, anchor=f"y{sfx}",
-                                     title=dict(text="x (units of ‖θ1 − θ0‖)"))
-        layout[f"yaxis{sfx}"] = dict(**BASE_LAYOUT["yaxis"], range=[ys[0], ys[-1]], scaleanchor=f"x{sfx}",
-                                     scaleratio=1, constrain="domain", zeroline=False, anchor=f"x{sfx}",
-                                     title=dict(text="y" if n == 1 else ""))  # equal scales: axes to scale
-        notes.append(dict(x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
-                          text=f"<b>{name}</b>", font=dict(size=15)))
+        layout[f"xaxis{sfx}"] = dict(
+            **BASE_LAYOUT["xaxis"],
+            domain=domain,
+            range=[xs[0], xs[-1]],
+            constrain="domain",
+            zeroline=False,
+            anchor=f"y{sfx}",
+            title=dict(text="x (units of ‖θ1 − θ0‖)"),
+        )
+        layout[f"yaxis{sfx}"] = dict(
+            **BASE_LAYOUT["yaxis"],
+            range=[ys[0], ys[-1]],
+            scaleanchor=f"x{sfx}",
+            scaleratio=1,
+            constrain="domain",
+            zeroline=False,
+            anchor=f"x{sfx}",
+            title=dict(text="y" if n == 1 else ""),
+        )  # equal scales: axes to scale
+        notes.append(
+            dict(
+                x=sum(domain) / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                yanchor="bottom",
+                showarrow=False,
+                text=f"<b>{name}</b>",
+                font=dict(size=15),
+            )
+        )
     # height: short enough that y (not x) limits each panel up to ~1280 px wide, so the to-scale panels fill
     # their height and sit under their titles; wider screens shrink the panels horizontally instead
     return figure(data, title, "", "", height=340, annotations=notes, margin=dict(l=50, r=20, t=75, b=45), **layout)
@@ -320,10 +563,21 @@ def _plane_contour(xs, ys, loss: np.ndarray, name: str, ax: str, ay: str, colora
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.log10(loss)  # (len(ys), len(xs))
     text = [["undefined" if not np.isfinite(v) else f"{v:.3f} nats" for v in row] for row in loss]
-    return {"type": "contour", "x": np.asarray(xs), "y": np.asarray(ys), "z": z, "xaxis": ax, "yaxis": ay,
-            "coloraxis": coloraxis, "connectgaps": False, "ncontours": 14, "contours": dict(coloring="heatmap"),
-            "line": dict(width=0.5, color="rgba(255,255,255,0.5)"), "text": text,
-            "hovertemplate": "(%{x:.2f}, %{y:.2f}): %{text}<extra>" + name + "</extra>"}
+    return {
+        "type": "contour",
+        "x": np.asarray(xs),
+        "y": np.asarray(ys),
+        "z": z,
+        "xaxis": ax,
+        "yaxis": ay,
+        "coloraxis": coloraxis,
+        "connectgaps": False,
+        "ncontours": 14,
+        "contours": dict(coloring="heatmap"),
+        "line": dict(width=0.5, color="rgba(255,255,255,0.5)"),
+        "text": text,
+        "hovertemplate": "(%{x:.2f}, %{y:.2f}): %{text}<extra>" + name + "</extra>",
+    }
 
 
 def _plane_colors(loss: np.ndarray, right: float) -> dict:
@@ -332,6 +586,17 @@ def _plane_colors(loss: np.ndarray, right: float) -> dict:
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.1, 1.0)
     hi = max(hi, lo * 1.01)
     tickvals, ticktext = nats_ticks(lo, hi)
-    return dict(colorscale="Viridis", cmin=np.log10(lo), cmax=np.log10(hi),
-                colorbar=dict(title=dict(text="nats"), tickvals=tickvals, ticktext=ticktext, thickness=12,
-                              len=0.85, x=right + 0.01, xanchor="left"))
+    return dict(
+        colorscale="Viridis",
+        cmin=np.log10(lo),
+        cmax=np.log10(hi),
+        colorbar=dict(
+            title=dict(text="nats"),
+            tickvals=tickvals,
+            ticktext=ticktext,
+            thickness=12,
+            len=0.85,
+            x=right + 0.01,
+            xanchor="left",
+        ),
+    )

@@ -23,7 +23,7 @@ from pathlib import Path
 import plotly
 import streamlit.components.v1 as components
 
-from explorer.payload import LiveArgs, Payload, PathsPayload
+from explorer.payload import LiveArgs, PathsPayload, Payload
 
 LIVE_DIR = Path(__file__).resolve().parent / "components" / "live"
 PLOTLY_JS = LIVE_DIR / "plotly.min.js"  # gitignored: copied from the plotly package on first use
@@ -52,8 +52,14 @@ def payload_id(payload: Payload | PathsPayload, presenter: bool, key: str) -> st
     return hashlib.sha1(f"{text}|{presenter}|{key}".encode()).hexdigest()[:16]
 
 
-def live_view(payload: Payload | PathsPayload, key: str, presenter: bool = False, alpha_tabs: Sequence[str] = (),
-              charts: Sequence[str] | None = None, compact: bool = False) -> None:
+def live_view(
+    payload: Payload | PathsPayload,
+    key: str,
+    presenter: bool = False,
+    alpha_tabs: Sequence[str] = (),
+    charts: Sequence[str] | None = None,
+    compact: bool = False,
+) -> None:
     """Draw the live view of one payload (explorer.live); `key` names the run (the remembered alpha
     belongs to it). The browser rebuilds only when the payload, the presenter flag or the charts change.
     `alpha_tabs` names the page's tabs that show alpha-dependent things: while one is open, the
@@ -64,9 +70,16 @@ def live_view(payload: Payload | PathsPayload, key: str, presenter: bool = False
         ensure_plotly_js()
         _live = components.declare_component("wiseft_live", path=str(LIVE_DIR))
     shown = None if charts is None else list(charts)
-    args: LiveArgs = {"payload": payload, "payload_id": payload_id(payload, presenter, f"{key}|{shown}|{compact}"),
-                      "key_name": key, "presenter": presenter, "server_alpha": payload["alpha"],
-                      "alpha_tabs": list(alpha_tabs), "charts": shown, "compact": compact}
+    args: LiveArgs = {
+        "payload": payload,
+        "payload_id": payload_id(payload, presenter, f"{key}|{shown}|{compact}"),
+        "key_name": key,
+        "presenter": presenter,
+        "server_alpha": payload["alpha"],
+        "alpha_tabs": list(alpha_tabs),
+        "charts": shown,
+        "compact": compact,
+    }
     _live(**args, key="live", default=None)
 
 

@@ -18,11 +18,12 @@ SET_NOTES = {
 }
 
 
-def definitions_md(endpoints: tuple[str, str], fit: tuple[float, float] | None,
-                   path: tuple[np.ndarray, np.ndarray, str] | None = None) -> str:
+def definitions_md(
+    endpoints: tuple[str, str], fit: tuple[float, float] | None, path: tuple[np.ndarray, np.ndarray, str] | None = None
+) -> str:
     """Markdown definitions of the terms on the charts; the fit's numbers when there is one, and the two barrier
     definitions worked out on `path`: (alphas, ID accuracy, the ID set's name) of the path shown."""
-    fit_line = ("" if fit is None else f" Here: logit(OOD) = {fit[0]:.3f} · logit(ID) {fit[1]:+.3f}.")
+    fit_line = "" if fit is None else f" Here: logit(OOD) = {fit[0]:.3f} · logit(ID) {fit[1]:+.3f}."
     return (
         "**ID and OOD.** *In-distribution* (ID) data look like the fine-tuning data; *out-of-distribution* (OOD) "
         "sets show the same classes under a *distribution shift* (sketches, renditions, new poses...).\n\n"
@@ -33,20 +34,24 @@ def definitions_md(endpoints: tuple[str, str], fit: tuple[float, float] | None,
         "fitted by least squares to baseline models." + fit_line + " A model's ER is its OOD accuracy "
         "minus the fit's prediction at its ID accuracy: how much more robust it is than its ID accuracy "
         "alone predicts. It is shown only for paths that start at a zero-shot model.\n\n"
-        + barriers_md(path) + "\n\n" + INTERVALS_MD)
+        + barriers_md(path)
+        + "\n\n"
+        + INTERVALS_MD
+    )
 
 
 INTERVALS_MD = (
     "**What a 95% interval is here.** An eval set is a sample of its distribution: another sample of the same size "
     "would give other accuracies. Every ± on the tiles is a 95% interval over the set's examples. *One accuracy:* "
-    "the Wilson score interval of k right out of N. *A change* (the tiles' \"vs α=0\" and \"vs α=1\"): both "
+    'the Wilson score interval of k right out of N. *A change* (the tiles\' "vs α=0" and "vs α=1"): both '
     "accuracies are measured on the same examples, so the interval comes from resampling the examples and "
     "recomputing the difference (paired: most examples are right, or wrong, at both alphas, which makes it much "
     "narrower than two separate intervals suggest). *Within noise:* that interval contains 0, so the data do not "
-    "say which way the change goes; the page then says \"within noise\" instead of a gain or a loss. The average "
+    'say which way the change goes; the page then says "within noise" instead of a gain or a loss. The average '
     "over the OOD sets resamples each set on its own. The live view computes these in closed form at every α "
     "(`core.results.uncertainty`'s bands); the notebooks' sentences use the bootstrap itself "
-    "(`core.results.claims.verdict`), which agrees within about 0.1 pp.")
+    "(`core.results.claims.verdict`), which agrees within about 0.1 pp."
+)
 
 
 def barriers_md(path: tuple[np.ndarray, np.ndarray, str] | None = None) -> str:
@@ -63,7 +68,8 @@ def barriers_md(path: tuple[np.ndarray, np.ndarray, str] | None = None) -> str:
         "- *Frankle et al.'s barrier* (2020): max over α of f(θα) − ½·[f(θ0) + f(θ1)], the worst value on the path "
         "minus the mean of the two ends. They call a pair *stable* when this error barrier is below 2%.\n\n"
         f"With equal ends the chord is flat at their value and the two agree: error {100 * toy_error[0]:g}% at both "
-        f"ends and {100 * toy_error[1]:g}% at α = 0.5 gives {toy['chord']:.1f} pp and {toy['frankle']:.1f} pp.")
+        f"ends and {100 * toy_error[1]:g}% at α = 0.5 gives {toy['chord']:.1f} pp and {toy['frankle']:.1f} pp."
+    )
     if path is not None:
         alphas, acc, name = path
         error = 1 - np.asarray(acc, dtype=float)
@@ -71,12 +77,16 @@ def barriers_md(path: tuple[np.ndarray, np.ndarray, str] | None = None) -> str:
             b = {d: 100 * metrics.barrier(error, alphas, d) for d in metrics.BARRIER_DEFINITIONS}
             ends = f"error {100 * error[0]:.1f}% at α = 0 and {100 * error[-1]:.1f}% at α = 1"
             if b["frankle"] - b["chord"] < 1:
-                text += (f" On this path's ID set ({name}), {ends}, the ends are close and so are the barriers: chord "
-                         f"{b['chord']:.1f} pp, Frankle et al.'s {b['frankle']:.1f} pp.")
+                text += (
+                    f" On this path's ID set ({name}), {ends}, the ends are close and so are the barriers: chord "
+                    f"{b['chord']:.1f} pp, Frankle et al.'s {b['frankle']:.1f} pp."
+                )
             else:
                 below = ", although the path never rises above its chord" if b["chord"] < 0.05 else ""
-                text += (f" With unequal ends they part: on this path's ID set ({name}), {ends}, the chord barrier is "
-                         f"{b['chord']:.1f} pp and Frankle et al.'s {b['frankle']:.1f} pp. Frankle et al.'s counts "
-                         f"half the gap between the ends ({50 * abs(error[0] - error[-1]):.1f} pp) or more{below}: "
-                         "their 2% criterion was made for pairs whose ends are equally good (two children of one parent).")
+                text += (
+                    f" With unequal ends they part: on this path's ID set ({name}), {ends}, the chord barrier is "
+                    f"{b['chord']:.1f} pp and Frankle et al.'s {b['frankle']:.1f} pp. Frankle et al.'s counts "
+                    f"half the gap between the ends ({50 * abs(error[0] - error[-1]):.1f} pp) or more{below}: "
+                    "their 2% criterion was made for pairs whose ends are equally good (two children of one parent)."
+                )
     return text

@@ -39,8 +39,9 @@ def _seed(widget: str, value, options: list) -> None:
         st.session_state[widget] = value
 
 
-def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True,
-                     asked: dict | None = None) -> dict:
+def view_controls_ui(
+    ra: state.RunArrays, key: str, dataset: str | None, wide: bool = True, asked: dict | None = None
+) -> dict:
     """The server-side choices of the live view: the set for per-class changes and the gallery, the α
     to compare with, the class filter and the scatter's OOD axis (each change reruns the script); `asked`:
     the link's ref, class and y. Four columns, or two rows of two (`wide=False`, presenter mode: larger type
@@ -55,16 +56,28 @@ def view_controls_ui(ra: state.RunArrays, key: str, dataset: str | None, wide: b
     _seed(f"y:{key}", asked.get("y"), state.y_options(ra))
     c1, c2, c3, c4 = st.columns(4) if wide else [*st.columns(2), *st.columns(2)]
     names = list(ra.sets)
-    dataset = c1.selectbox("eval set (per-class, gallery)", names, key=f"set:{key}",
-                           index=names.index(dataset) if dataset in names else 0)
-    ref_alpha = c2.select_slider("compare with α", options=refs, value=None if f"ref:{key}" in st.session_state else
-                                 (0.0 if state.view_index(ra, 0.0) is not None else refs[0]),
-                                 format_func=lambda a: f"{a:.2f}", key=f"ref:{key}")
+    dataset = c1.selectbox(
+        "eval set (per-class, gallery)", names, key=f"set:{key}", index=names.index(dataset) if dataset in names else 0
+    )
+    ref_alpha = c2.select_slider(
+        "compare with α",
+        options=refs,
+        value=None if f"ref:{key}" in st.session_state else (0.0 if state.view_index(ra, 0.0) is not None else refs[0]),
+        format_func=lambda a: f"{a:.2f}",
+        key=f"ref:{key}",
+    )
     cls = c3.selectbox("class filter", [ALL_CLASSES, *ra.classnames], key=f"cls:{key}")
-    y_name = c4.selectbox("scatter's y axis", state.y_options(ra), key=f"y:{key}",
-                          format_func=charts.pretty) if ra.ood_names else None
-    return {"ref_alpha": float(ref_alpha), "dataset": dataset, "y_name": y_name,
-            "cls": None if cls == ALL_CLASSES else ra.classnames.index(cls)}
+    y_name = (
+        c4.selectbox("scatter's y axis", state.y_options(ra), key=f"y:{key}", format_func=charts.pretty)
+        if ra.ood_names
+        else None
+    )
+    return {
+        "ref_alpha": float(ref_alpha),
+        "dataset": dataset,
+        "y_name": y_name,
+        "cls": None if cls == ALL_CLASSES else ra.classnames.index(cls),
+    }
 
 
 def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
@@ -75,8 +88,13 @@ def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
     b = float(grid[int(np.argmin(np.abs(grid - alpha)))])
     c1, c2 = st.columns([3, 2])
     c1.markdown(f"Examples at **α = {b:.2f}**, the live slider's nearest swept α (the gallery follows it as it moves).")
-    kind = c2.radio("show", ["fixed", "broken"], horizontal=True, key=f"kind:{key}",
-                    format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k])
+    kind = c2.radio(
+        "show",
+        ["fixed", "broken"],
+        horizontal=True,
+        key=f"kind:{key}",
+        format_func=lambda k: {"fixed": "fixed ✓", "broken": "broken ✗"}[k],
+    )
     if abs(a - b) < 1e-9:
         st.info("Both alphas are the same: move the α slider (or 'compare with α') to see which predictions change.")
     idx = state.flips(ra, dataset, a, b)[kind]
@@ -84,21 +102,24 @@ def changes_ui(ra: state.RunArrays, controls: dict, alpha: float) -> None:
     if cls is not None:
         idx = idx[ra.sets[dataset].labels[idx] == cls]
     verb = "wrong → right" if kind == "fixed" else "right → wrong"
-    st.markdown(f"**{len(idx)} {kind}** examples of *{dataset}* ({verb} from α={a:.2f} to α={b:.2f})"
-                + (f", true class *{ra.classnames[cls]}*" if cls is not None else ""))
+    st.markdown(
+        f"**{len(idx)} {kind}** examples of *{dataset}* ({verb} from α={a:.2f} to α={b:.2f})"
+        + (f", true class *{ra.classnames[cls]}*" if cls is not None else "")
+    )
     if len(idx):
         limit = st.select_slider("examples shown", [6, 12, 24, 48], value=12, key=f"limit:{key}")
         example_grid_ui(ra, dataset, idx[:limit], a, b)
 
 
 def _top_line(ra: state.RunArrays, alpha: float, classes: np.ndarray, probs: np.ndarray, label: int) -> str:
-    items = [f"{'**' if c == label else ''}{ra.classnames[c]} {pct(p)}{'**' if c == label else ''}"
-             for c, p in zip(classes, probs)]
+    items = [
+        f"{'**' if c == label else ''}{ra.classnames[c]} {pct(p)}{'**' if c == label else ''}"
+        for c, p in zip(classes, probs)
+    ]
     return f"α={alpha:.2f}: " + ", ".join(items)
 
 
-def example_grid_ui(ra: state.RunArrays, dataset: str, idx: np.ndarray, a: float, b: float,
-                    per_row: int = 6) -> None:
+def example_grid_ui(ra: state.RunArrays, dataset: str, idx: np.ndarray, a: float, b: float, per_row: int = 6) -> None:
     """Each example: its image, true label, and top-3 predictions with probabilities at both alphas."""
     top_a, probs_a = state.top_predictions(ra, dataset, idx, a)
     top_b, probs_b = state.top_predictions(ra, dataset, idx, b)
@@ -111,9 +132,12 @@ def example_grid_ui(ra: state.RunArrays, dataset: str, idx: np.ndarray, a: float
                 st.caption(f"(image unavailable: {ra.sets[dataset].ids[i]})")
             else:
                 st.image(thumb)
-            st.markdown(f"true: **{ra.classnames[label]}**  \n"
-                        + _top_line(ra, a, top_a[j], probs_a[j], label) + "  \n"
-                        + _top_line(ra, b, top_b[j], probs_b[j], label))
+            st.markdown(
+                f"true: **{ra.classnames[label]}**  \n"
+                + _top_line(ra, a, top_a[j], probs_a[j], label)
+                + "  \n"
+                + _top_line(ra, b, top_b[j], probs_b[j], label)
+            )
 
 
 # ----------------------------------------------------------------------------- your own image
@@ -154,8 +178,10 @@ def read_upload(name: str, data: bytes) -> tuple[Image.Image, str]:
         kind = "a text file" if data[:512].isascii() else "not an image format Pillow can read"
         raise ValueError(f"{name} is {kind}, not an image; upload a {UPLOAD_TYPES} file") from None
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return (Image.alpha_composite(white, rgba).convert("RGB"),
-            f"{name} has transparent pixels: they are shown and classified on a white background.")
+    return (
+        Image.alpha_composite(white, rgba).convert("RGB"),
+        f"{name} has transparent pixels: they are shown and classified on a white background.",
+    )
 
 
 def pick_image_ui(ra: state.RunArrays, key: str) -> tuple[Image.Image | None, str]:
@@ -207,6 +233,10 @@ def try_image_ui(ra: state.RunArrays, alpha: float) -> None:
     left.markdown(note)
     near = int(np.argmin(np.abs(np.asarray(grid) - alpha)))
     top = np.argsort(-probs[near], kind="stable")[:3]  # the list and the chart name the same classes
-    left.markdown(f"at α={grid[near]:.2f}" + (" (nearest grid point)" if abs(grid[near] - alpha) > 1e-6 else "")
-                  + ":  \n" + "  \n".join(f"{ra.classnames[c]}: {pct(probs[near, c])}" for c in top))
+    left.markdown(
+        f"at α={grid[near]:.2f}"
+        + (" (nearest grid point)" if abs(grid[near] - alpha) > 1e-6 else "")
+        + ":  \n"
+        + "  \n".join(f"{ra.classnames[c]}: {pct(probs[near, c])}" for c in top)
+    )
     right.plotly_chart(charts.path_probabilities(np.asarray(grid), probs, ra.classnames, alpha, first=top), **PLOTLY)

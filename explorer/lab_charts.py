@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.results import metrics
+from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, axis_range, figure, logit_ticks, scatter
 from explorer.lab_text import METHOD_NAMES
-from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, figure, scatter, axis_range, logit_ticks
 
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
 
@@ -38,25 +38,75 @@ def spawn_barriers(spawn: dict) -> go.Figure:
     Frankle et al.'s 2% stability line."""
     ticks = [k_text(k, spawn["steps_per_epoch"]) for k in spawn["k_steps"]]
     k = np.arange(len(ticks))  # evenly spaced: the spawn points span 1 step to epochs
-    err, loss, line = 100 * np.asarray(spawn["error_barrier"]), np.asarray(spawn["loss_barrier"]), 100 * spawn["stable_error_barrier"]
+    err, loss, line = (
+        100 * np.asarray(spawn["error_barrier"]),
+        np.asarray(spawn["loss_barrier"]),
+        100 * spawn["stable_error_barrier"],
+    )
     colors = [STABLE_COLOR if e < line else UNSTABLE_COLOR for e in err]
-    data = [scatter(k, err, mode="lines+markers", name="error barrier (%)", line=dict(color=ID_COLOR, width=3),
-                     marker=dict(size=11, color=colors, line=dict(color="white", width=1)),
-                     customdata=ticks, hovertemplate="k = %{customdata}: %{y:.2f}%<extra>error barrier</extra>"),
-            scatter(k, loss, mode="lines+markers", name="loss barrier (nats, right axis)", yaxis="y2",
-                     line=dict(color="#ff7f0e", width=2, dash="dash"), marker=dict(size=8, symbol="square"),
-                     customdata=ticks, hovertemplate="k = %{customdata}: %{y:.3f} nats<extra>loss barrier</extra>")]
+    data = [
+        scatter(
+            k,
+            err,
+            mode="lines+markers",
+            name="error barrier (%)",
+            line=dict(color=ID_COLOR, width=3),
+            marker=dict(size=11, color=colors, line=dict(color="white", width=1)),
+            customdata=ticks,
+            hovertemplate="k = %{customdata}: %{y:.2f}%<extra>error barrier</extra>",
+        ),
+        scatter(
+            k,
+            loss,
+            mode="lines+markers",
+            name="loss barrier (nats, right axis)",
+            yaxis="y2",
+            line=dict(color="#ff7f0e", width=2, dash="dash"),
+            marker=dict(size=8, symbol="square"),
+            customdata=ticks,
+            hovertemplate="k = %{customdata}: %{y:.3f} nats<extra>loss barrier</extra>",
+        ),
+    ]
     top = max(float(err.max()), line) * 1.25
-    shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2))]
-    notes = [dict(x=1, xref="paper", y=line, xanchor="right", yanchor="bottom", showarrow=False,
-                  text=f"stable below {line:g}%", font=dict(color=STABLE_COLOR, size=13))]
-    return figure(data, "Barrier between two children, by k", "k: training shared before the split",
-                   "error barrier (%)", height=440, shapes=shapes, annotations=notes,
-                   xaxis=dict(tickmode="array", tickvals=k.tolist(), ticktext=ticks),
-                   yaxis=dict(range=[0, top], rangemode="tozero"),
-                   yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", nticks=6, tickformat=".3~f",
-                               range=[0, max(float(loss.max()), 1e-3) * 1.25], title=dict(text="loss barrier (nats)")),
-                   margin=dict(l=60, r=70, t=60, b=40))
+    shapes = [
+        dict(
+            type="line", x0=0, x1=1, xref="paper", y0=line, y1=line, line=dict(color=STABLE_COLOR, dash="dot", width=2)
+        )
+    ]
+    notes = [
+        dict(
+            x=1,
+            xref="paper",
+            y=line,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"stable below {line:g}%",
+            font=dict(color=STABLE_COLOR, size=13),
+        )
+    ]
+    return figure(
+        data,
+        "Barrier between two children, by k",
+        "k: training shared before the split",
+        "error barrier (%)",
+        height=440,
+        shapes=shapes,
+        annotations=notes,
+        xaxis=dict(tickmode="array", tickvals=k.tolist(), ticktext=ticks),
+        yaxis=dict(range=[0, top], rangemode="tozero"),
+        yaxis2=dict(
+            overlaying="y",
+            side="right",
+            showgrid=False,
+            tickmode="auto",
+            nticks=6,
+            tickformat=".3~f",
+            range=[0, max(float(loss.max()), 1e-3) * 1.25],
+            title=dict(text="loss barrier (nats)"),
+        ),
+        margin=dict(l=60, r=70, t=60, b=40),
+    )
 
 
 def spawn_paths(spawn: dict) -> go.Figure:
@@ -64,10 +114,24 @@ def spawn_paths(spawn: dict) -> go.Figure:
     alphas, acc = np.asarray(spawn["alphas"]), np.asarray(spawn["accuracy"], dtype=float)
     shades = [f"rgba(31, 59, 115, {0.3 + 0.7 * i / max(len(acc) - 1, 1):.2f})" for i in range(len(acc))]
     per_epoch = spawn["steps_per_epoch"]
-    data = [scatter(alphas, 100 * (1 - row), mode="lines+markers", name=_k_label(k, per_epoch), line=dict(color=c, width=3),
-                     hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k, per_epoch) + "</extra>")
-            for row, k, c in zip(acc, spawn["k_steps"], shades)]
-    return figure(data, "The path from the parent to each child, for each k", "α (0 = the parent, 1 = the child split at k)", "ID error (%)", height=440)
+    data = [
+        scatter(
+            alphas,
+            100 * (1 - row),
+            mode="lines+markers",
+            name=_k_label(k, per_epoch),
+            line=dict(color=c, width=3),
+            hovertemplate="α=%{x:.2f}: %{y:.2f}% error<extra>" + _k_label(k, per_epoch) + "</extra>",
+        )
+        for row, k, c in zip(acc, spawn["k_steps"], shades)
+    ]
+    return figure(
+        data,
+        "The path from the parent to each child, for each k",
+        "α (0 = the parent, 1 = the child split at k)",
+        "ID error (%)",
+        height=440,
+    )
 
 
 def swa_chart(swa: dict) -> go.Figure:
@@ -78,22 +142,58 @@ def swa_chart(swa: dict) -> go.Figure:
     colors = [ID_COLOR if m["name"] == "average" else "#9aa5bd" for m in models]
     x = list(range(len(models)))
     named = lambda fmt: [fmt(m) if i in (0, len(models) - 2, len(models) - 1) else "" for i, m in enumerate(models)]
-    data = [dict(type="bar", x=x, y=[m["id_loss"] for m in models], marker=dict(color=colors), name="ID loss",
-                 text=named(lambda m: f"{m['id_loss']:.4f}"), textposition="outside", cliponaxis=False,
-                 constraintext="none", textfont=dict(size=12),
-                 customdata=names, hovertemplate="%{customdata}: %{y:.4f} nats<extra>ID loss</extra>", showlegend=False),
-            dict(type="bar", x=x, y=[100 * m["ood_acc"] for m in models], marker=dict(color=colors), name="avg OOD",
-                 xaxis="x2", yaxis="y2", text=named(lambda m: f"{100 * m['ood_acc']:.1f}"), textposition="outside",
-                 constraintext="none", textfont=dict(size=12),
-                 cliponaxis=False, customdata=names, showlegend=False,
-                 hovertemplate="%{customdata}: %{y:.1f}%<extra>avg OOD accuracy</extra>")]
+    data = [
+        dict(
+            type="bar",
+            x=x,
+            y=[m["id_loss"] for m in models],
+            marker=dict(color=colors),
+            name="ID loss",
+            text=named(lambda m: f"{m['id_loss']:.4f}"),
+            textposition="outside",
+            cliponaxis=False,
+            constraintext="none",
+            textfont=dict(size=12),
+            customdata=names,
+            hovertemplate="%{customdata}: %{y:.4f} nats<extra>ID loss</extra>",
+            showlegend=False,
+        ),
+        dict(
+            type="bar",
+            x=x,
+            y=[100 * m["ood_acc"] for m in models],
+            marker=dict(color=colors),
+            name="avg OOD",
+            xaxis="x2",
+            yaxis="y2",
+            text=named(lambda m: f"{100 * m['ood_acc']:.1f}"),
+            textposition="outside",
+            constraintext="none",
+            textfont=dict(size=12),
+            cliponaxis=False,
+            customdata=names,
+            showlegend=False,
+            hovertemplate="%{customdata}: %{y:.1f}%<extra>avg OOD accuracy</extra>",
+        ),
+    ]
     ticks = dict(tickvals=x, ticktext=[_short(n) for n in names], tickangle=-45)
     ood = [100 * m["ood_acc"] for m in models]
-    return figure(data, "SWA: snapshots of a constant-learning-rate phase and their average", "", "ID loss (nats)",
-                   height=460, xaxis=dict(domain=[0, 0.4], **ticks), xaxis2=dict(domain=[0.6, 1], anchor="y2", **ticks),
-                   yaxis2=dict(anchor="x2", title=dict(text="average OOD accuracy (%)"), gridcolor="#e8e8e8",
-                               range=[min(ood) - 2, max(ood) + 1.5]),
-                   margin=dict(l=60, r=20, t=60, b=110))
+    return figure(
+        data,
+        "SWA: snapshots of a constant-learning-rate phase and their average",
+        "",
+        "ID loss (nats)",
+        height=460,
+        xaxis=dict(domain=[0, 0.4], **ticks),
+        xaxis2=dict(domain=[0.6, 1], anchor="y2", **ticks),
+        yaxis2=dict(
+            anchor="x2",
+            title=dict(text="average OOD accuracy (%)"),
+            gridcolor="#e8e8e8",
+            range=[min(ood) - 2, max(ood) + 1.5],
+        ),
+        margin=dict(l=60, r=20, t=60, b=110),
+    )
 
 
 def _short(name: str) -> str:
@@ -108,16 +208,48 @@ def barrier_heatmap(soups: dict) -> go.Figure:
     ticks = [f"#{i + 1}" for i in range(len(names))]
     top = max(float(np.abs(m).max()), 1e-3)
     hover = [[f"{names[i]}<br>{names[j]}" for j in range(len(names))] for i in range(len(names))]
-    data = [dict(type="heatmap", z=m, x=ticks, y=ticks, text=[[f"{v:+.3f}" for v in row] for row in m],
-                 texttemplate="%{text}", textfont=dict(size=14), zmin=-top, zmax=top, colorscale="RdBu_r",
-                 customdata=hover, colorbar=dict(title=dict(text="nats")),
-                 hovertemplate="%{customdata}: %{z:.4f} nats<extra>midpoint barrier</extra>")]
+    data = [
+        dict(
+            type="heatmap",
+            z=m,
+            x=ticks,
+            y=ticks,
+            text=[[f"{v:+.3f}" for v in row] for row in m],
+            texttemplate="%{text}",
+            textfont=dict(size=14),
+            zmin=-top,
+            zmax=top,
+            colorscale="RdBu_r",
+            customdata=hover,
+            colorbar=dict(title=dict(text="nats")),
+            hovertemplate="%{customdata}: %{z:.4f} nats<extra>midpoint barrier</extra>",
+        )
+    ]
     key = "<br>".join(f"#{i + 1} {n}" for i, n in enumerate(names))
-    return figure(data, "Pairwise barriers of the ingredients", "", "", height=520,
-                   xaxis=dict(type="category", side="top"), yaxis=dict(type="category", autorange="reversed"),
-                   margin=dict(l=50, r=20, t=90, b=30 + 19 * len(names)),
-                   annotations=[dict(x=0, xref="paper", y=-0.03, yref="paper", yanchor="top", xanchor="left", align="left",
-                                     showarrow=False, text=key, font=dict(size=13))])
+    return figure(
+        data,
+        "Pairwise barriers of the ingredients",
+        "",
+        "",
+        height=520,
+        xaxis=dict(type="category", side="top"),
+        yaxis=dict(type="category", autorange="reversed"),
+        margin=dict(l=50, r=20, t=90, b=30 + 19 * len(names)),
+        annotations=[
+            dict(
+                x=0,
+                xref="paper",
+                y=-0.03,
+                yref="paper",
+                yanchor="top",
+                xanchor="left",
+                align="left",
+                showarrow=False,
+                text=key,
+                font=dict(size=13),
+            )
+        ],
+    )
 
 
 def _logit_axis(values: list[float]) -> dict:
@@ -140,32 +272,76 @@ def soups_scatter(soups: dict, baselines: list[tuple[str, float, float]] = ()) -
     robustness (OOD accuracy above the fit) is in its hover."""
     points, wise = soups["points"], soups["wiseft"]
     fit = metrics.fit_linear_trend([b[1] for b in baselines], [b[2] for b in baselines]) if len(baselines) > 1 else None
-    er = (lambda p: f"<br>ER {100 * metrics.effective_robustness(p['id_acc'], p['ood_acc'], fit):+.1f} pp") if fit else (lambda p: "")
+    er = (
+        (lambda p: f"<br>ER {100 * metrics.effective_robustness(p['id_acc'], p['ood_acc'], fit):+.1f} pp")
+        if fit
+        else (lambda p: "")
+    )
     symbols = {"ingredient": "circle-open", "uniform": "star", "greedy": "diamond"}
-    data = [scatter(metrics.logit([w["id_acc"] for w in wise]), metrics.logit([w["ood_acc"] for w in wise]),
-                     mode="lines", name="WiSE-FT (α from 0 to 1)", line=dict(color=ID_COLOR, width=4),
-                     customdata=[[w.get("alpha", np.nan), 100 * w["id_acc"], 100 * w["ood_acc"]] for w in wise],
-                     hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>OOD %{customdata[2]:.1f}%<extra>WiSE-FT</extra>")]
+    data = [
+        scatter(
+            metrics.logit([w["id_acc"] for w in wise]),
+            metrics.logit([w["ood_acc"] for w in wise]),
+            mode="lines",
+            name="WiSE-FT (α from 0 to 1)",
+            line=dict(color=ID_COLOR, width=4),
+            customdata=[[w.get("alpha", np.nan), 100 * w["id_acc"], 100 * w["ood_acc"]] for w in wise],
+            hovertemplate="α=%{customdata[0]:.2f}<br>ID %{customdata[1]:.1f}%<br>OOD %{customdata[2]:.1f}%<extra>WiSE-FT</extra>",
+        )
+    ]
     for i, kind in enumerate(dict.fromkeys(p["kind"] for p in points)):
         group = [p for p in points if p["kind"] == kind]
-        data.append(scatter(metrics.logit([p["id_acc"] for p in group]), metrics.logit([p["ood_acc"] for p in group]),
-                             mode="markers", name=kind + ("s" if kind == "ingredient" else " soup"),
-                             customdata=[[p.get("name", kind) + er(p), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
-                             marker=dict(size=12 if kind == "ingredient" else 18, symbol=symbols.get(kind, "circle"),
-                                         color=OOD_COLORS[i % len(OOD_COLORS)], line=dict(width=2)),
-                             hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>"))
+        data.append(
+            scatter(
+                metrics.logit([p["id_acc"] for p in group]),
+                metrics.logit([p["ood_acc"] for p in group]),
+                mode="markers",
+                name=kind + ("s" if kind == "ingredient" else " soup"),
+                customdata=[[p.get("name", kind) + er(p), 100 * p["id_acc"], 100 * p["ood_acc"]] for p in group],
+                marker=dict(
+                    size=12 if kind == "ingredient" else 18,
+                    symbol=symbols.get(kind, "circle"),
+                    color=OOD_COLORS[i % len(OOD_COLORS)],
+                    line=dict(width=2),
+                ),
+                hovertemplate="%{customdata[0]}<br>ID %{customdata[1]:.2f}%<br>OOD %{customdata[2]:.1f}%<extra></extra>",
+            )
+        )
     every = list(points) + list(wise)
     if fit is not None:
-        data.append(scatter(metrics.logit([b[1] for b in baselines]), metrics.logit([b[2] for b in baselines]),
-                             mode="markers", name="baseline models", text=[b[0] for b in baselines],
-                             marker=dict(color="#7f7f7f", size=9, symbol="diamond"), hovertemplate="%{text}<extra>baseline</extra>"))
+        data.append(
+            scatter(
+                metrics.logit([b[1] for b in baselines]),
+                metrics.logit([b[2] for b in baselines]),
+                mode="markers",
+                name="baseline models",
+                text=[b[0] for b in baselines],
+                marker=dict(color="#7f7f7f", size=9, symbol="diamond"),
+                hovertemplate="%{text}<extra>baseline</extra>",
+            )
+        )
         lo, hi = _logit_axis([p["id_acc"] for p in every] + [b[1] for b in baselines])["range"]
-        data.append(scatter([lo, hi], [fit[0] * lo + fit[1], fit[0] * hi + fit[1]], mode="lines", name="baselines' fit",
-                             line=dict(color="#7f7f7f", dash="dash"), hoverinfo="skip"))
+        data.append(
+            scatter(
+                [lo, hi],
+                [fit[0] * lo + fit[1], fit[0] * hi + fit[1]],
+                mode="lines",
+                name="baselines' fit",
+                line=dict(color="#7f7f7f", dash="dash"),
+                hoverinfo="skip",
+            )
+        )
         every += [{"id_acc": b[1], "ood_acc": b[2]} for b in baselines]
-    return figure(data, "Soups and WiSE-FT: effective robustness", "ID accuracy (logit scale)",
-                   "average OOD accuracy (logit scale)", height=520, xaxis=_logit_axis([p["id_acc"] for p in every]),
-                   yaxis=_logit_axis([p["ood_acc"] for p in every]), legend={**BASE_LAYOUT["legend"], "y": -0.2})
+    return figure(
+        data,
+        "Soups and WiSE-FT: effective robustness",
+        "ID accuracy (logit scale)",
+        "average OOD accuracy (logit scale)",
+        height=520,
+        xaxis=_logit_axis([p["id_acc"] for p in every]),
+        yaxis=_logit_axis([p["ood_acc"] for p in every]),
+        legend={**BASE_LAYOUT["legend"], "y": -0.2},
+    )
 
 
 def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
@@ -174,15 +350,31 @@ def align_paths(align: dict, stats: str = "recomputed") -> go.Figure:
     alphas, methods = np.asarray(align["alphas"]), align["methods"]
     colors = {m: ("#7f7f7f" if m == "unaligned" else OOD_COLORS[i % len(OOD_COLORS)]) for i, m in enumerate(methods)}
     best = align["best"]["method"]
-    data = [scatter(alphas, v["curves"][stats]["loss"], mode="lines+markers", name=METHOD_NAMES.get(m, m),
-                     line=dict(color=colors[m], width=4 if m in ("unaligned", best) else 2,
-                               dash="dash" if m == "unaligned" else "solid"),
-                     hovertemplate="α=%{x:.1f}: %{y:.3f} nats<extra>" + METHOD_NAMES.get(m, m) + "</extra>")
-            for m, v in methods.items()]
+    data = [
+        scatter(
+            alphas,
+            v["curves"][stats]["loss"],
+            mode="lines+markers",
+            name=METHOD_NAMES.get(m, m),
+            line=dict(
+                color=colors[m],
+                width=4 if m in ("unaligned", best) else 2,
+                dash="dash" if m == "unaligned" else "solid",
+            ),
+            hovertemplate="α=%{x:.1f}: %{y:.3f} nats<extra>" + METHOD_NAMES.get(m, m) + "</extra>",
+        )
+        for m, v in methods.items()
+    ]
     width = (align.get("pair") or {}).get("width")
     title = (f"Width-{width} pair: " if width else "") + f"path loss, BatchNorm {stats}"
-    return figure(data, title, "α (0 = scratch A, 1 = scratch B, permuted)",
-                   "ID loss (nats)", height=460, legend={**BASE_LAYOUT["legend"], "y": -0.25})
+    return figure(
+        data,
+        title,
+        "α (0 = scratch A, 1 = scratch B, permuted)",
+        "ID loss (nats)",
+        height=460,
+        legend={**BASE_LAYOUT["legend"], "y": -0.25},
+    )
 
 
 def align_ratios(align: dict) -> go.Figure:
@@ -190,18 +382,48 @@ def align_ratios(align: dict) -> go.Figure:
     ratios, bar = align["ratios"], 100 * align["bar"]
     # category names on at most two short lines, unrotated: rotated long names ran off a 1024-px screen
     names = ["<br>".join(textwrap.wrap(METHOD_NAMES.get(m, m), 17)) for m in ratios]
-    data = [dict(type="bar", name=f"BatchNorm {stats}", x=names, y=[100 * (r[stats] or 0) for r in ratios.values()],
-                 text=[f"{100 * r[stats]:.0f}%" if r[stats] is not None else "n/a" for r in ratios.values()],
-                 textposition="outside", cliponaxis=False, marker=dict(color=color),
-                 hovertemplate="%{x}: %{y:.1f}%<extra>" + stats + "</extra>")
-            for stats, color in (("recomputed", ID_COLOR), ("interpolated", "#b8b8b8"))]
+    data = [
+        dict(
+            type="bar",
+            name=f"BatchNorm {stats}",
+            x=names,
+            y=[100 * (r[stats] or 0) for r in ratios.values()],
+            text=[f"{100 * r[stats]:.0f}%" if r[stats] is not None else "n/a" for r in ratios.values()],
+            textposition="outside",
+            cliponaxis=False,
+            marker=dict(color=color),
+            hovertemplate="%{x}: %{y:.1f}%<extra>" + stats + "</extra>",
+        )
+        for stats, color in (("recomputed", ID_COLOR), ("interpolated", "#b8b8b8"))
+    ]
     top = max([bar] + [100 * v for r in ratios.values() for v in r.values() if v is not None]) * 1.2
-    return figure(data, "Barrier after alignment (% of unaligned)", "", "share of the unaligned barrier (%)",
-                   height=460, barmode="group", yaxis=dict(range=[0, top]), xaxis=dict(tickangle=0),
-                   shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=bar, y1=bar, line=dict(color="#2ca02c", dash="dot", width=2))],
-                   annotations=[dict(x=1.01, xref="paper", y=bar, xanchor="left", yanchor="middle", showarrow=False,
-                                     text=f"target<br>≤ {bar:g}%", font=dict(color="#2ca02c", size=13))],
-                   legend={**BASE_LAYOUT["legend"], "y": -0.3}, margin=dict(l=60, r=70, t=60, b=40))
+    return figure(
+        data,
+        "Barrier after alignment (% of unaligned)",
+        "",
+        "share of the unaligned barrier (%)",
+        height=460,
+        barmode="group",
+        yaxis=dict(range=[0, top]),
+        xaxis=dict(tickangle=0),
+        shapes=[
+            dict(type="line", x0=0, x1=1, xref="paper", y0=bar, y1=bar, line=dict(color="#2ca02c", dash="dot", width=2))
+        ],
+        annotations=[
+            dict(
+                x=1.01,
+                xref="paper",
+                y=bar,
+                xanchor="left",
+                yanchor="middle",
+                showarrow=False,
+                text=f"target<br>≤ {bar:g}%",
+                font=dict(color="#2ca02c", size=13),
+            )
+        ],
+        legend={**BASE_LAYOUT["legend"], "y": -0.3},
+        margin=dict(l=60, r=70, t=60, b=40),
+    )
 
 
 def section_figures(section: str, s: dict, baselines: list[tuple[str, float, float]] = ()) -> list[go.Figure]:

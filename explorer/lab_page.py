@@ -35,8 +35,13 @@ def _charts(*figures: tuple) -> None:
     for col, (fig, key) in zip(st.columns(len(figures)), figures):
         with col:
             big = st.session_state.get(PRESENTER_KEY, False)
-            st.plotly_chart(charts.presenter_layout(fig) if big else fig, width="stretch", key=key, theme=None,
-                            config={"displaylogo": False})
+            st.plotly_chart(
+                charts.presenter_layout(fig) if big else fig,
+                width="stretch",
+                key=key,
+                theme=None,
+                config={"displaylogo": False},
+            )
 
 
 def spawn_ui(s: dict) -> None:
@@ -49,8 +54,16 @@ def swa_ui(s: dict) -> None:
     st.markdown(lab_text.intro_md("swa", s))
     _charts((lab_charts.swa_chart(s), "lab:swa"))
     st.markdown(lab_text.swa_md(s))
-    rows = [{"model": m["name"], "ID loss": m["id_loss"], "ID acc (%)": 100 * m["id_acc"],
-             "avg OOD acc (%)": 100 * m["ood_acc"], "flatness (nats)": m["flatness"]} for m in s["models"]]
+    rows = [
+        {
+            "model": m["name"],
+            "ID loss": m["id_loss"],
+            "ID acc (%)": 100 * m["id_acc"],
+            "avg OOD acc (%)": 100 * m["ood_acc"],
+            "flatness (nats)": m["flatness"],
+        }
+        for m in s["models"]
+    ]
     st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
 
 
@@ -63,20 +76,24 @@ def align_ui(s: dict) -> None:
 def soups_ui(s: dict) -> None:
     st.markdown(lab_text.intro_md("soups", s))
     base = baselines(str(lab_root().parents[1] / "runs" / "world-e2e"))
-    _charts((lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s, base), "lab:soups_scatter"))
+    _charts(
+        (lab_charts.barrier_heatmap(s), "lab:soups_matrix"), (lab_charts.soups_scatter(s, base), "lab:soups_scatter")
+    )
     st.markdown(lab_text.soups_md(s, base))
 
 
 @st.cache_data(max_entries=4)
 def baselines(run_dir: str) -> list[tuple[str, float, float]]:
     """The world-e2e run's baseline models (core.lmc.lab.baseline_points), [] when the run is not there."""
-    from core.runs.artifacts import MANIFEST, Run  # noqa: PLC0415
+    from core.runs.artifacts import MANIFEST, Run
 
     return lab.baseline_points(Run(Path(run_dir))) if (Path(run_dir) / MANIFEST).exists() else []
 
 
-PANELS = {name: (lab_text.TITLES[name], ui) for name, ui in
-          {"spawn": spawn_ui, "swa": swa_ui, "align": align_ui, "soups": soups_ui}.items()}
+PANELS = {
+    name: (lab_text.TITLES[name], ui)
+    for name, ui in {"spawn": spawn_ui, "swa": swa_ui, "align": align_ui, "soups": soups_ui}.items()
+}
 BARRIERS_TAB = "Every barrier"
 
 
@@ -91,18 +108,40 @@ def barrier_rows(data_root: str, stamp: tuple) -> list[dict]:
 def barriers_ui(root: Path) -> None:
     """Every barrier the product shows on the ID set, side by side: why 1.94, 1.57, 1.43 and 1.98 nats differ."""
     data_root = root.parents[1]
-    rows = [r for r in barrier_rows(str(data_root), _stamp(root)) if r["eval_set"] is None or "id_test" in r["eval_set"]]
-    st.markdown("**Why the barriers differ.** A barrier depends on the pair, the network's width, how the BatchNorm "
-                "statistics of the averaged network are set (interpolated like the weights, or recomputed on id_train "
-                "images at every α) and the definition: the *chord* barrier (Entezari et al., 2022) or Frankle et al.'s "
-                "(2020, the worst point minus the mean of the ends). Every barrier this project shows on the ID set, "
-                "from the stored files (`core.lmc.barriers`); 95% intervals where per-example results are stored.")
-    cell = lambda r, k, d: "" if r[k] is None else f"{r[k]:.{d}f}" + (  # noqa: E731
-        "" if r[k + "_lo"] is None else f" [{r[k + '_lo']:.{d}f}, {r[k + '_hi']:.{d}f}]")
-    st.dataframe(pd.DataFrame([{"pair": r["pair"], "alignment": r["alignment"], "width": r["width"],
-                                "BatchNorm statistics": r["batchnorm"], "definition": r["definition"],
-                                "loss barrier (nats)": cell(r, "loss", 3), "error barrier (pp)": cell(r, "error", 1),
-                                "source": r["source"]} for r in rows]), hide_index=True, width="stretch")
+    rows = [
+        r for r in barrier_rows(str(data_root), _stamp(root)) if r["eval_set"] is None or "id_test" in r["eval_set"]
+    ]
+    st.markdown(
+        "**Why the barriers differ.** A barrier depends on the pair, the network's width, how the BatchNorm "
+        "statistics of the averaged network are set (interpolated like the weights, or recomputed on id_train "
+        "images at every α) and the definition: the *chord* barrier (Entezari et al., 2022) or Frankle et al.'s "
+        "(2020, the worst point minus the mean of the ends). Every barrier this project shows on the ID set, "
+        "from the stored files (`core.lmc.barriers`); 95% intervals where per-example results are stored."
+    )
+    cell = lambda r, k, d: (
+        ""
+        if r[k] is None
+        else f"{r[k]:.{d}f}" + ("" if r[k + "_lo"] is None else f" [{r[k + '_lo']:.{d}f}, {r[k + '_hi']:.{d}f}]")
+    )
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "pair": r["pair"],
+                    "alignment": r["alignment"],
+                    "width": r["width"],
+                    "BatchNorm statistics": r["batchnorm"],
+                    "definition": r["definition"],
+                    "loss barrier (nats)": cell(r, "loss", 3),
+                    "error barrier (pp)": cell(r, "error", 1),
+                    "source": r["source"],
+                }
+                for r in rows
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 
 # As the live view does in run mode (explorer/components/live/live.js): below 1300 px the sidebar folds away once.

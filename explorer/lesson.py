@@ -23,8 +23,12 @@ APP_URL = "http://127.0.0.1:8501"  # `make demo`'s address: the notebooks link b
 RISE = 0.05  # nats: a loss barrier above this is "a rise" in the lesson's answers
 JUPYTER_ENV = "WISEFT_JUPYTER"  # where the step's notebook links point (a running `jupyter lab notebooks/`)
 JUPYTER_DEFAULT = "http://localhost:8888/lab/tree/notebooks/"
-PATH_RUNS = (("scratch", "lmc-scratch", "Scratch A ↔ B"), ("shared", "lmc-shared-start", "A shared start"),
-             ("finetunes", "lmc-finetunes", "Two fine-tunes"), ("wiseft", "world-e2e", "Zero-shot → fine-tuned"))
+PATH_RUNS = (
+    ("scratch", "lmc-scratch", "Scratch A ↔ B"),
+    ("shared", "lmc-shared-start", "A shared start"),
+    ("finetunes", "lmc-finetunes", "Two fine-tunes"),
+    ("wiseft", "world-e2e", "Zero-shot → fine-tuned"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,37 +45,67 @@ class Step:
 
 
 STEPS = (
-    Step("shift", "Zero-shot vs fine-tuned on the shifts", 7,
-         "**Predict:** fine-tuning raises ID accuracy. Which of the five shifts lose accuracy when we fine-tune? "
-         "**Then drag** α from 0 (zero-shot) to 1 (fine-tuned) and read the tiles.",
-         "world-e2e: the tiles and the accuracy along the path, starting at the zero-shot model",
-         "02_fine_tuning_trades_robustness.ipynb", "ID up, OOD down"),
-    Step("wiseft", "WiSE-FT: one slider between the two", 9,
-         "**Predict:** halfway between zero-shot and fine-tuned weights, is OOD accuracy between the two ends, "
-         "or above both? **Then drag** and watch the dot leave the baselines' line.",
-         "world-e2e: accuracy along α and the ID-vs-OOD scatter with the baselines' fit (effective robustness)",
-         "03_wise_ft.ipynb", "2. Sweep alpha"),
-    Step("paths", "Four paths, one slider", 12,
-         "**Predict:** which of these four straight paths has a loss barrier in the middle? **Then drag** to "
-         "α = 0.5: every panel moves together.",
-         "loss (barrier shaded) and accuracy along scratch A ↔ B, a shared start, two fine-tunes and "
-         "zero-shot → fine-tuned: the talk's observations 1, 2, 4 and 5",
-         "04_linear_mode_connectivity.ipynb", "(1) Independently trained models are not connected"),
-    Step("swa-soups", "SWA and soups: averaging inside a basin", 8,
-         "**Predict:** does the average of SGD's last snapshots beat the last snapshot? Does a soup of five "
-         "fine-tunes beat its best ingredient under shift? **Then look** at the bars and the stars.",
-         "the LMC lab: SWA's snapshots and their average; soups against the WiSE-FT path (observation 3)",
-         "04_linear_mode_connectivity.ipynb", "(3) SGD ends at the edge of a flat basin; averaging moves inward (SWA)"),
-    Step("plane", "Why it works: the loss plane", 7,
-         "**Predict:** on the plane through zero-shot, fine-tuned and a second fine-tune, is there a ridge on "
-         "the segment between the first two? **Then drag** and follow the star.",
-         "world-e2e: the loss along the path beside the ID loss plane with the current α's star",
-         "04_linear_mode_connectivity.ipynb", "The loss surface on the plane through zero-shot and two fine-tunes"),
-    Step("choosing", "Choosing α", 7,
-         "**Predict:** if you may only look at ID data, which α do you pick, and what does it cost under shift? "
-         "**Then jump** to 'best on ID' and to α = 0.5 and compare.",
-         "world-e2e: the jumps to α = 0.5 and to each set's best α, and the table of what each choice gives",
-         "03_wise_ft.ipynb", "3. The best alpha for ID and for OOD"),
+    Step(
+        "shift",
+        "Zero-shot vs fine-tuned on the shifts",
+        7,
+        "**Predict:** fine-tuning raises ID accuracy. Which of the five shifts lose accuracy when we fine-tune? "
+        "**Then drag** α from 0 (zero-shot) to 1 (fine-tuned) and read the tiles.",
+        "world-e2e: the tiles and the accuracy along the path, starting at the zero-shot model",
+        "02_fine_tuning_trades_robustness.ipynb",
+        "ID up, OOD down",
+    ),
+    Step(
+        "wiseft",
+        "WiSE-FT: one slider between the two",
+        9,
+        "**Predict:** halfway between zero-shot and fine-tuned weights, is OOD accuracy between the two ends, "
+        "or above both? **Then drag** and watch the dot leave the baselines' line.",
+        "world-e2e: accuracy along α and the ID-vs-OOD scatter with the baselines' fit (effective robustness)",
+        "03_wise_ft.ipynb",
+        "2. Sweep alpha",
+    ),
+    Step(
+        "paths",
+        "Four paths, one slider",
+        12,
+        "**Predict:** which of these four straight paths has a loss barrier in the middle? **Then drag** to "
+        "α = 0.5: every panel moves together.",
+        "loss (barrier shaded) and accuracy along scratch A ↔ B, a shared start, two fine-tunes and "
+        "zero-shot → fine-tuned: the talk's observations 1, 2, 4 and 5",
+        "04_linear_mode_connectivity.ipynb",
+        "(1) Independently trained models are not connected",
+    ),
+    Step(
+        "swa-soups",
+        "SWA and soups: averaging inside a basin",
+        8,
+        "**Predict:** does the average of SGD's last snapshots beat the last snapshot? Does a soup of five "
+        "fine-tunes beat its best ingredient under shift? **Then look** at the bars and the stars.",
+        "the LMC lab: SWA's snapshots and their average; soups against the WiSE-FT path (observation 3)",
+        "04_linear_mode_connectivity.ipynb",
+        "(3) SGD ends at the edge of a flat basin; averaging moves inward (SWA)",
+    ),
+    Step(
+        "plane",
+        "Why it works: the loss plane",
+        7,
+        "**Predict:** on the plane through zero-shot, fine-tuned and a second fine-tune, is there a ridge on "
+        "the segment between the first two? **Then drag** and follow the star.",
+        "world-e2e: the loss along the path beside the ID loss plane with the current α's star",
+        "04_linear_mode_connectivity.ipynb",
+        "The loss surface on the plane through zero-shot and two fine-tunes",
+    ),
+    Step(
+        "choosing",
+        "Choosing α",
+        7,
+        "**Predict:** if you may only look at ID data, which α do you pick, and what does it cost under shift? "
+        "**Then jump** to 'best on ID' and to α = 0.5 and compare.",
+        "world-e2e: the jumps to α = 0.5 and to each set's best α, and the table of what each choice gives",
+        "03_wise_ft.ipynb",
+        "3. The best alpha for ID and for OOD",
+    ),
 )
 
 
@@ -106,28 +140,47 @@ def _shift_answer(ra: state.RunArrays) -> str:
     lo, hi = state.endpoint_alphas(ra)
     i0, i1 = state.view_index(ra, lo), state.view_index(ra, hi)
     fell = [n for n in ra.ood_names if acc[n][i1] < acc[n][i0]]
-    return (f"ID goes from {pct(acc[ra.id_name][i0])} to {pct(acc[ra.id_name][i1])}; "
-            + (f"{len(fell)} of {len(ra.ood_names)} shifts lose accuracy ({', '.join(fell)})" if fell
-               else "no shift loses accuracy")
-            + f", and the average OOD accuracy goes from {pct(acc[state.AVG_OOD][i0])} to {pct(acc[state.AVG_OOD][i1])}.")
+    return (
+        f"ID goes from {pct(acc[ra.id_name][i0])} to {pct(acc[ra.id_name][i1])}; "
+        + (
+            f"{len(fell)} of {len(ra.ood_names)} shifts lose accuracy ({', '.join(fell)})"
+            if fell
+            else "no shift loses accuracy"
+        )
+        + f", and the average OOD accuracy goes from {pct(acc[state.AVG_OOD][i0])} to {pct(acc[state.AVG_OOD][i1])}."
+    )
 
 
 def _wiseft_answer(ra: state.RunArrays) -> str:
     ood = ra.accuracy_curves()[state.AVG_OOD]
     best = int(np.argmax(ood))
     above = ood[best] > max(ood[0], ood[-1])
-    return (f"Average OOD accuracy peaks at α = {ra.alphas[best]:.2f}: {pct(ood[best])}, "
-            + ("above both ends" if above else "not above both ends")
-            + f" ({pct(ood[0])} zero-shot, {pct(ood[-1])} fine-tuned).")
+    return (
+        f"Average OOD accuracy peaks at α = {ra.alphas[best]:.2f}: {pct(ood[best])}, "
+        + ("above both ends" if above else "not above both ends")
+        + f" ({pct(ood[0])} zero-shot, {pct(ood[-1])} fine-tuned)."
+    )
 
 
 def _paths_answer(rs: dict[str, state.RunArrays]) -> str:
     from core.results import metrics
 
-    barrier = {title: metrics.loss_barrier(rs[k].sets[rs[k].id_name].loss, rs[k].alphas) for k, _, title in PATH_RUNS if k in rs}
+    barrier = {
+        title: metrics.loss_barrier(rs[k].sets[rs[k].id_name].loss, rs[k].alphas)
+        for k, _, title in PATH_RUNS
+        if k in rs
+    }
     rises = [t for t, b in barrier.items() if b > RISE]
-    return ("ID loss barriers: " + "; ".join(f"{t}: {b:.3f} nats" for t, b in barrier.items()) + ". "
-            + (f"Only {' and '.join(rises)} rises by more than {RISE} nats." if rises else f"None rises by more than {RISE} nats."))
+    return (
+        "ID loss barriers: "
+        + "; ".join(f"{t}: {b:.3f} nats" for t, b in barrier.items())
+        + ". "
+        + (
+            f"Only {' and '.join(rises)} rises by more than {RISE} nats."
+            if rises
+            else f"None rises by more than {RISE} nats."
+        )
+    )
 
 
 def _swa_soups_answer(swa: dict, soups: dict) -> str:
@@ -135,29 +188,43 @@ def _swa_soups_answer(swa: dict, soups: dict) -> str:
     pts = {p["kind"]: p for p in soups["points"] if p["kind"] != "ingredient"}
     best = max((p for p in soups["points"] if p["kind"] == "ingredient"), key=lambda p: p["ood_acc"])
     soup = pts.get("uniform")
-    return (f"SWA's average: ID loss {avg['id_loss']:.4f} vs {final['id_loss']:.4f} nats for the last snapshot, "
-            f"average OOD {pct(avg['ood_acc'])} vs {pct(final['ood_acc'])}. "
-            + (f"The uniform soup: average OOD {pct(soup['ood_acc'])} vs {pct(best['ood_acc'])} for the best ingredient."
-               if soup else ""))
+    return (
+        f"SWA's average: ID loss {avg['id_loss']:.4f} vs {final['id_loss']:.4f} nats for the last snapshot, "
+        f"average OOD {pct(avg['ood_acc'])} vs {pct(final['ood_acc'])}. "
+        + (
+            f"The uniform soup: average OOD {pct(soup['ood_acc'])} vs {pct(best['ood_acc'])} for the best ingredient."
+            if soup
+            else ""
+        )
+    )
 
 
 def _plane_answer(ra: state.RunArrays) -> str:
     barrier = state.barriers(ra)[ra.id_name]
     ood = np.mean([ra.sets[n].loss for n in ra.ood_names], axis=0) if ra.ood_names else None
     low = None if ood is None else int(np.argmin(ood))
-    return ((f"No ridge: the ID loss barrier along the segment is {barrier:.3f} nats, so every mix is about as good on "
-             "ID data" if barrier <= RISE else f"A ridge: the ID loss barrier is {barrier:.3f} nats")
-            + ("" if low is None else f"; the mean OOD loss is lowest at α = {ra.alphas[low]:.2f}"
-               + (", between the ends." if 0 < low < len(ood) - 1 else ", at an end.")))
+    return (
+        f"No ridge: the ID loss barrier along the segment is {barrier:.3f} nats, so every mix is about as good on "
+        "ID data"
+        if barrier <= RISE
+        else f"A ridge: the ID loss barrier is {barrier:.3f} nats"
+    ) + (
+        ""
+        if low is None
+        else f"; the mean OOD loss is lowest at α = {ra.alphas[low]:.2f}"
+        + (", between the ends." if 0 < low < len(ood) - 1 else ", at an end.")
+    )
 
 
 def _choosing_answer(ra: state.RunArrays) -> str:
     acc = ra.accuracy_curves()
     best = live.best_alphas(ra.alphas, acc)
     i_id, i_half = state.view_index(ra, best[ra.id_name]), state.view_index(ra, 0.5)
-    return (f"Best on ID: α = {best[ra.id_name]:.2f}, average OOD {pct(acc[state.AVG_OOD][i_id])}; α = 0.5 gives "
-            f"{pct(acc[state.AVG_OOD][i_half])} OOD for {pct(acc[ra.id_name][i_half])} ID "
-            f"(vs {pct(acc[ra.id_name][i_id])}).")
+    return (
+        f"Best on ID: α = {best[ra.id_name]:.2f}, average OOD {pct(acc[state.AVG_OOD][i_id])}; α = 0.5 gives "
+        f"{pct(acc[state.AVG_OOD][i_half])} OOD for {pct(acc[ra.id_name][i_half])} ID "
+        f"(vs {pct(acc[ra.id_name][i_id])})."
+    )
 
 
 # ----------------------------------------------------------------------------- the page
@@ -169,11 +236,24 @@ def header_ui(n: int, step: Step) -> None:
     left.markdown(f"#### Step {n} of {len(STEPS)} · {step.title}")
     client.presenter_toggle(switch)
     if n > 1:
-        prev.button("←", key="lesson:prev", on_click=go_to, args=(n - 1,), width="stretch",
-                    help=f"Step {n - 1}: {STEPS[n - 2].title}")
+        prev.button(
+            "←",
+            key="lesson:prev",
+            on_click=go_to,
+            args=(n - 1,),
+            width="stretch",
+            help=f"Step {n - 1}: {STEPS[n - 2].title}",
+        )
     if n < len(STEPS):
-        nxt.button("→", key="lesson:next", on_click=go_to, args=(n + 1,), width="stretch", type="primary",
-                   help=f"Step {n + 1}: {STEPS[n].title}")
+        nxt.button(
+            "→",
+            key="lesson:next",
+            on_click=go_to,
+            args=(n + 1,),
+            width="stretch",
+            type="primary",
+            help=f"Step {n + 1}: {STEPS[n].title}",
+        )
     st.markdown(step.prompt)
 
 
@@ -189,8 +269,10 @@ def answer_ui(text: str) -> None:
 
 
 def footer_ui(step: Step) -> None:
-    st.caption(f"Going deeper: [notebook {step.notebook[:2]}, “{step.section}”]({notebook_url(step)}) "
-               f"(`jupyter lab notebooks/{step.notebook}`) · the teacher's guide: docs/lesson.md")
+    st.caption(
+        f"Going deeper: [notebook {step.notebook[:2]}, “{step.section}”]({notebook_url(step)}) "
+        f"(`jupyter lab notebooks/{step.notebook}`) · the teacher's guide: docs/lesson.md"
+    )
 
 
 def _world(load: Callable) -> state.RunArrays | None:
@@ -201,18 +283,22 @@ def _world(load: Callable) -> state.RunArrays | None:
     return load(str(path), state.run_stamp(path))
 
 
-def run_step_ui(ra: state.RunArrays, payload_of: Callable, presenter: bool, alpha: float, chart_ids: list[str],
-                follow: bool = False) -> dict:
+def run_step_ui(
+    ra: state.RunArrays, payload_of: Callable, presenter: bool, alpha: float, chart_ids: list[str], follow: bool = False
+) -> dict:
     """The live view of a run for one step (its own remembered alpha); `follow`: the page beside it follows alpha."""
     payload = dict(payload_of(str(ra.run.path), state.run_stamp(ra.run.path), ra.id_name, 0.0, None, state.AVG_OOD))
     sent = client.slider_alpha() if follow else None
     payload["alpha"] = alpha if sent is None else sent
-    client.live_view(payload, f"lesson:{'-'.join(chart_ids)}", presenter, ["*"] if follow else (), chart_ids, compact=True)
+    client.live_view(
+        payload, f"lesson:{'-'.join(chart_ids)}", presenter, ["*"] if follow else (), chart_ids, compact=True
+    )
     return payload
 
 
-def lesson_ui(n: int, load: Callable, payload_of: Callable, read_lab: Callable, presenter: bool,
-              url_alpha: float | None) -> None:
+def lesson_ui(
+    n: int, load: Callable, payload_of: Callable, read_lab: Callable, presenter: bool, url_alpha: float | None
+) -> None:
     """Step n (1-based) of the lesson; `load`, `payload_of` and `read_lab` are the app's cached readers."""
     n = min(max(n, 1), len(STEPS))
     step = STEPS[n - 1]
@@ -258,8 +344,13 @@ def _swa_soups_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     tabs = st.tabs(["SWA: snapshots and their average", "Soups and the WiSE-FT path"], key="part", bind="query-params")
     for tab, fig, key in zip(tabs, figs, ("lesson:swa", "lesson:soups")):
         fig.update_layout(height=420)
-        tab.plotly_chart(charts.presenter_layout(fig) if presenter else fig, width="stretch", key=key, theme=None,
-                         config={"displaylogo": False})
+        tab.plotly_chart(
+            charts.presenter_layout(fig) if presenter else fig,
+            width="stretch",
+            key=key,
+            theme=None,
+            config={"displaylogo": False},
+        )
     answer_ui(_swa_soups_answer(sections["swa"], sections["soups"]))
 
 
@@ -272,7 +363,9 @@ def _plane_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     with right:
         from explorer import explain
 
-        explain.plane_ui(ra.run.path, ra.run.endpoints, payload["alpha"], groups=("id",), presenter=presenter, note=False)
+        explain.plane_ui(
+            ra.run.path, ra.run.endpoints, payload["alpha"], groups=("id",), presenter=presenter, note=False
+        )
     answer_ui(_plane_answer(ra))
 
 
@@ -290,5 +383,11 @@ def _choosing_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     answer_ui(_choosing_answer(ra))
 
 
-STEP_UI = {"shift": _shift_ui, "wiseft": _wiseft_ui, "paths": _paths_ui, "swa-soups": _swa_soups_ui,
-           "plane": _plane_ui, "choosing": _choosing_ui}
+STEP_UI = {
+    "shift": _shift_ui,
+    "wiseft": _wiseft_ui,
+    "paths": _paths_ui,
+    "swa-soups": _swa_soups_ui,
+    "plane": _plane_ui,
+    "choosing": _choosing_ui,
+}

@@ -73,8 +73,14 @@ def _sets(names: list[str], id_name: str, ood: list[str]) -> list[SetInfo]:
     return [{"name": n, "label": charts.pretty(n), "role": role.get(n, ""), "color": colors[n]} for n in names]
 
 
-def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: float = 0.0, cls: int | None = None,
-                y_name: str = AVG_OOD, alpha: float = 0.5) -> RunPayload:
+def run_payload(
+    ra: state.RunArrays,
+    dataset: str | None = None,
+    ref_alpha: float = 0.0,
+    cls: int | None = None,
+    y_name: str = AVG_OOD,
+    alpha: float = 0.5,
+) -> RunPayload:
     """Everything the live view draws for one run; see the module docstring."""
     dataset = dataset or ra.id_name
     curves = ra.accuracy_curves()
@@ -89,23 +95,41 @@ def run_payload(ra: state.RunArrays, dataset: str | None = None, ref_alpha: floa
     per_class = np.stack([state.per_class_accuracy(ra, dataset, float(a)) for a in ra.alphas])  # (G, C)
     lo, hi = state.endpoint_alphas(ra)
     return {
-        "mode": "run", "title": ra.run.name, "alphas": json_floats(ra.alphas), "alpha": float(alpha),
-        "ends": [lo, hi], "endpoints": list(endpoints), "id_name": ra.id_name,
+        "mode": "run",
+        "title": ra.run.name,
+        "alphas": json_floats(ra.alphas),
+        "alpha": float(alpha),
+        "ends": [lo, hi],
+        "endpoints": list(endpoints),
+        "id_name": ra.id_name,
         "sets": _sets(names, ra.id_name, ra.ood_names),
         "acc": {n: json_floats(c) for n, c in curves.items()},
         "loss": {n: json_floats(c) for n, c in ra.loss_curves().items()},
         "barrier": {n: round(float(b), 6) for n, b in state.barriers(ra).items()},
-        "ref_alpha": float(ref_alpha), "dataset": dataset, "classnames": list(ra.classnames),
+        "ref_alpha": float(ref_alpha),
+        "dataset": dataset,
+        "classnames": list(ra.classnames),
         "class_filter": None if cls is None else ra.classnames[cls],
-        "per_class": json_floats(per_class), "flips": flip_table(ra, ref_alpha, cls),
-        "scatter": None if not has_ood else {
-            "y_name": y_name, "y_label": charts.pretty(y_name),
+        "per_class": json_floats(per_class),
+        "flips": flip_table(ra, ref_alpha, cls),
+        "scatter": None
+        if not has_ood
+        else {
+            "y_name": y_name,
+            "y_label": charts.pretty(y_name),
             "baselines": [[m, x, y] for m, x, y in points],
-            "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
-            "er_note": _er_note(fit, endpoints), **scatter_axes([curves[ra.id_name], curves[y_name], *np.asarray(points)[:, 1:].T.astype(float)]
-                                                          if points else [curves[ra.id_name], curves[y_name]])},
+            "fit": None if fit is None else [float(fit[0]), float(fit[1])],
+            "er": er,
+            "er_note": _er_note(fit, endpoints),
+            **scatter_axes(
+                [curves[ra.id_name], curves[y_name], *np.asarray(points)[:, 1:].T.astype(float)]
+                if points
+                else [curves[ra.id_name], curves[y_name]]
+            ),
+        },
         "marks": _marks(ra.alphas, curves, ra.id_name, ra.ood_names),
-        "extra": extra_payload(ra), "overlay": None,
+        "extra": extra_payload(ra),
+        "overlay": None,
         "ci": intervals_payload(ra, y_name if er is not None else None),
     }
 
@@ -142,12 +166,14 @@ def _intervals(ra: state.RunArrays, er_y: str | None) -> Intervals:
         fit = state.trend(ra, er_y)
         ood_y = [correct[n] for n in (ra.ood_names if er_y == AVG_OOD else [er_y])]
         er = U.effective_robustness_band(correct[ra.id_name], ood_y, fit)
-    return {"acc": {n: _bounds(b) for n, b in acc.items()},
-            "diff": {n: [_bounds(b) for b in pair] for n, pair in diff.items()},
-            "sign": {n: [b.sign.tolist() for b in pair] for n, pair in diff.items()},
-            "er": None if er is None else _bounds(er), "er_sign": None if er is None else er.sign.tolist(),
-            "barrier": {n: _interval(U.barrier_interval(ra.run.reductions(n)["loss"], ra.run.alphas))
-                        for n in ra.sets}}
+    return {
+        "acc": {n: _bounds(b) for n, b in acc.items()},
+        "diff": {n: [_bounds(b) for b in pair] for n, pair in diff.items()},
+        "sign": {n: [b.sign.tolist() for b in pair] for n, pair in diff.items()},
+        "er": None if er is None else _bounds(er),
+        "er_sign": None if er is None else er.sign.tolist(),
+        "barrier": {n: _interval(U.barrier_interval(ra.run.reductions(n)["loss"], ra.run.alphas)) for n in ra.sets},
+    }
 
 
 def _interval(iv: U.Interval) -> list[float]:
@@ -161,8 +187,17 @@ def extra_payload(ra: state.RunArrays) -> list[ExtraMetric]:
     """One entry per set whose benchmark reports a metric beyond top-1: its (G,) values on the view grid
     (the numbers `info` and `compare` print at the sweep's alphas), drawn as a tile and a dashed curve."""
     colors = charts.dataset_colors(list(ra.accuracy_curves()), ra.id_name)
-    return [{"name": n, "label": charts.pretty(n), "metric": m, "short": METRIC_SHORT.get(m, m), "color": colors[n],
-             "values": json_floats(v)} for n, (m, v) in ra.extra_curves().items()]
+    return [
+        {
+            "name": n,
+            "label": charts.pretty(n),
+            "metric": m,
+            "short": METRIC_SHORT.get(m, m),
+            "color": colors[n],
+            "values": json_floats(v),
+        }
+        for n, (m, v) in ra.extra_curves().items()
+    ]
 
 
 def scatter_axes(values: list) -> dict:
@@ -175,8 +210,10 @@ def scatter_axes(values: list) -> dict:
 
 def _er_note(fit, endpoints) -> str:
     if not starts_at_zero_shot(endpoints):
-        return (f"No effective robustness here: this path starts at '{endpoints[0]}', not at a zero-shot "
-                "model, and the measure is about how a zero-shot model's robustness survives fine-tuning.")
+        return (
+            f"No effective robustness here: this path starts at '{endpoints[0]}', not at a zero-shot "
+            "model, and the measure is about how a zero-shot model's robustness survives fine-tuning."
+        )
     if fit is None:
         return "No baseline models in this run (baselines.csv), so no linear fit and no effective robustness."
     return ""
@@ -185,8 +222,11 @@ def _er_note(fit, endpoints) -> str:
 def _marks(alphas: np.ndarray, curves: dict, id_name: str, ood: list[str]) -> Marks:
     """alpha = 0.5, the best alpha on ID data (what someone without OOD data picks), each shift's best."""
     best = best_alphas(np.asarray(alphas), curves)
-    return {"half": 0.5 if np.isclose(alphas, 0.5).any() else None, "best_id": best.get(id_name),
-            "best": {n: best[n] for n in [*ood, AVG_OOD] if n in best}}
+    return {
+        "half": 0.5 if np.isclose(alphas, 0.5).any() else None,
+        "best_id": best.get(id_name),
+        "best": {n: best[n] for n in [*ood, AVG_OOD] if n in best},
+    }
 
 
 def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float, float] | None = None) -> Payload:
@@ -197,22 +237,42 @@ def paper_payload(sweep: paper.PaperSweep, alpha: float = 0.5, fit: tuple[float,
     if fit is not None:
         er = json_floats(metrics.effective_robustness(curves[paper.ID_NAME], curves[AVG_OOD], fit))
     return {
-        "mode": "paper", "title": sweep.label, "alphas": json_floats(sweep.alphas), "alpha": float(alpha),
-        "ends": [0.0, 1.0], "endpoints": ["zero-shot", "fine-tuned"], "id_name": paper.ID_NAME,
+        "mode": "paper",
+        "title": sweep.label,
+        "alphas": json_floats(sweep.alphas),
+        "alpha": float(alpha),
+        "ends": [0.0, 1.0],
+        "endpoints": ["zero-shot", "fine-tuned"],
+        "id_name": paper.ID_NAME,
         "sets": _sets(names, paper.ID_NAME, sweep.ood_names),
-        "acc": {n: json_floats(c) for n, c in curves.items()}, "loss": None, "barrier": {},
-        "per_class": None, "flips": None, "extra": [],
-        "scatter": {"y_name": AVG_OOD, "y_label": "avg of 5 shifts", "baselines": [],
-                    "fit": None if fit is None else [float(fit[0]), float(fit[1])], "er": er,
-                    "er_note": "" if fit else "No fit: fewer than two published fine-tuned models.",
-                    "fit_label": "fit through the fine-tuned ends (α=1) of the published sweeps",
-                    **scatter_axes([curves[paper.ID_NAME], curves[AVG_OOD]])},
-        "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names), "overlay": None,
+        "acc": {n: json_floats(c) for n, c in curves.items()},
+        "loss": None,
+        "barrier": {},
+        "per_class": None,
+        "flips": None,
+        "extra": [],
+        "scatter": {
+            "y_name": AVG_OOD,
+            "y_label": "avg of 5 shifts",
+            "baselines": [],
+            "fit": None if fit is None else [float(fit[0]), float(fit[1])],
+            "er": er,
+            "er_note": "" if fit else "No fit: fewer than two published fine-tuned models.",
+            "fit_label": "fit through the fine-tuned ends (α=1) of the published sweeps",
+            **scatter_axes([curves[paper.ID_NAME], curves[AVG_OOD]]),
+        },
+        "marks": _marks(sweep.alphas, curves, paper.ID_NAME, sweep.ood_names),
+        "overlay": None,
         "ci": None,
     }
 
 
 def overlay(name: str, alphas, id_curve, y_curve, endpoints=("zero-shot", "fine-tuned")) -> Overlay:
     """A second path drawn thin and dashed on the accuracy and scatter charts (Compare)."""
-    return {"name": name, "alphas": json_floats(alphas), "x": json_floats(id_curve), "y": json_floats(y_curve),
-            "endpoints": list(endpoints)}
+    return {
+        "name": name,
+        "alphas": json_floats(alphas),
+        "x": json_floats(id_curve),
+        "y": json_floats(y_curve),
+        "endpoints": list(endpoints),
+    }

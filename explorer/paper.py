@@ -48,16 +48,20 @@ def _read(path: Path) -> list[PaperSweep]:
     sweeps = []
     for (table, model, finetune), columns in blocks.items():
         alphas = np.array(sorted(columns[ID_NAME]))
-        acc = {name: np.array([col.get(a, np.nan) for a in alphas])
-               for name, col in columns.items() if name in (ID_NAME, *SHIFTS, AVG_OOD)}
+        acc = {
+            name: np.array([col.get(a, np.nan) for a in alphas])
+            for name, col in columns.items()
+            if name in (ID_NAME, *SHIFTS, AVG_OOD)
+        }
         sweeps.append(PaperSweep(table, model, finetune, alphas, acc))
     return sweeps
 
 
 def list_sweeps(folder: Path = PAPER_DIR) -> list[PaperSweep]:
     """Every published sweep found in the folder, in table order (ViT-L/14@336px first)."""
-    paths = sorted(folder.glob("wiseft_paper_table*_sweep.csv"),
-                   key=lambda p: int(p.name.split("table")[1].split("_")[0]))
+    paths = sorted(
+        folder.glob("wiseft_paper_table*_sweep.csv"), key=lambda p: int(p.name.split("table")[1].split("_")[0])
+    )
     return [s for p in paths for s in _read(p)]
 
 
@@ -69,8 +73,14 @@ def accuracy_at(sweep: PaperSweep, alpha: float) -> dict[str, float]:
 
 def scatter_path(sweep: PaperSweep, highlight: bool = False) -> dict:
     """The sweep as a path for charts.robustness_scatter: ImageNet (x) vs average shift (y)."""
-    return {"name": sweep.label, "alphas": sweep.alphas, "x": sweep.accuracy[ID_NAME],
-            "y": sweep.accuracy[AVG_OOD], "endpoints": ("zero-shot", "fine-tuned"), "highlight": highlight}
+    return {
+        "name": sweep.label,
+        "alphas": sweep.alphas,
+        "x": sweep.accuracy[ID_NAME],
+        "y": sweep.accuracy[AVG_OOD],
+        "endpoints": ("zero-shot", "fine-tuned"),
+        "highlight": highlight,
+    }
 
 
 def endpoint_trend(sweeps: list[PaperSweep]) -> tuple[float, float] | None:
@@ -88,8 +98,7 @@ def optimal_minus_half(sweep: PaperSweep) -> dict[str, float]:
     """Per column: the best accuracy over alpha minus the accuracy at alpha = 0.5, in pp (the
     paper's Table 3 is exactly this for Tables 4 and 5)."""
     i = int(np.argmin(np.abs(sweep.alphas - 0.5)))
-    return {name: float(100 * (np.nanmax(acc) - acc[i])) for name, acc in sweep.accuracy.items()
-            if np.isfinite(acc[i])}
+    return {name: float(100 * (np.nanmax(acc) - acc[i])) for name, acc in sweep.accuracy.items() if np.isfinite(acc[i])}
 
 
 def published_table3(folder: Path = PAPER_DIR) -> list[dict]:
@@ -102,5 +111,7 @@ def published_table3(folder: Path = PAPER_DIR) -> list[dict]:
         for r in csv.DictReader(f):
             name = AVG_OOD if r["dataset"] == "avg_shifts" else r["dataset"]
             if name in (ID_NAME, *SHIFTS, AVG_OOD):
-                rows.setdefault((r["model"], r["finetune"]), {"model": r["model"], "fine-tuning": r["finetune"]})[name] = float(r["value"])
+                rows.setdefault((r["model"], r["finetune"]), {"model": r["model"], "fine-tuning": r["finetune"]})[
+                    name
+                ] = float(r["value"])
     return list(rows.values())

@@ -77,7 +77,9 @@ class Intervals(TypedDict):
 
     acc: dict[str, list[list[float]]]  # set -> (2, G) [lo, hi] of acc: Wilson; 'avg_ood': over the sets, each resampled
     diff: dict[str, list[list[list[float]]]]  # set -> (2, 2, G): [lo, hi] of acc - acc at ends[0], then at ends[1]
-    sign: dict[str, list[list[int]]]  # set -> (2, G) per end: +1 / -1 where diff's interval lies above / below 0, 0 within noise
+    sign: dict[
+        str, list[list[int]]
+    ]  # set -> (2, G) per end: +1 / -1 where diff's interval lies above / below 0, 0 within noise
     er: list[list[float]] | None  # (2, G) [lo, hi] of scatter.er; None when scatter.er is None
     er_sign: list[int] | None  # (G,) the sign scatter.er's interval supports (0: within noise of the fit)
     barrier: dict[str, list[float]]  # set -> [lo, hi] of barrier (nats), from the sweep grid's per-example losses
@@ -103,7 +105,9 @@ class Payload(TypedDict):
     scatter: Scatter | PaperScatter | None  # None when the run has no OOD set
     marks: Marks
     overlay: list[Overlay] | None  # the compared paths (set by explorer/app.py), None when none
-    ci: Intervals | None  # the 95% intervals of acc, its changes, scatter.er and barrier; None in paper mode (no examples)
+    ci: (
+        Intervals | None
+    )  # the 95% intervals of acc, its changes, scatter.er and barrier; None in paper mode (no examples)
 
 
 class RunPayload(Payload):
@@ -156,6 +160,8 @@ class LiveArgs(TypedDict):
     key_name: str  # the run the remembered alpha belongs to
     presenter: bool  # larger type
     server_alpha: float  # the alpha the server last drew its tabs at: the slider sends its alpha when they differ
-    alpha_tabs: list[str]  # the page's tabs that show alpha-dependent things (app.py): alpha goes back while one is open
+    alpha_tabs: list[
+        str
+    ]  # the page's tabs that show alpha-dependent things (app.py): alpha goes back while one is open
     charts: list[str] | None  # the chart ids to draw ('pAcc', 'pScatter', 'pLoss', 'pFlips', 'pClass'); None: all
     compact: bool  # shorter charts, no formula line: a lesson step fits one 1024x768 screen

@@ -61,8 +61,9 @@ class Page:
     def summary(self) -> str:
         """'6.62 MB (plotly.js 4.82 MB, ...)' and what is left out, one line each."""
         parts = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in self.sizes.items())
-        return (f"{len(self.html.encode()) / 1e6:.2f} MB ({parts})\nleft out:\n"
-                + "\n".join(f"  - {x}" for x in self.left_out))
+        return f"{len(self.html.encode()) / 1e6:.2f} MB ({parts})\nleft out:\n" + "\n".join(
+            f"  - {x}" for x in self.left_out
+        )
 
 
 # ----------------------------------------------------------------------------- text and images
@@ -70,6 +71,7 @@ class Page:
 
 def md_inline(text: str) -> str:
     """One line of the explorer's markdown (**bold**, *italic*, `code`, `  \\n` breaks) as HTML."""
+
     def styled(part: str) -> str:
         part = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(part, quote=False))
         return re.sub(r"\*(.+?)\*", r"<i>\1</i>", part)
@@ -121,7 +123,12 @@ def gallery_set(ra: state.RunArrays, name: str, ref: float, cls: int | None, lim
     for b in grid:
         classes, probs = state.top_predictions(ra, name, idx, float(b))  # (n, 3), (n, 3)
         top.append(np.concatenate([classes, np.round(100 * probs)], axis=1).astype(int).tolist() if len(idx) else [])
-    return {"items": [[int(i), int(labels[i]), ra.sets[name].ids[i]] for i in idx], "counts": counts, **shown, "top": top}
+    return {
+        "items": [[int(i), int(labels[i]), ra.sets[name].ids[i]] for i in idx],
+        "counts": counts,
+        **shown,
+        "top": top,
+    }
 
 
 def gallery(ra: state.RunArrays, payload: RunPayload, cfg: ShareConfig, images: dict[str, str | None]) -> dict:
@@ -138,13 +145,19 @@ def gallery(ra: state.RunArrays, payload: RunPayload, cfg: ShareConfig, images: 
         for item in sets[name]["items"]:
             if item[2] not in images:
                 images[item[2]] = thumbnail_uri(item[2], cfg)
-    return {"ref_alpha": payload["ref_alpha"], "alphas": [float(a) for a in ra.run.alphas], "limit": cfg.thumbs,
-            "sets": sets}
+    return {
+        "ref_alpha": payload["ref_alpha"],
+        "alphas": [float(a) for a in ra.run.alphas],
+        "limit": cfg.thumbs,
+        "sets": sets,
+    }
 
 
 def default_payload(ra: state.RunArrays, alpha: float) -> RunPayload:
     """The app's first view of a run, at `alpha`."""
-    payload = dict(live.run_payload(ra, ra.id_name, 0.0 if state.view_index(ra, 0.0) is not None else float(ra.run.alphas[0])))
+    payload = dict(
+        live.run_payload(ra, ra.id_name, 0.0 if state.view_index(ra, 0.0) is not None else float(ra.run.alphas[0]))
+    )
     payload["alpha"] = alpha
     return payload
 
@@ -155,11 +168,23 @@ def run_entry(ra: state.RunArrays, payload: RunPayload | None, cfg: ShareConfig,
     payload = payload or default_payload(ra, 0.5)
     fit = payload["scatter"]["fit"] if payload["scatter"] else None
     specs = {d["name"]: d.get("spec", "") for d in ra.run.datasets}
-    sets = [{"name": n, "role": "ID" if s.role == "id" else "OOD", "n": len(s.labels),
-             "note": md_inline(explain_text.SET_NOTES.get(n, f"`{specs.get(n, '')}`"))} for n, s in ra.sets.items()]
-    return {"key": ra.run.path.name, "title": ra.run.name, "payload": payload,
-            "gallery": gallery(ra, payload, cfg, images) if cfg.thumbs > 0 else None,
-            "definitions": md_html(explain_text.definitions_md(tuple(ra.run.endpoints), fit)), "sets": sets}
+    sets = [
+        {
+            "name": n,
+            "role": "ID" if s.role == "id" else "OOD",
+            "n": len(s.labels),
+            "note": md_inline(explain_text.SET_NOTES.get(n, f"`{specs.get(n, '')}`")),
+        }
+        for n, s in ra.sets.items()
+    ]
+    return {
+        "key": ra.run.path.name,
+        "title": ra.run.name,
+        "payload": payload,
+        "gallery": gallery(ra, payload, cfg, images) if cfg.thumbs > 0 else None,
+        "definitions": md_html(explain_text.definitions_md(tuple(ra.run.endpoints), fit)),
+        "sets": sets,
+    }
 
 
 # ----------------------------------------------------------------------------- the LMC lab
@@ -170,10 +195,16 @@ def lab_sections(root: Path | None = None) -> list[dict]:
     root = root or state.lab_root()
     e2e = root.parents[1] / "runs" / "world-e2e"
     base = lab.baseline_points(Run(e2e)) if (e2e / MANIFEST).exists() else []
-    return [{"name": name, "title": lab_text.TITLES[name], "intro": md_html(lab_text.intro_md(name, s)),
-             "figures": [json.loads(f.to_json()) for f in lab_charts.section_figures(name, s, base)],
-             "text": md_html(lab_text.section_md(name, s, base))}
-            for name, s in lab.read_sections(root).items()]
+    return [
+        {
+            "name": name,
+            "title": lab_text.TITLES[name],
+            "intro": md_html(lab_text.intro_md(name, s)),
+            "figures": [json.loads(f.to_json()) for f in lab_charts.section_figures(name, s, base)],
+            "text": md_html(lab_text.section_md(name, s, base)),
+        }
+        for name, s in lab.read_sections(root).items()
+    ]
 
 
 # ----------------------------------------------------------------------------- the page
@@ -199,53 +230,88 @@ def left_out(entries: list[dict], runs: list[state.RunArrays], cfg: ShareConfig,
         out.append(f"The loss plane tab ({', '.join(planes)}): it is drawn on the server at the slider's alpha.")
     p = entries[0]["payload"]
     where = p["dataset"] if len(entries) == 1 else "each run's ID set"
-    out.append("The choices the explorer makes on its server stay as they were when the page was made: per-class "
-               f"changes and the gallery on {where}, counted from α = {p['ref_alpha']:.2f}, "
-               f"{'class ' + p['class_filter'] if p['class_filter'] else 'over all classes'}; the scatter's y axis "
-               f"{p['scatter']['y_label'] if p['scatter'] else '(no OOD set)'}.")
+    out.append(
+        "The choices the explorer makes on its server stay as they were when the page was made: per-class "
+        f"changes and the gallery on {where}, counted from α = {p['ref_alpha']:.2f}, "
+        f"{'class ' + p['class_filter'] if p['class_filter'] else 'over all classes'}; the scatter's y axis "
+        f"{p['scatter']['y_label'] if p['scatter'] else '(no OOD set)'}."
+    )
     if cfg.thumbs <= 0:
         out.append("The gallery of examples that changed (made with --thumbs 0).")
     else:
         missing = sorted({n for e, ra in zip(entries, runs) for n in ra.sets if n not in e["gallery"]["sets"]})
-        out.append(f"Gallery: the first {cfg.thumbs} fixed and {cfg.thumbs} broken examples per eval set and swept α "
-                   "(the app shows up to 48)." + (f" No images for {', '.join(missing)}: they cannot be opened on the "
-                                                   "machine that made the page." if missing else ""))
+        out.append(
+            f"Gallery: the first {cfg.thumbs} fixed and {cfg.thumbs} broken examples per eval set and swept α "
+            "(the app shows up to 48)."
+            + (
+                f" No images for {', '.join(missing)}: they cannot be opened on the machine that made the page."
+                if missing
+                else ""
+            )
+        )
     others = ["the Choosing α table (the jump-to buttons go to the same alphas)", "paper mode (the published sweeps)"]
     if not any(e["payload"]["overlay"] for e in entries):
         others.append("Compare (another path drawn dashed)")
-    others.append("the LMC lab's SWA table (its numbers are in the SWA chart and sentences)" if lab_shown else "the LMC lab")
+    others.append(
+        "the LMC lab's SWA table (its numbers are in the SWA chart and sentences)" if lab_shown else "the LMC lab"
+    )
     out.append("Also " + ", ".join(others) + ".")
     return out
 
 
-def page_html(entries: list[dict], images: dict, lab_secs: list[dict], title: str, notes: list[str],
-              steps: list[dict] = ()) -> tuple[str, dict[str, int]]:
+def page_html(
+    entries: list[dict], images: dict, lab_secs: list[dict], title: str, notes: list[str], steps: list[dict] = ()
+) -> tuple[str, dict[str, int]]:
     """The page's HTML and the bytes of each part. `steps` (the lesson's, when given): {run, alpha, title, text_md}."""
-    data = {"order": [e["key"] for e in entries], "start": entries[0]["key"], "runs": {e["key"]: e for e in entries},
-            "lab": lab_secs, "gallery_tab": GALLERY_TAB, "steps": [{**s, "text": md_html(s.get("text_md", ""))} for s in steps]}
-    shown = {k: v for k, v in images.items() if v}  # last in the file: the parser reaches it after the first tiles' code
-    parts = {"title": html.escape(title), "gallery_tab": GALLERY_TAB,
-             "css": (LIVE_DIR / "live.css").read_text() + "\n" + (SHARE_DIR / "share.css").read_text(),
-             "left_out": "\n".join(f"<li>{md_inline(n)}</li>" for n in notes),
-             "data": _json(data), "images": _json(shown),
-             "plotly": _script(PLOTLY_JS), "host": _script(SHARE_DIR / "host.js"), "live": _script(LIVE_DIR / "live.js")}
+    data = {
+        "order": [e["key"] for e in entries],
+        "start": entries[0]["key"],
+        "runs": {e["key"]: e for e in entries},
+        "lab": lab_secs,
+        "gallery_tab": GALLERY_TAB,
+        "steps": [{**s, "text": md_html(s.get("text_md", ""))} for s in steps],
+    }
+    shown = {
+        k: v for k, v in images.items() if v
+    }  # last in the file: the parser reaches it after the first tiles' code
+    parts = {
+        "title": html.escape(title),
+        "gallery_tab": GALLERY_TAB,
+        "css": (LIVE_DIR / "live.css").read_text() + "\n" + (SHARE_DIR / "share.css").read_text(),
+        "left_out": "\n".join(f"<li>{md_inline(n)}</li>" for n in notes),
+        "data": _json(data),
+        "images": _json(shown),
+        "plotly": _script(PLOTLY_JS),
+        "host": _script(SHARE_DIR / "host.js"),
+        "live": _script(LIVE_DIR / "live.js"),
+    }
     out = re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], (SHARE_DIR / "page.html").read_text())
-    sizes = {"plotly.js": len(parts["plotly"]), "live view code": len(parts["live"] + parts["host"] + parts["css"]),
-             "payloads": sum(len(json.dumps(e["payload"])) for e in entries),
-             "gallery images": len(parts["images"]),
-             "gallery tables": sum(len(json.dumps(e["gallery"])) for e in entries),
-             "lab charts": len(json.dumps(lab_secs))}
+    sizes = {
+        "plotly.js": len(parts["plotly"]),
+        "live view code": len(parts["live"] + parts["host"] + parts["css"]),
+        "payloads": sum(len(json.dumps(e["payload"])) for e in entries),
+        "gallery images": len(parts["images"]),
+        "gallery tables": sum(len(json.dumps(e["gallery"])) for e in entries),
+        "lab charts": len(json.dumps(lab_secs)),
+    }
     return out, sizes
 
 
-def build(runs: list[state.RunArrays], payloads: list[RunPayload | None] | None = None, cfg: ShareConfig = ShareConfig(),
-          title: str | None = None, steps: list[dict] = ()) -> Page:
+def build(
+    runs: list[state.RunArrays],
+    payloads: list[RunPayload | None] | None = None,
+    cfg: ShareConfig = ShareConfig(),
+    title: str | None = None,
+    steps: list[dict] = (),
+) -> Page:
     """The page of some prepared runs (the first shown first); `payloads` the app's view of each, else the defaults."""
     images: dict[str, str | None] = {}
     entries = [run_entry(ra, p, cfg, images) for ra, p in zip(runs, payloads or [None] * len(runs))]
     lab_secs = lab_sections() if cfg.lab else []
     notes = left_out(entries, runs, cfg, bool(lab_secs))
-    text, sizes = page_html(entries, images, lab_secs, title or f"WiSE-FT Explorer: {runs[0].run.path.name}", notes, steps)
+    text, sizes = page_html(
+        entries, images, lab_secs, title or f"WiSE-FT Explorer: {runs[0].run.path.name}", notes, steps
+    )
     return Page(text, sizes, notes)
 
 
@@ -254,8 +320,13 @@ def run_page(ra: state.RunArrays, payload: RunPayload | None = None, cfg: ShareC
     return build([ra], [payload], cfg)
 
 
-def lesson_page(roots: list[Path] | None = None, names: tuple[str, ...] = LESSON_RUNS, cfg: ShareConfig = ShareConfig(),
-                steps: list[dict] = (), alpha: float = 0.5) -> Page:
+def lesson_page(
+    roots: list[Path] | None = None,
+    names: tuple[str, ...] = LESSON_RUNS,
+    cfg: ShareConfig = ShareConfig(),
+    steps: list[dict] = (),
+    alpha: float = 0.5,
+) -> Page:
     """The lesson's runs in one page, with a run switcher. `steps` (hook for explorer/lesson.py): each
     {run, alpha, title, text_md} becomes a step of a Back/Next bar that switches run and alpha."""
     found = {p.name: p for p in state.list_runs(roots)}
@@ -263,4 +334,6 @@ def lesson_page(roots: list[Path] | None = None, names: tuple[str, ...] = LESSON
     if missing:
         raise ValueError(f"the lesson needs the runs {', '.join(missing)}; `make world` builds them into data/runs/")
     runs = [state.load_run(found[n]) for n in names]
-    return build(runs, [default_payload(ra, alpha) for ra in runs], cfg, "WiSE-FT Explorer: the lesson's runs", list(steps))
+    return build(
+        runs, [default_payload(ra, alpha) for ra in runs], cfg, "WiSE-FT Explorer: the lesson's runs", list(steps)
+    )

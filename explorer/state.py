@@ -107,7 +107,9 @@ class RunArrays:
     sets: dict[str, EvalSet]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> set -> accuracy
     ends: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # linear runs: L0, L1 (N, C)
-    notes: list[str] = field(default_factory=list)  # one line each that the app shows above the run (baselines.csv left out, ...)
+    notes: list[str] = field(
+        default_factory=list
+    )  # one line each that the app shows above the run (baselines.csv left out, ...)
     memo: dict = field(default_factory=dict, repr=False, compare=False)  # what a reader computes once per run
 
     @property
@@ -165,9 +167,17 @@ def _prepare_set(run: Run, name: str, alphas: np.ndarray, ends: tuple | None) ->
             pred[g], loss[g] = one["pred"][0], one["loss"][0].astype(np.float64).mean()
     correct = pred == labels  # (G, N)
     extra = extra_metrics.dataset_metric(pred, labels, info) if wants_extra else None
-    return EvalSet(name, info["role"], labels, run.ids(name), correct, correct.mean(axis=1), loss,
-                   (red["topk"], red["topk_prob"]) if "topk" in red else None,
-                   None if extra is None else (extra[0], np.asarray(extra[1], dtype=np.float64)))
+    return EvalSet(
+        name,
+        info["role"],
+        labels,
+        run.ids(name),
+        correct,
+        correct.mean(axis=1),
+        loss,
+        (red["topk"], red["topk_prob"]) if "topk" in red else None,
+        None if extra is None else (extra[0], np.asarray(extra[1], dtype=np.float64)),
+    )
 
 
 def load_run(path: str | Path) -> RunArrays:
@@ -197,8 +207,10 @@ def run_notes(run: Run) -> list[str]:
     if not problems:
         return []
     more = f" (and {len(problems) - 1} more lines)" if len(problems) > 1 else ""
-    return [f"{problems[0]}{more}: left out of the effective-robustness fit; "
-            f"fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"]
+    return [
+        f"{problems[0]}{more}: left out of the effective-robustness fit; "
+        f"fix {run.path / run.manifest.get('baselines', 'baselines.csv')}"
+    ]
 
 
 def before_opening(path: str | Path) -> str | None:

@@ -42,13 +42,19 @@ CELL_TIMEOUT = 1800  # seconds per cell: full mode fine-tunes and evaluates on a
 MATHJAX_DIR = "mathjax"  # OUT/mathjax/: the MathJax files every handout in OUT loads (relative: works from file://)
 MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # the config the package ships
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (playwright drives it; no browser download)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to export (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--quick", action="store_true", help="run in quick mode (WISEFT_QUICK=1): small subsets")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "handouts", help="output folder")
@@ -60,8 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def kernel_env(quick: bool):
     """The environment the notebook kernel inherits: handout (and quick) mode, offline, the repo importable."""
     saved = dict(os.environ)
-    os.environ.update(WISEFT_HANDOUT="1", WISEFT_QUICK="1" if quick else "0", HF_HUB_OFFLINE="1", TQDM_DISABLE="1",
-                      PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    os.environ.update(
+        WISEFT_HANDOUT="1",
+        WISEFT_QUICK="1" if quick else "0",
+        HF_HUB_OFFLINE="1",
+        TQDM_DISABLE="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
     try:
         yield
     finally:
@@ -76,8 +87,9 @@ def execute(path: Path, quick: bool):
 
     book = nbformat.read(path, as_version=4)
     with kernel_env(quick):
-        nbclient.NotebookClient(book, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}}).execute()
+        nbclient.NotebookClient(
+            book, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
     return book
 
 
@@ -103,9 +115,15 @@ def _plotly_offline():
                         continue
                     fig = dict(fig)
                     config = fig.pop("config", None) or {}
-                    out["data"]["text/html"] = pio.to_html(fig, config=config, include_plotlyjs=first,
-                                                           include_mathjax=False, full_html=False,
-                                                           default_width="100%", validate=False)
+                    out["data"]["text/html"] = pio.to_html(
+                        fig,
+                        config=config,
+                        include_plotlyjs=first,
+                        include_mathjax=False,
+                        full_html=False,
+                        default_width="100%",
+                        validate=False,
+                    )
                     first = False
             nb.metadata.pop("widgets", None)  # no widget views are left to draw
             return nb, resources
@@ -116,8 +134,11 @@ def _plotly_offline():
 def is_progress(out: dict) -> bool:
     """A stderr stream that only draws progress bars (tqdm's '\r', '%|' and 'it/s')."""
     text = out.get("text", "")
-    return out.get("output_type") == "stream" and out.get("name") == "stderr" and ("\r" in text or "%|" in text
-                                                                                    or "it/s]" in text)
+    return (
+        out.get("output_type") == "stream"
+        and out.get("name") == "stderr"
+        and ("\r" in text or "%|" in text or "it/s]" in text)
+    )
 
 
 def _quiet_stderr():
@@ -140,8 +161,9 @@ def to_html(book) -> str:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(HERE)], template_file="handout.html.j2",
-                            mathjax_url=MATHJAX_URL)
+    exporter = HTMLExporter(
+        template_name="lab", extra_template_paths=[str(HERE)], template_file="handout.html.j2", mathjax_url=MATHJAX_URL
+    )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True), enabled=True)
     exporter.register_preprocessor(_plotly_offline()(), enabled=True)
     exporter.register_preprocessor(_quiet_stderr()(), enabled=True)
@@ -175,8 +197,10 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
             page.on("pageerror", lambda err: errors.append(str(err)))
             page.on("requestfailed", lambda r: missing.append(r.url) if r.url.startswith("file:") else None)
             page.goto(html.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
-            count = ("() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];"
-                     " return [plots.length, plots.filter(p => p.querySelector('svg.main-svg')).length]; }")
+            count = (
+                "() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];"
+                " return [plots.length, plots.filter(p => p.querySelector('svg.main-svg')).length]; }"
+            )
             plots, drawn = page.evaluate(count)
             deadline = time.monotonic() + timeout_ms / 1000
             while drawn < plots and time.monotonic() < deadline:  # plotly draws asynchronously
@@ -190,13 +214,21 @@ def drawn_plots(html: Path, timeout_ms: int = 30_000) -> dict:
             math = page.evaluate(MATH_JS)
         finally:
             browser.close()
-    return {"drawn": drawn, "plots": plots, "equations": math["typeset"], "blocked": sorted(set(blocked)),
-            "missing": sorted({Path(urllib.parse.unquote(u.split("?")[0])).name for u in missing}), "errors": errors}
+    return {
+        "drawn": drawn,
+        "plots": plots,
+        "equations": math["typeset"],
+        "blocked": sorted(set(blocked)),
+        "missing": sorted({Path(urllib.parse.unquote(u.split("?")[0])).name for u in missing}),
+        "errors": errors,
+    }
 
 
 # MathJax loaded (from OUT/mathjax/) and the equations it typeset (HTML-CSS or SVG output)
-MATH_JS = ("() => ({ ready: !!(window.MathJax && window.MathJax.isReady),"
-           " typeset: document.querySelectorAll('span.MathJax, span.MathJax_SVG').length })")
+MATH_JS = (
+    "() => ({ ready: !!(window.MathJax && window.MathJax.isReady),"
+    " typeset: document.querySelectorAll('span.MathJax, span.MathJax_SVG').length })"
+)
 
 
 def copy_mathjax(out: Path) -> None:
@@ -239,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no notebook at {', '.join(missing)}; give paths like notebooks/01_*.ipynb", file=sys.stderr)
         return 2
     if args.check and not Path(CHROMIUM).exists():
-        print(f"error: --check needs Chromium at {CHROMIUM} (apt-get install chromium); leave --check out", file=sys.stderr)
+        print(
+            f"error: --check needs Chromium at {CHROMIUM} (apt-get install chromium); leave --check out",
+            file=sys.stderr,
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     copy_mathjax(args.out)
@@ -250,12 +285,18 @@ def main(argv: list[str] | None = None) -> int:
             row.update(drawn_plots(args.out / row["html"]))
             if row["drawn"] != row["figures"] or row["errors"] or row["missing"]:
                 failed.append(path.stem)
-        print(f"{path.stem}: {row['figures']} figures" + (f", {row['drawn']} drawn offline" if args.check else "")
-              + f", {row['seconds']:.0f} s -> {args.out / row['html']}", flush=True)
+        print(
+            f"{path.stem}: {row['figures']} figures"
+            + (f", {row['drawn']} drawn offline" if args.check else "")
+            + f", {row['seconds']:.0f} s -> {args.out / row['html']}",
+            flush=True,
+        )
     atomic_write_bytes(args.out / "handouts.json", json.dumps(summary, indent=1).encode())
     if failed:
-        print(f"error: figures not all drawn (or page errors) in {', '.join(failed)}; see {args.out / 'handouts.json'}",
-              file=sys.stderr)
+        print(
+            f"error: figures not all drawn (or page errors) in {', '.join(failed)}; see {args.out / 'handouts.json'}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded; open_clip reads its cache only
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +38,20 @@ def require_run(name: str) -> Path:
     if not (path / "manifest.json").exists():
         raise FileNotFoundError(
             f"{path} is missing: run `make world` (or `python -m core world --quick --out DIR`) "
-            f"and point WISEFT_DATA at the data folder (now {DATA})")
+            f"and point WISEFT_DATA at the data folder (now {DATA})"
+        )
     return path
 
 
-def alpha_slider(make_figure: Callable, describe: Callable[[float], str] | None = None, value: float = 0.5,
-                 min: float = 0.0, max: float = 1.0, step: float = 0.05, description: str = "α"):
+def alpha_slider(
+    make_figure: Callable,
+    describe: Callable[[float], str] | None = None,
+    value: float = 0.5,
+    min: float = 0.0,
+    max: float = 1.0,
+    step: float = 0.05,
+    description: str = "α",
+):
     """A FloatSlider above a live plotly figure (and optional HTML text) redrawn at each alpha.
 
     make_figure(alpha) -> go.Figure (e.g. a explorer.charts helper); describe(alpha) -> HTML string.
@@ -55,8 +63,9 @@ def alpha_slider(make_figure: Callable, describe: Callable[[float], str] | None 
 
     fig = go.FigureWidget(make_figure(value))
     text = widgets.HTML(describe(value) if describe else "")
-    slider = widgets.FloatSlider(value=value, min=min, max=max, step=step, description=description,
-                                 continuous_update=False, readout_format=".2f")
+    slider = widgets.FloatSlider(
+        value=value, min=min, max=max, step=step, description=description, continuous_update=False, readout_format=".2f"
+    )
 
     def redraw(change) -> None:
         new = make_figure(change["new"])
@@ -90,6 +99,10 @@ class Snapshot:
         from IPython.display import HTML, display
 
         _, text, fig = self.box.children
-        display(HTML(f"<p><i>In the app (or a live notebook) a slider moves this chart; here α = {self.slider.value:.2f}.</i> "
-                     f"{text.value}</p>"))
+        display(
+            HTML(
+                f"<p><i>In the app (or a live notebook) a slider moves this chart; here α = {self.slider.value:.2f}.</i> "
+                f"{text.value}</p>"
+            )
+        )
         go.Figure(fig).show()

@@ -79,8 +79,17 @@ def run_cli(*args: str) -> None:
 @pytest.fixture(scope="session")
 def zeroshot_run(tmp_path_factory, tiny_config, folders) -> Path:
     out = tmp_path_factory.mktemp("runs") / "zeroshot"
-    run_cli("zeroshot", "--model", tiny_config, "--classes-from", f"folder:{folders['train']}",
-            "--templates", "simple", "--out", out)
+    run_cli(
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        out,
+    )
     return out
 
 
@@ -95,10 +104,33 @@ def copy_run(src: Path, dst: Path) -> Path:
 def e2e_run(tmp_path_factory, zeroshot_run, folders) -> Path:
     """Zero-shot -> a few end-to-end steps -> 3-alpha float32 sweep."""
     run = copy_run(zeroshot_run, tmp_path_factory.mktemp("e2e") / "run")
-    run_cli("finetune", "--run", run, "--train", f"folder:{folders['train']}", "--epochs", "2",
-            "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-3")
-    run_cli("sweep", "--run", run, "--id", f"folder:{folders['val']}", "--ood", f"folder:{folders['shift']}",
-            "--alphas", "0,0.5,1", "--float32")
+    run_cli(
+        "finetune",
+        "--run",
+        run,
+        "--train",
+        f"folder:{folders['train']}",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--warmup-steps",
+        "1",
+        "--lr",
+        "1e-3",
+    )
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        f"folder:{folders['val']}",
+        "--ood",
+        f"folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
     return run
 
 
@@ -106,10 +138,35 @@ def e2e_run(tmp_path_factory, zeroshot_run, folders) -> Path:
 def lc_run(tmp_path_factory, zeroshot_run, folders) -> Path:
     """Zero-shot -> linear-classifier fine-tune -> 3-alpha float32 sweep (closed form)."""
     run = copy_run(zeroshot_run, tmp_path_factory.mktemp("lc") / "run")
-    run_cli("finetune", "--run", run, "--train", f"folder:{folders['train']}", "--mode", "linear-classifier",
-            "--epochs", "3", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-2")
-    run_cli("sweep", "--run", run, "--id", f"folder:{folders['val']}", "--ood", f"folder:{folders['shift']}",
-            "--alphas", "0,0.5,1", "--float32")
+    run_cli(
+        "finetune",
+        "--run",
+        run,
+        "--train",
+        f"folder:{folders['train']}",
+        "--mode",
+        "linear-classifier",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--warmup-steps",
+        "1",
+        "--lr",
+        "1e-2",
+    )
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        f"folder:{folders['val']}",
+        "--ood",
+        f"folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
     return run
 
 

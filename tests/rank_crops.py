@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 
 from core import runtime
 from core.data.registry import ImageSet
-from core.train.finetune import FinetuneConfig, SeededImages, epoch_plan, image_loader
 from core.model.clip import transforms_from_cfg
+from core.train.finetune import FinetuneConfig, SeededImages, epoch_plan, image_loader
 
 N = 32
 IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))

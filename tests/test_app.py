@@ -41,10 +41,35 @@ def runs_root(tmp_path_factory, zeroshot_run, e2e_run, folders) -> Path:
     root = tmp_path_factory.mktemp("app_runs")
     write_baselines(copy_run(e2e_run, root / "tiny-e2e"))
     lc = copy_run(zeroshot_run, root / "tiny-lc")
-    run_cli("finetune", "--run", lc, "--train", f"folder:{folders['train']}", "--mode", "linear-classifier",
-            "--epochs", "20", "--batch-size", "16", "--warmup-steps", "1", "--lr", "0.2")
-    run_cli("sweep", "--run", lc, "--id", f"folder:{folders['val']}", "--ood", f"folder:{folders['shift']}",
-            "--alphas", "0,0.5,1", "--float32")
+    run_cli(
+        "finetune",
+        "--run",
+        lc,
+        "--train",
+        f"folder:{folders['train']}",
+        "--mode",
+        "linear-classifier",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "16",
+        "--warmup-steps",
+        "1",
+        "--lr",
+        "0.2",
+    )
+    run_cli(
+        "sweep",
+        "--run",
+        lc,
+        "--id",
+        f"folder:{folders['val']}",
+        "--ood",
+        f"folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
     write_baselines(lc)
     return root
 
@@ -78,8 +103,10 @@ def shown(at, alpha: float | None = None) -> dict[str, str]:
     p = live_payload(at)
     alpha = p["alpha"] if alpha is None else alpha
     i = int(np.argmin(np.abs(np.asarray(p["alphas"]) - alpha)))
-    return {s["label"]: "n/a" if p["acc"][s["name"]][i] is None else f"{100 * p['acc'][s['name']][i]:.1f}%"
-            for s in p["sets"]}
+    return {
+        s["label"]: "n/a" if p["acc"][s["name"]][i] is None else f"{100 * p['acc'][s['name']][i]:.1f}%"
+        for s in p["sets"]
+    }
 
 
 def expected(run: Run, alpha: float) -> dict[str, str]:
@@ -111,8 +138,10 @@ def test_state_agrees_with_core_metrics(runs_root, kind):
         got = state.flips(ra, name, 0.0, 1.0)
         want = metrics.flips(logits[0], logits[-1], run.labels(name))
         assert all(np.array_equal(got[k], want[k]) for k in ("fixed", "broken"))
-        np.testing.assert_array_equal(state.per_class_accuracy(ra, name, 1.0),
-                                      metrics.per_class_accuracy(logits[-1], run.labels(name), len(run.classnames)))
+        np.testing.assert_array_equal(
+            state.per_class_accuracy(ra, name, 1.0),
+            metrics.per_class_accuracy(logits[-1], run.labels(name), len(run.classnames)),
+        )
 
 
 def test_linear_runs_are_exact_off_the_sweep_grid(runs_root):
@@ -136,9 +165,12 @@ def test_every_chart_is_a_valid_plotly_figure(runs_root):
     sweep = paper.list_sweeps()[0]
     figs = [
         charts.accuracy_vs_alpha(ra.alphas, curves, 0.5, ra.id_name),
-        charts.robustness_scatter([{"name": "run", "alphas": ra.alphas, "x": curves[ra.id_name],
-                                    "y": curves[state.AVG_OOD]}], state.baseline_points(ra, state.AVG_OOD), fit,
-                                  {"alpha": 0.5, "x": 0.6, "y": 0.5, "er": er}),
+        charts.robustness_scatter(
+            [{"name": "run", "alphas": ra.alphas, "x": curves[ra.id_name], "y": curves[state.AVG_OOD]}],
+            state.baseline_points(ra, state.AVG_OOD),
+            fit,
+            {"alpha": 0.5, "x": 0.6, "y": 0.5, "er": er},
+        ),
         charts.loss_path(ra.alphas, ra.loss_curves(), 0.5, ra.id_name, state.barriers(ra)),
         charts.path_probabilities(ra.alphas, np.full((len(ra.alphas), 3), 1 / 3), ra.classnames, 0.5),
         charts.paper_curves(sweep, 0.5),
@@ -238,7 +270,9 @@ def test_paper_mode_shows_the_published_numbers(monkeypatch, runs_root):
     at.radio(key="mode").set_value("The paper's numbers").run()
     assert not at.exception, at.exception
     assert shown(at)["ImageNet"] == "86.8%" and shown(at)["avg OOD"] == "76.9%"  # Table 4, E2E, alpha 0.5
-    assert shown(at, 1.0)["ImageNet"] == "86.2%" and shown(at, 1.0)["ImageNet-R"] == "79.8%"  # = Table 1, fine-tuned E2E
+    assert (
+        shown(at, 1.0)["ImageNet"] == "86.2%" and shown(at, 1.0)["ImageNet-R"] == "79.8%"
+    )  # = Table 1, fine-tuned E2E
     assert live_payload(at)["scatter"]["fit"] is not None  # the trend line through the fine-tuned ends
     align_lc = next(s.label for s in paper.list_sweeps() if s.table == "Table 9" and s.finetune == "linear-classifier")
     at.selectbox(key="paper_sweep").set_value(align_lc).run()

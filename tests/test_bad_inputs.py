@@ -14,7 +14,7 @@ from core.cli import main
 from core.data.registry import get_dataset
 from core.results.extra_metrics import dataset_metric
 from explorer import state
-from test_datasets_transfer_wilds_video import fake_fmow, fake_stanford_cars, fake_vid_robust, write_csv, FMOW_ROWS
+from test_datasets_transfer_wilds_video import FMOW_ROWS, fake_fmow, fake_stanford_cars, fake_vid_robust, write_csv
 
 UNWRITABLE = Path("/sys/wiseft-unwritable")  # even root cannot create files in sysfs
 
@@ -34,8 +34,21 @@ def one_line(capsys, *args) -> str:
 
 def classes_from(capsys, tiny_config, tmp_path, spec) -> str:
     """`zeroshot --classes-from SPEC` on a broken copy: refused before the run folder exists."""
-    err = one_line(capsys, "zeroshot", "--model", tiny_config, "--classes-from", spec, "--data-root", tmp_path,
-                   "--allow-partial", "--templates", "simple", "--out", tmp_path / "run")
+    err = one_line(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classes-from",
+        spec,
+        "--data-root",
+        tmp_path,
+        "--allow-partial",
+        "--templates",
+        "simple",
+        "--out",
+        tmp_path / "run",
+    )
     assert not (tmp_path / "run").exists()
     return err
 
@@ -51,18 +64,25 @@ def test_a_corrupt_cars_meta_mat(tiny_config, tmp_path, capsys, content):
     assert "cars_meta.mat is not a readable MATLAB file" in err and "replace it" in err
 
 
-@pytest.mark.parametrize("column,value,said", [
-    ("category", "volcano", "category 'volcano' is not one of WILDS' 62 FMoW categories"),
-    ("timestamp", "12/05/2011", "timestamp '12/05/2011' is not ISO 8601"),
-])
+@pytest.mark.parametrize(
+    "column,value,said",
+    [
+        ("category", "volcano", "category 'volcano' is not one of WILDS' 62 FMoW categories"),
+        ("timestamp", "12/05/2011", "timestamp '12/05/2011' is not ISO 8601"),
+    ],
+)
 def test_a_bad_fmow_row_names_its_line(tiny_config, tmp_path, capsys, column, value, said):
     fake_fmow(tmp_path)
     rows = [dict(zip(("split", "category", "country_code", "timestamp"), r)) for r in FMOW_ROWS]
     rows[1][column] = value  # row 1 is in id_test (the header is line 1, so this is line 3)
-    write_csv(tmp_path / "fmow_v1.1/rgb_metadata.csv", ["split", "img_filename", "img_path", "category", "country_code",
-                                                         "timestamp"],
-              [(r["split"], f"x_{i}.jpg", f"p/{i}", r["category"], r["country_code"], r["timestamp"])
-               for i, r in enumerate(rows)])
+    write_csv(
+        tmp_path / "fmow_v1.1/rgb_metadata.csv",
+        ["split", "img_filename", "img_path", "category", "country_code", "timestamp"],
+        [
+            (r["split"], f"x_{i}.jpg", f"p/{i}", r["category"], r["country_code"], r["timestamp"])
+            for i, r in enumerate(rows)
+        ],
+    )
     err = classes_from(capsys, tiny_config, tmp_path, "fmow:id_test")
     assert "rgb_metadata.csv line 3" in err and said in err and "fix the line" in err
 
@@ -150,8 +170,18 @@ def test_info_refuses_a_sweep_file_cut_in_half(e2e_run, tmp_path, capsys):
 def test_an_unwritable_out_names_the_target(e2e_run, tiny_config, folders, capsys):
     err = one_line(capsys, "export", "--run", e2e_run, "--alpha", "0.5", "--out", UNWRITABLE)
     assert f"cannot write {UNWRITABLE}" in err and ".tmp" not in err and "folder you can write" in err
-    err = one_line(capsys, "zeroshot", "--model", tiny_config, "--classes-from", f"folder:{folders['train']}",
-                   "--templates", "simple", "--out", UNWRITABLE)
+    err = one_line(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        UNWRITABLE,
+    )
     assert f"cannot write {UNWRITABLE}" in err and ".tmp" not in err
 
 
@@ -178,7 +208,11 @@ def test_a_baselines_csv_with_a_non_number_is_said(e2e_run, tmp_path):
     ra = state.load_run(run)
     assert ra.baselines == {"b0": {"val": 0.5}, "b1": {"val": 0.6, "shift": 0.4}}
     (note,) = ra.notes
-    assert note.startswith("baselines.csv line 3:") and "'n/a'" in note and "left out of the effective-robustness fit" in note
+    assert (
+        note.startswith("baselines.csv line 3:")
+        and "'n/a'" in note
+        and "left out of the effective-robustness fit" in note
+    )
     assert str(run / "baselines.csv") in note
 
 

@@ -67,10 +67,18 @@ def test_path_runs_rows_are_the_sweeps_curves_with_intervals(rows):
 def test_spawn_rows_are_the_stored_curves_under_both_definitions(rows):
     spawn = json.loads((LAB / "spawn.json").read_text())
     for i, k in enumerate(spawn["k_steps"]):
-        frankle = _one(rows, source="data/world/lab/spawn.json", pair=f"spawn parent -> child forked at step {k}",
-                       definition="frankle")
-        chord = _one(rows, source="data/world/lab/spawn.json", pair=f"spawn parent -> child forked at step {k}",
-                     definition="chord")
+        frankle = _one(
+            rows,
+            source="data/world/lab/spawn.json",
+            pair=f"spawn parent -> child forked at step {k}",
+            definition="frankle",
+        )
+        chord = _one(
+            rows,
+            source="data/world/lab/spawn.json",
+            pair=f"spawn parent -> child forked at step {k}",
+            definition="chord",
+        )
         assert frankle["loss"] == pytest.approx(spawn["loss_barrier"][i], abs=1e-12)  # what the lab page shows
         assert frankle["error"] == pytest.approx(100 * spawn["error_barrier"][i], abs=1e-9)
         assert chord["loss"] == pytest.approx(spawn["loss_barrier_chord"][i], abs=1e-12)
@@ -79,8 +87,10 @@ def test_spawn_rows_are_the_stored_curves_under_both_definitions(rows):
 
 
 def test_alignment_rows_are_the_stored_curves_and_barriers(rows, width12_align):
-    for path, source in ((LAB / "align.json", "data/world/lab/align.json"),
-                         (width12_align, "runs/align/lmc-scratch/align.json")):
+    for path, source in (
+        (LAB / "align.json", "data/world/lab/align.json"),
+        (width12_align, "runs/align/lmc-scratch/align.json"),
+    ):
         stored = json.loads(path.read_text())
         alphas = np.asarray(stored["alphas"])
         for method, entry in stored["methods"].items():
@@ -108,10 +118,21 @@ def test_the_four_scratch_pair_figures_and_what_tells_them_apart(rows):
     1.43: the lab's width-24 pair, the same two ways. Same images (the first 2,000 of id_test), 11 alphas."""
     pair12 = {"width": 12, "eval_set": "world:id_test:2000", "definition": "chord", "alphas": 11}
     interp12 = _one(rows, source="data/runs/lmc-scratch", **pair12)
-    recomp12 = _one(rows, source="runs/align/lmc-scratch/align.json", alignment="unaligned",
-                    batchnorm="recomputed on world:id_train:2000", **pair12)
-    pair24 = {"source": "data/world/lab/align.json", "alignment": "unaligned", "width": 24,
-              "eval_set": "world:id_test:2000", "definition": "chord", "alphas": 11}
+    recomp12 = _one(
+        rows,
+        source="runs/align/lmc-scratch/align.json",
+        alignment="unaligned",
+        batchnorm="recomputed on world:id_train:2000",
+        **pair12,
+    )
+    pair24 = {
+        "source": "data/world/lab/align.json",
+        "alignment": "unaligned",
+        "width": 24,
+        "eval_set": "world:id_test:2000",
+        "definition": "chord",
+        "alphas": 11,
+    }
     interp24 = _one(rows, batchnorm="interpolated", **pair24)
     recomp24 = _one(rows, batchnorm="recomputed on world:id_train:2000", **pair24)
     assert [f"{r['loss']:.2f}" for r in (interp12, recomp12, recomp24, interp24)] == ["1.94", "1.57", "1.43", "1.98"]
@@ -120,8 +141,9 @@ def test_the_four_scratch_pair_figures_and_what_tells_them_apart(rows):
     assert recomp12["pair"] == interp12["pair"] and recomp24["pair"] == "the lab's scratch pair (seeds 0, 1)"
     assert interp12["loss_lo"] > recomp12["loss"]  # the BatchNorm handling is far outside the sampling noise
     # the align step's interpolated path of the width-12 pair is the sweep's: only the statistics differ
-    interp12_align = _one(rows, source="runs/align/lmc-scratch/align.json", alignment="unaligned",
-                          batchnorm="interpolated", **pair12)
+    interp12_align = _one(
+        rows, source="runs/align/lmc-scratch/align.json", alignment="unaligned", batchnorm="interpolated", **pair12
+    )
     assert interp12_align["loss"] == pytest.approx(interp12["loss"], abs=1e-3)
     assert interp12_align["error"] == pytest.approx(interp12["error"], abs=0.1)
     world, notes = (" ".join((REPO / "docs" / n).read_text().split()) for n in ("world.md", "lab-notes.md"))
@@ -135,8 +157,9 @@ def test_the_four_scratch_pair_figures_and_what_tells_them_apart(rows):
 def test_the_definitions_differ_where_the_ends_differ(rows):
     """Zero-shot -> fine-tuned on ID: no rise above the chord, but Frankle et al.'s definition counts half
     the gap between the ends (14 pp of error); the scratch pair's ends are alike, and both agree."""
-    zs_ft = {d: _one(rows, source="data/runs/world-e2e", eval_set="world:id_test:2000", definition=d)
-             for d in DEFINITIONS}
+    zs_ft = {
+        d: _one(rows, source="data/runs/world-e2e", eval_set="world:id_test:2000", definition=d) for d in DEFINITIONS
+    }
     assert zs_ft["chord"]["loss"] == 0.0 and zs_ft["frankle"]["error"] > 10
     acc = Run(DATA / "runs" / "world-e2e").metric_grid("accuracy")["id_test"]
     assert zs_ft["frankle"]["error"] == pytest.approx(100 * (acc[-1] - acc[0]) / 2)

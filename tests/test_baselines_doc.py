@@ -30,9 +30,11 @@ def family_rows() -> list[str]:
             continue
         v = _iv(f["vs_wiseft"]["ood"])
         verdict = "above WiSE-FT" if v.sign > 0 else "below WiSE-FT" if v.sign < 0 else "within noise of WiSE-FT"
-        rows.append(f"| {f['name']} | {100 * f['id']['value']:.1f} | {100 * f['ood']['value']:.1f} | "
-                    f"{100 * f['er']['value']:+.1f} [{100 * f['er']['lo']:+.1f}, {100 * f['er']['hi']:+.1f}] | "
-                    f"{f['vs_wiseft']['alpha']:g} | {format_pp(v)} | {verdict} |")
+        rows.append(
+            f"| {f['name']} | {100 * f['id']['value']:.1f} | {100 * f['ood']['value']:.1f} | "
+            f"{100 * f['er']['value']:+.1f} [{100 * f['er']['lo']:+.1f}, {100 * f['er']['hi']:+.1f}] | "
+            f"{f['vs_wiseft']['alpha']:g} | {format_pp(v)} | {verdict} |"
+        )
     return rows
 
 
@@ -45,8 +47,10 @@ def ensemble_rows(alphas=(0.2, 0.4, 0.5, 0.6, 0.8)) -> list[str]:
         if r["dataset"] == "avg_ood" and any(abs(r["alpha"] - a) < 1e-9 for a in alphas):
             d = r["difference"]
             verdict = "ensemble above" if d.sign > 0 else "ensemble below" if d.sign < 0 else "within noise"
-            out.append(f"| {r['alpha']:g} | {100 * r['wiseft'].value:.1f} | {100 * r['ensemble'].value:.1f} | "
-                       f"{format_pp(d)} | {verdict} |")
+            out.append(
+                f"| {r['alpha']:g} | {100 * r['wiseft'].value:.1f} | {100 * r['ensemble'].value:.1f} | "
+                f"{format_pp(d)} | {verdict} |"
+            )
     return out
 
 

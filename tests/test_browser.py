@@ -26,8 +26,13 @@ from explorer import state
 from test_app import runs_root  # noqa: F401  (the fixture: tiny runs with baselines)
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = REPO / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1600, "height": 1000}  # a projector's worth
 WAIT_MS = 90_000  # first page load imports torch and prepares the run
@@ -65,9 +70,26 @@ def streamlit_server(env: dict, tmp_path: Path):
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "explorer/app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
@@ -175,7 +197,9 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
                 assert bad == {"cut": [], "out": []}, (size, bad)
                 page.screenshot(path=str(SHOTS / f"explorer-{size[0]}x{size[1]}.png"))
                 if size[0] < 1300:
-                    assert page.locator('button[aria-label="Collapse sidebar"]').count() == 0, "sidebar open at " + str(size)
+                    assert page.locator('button[aria-label="Collapse sidebar"]').count() == 0, "sidebar open at " + str(
+                        size
+                    )
                 page.close()
             page, frame = open_page(browser, app_url, SIZES[-1], errors)
             before = frame.inner_text("#tiles")
@@ -184,9 +208,11 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             frame.wait_for_function("t => document.getElementById('tiles').innerText !== t", arg=before, timeout=5000)
             assert page.locator('[data-testid="stStatusWidget"] button').count() == 0  # no script rerun
             text = frame.inner_text("#tiles")
-            every = frame.evaluate("() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
-                                   "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
-                                   "cur = i0; drawTiles(); return out.join('\\n'); }")  # the tiles at every alpha
+            every = frame.evaluate(
+                "() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
+                "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
+                "cur = i0; drawTiles(); return out.join('\\n'); }"
+            )  # the tiles at every alpha
             assert not re.search(r"nan|NaN|[-−]0\.0 pp", every), every
             for fmt in ("PNG", "SVG"):  # each chart's toolbar exports it, offline
                 with page.expect_download(timeout=20_000) as download:
@@ -202,7 +228,9 @@ def test_projector_sizes_instant_alpha_and_a_shareable_url(app_url):
             page.get_by_text(f"Examples at α = {alpha}").wait_for(timeout=30_000)  # caught up at rest, off screen
             tab.scroll_into_view_if_needed()
             text = frame.inner_text("#tiles")
-            page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000)
+            page.wait_for_function(
+                "a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000
+            )
             url = page.url
             page.close()
             page, frame = open_page(browser, url, SIZES[-1], errors)  # the link opens the same view

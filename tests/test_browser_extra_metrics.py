@@ -56,9 +56,11 @@ def test_the_extra_metric_has_a_tile_and_a_dashed_curve(fmow_url):
             assert len(tiles) == 101  # the linear run's dense grid
             for label, value, want in tiles:
                 assert label == "wilds-fmow-ood-test: worst-region acc" and value == f"{100 * want:.1f}%"
-            curve = frame.evaluate("() => document.getElementById('pAcc').data"
-                                   ".filter(t => t.name === 'wilds-fmow-ood-test: worst-region accuracy')"
-                                   ".map(t => [t.line.dash, t.y.length])")
+            curve = frame.evaluate(
+                "() => document.getElementById('pAcc').data"
+                ".filter(t => t.name === 'wilds-fmow-ood-test: worst-region accuracy')"
+                ".map(t => [t.line.dash, t.y.length])"
+            )
             assert curve == [["dash", 101]]
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "explorer-extra-metric-1024x768.png"), full_page=True)

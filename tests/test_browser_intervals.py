@@ -11,9 +11,15 @@ import pytest
 
 from conftest import REPO
 from explorer import live, state
-from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, open_page
-from test_browser import app_url  # noqa: F401  (the fixture: the app on the shipped runs)
 from test_app import runs_root  # noqa: F401  (app_url's fixture)
+from test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    OVERFLOW_JS,
+    SHOTS,
+    app_url,  # noqa: F401  (the fixture: the app on the shipped runs)
+    open_page,
+)
 
 E2E = REPO / "data" / "runs" / "world-e2e"
 pytestmark = [
@@ -46,13 +52,17 @@ def test_tiles_say_within_noise_and_bands_toggle(app_url):  # noqa: F811
             assert frame.inner_text("#alphaOut") == "0.50"
             assert frame.evaluate(OVERFLOW_JS) == {"cut": [], "out": []}
             objectnet = frame.locator('.tile[data-set="objectnet"] .td').first
-            assert objectnet.inner_text().startswith("within noise vs α=0") and "noise" in objectnet.get_attribute("class")
+            assert objectnet.inner_text().startswith("within noise vs α=0") and "noise" in objectnet.get_attribute(
+                "class"
+            )
             assert "95% interval [" in objectnet.get_attribute("title")
             v2 = frame.locator('.tile[data-set="v2"] .td').nth(1)
             assert v2.inner_text() == gain and "up" in v2.get_attribute("class")
-            every = frame.evaluate("() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
-                                   "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
-                                   "cur = i0; drawTiles(); return out.join('\\n'); }")
+            every = frame.evaluate(
+                "() => { const i0 = cur, out = []; for (let i = 0; i < P.alphas.length; i++) "
+                "{ cur = i; drawTiles(); out.push(document.getElementById('tiles').innerText); } "
+                "cur = i0; drawTiles(); return out.join('\\n'); }"
+            )
             assert not re.search(r"nan|NaN|undefined|[-−]0\.0\b", every), every
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "explorer-intervals-1024x768.png"))

@@ -107,8 +107,9 @@ def test_every_step_fits_each_projector_and_its_link_reopens_it(shipped_url):
                             frame.locator("#alpha").focus()
                             page.keyboard.press("ArrowRight")
                             alpha = frame.inner_text("#alphaOut")
-                            page.wait_for_function("a => new URL(location.href).searchParams.get('alpha') === a",
-                                                   arg=alpha, timeout=5000)
+                            page.wait_for_function(
+                                "a => new URL(location.href).searchParams.get('alpha') === a", arg=alpha, timeout=5000
+                            )
                             tiles, link = frame.inner_text("#tiles"), page.url
                             page.close()
                             page, frame = open_step(browser, link, size, errors)
@@ -134,9 +135,12 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            for url in (f"{shipped_url}/?run={run}&compare=world-lc&presenter=true&ref=0.50",
-                        f"{shipped_url}/?mode=paper&others=true", f"{shipped_url}/?mode=lab&presenter=true&lab=SWA",
-                        f"{shipped_url}/?run=lmc-scratch"):
+            for url in (
+                f"{shipped_url}/?run={run}&compare=world-lc&presenter=true&ref=0.50",
+                f"{shipped_url}/?mode=paper&others=true",
+                f"{shipped_url}/?mode=lab&presenter=true&lab=SWA",
+                f"{shipped_url}/?run=lmc-scratch",
+            ):
                 page = browser.new_page(viewport={"width": 1024, "height": 768})
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(url)

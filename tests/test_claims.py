@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
-from test_world_phenomena import baseline_trend, effective_robustness_interval
 
+from conftest import REPO
 from core.results import claims as C
 from core.results import uncertainty as U
 from core.results.report import accuracy_grid
 from core.runs.artifacts import Run
+from test_world_phenomena import baseline_trend, effective_robustness_interval
 
 RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))
 README_RUNS = ("world-e2e", "world-lc")
@@ -53,8 +53,10 @@ def stated_signs(text: str) -> tuple[int, int]:
 
 def rows(run_name: str) -> list[str]:
     run = Run(RUNS / run_name)
-    return [f"| {run_name} | {set_label(n)} | {C.format_pp(a.interval)} | {C.format_pp(b.interval)} | {claim((a, b))} |"
-            for n, (a, b) in C.wiseft_claims(run, ALPHA).items()]
+    return [
+        f"| {run_name} | {set_label(n)} | {C.format_pp(a.interval)} | {C.format_pp(b.interval)} | {claim((a, b))} |"
+        for n, (a, b) in C.wiseft_claims(run, ALPHA).items()
+    ]
 
 
 def summary() -> str:
@@ -63,12 +65,20 @@ def summary() -> str:
     claims = {name: C.wiseft_claims(run, ALPHA) for name, run in runs.items()}
     both = {name: [n for n in run.ood_datasets if C.beats_both_ends(claims[name][n])] for name, run in runs.items()}
     on_avg = all(C.beats_both_ends(c["avg_ood"]) for c in claims.values())
-    per_run = [f"{len(both[name])} of {len(runs[name].ood_datasets)} shifts {label} ({', '.join(both[name]) or 'none'})"
-               for name, label in zip(README_RUNS, ("end to end", "with the linear classifier"))]
-    return (f"In short: alpha {ALPHA:g} beats both ends on average OOD in {'both runs' if on_avg else 'not every run'}, "
-            f"and on {per_run[0]} and {per_run[1]}. " + ("The paper's Tables 1 and 4 show it on every shift; on the other "
-            "shifts here it is within noise of an end or below one." if any(len(both[n]) < len(runs[n].ood_datasets)
-                                                                            for n in runs) else "So does the paper."))
+    per_run = [
+        f"{len(both[name])} of {len(runs[name].ood_datasets)} shifts {label} ({', '.join(both[name]) or 'none'})"
+        for name, label in zip(README_RUNS, ("end to end", "with the linear classifier"))
+    ]
+    return (
+        f"In short: alpha {ALPHA:g} beats both ends on average OOD in {'both runs' if on_avg else 'not every run'}, "
+        f"and on {per_run[0]} and {per_run[1]}. "
+        + (
+            "The paper's Tables 1 and 4 show it on every shift; on the other "
+            "shifts here it is within noise of an end or below one."
+            if any(len(both[n]) < len(runs[n].ood_datasets) for n in runs)
+            else "So does the paper."
+        )
+    )
 
 
 def join(items: list[str]) -> str:
@@ -106,8 +116,10 @@ def best_alpha_sentence(run: Run) -> str:
     i = int(np.argmax(grid["avg_ood"]))
     d = C.difference(run, "avg_ood", float(run.alphas[i]), ALPHA)
     how = {1: "above", -1: "below", 0: "within noise of"}[d.sign]
-    return (f"The highest average OOD on the grid is at alpha {run.alphas[i]:g} ({100 * grid['avg_ood'][i]:.1f}%, ID "
-            f"{100 * grid[run.id_dataset][i]:.1f}%), {how} alpha {ALPHA:g}'s ({C.format_pp(d.interval)})")
+    return (
+        f"The highest average OOD on the grid is at alpha {run.alphas[i]:g} ({100 * grid['avg_ood'][i]:.1f}%, ID "
+        f"{100 * grid[run.id_dataset][i]:.1f}%), {how} alpha {ALPHA:g}'s ({C.format_pp(d.interval)})"
+    )
 
 
 def effective_robustness(run: Run, alpha: float) -> str:
@@ -125,7 +137,9 @@ def readme() -> str:
 def test_readme_claims_table_is_recomputed_from_the_logits(readme, run_name):
     shown = {m.group(2): m.group(0) for m in ROW.finditer(readme) if m.group(1) == run_name}
     expected = rows(run_name)
-    assert len(shown) == len(expected), f"README.md lists {sorted(shown)} for {run_name}; expected:\n" + "\n".join(expected)
+    assert len(shown) == len(expected), f"README.md lists {sorted(shown)} for {run_name}; expected:\n" + "\n".join(
+        expected
+    )
     for row in expected:
         name = row.split(" | ")[1]
         assert shown.get(name) == row, f"README.md's {run_name} {name} row should read\n{row}"
@@ -143,8 +157,10 @@ def test_readme_claims_say_gain_only_where_the_interval_excludes_zero(readme, ru
         pair = claims[labels[m.group(2)]]
         for end, stated, d in zip(ENDS, stated_signs(m.group(5)), pair):
             iv = d.interval.scaled(100)
-            assert stated == d.sign, (f"{run_name} {m.group(2)}: README says '{WORD[stated]} {end}' but the paired 95% "
-                                      f"interval is [{iv.lo:+.2f}, {iv.hi:+.2f}] pp")
+            assert stated == d.sign, (
+                f"{run_name} {m.group(2)}: README says '{WORD[stated]} {end}' but the paired 95% "
+                f"interval is [{iv.lo:+.2f}, {iv.hi:+.2f}] pp"
+            )
 
 
 def test_readme_summary_follows_the_table(readme):
@@ -180,7 +196,10 @@ def test_world_wiseft_bullet(world, e2e):
     below = claims[e2e.id_dataset][1]
     assert below.sign < 0 and f"is below the fine-tuned model on ID ({C.format_pp(below.interval)})" in world
     assert all(claims[n][1].sign > 0 for n in e2e.ood_datasets), "'beats the fine-tuned model on every shift'"
-    assert f"beats the fine-tuned model on every shift, but is within noise of zero-shot on {noise_clause(e2e, 0.0)}" in world
+    assert (
+        f"beats the fine-tuned model on every shift, but is within noise of zero-shot on {noise_clause(e2e, 0.0)}"
+        in world
+    )
     assert best_alpha_sentence(e2e) in world
 
 
@@ -191,8 +210,10 @@ def test_world_splits_paragraph_and_margin(world, e2e):
     both = [n for n in e2e.ood_datasets if C.beats_both_ends(claims[n])]
     lost = [n for n in e2e.ood_datasets if C.difference(e2e, n, 1.0, 0.0).sign < 0]
     assert all(d.interval.value >= 0 and d.sign >= 0 for n in e2e.ood_datasets for d in claims[n])
-    assert (f"at or above both ends on each of the five shifts, beyond noise on {join(both)} ([the measured numbers]"
-            f"(#measured-numbers)), and the fine-tuned model ends below zero-shot on {join(lost)}.") in world
+    assert (
+        f"at or above both ends on each of the five shifts, beyond noise on {join(both)} ([the measured numbers]"
+        f"(#measured-numbers)), and the fine-tuned model ends below zero-shot on {join(lost)}."
+    ) in world
     margins = {n: min(claims[n], key=lambda d: d.interval.value) for n in e2e.ood_datasets}
     worst = min(margins, key=lambda n: margins[n].interval.value)
     assert margins[worst].sign == 0 and f"the shipped world's margin, on {worst}, is within noise" in world
@@ -203,33 +224,51 @@ def test_world_linear_classifier_bullet(world):
 
     lc = Run(RUNS / "world-lc")
     assert f"at alpha {ALPHA:g} {both_ends_clause(lc)}" in world
-    assert f"Against zero-shot: {change_clause(lc, ALPHA, 0.0)}. Against its fine-tuned head: {change_clause(lc, ALPHA, 1.0)}." in world
+    assert (
+        f"Against zero-shot: {change_clause(lc, ALPHA, 0.0)}. Against its fine-tuned head: {change_clause(lc, ALPHA, 1.0)}."
+        in world
+    )
     table4 = Path(REPO) / "data" / "paper" / "wiseft_paper_table4_vitl14_336_sweep.csv"
-    paper = {float(r["alpha"]): float(r["value"]) for r in csv.DictReader(table4.open())
-             if r["finetune"] == "linear-classifier" and r["dataset"] == "avg_shifts"}
-    assert f"(the paper, Table 4: {paper[0.5]:.1f}% against {paper[0.0]:.1f}% and {paper[1.0]:.1f}% on average OOD)" in world
+    paper = {
+        float(r["alpha"]): float(r["value"])
+        for r in csv.DictReader(table4.open())
+        if r["finetune"] == "linear-classifier" and r["dataset"] == "avg_shifts"
+    }
+    assert (
+        f"(the paper, Table 4: {paper[0.5]:.1f}% against {paper[0.0]:.1f}% and {paper[1.0]:.1f}% on average OOD)"
+        in world
+    )
 
 
 def test_world_effective_robustness_bullet(world, e2e):
     rows = e2e.baselines()
     ids = [r["accuracy"] for r in rows if r["dataset"] == e2e.id_dataset]
     n = len({r["model"] for r in rows})
-    assert f"against {n} models trained from scratch on `id_train` ({100 * min(ids):.0f}-{100 * max(ids):.0f}% ID" in world
-    assert (f"zero-shot {effective_robustness(e2e, 0.0)}, WiSE-FT alpha {ALPHA:g} {effective_robustness(e2e, ALPHA)}, "
-            f"fine-tuned end to end {effective_robustness(e2e, 1.0)}. The intervals do not overlap") in world
+    assert (
+        f"against {n} models trained from scratch on `id_train` ({100 * min(ids):.0f}-{100 * max(ids):.0f}% ID" in world
+    )
+    assert (
+        f"zero-shot {effective_robustness(e2e, 0.0)}, WiSE-FT alpha {ALPHA:g} {effective_robustness(e2e, ALPHA)}, "
+        f"fine-tuned end to end {effective_robustness(e2e, 1.0)}. The intervals do not overlap"
+    ) in world
 
 
 def test_uncertainty_page_numbers(e2e):
     """docs/uncertainty.md's settings are core's, and its worked example is world-e2e's objectnet."""
     page = " ".join((Path(REPO) / "docs" / "uncertainty.md").read_text().split())
     assert f"{U.N_BOOT:,} resamples from seed {U.SEED}" in page and f"({U.N_BOOT_PATH:,} resamples;" in page
-    assert f"60% accuracy it is {U.wilson(1200, 2000).value:.1%} [{100 * U.wilson(1200, 2000).lo:.1f}, {100 * U.wilson(1200, 2000).hi:.1f}]" in page
+    assert (
+        f"60% accuracy it is {U.wilson(1200, 2000).value:.1%} [{100 * U.wilson(1200, 2000).lo:.1f}, {100 * U.wilson(1200, 2000).hi:.1f}]"
+        in page
+    )
     c = C.correctness(e2e, "objectnet")
     mid, zs = c[e2e.grid_index(ALPHA)], c[e2e.grid_index(0.0)]
     d = C.difference(e2e, "objectnet", ALPHA, 0.0)
-    assert (f"gets {int((mid & ~zs).sum())} images right that zero-shot gets wrong and {int((zs & ~mid).sum())} the other "
-            f"way round: {int((mid & ~zs).sum()) - int((zs & ~mid).sum()):+d} of {c.shape[1]:,}, {C.format_pp(d.interval)}, "
-            f"McNemar p = {d.p_value:.2f}, within noise") in page and d.sign == 0
+    assert (
+        f"gets {int((mid & ~zs).sum())} images right that zero-shot gets wrong and {int((zs & ~mid).sum())} the other "
+        f"way round: {int((mid & ~zs).sum()) - int((zs & ~mid).sum()):+d} of {c.shape[1]:,}, {C.format_pp(d.interval)}, "
+        f"McNemar p = {d.p_value:.2f}, within noise"
+    ) in page and d.sign == 0
     a, b = U.accuracy_interval(mid).scaled(100), U.accuracy_interval(zs).scaled(100)
     assert f"({a.value:.1f}% [{a.lo:.1f}, {a.hi:.1f}] against {b.value:.1f}% [{b.lo:.1f}, {b.hi:.1f}] overlap" in page
     n_rows = sum(len(C.wiseft_claims(Run(RUNS / name), ALPHA)) for name in README_RUNS)
@@ -240,15 +279,23 @@ def texts() -> dict[str, str]:
     """The README, docs/*.md, notebooks/README.md and the notebooks' markdown cells, whitespace folded."""
     import json
 
-    pages = {p: p.read_text() for p in [Path(REPO) / "README.md", *sorted((Path(REPO) / "docs").glob("*.md")),
-                                         Path(REPO) / "notebooks" / "README.md"]}
+    pages = {
+        p: p.read_text()
+        for p in [
+            Path(REPO) / "README.md",
+            *sorted((Path(REPO) / "docs").glob("*.md")),
+            Path(REPO) / "notebooks" / "README.md",
+        ]
+    }
     for nb in sorted((Path(REPO) / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
         pages[nb] = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     return {p.relative_to(REPO).as_posix(): " ".join(text.split()) for p, text in pages.items()}
 
 
-OVERCLAIMS = re.compile(r"beats? both ends on (every|each of the (five )?)shifts?|within Frankle et al\.'s 2 pp", re.IGNORECASE)
+OVERCLAIMS = re.compile(
+    r"beats? both ends on (every|each of the (five )?)shifts?|within Frankle et al\.'s 2 pp", re.IGNORECASE
+)
 
 
 def test_no_text_claims_what_the_intervals_do_not_show(e2e):
@@ -265,7 +312,13 @@ if __name__ == "__main__":
     print()
     print(summary())
     e2e, lc = (Run(RUNS / name) for name in README_RUNS)
-    for run, alpha, reference in ((e2e, 1.0, 0.0), (e2e, ALPHA, 0.0), (e2e, ALPHA, 1.0), (lc, ALPHA, 0.0), (lc, ALPHA, 1.0)):
+    for run, alpha, reference in (
+        (e2e, 1.0, 0.0),
+        (e2e, ALPHA, 0.0),
+        (e2e, ALPHA, 1.0),
+        (lc, ALPHA, 0.0),
+        (lc, ALPHA, 1.0),
+    ):
         print(f"\n{run.path.name} alpha {alpha:g} vs {reference:g}: {change_clause(run, alpha, reference)}")
     print("\n" + "\n".join(f"{run.path.name}: {both_ends_clause(run)}" for run in (e2e, lc)))
     print(noise_clause(e2e, 0.0))

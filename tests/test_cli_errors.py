@@ -12,8 +12,8 @@ from PIL import Image
 
 from conftest import copy_run, make_image_folder
 from core import cli
-from core.data import registry
 from core.cli import main
+from core.data import registry
 
 
 def snapshot(folder):
@@ -32,11 +32,23 @@ def fails(capsys, *args) -> str:
 def test_empty_classnames_file(tiny_config, tmp_path, capsys):
     empty = tmp_path / "classes.txt"
     empty.write_text("\n  \n")
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", empty, "--templates", "simple",
-                "--out", tmp_path / "run")
+    err = fails(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classnames",
+        empty,
+        "--templates",
+        "simple",
+        "--out",
+        tmp_path / "run",
+    )
     assert "holds no class names" in err and "one class name per line" in err
     assert not (tmp_path / "run").exists()
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", tmp_path / "nope.txt", "--out", tmp_path / "r")
+    err = fails(
+        capsys, "zeroshot", "--model", tiny_config, "--classnames", tmp_path / "nope.txt", "--out", tmp_path / "r"
+    )
     assert "is not a file" in err
 
 
@@ -104,8 +116,9 @@ def test_out_is_a_file_and_unknown_device(tiny_config, tmp_path, capsys):
     (tmp_path / "afile").write_text("keep me")
     err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", names, "--out", tmp_path / "afile")
     assert "is a file" in err and (tmp_path / "afile").read_text() == "keep me"
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classnames", names, "--out", tmp_path / "r",
-                "--device", "nosuch")
+    err = fails(
+        capsys, "zeroshot", "--model", tiny_config, "--classnames", names, "--out", tmp_path / "r", "--device", "nosuch"
+    )
     assert "'nosuch' is not a device" in err and not (tmp_path / "r").exists()
 
 
@@ -125,7 +138,9 @@ def test_each_family_registers_its_own_opener(tmp_path):
     body = inspect.getsource(registry.open_example).split('"""')[2]  # the code, without the docstring
     assert "world:" not in body and "#" not in body  # the generic layer knows no family's ids
     seen = []
-    registry.register_opener("test-mem", lambda i: i.startswith("mem:"), lambda i: seen.append(i) or Image.new("RGB", (2, 2)))
+    registry.register_opener(
+        "test-mem", lambda i: i.startswith("mem:"), lambda i: seen.append(i) or Image.new("RGB", (2, 2))
+    )
     try:
         assert registry.open_example("mem:7").size == (2, 2) and seen == ["mem:7"]
     finally:

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from conftest import copy_run, run_cli
-from core.runs.artifacts import Run
 from core.cli import main
 from core.results.compare import compare, list_tables, load_reference
+from core.runs.artifacts import Run
 
 SHIFTS = ("imagenetv2", "imagenet-r", "imagenet-sketch", "objectnet", "imagenet-a")
 

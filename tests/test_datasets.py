@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 from conftest import CLASSES, make_image_folder
-from core.data import shifts as ds
 from core.cli import main
+from core.data import shifts as ds
 from core.data.registry import DatasetError, get_dataset, list_datasets
 from test_datasets_transfer_wilds_video import TALK_FAKES
 
@@ -25,25 +25,409 @@ NAMES = list(open_clip.IMAGENET_CLASSNAMES)
 WNIDS = ds.imagenet_wnids()
 # The paper's code, mlfoundations/wise-ft: CLASS_SUBLIST in src/datasets/imagenet_r.py and imagenet_a.py.
 IMAGENET_R_SUBLIST = [
-    1, 2, 4, 6, 8, 9, 11, 13, 22, 23, 26, 29, 31, 39, 47, 63, 71, 76, 79, 84, 90, 94, 96, 97, 99, 100, 105, 107, 113,
-    122, 125, 130, 132, 144, 145, 147, 148, 150, 151, 155, 160, 161, 162, 163, 171, 172, 178, 187, 195, 199, 203,
-    207, 208, 219, 231, 232, 234, 235, 242, 245, 247, 250, 251, 254, 259, 260, 263, 265, 267, 269, 276, 277, 281,
-    288, 289, 291, 292, 293, 296, 299, 301, 308, 309, 310, 311, 314, 315, 319, 323, 327, 330, 334, 335, 337, 338,
-    340, 341, 344, 347, 353, 355, 361, 362, 365, 366, 367, 368, 372, 388, 390, 393, 397, 401, 407, 413, 414, 425,
-    428, 430, 435, 437, 441, 447, 448, 457, 462, 463, 469, 470, 471, 472, 476, 483, 487, 515, 546, 555, 558, 570,
-    579, 583, 587, 593, 594, 596, 609, 613, 617, 621, 629, 637, 657, 658, 701, 717, 724, 763, 768, 774, 776, 779,
-    780, 787, 805, 812, 815, 820, 824, 833, 847, 852, 866, 875, 883, 889, 895, 907, 928, 931, 932, 933, 934, 936,
-    937, 943, 945, 947, 948, 949, 951, 953, 954, 957, 963, 965, 967, 980, 981, 983, 988]
+    1,
+    2,
+    4,
+    6,
+    8,
+    9,
+    11,
+    13,
+    22,
+    23,
+    26,
+    29,
+    31,
+    39,
+    47,
+    63,
+    71,
+    76,
+    79,
+    84,
+    90,
+    94,
+    96,
+    97,
+    99,
+    100,
+    105,
+    107,
+    113,
+    122,
+    125,
+    130,
+    132,
+    144,
+    145,
+    147,
+    148,
+    150,
+    151,
+    155,
+    160,
+    161,
+    162,
+    163,
+    171,
+    172,
+    178,
+    187,
+    195,
+    199,
+    203,
+    207,
+    208,
+    219,
+    231,
+    232,
+    234,
+    235,
+    242,
+    245,
+    247,
+    250,
+    251,
+    254,
+    259,
+    260,
+    263,
+    265,
+    267,
+    269,
+    276,
+    277,
+    281,
+    288,
+    289,
+    291,
+    292,
+    293,
+    296,
+    299,
+    301,
+    308,
+    309,
+    310,
+    311,
+    314,
+    315,
+    319,
+    323,
+    327,
+    330,
+    334,
+    335,
+    337,
+    338,
+    340,
+    341,
+    344,
+    347,
+    353,
+    355,
+    361,
+    362,
+    365,
+    366,
+    367,
+    368,
+    372,
+    388,
+    390,
+    393,
+    397,
+    401,
+    407,
+    413,
+    414,
+    425,
+    428,
+    430,
+    435,
+    437,
+    441,
+    447,
+    448,
+    457,
+    462,
+    463,
+    469,
+    470,
+    471,
+    472,
+    476,
+    483,
+    487,
+    515,
+    546,
+    555,
+    558,
+    570,
+    579,
+    583,
+    587,
+    593,
+    594,
+    596,
+    609,
+    613,
+    617,
+    621,
+    629,
+    637,
+    657,
+    658,
+    701,
+    717,
+    724,
+    763,
+    768,
+    774,
+    776,
+    779,
+    780,
+    787,
+    805,
+    812,
+    815,
+    820,
+    824,
+    833,
+    847,
+    852,
+    866,
+    875,
+    883,
+    889,
+    895,
+    907,
+    928,
+    931,
+    932,
+    933,
+    934,
+    936,
+    937,
+    943,
+    945,
+    947,
+    948,
+    949,
+    951,
+    953,
+    954,
+    957,
+    963,
+    965,
+    967,
+    980,
+    981,
+    983,
+    988,
+]
 IMAGENET_A_SUBLIST = [
-    6, 11, 13, 15, 17, 22, 23, 27, 30, 37, 39, 42, 47, 50, 57, 70, 71, 76, 79, 89, 90, 94, 96, 97, 99, 105, 107, 108,
-    110, 113, 124, 125, 130, 132, 143, 144, 150, 151, 207, 234, 235, 254, 277, 283, 287, 291, 295, 298, 301, 306,
-    307, 308, 309, 310, 311, 313, 314, 315, 317, 319, 323, 324, 326, 327, 330, 334, 335, 336, 347, 361, 363, 372,
-    378, 386, 397, 400, 401, 402, 404, 407, 411, 416, 417, 420, 425, 428, 430, 437, 438, 445, 456, 457, 461, 462,
-    470, 472, 483, 486, 488, 492, 496, 514, 516, 528, 530, 539, 542, 543, 549, 552, 557, 561, 562, 569, 572, 573,
-    575, 579, 589, 606, 607, 609, 614, 626, 627, 640, 641, 642, 643, 658, 668, 677, 682, 684, 687, 701, 704, 719,
-    736, 746, 749, 752, 758, 763, 765, 768, 773, 774, 776, 779, 780, 786, 792, 797, 802, 803, 804, 813, 815, 820,
-    823, 831, 833, 835, 839, 845, 847, 850, 859, 862, 870, 879, 880, 888, 890, 897, 900, 907, 913, 924, 932, 933,
-    934, 937, 943, 945, 947, 951, 954, 956, 957, 959, 971, 972, 980, 981, 984, 986, 987, 988]
+    6,
+    11,
+    13,
+    15,
+    17,
+    22,
+    23,
+    27,
+    30,
+    37,
+    39,
+    42,
+    47,
+    50,
+    57,
+    70,
+    71,
+    76,
+    79,
+    89,
+    90,
+    94,
+    96,
+    97,
+    99,
+    105,
+    107,
+    108,
+    110,
+    113,
+    124,
+    125,
+    130,
+    132,
+    143,
+    144,
+    150,
+    151,
+    207,
+    234,
+    235,
+    254,
+    277,
+    283,
+    287,
+    291,
+    295,
+    298,
+    301,
+    306,
+    307,
+    308,
+    309,
+    310,
+    311,
+    313,
+    314,
+    315,
+    317,
+    319,
+    323,
+    324,
+    326,
+    327,
+    330,
+    334,
+    335,
+    336,
+    347,
+    361,
+    363,
+    372,
+    378,
+    386,
+    397,
+    400,
+    401,
+    402,
+    404,
+    407,
+    411,
+    416,
+    417,
+    420,
+    425,
+    428,
+    430,
+    437,
+    438,
+    445,
+    456,
+    457,
+    461,
+    462,
+    470,
+    472,
+    483,
+    486,
+    488,
+    492,
+    496,
+    514,
+    516,
+    528,
+    530,
+    539,
+    542,
+    543,
+    549,
+    552,
+    557,
+    561,
+    562,
+    569,
+    572,
+    573,
+    575,
+    579,
+    589,
+    606,
+    607,
+    609,
+    614,
+    626,
+    627,
+    640,
+    641,
+    642,
+    643,
+    658,
+    668,
+    677,
+    682,
+    684,
+    687,
+    701,
+    704,
+    719,
+    736,
+    746,
+    749,
+    752,
+    758,
+    763,
+    765,
+    768,
+    773,
+    774,
+    776,
+    779,
+    780,
+    786,
+    792,
+    797,
+    802,
+    803,
+    804,
+    813,
+    815,
+    820,
+    823,
+    831,
+    833,
+    835,
+    839,
+    845,
+    847,
+    850,
+    859,
+    862,
+    870,
+    879,
+    880,
+    888,
+    890,
+    897,
+    900,
+    907,
+    913,
+    924,
+    932,
+    933,
+    934,
+    937,
+    943,
+    945,
+    947,
+    951,
+    954,
+    956,
+    957,
+    959,
+    971,
+    972,
+    980,
+    981,
+    984,
+    986,
+    987,
+    988,
+]
 SUBLISTS = {"imagenet-r": IMAGENET_R_SUBLIST, "imagenet-a": IMAGENET_A_SUBLIST}
 
 
@@ -95,6 +479,7 @@ def fake_subset(name):
         wnids = ds.subset_wnids(name)
         folders(root / name, [wnids[0], wnids[57], wnids[199]], "art_{k}.jpg")
         return name, [0, 0, 57, 57, 199, 199], [NAMES[i] for i in SUBLISTS[name]]
+
     return make
 
 
@@ -109,8 +494,11 @@ def fake_objectnet(root):
         for k in range(2):
             image(base / folder / f"0a{k}f2bd4a1b94a1e.png", border=(255, 0, 0))
     labels = {c["folder"]: i for i, c in enumerate(ds.objectnet_classes())}
-    return "objectnet", [labels[f] for f in ("alarm_clock", "alarm_clock", "chair", "chair", "wok", "wok")], \
-        [c["name"].lower() for c in ds.objectnet_classes()]
+    return (
+        "objectnet",
+        [labels[f] for f in ("alarm_clock", "alarm_clock", "chair", "chair", "wok", "wok")],
+        [c["name"].lower() for c in ds.objectnet_classes()],
+    )
 
 
 def fake_cifar10(root):
@@ -131,8 +519,9 @@ def fake_cifar10_1(root):
 def fake_cifar10_2(root):
     images, labels = cifar_arrays(4, seed=2)
     (root / "CIFAR-10.2").mkdir()
-    np.savez(root / "CIFAR-10.2/cifar102_test.npz", images=images, labels=labels,
-             label_names=list(ds.CIFAR10_CLASSNAMES))
+    np.savez(
+        root / "CIFAR-10.2/cifar102_test.npz", images=images, labels=labels, label_names=list(ds.CIFAR10_CLASSNAMES)
+    )
     return "cifar10.2", labels.tolist(), list(ds.CIFAR10_CLASSNAMES)
 
 
@@ -152,16 +541,28 @@ def fake_ytbb(root):
     from test_ytbb_robust import fake_release
 
     fake_release(root)
-    names = ("person bird bicycle boat bus bear cow cat giraffe _ horse motorcycle knife airplane skateboard train "
-             "truck zebra toilet dog elephant umbrella none car").split()
+    names = (
+        "person bird bicycle boat bus bear cow cat giraffe _ horse motorcycle knife airplane skateboard train "
+        "truck zebra toilet dog elephant umbrella none car"
+    ).split()
     return "ytbb-robust", [0, 0, 0, 23, 23], [n if n != "_" else "potted plant" for n in names]
 
 
-FAKES = {"imagenet": fake_imagenet, "imagenetv2": fake_imagenetv2, "imagenet-r": fake_subset("imagenet-r"),
-         "imagenet-a": fake_subset("imagenet-a"), "imagenet-sketch": fake_sketch, "objectnet": fake_objectnet,
-         "cifar10": fake_cifar10, "cifar10.1": fake_cifar10_1, "cifar10.2": fake_cifar10_2,
-         "folder": fake_folder, "world": fake_world, "ytbb-robust": fake_ytbb,
-         **TALK_FAKES}  # the talk's other datasets (issue 16)
+FAKES = {
+    "imagenet": fake_imagenet,
+    "imagenetv2": fake_imagenetv2,
+    "imagenet-r": fake_subset("imagenet-r"),
+    "imagenet-a": fake_subset("imagenet-a"),
+    "imagenet-sketch": fake_sketch,
+    "objectnet": fake_objectnet,
+    "cifar10": fake_cifar10,
+    "cifar10.1": fake_cifar10_1,
+    "cifar10.2": fake_cifar10_2,
+    "folder": fake_folder,
+    "world": fake_world,
+    "ytbb-robust": fake_ytbb,
+    **TALK_FAKES,
+}  # the talk's other datasets (issue 16)
 
 
 @pytest.mark.parametrize("name", sorted(list_datasets()))
@@ -244,8 +645,12 @@ def test_cifar10_train_split_and_python_version(tmp_path):
     folder.mkdir()
     for i in range(5):  # the python version: pickled dicts with bytes keys, data as (N, 3072) rows
         part = slice(2 * i, 2 * i + 2)
-        batch = {b"batch_label": b"training batch", b"labels": labels[part].tolist(),
-                 b"data": images[part].transpose(0, 3, 1, 2).reshape(2, 3072), b"filenames": [b"a.png", b"b.png"]}
+        batch = {
+            b"batch_label": b"training batch",
+            b"labels": labels[part].tolist(),
+            b"data": images[part].transpose(0, 3, 1, 2).reshape(2, 3072),
+            b"filenames": [b"a.png", b"b.png"],
+        }
         (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch, protocol=2))
     train = get_dataset("cifar10:train", str(tmp_path), allow_partial=True)
     assert train.labels.tolist() == labels.tolist() and len(train.ids) == 10
@@ -288,8 +693,26 @@ def test_cifar10_downloads_only_when_asked(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr(ds, "CIFAR10_URL", archive.as_uri())
     monkeypatch.setattr(ds, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     data_root, out = tmp_path / "data", tmp_path / "run"
-    assert main(["zeroshot", "--model", str(tiny_config), "--classes-from", "cifar10:test", "--data-root",
-                 str(data_root), "--download", "--allow-partial", "--templates", "simple", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "zeroshot",
+                "--model",
+                str(tiny_config),
+                "--classes-from",
+                "cifar10:test",
+                "--data-root",
+                str(data_root),
+                "--download",
+                "--allow-partial",
+                "--templates",
+                "simple",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in data_root.iterdir()) == [ds.CIFAR10_BIN] and not (tmp_path / "escaped.txt").exists()
     assert len(get_dataset("cifar10:train", str(data_root), allow_partial=True)) == 10
 
@@ -321,17 +744,20 @@ def imagenet_runs(tmp_path_factory, tiny_config):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["e2e", "head"])
 def test_sweep_projects_imagenet_r_and_objectnet_logits(imagenet_runs, kind, tmp_path):
-    from core.runs.artifacts import Run
-    from core.model.evaluate import decode, predict
-    from core.wiseft.interpolate import interpolate
     from core.model.clip import transforms_from_cfg
+    from core.model.evaluate import decode, predict
+    from core.runs.artifacts import Run
     from core.runs.weights import load_classifier, load_weights
+    from core.wiseft.interpolate import interpolate
     from core.wiseft.sweep import SweepConfig, sweep
 
     run = imagenet_runs[kind]
     fake_subset("imagenet-r")(tmp_path)
     fake_objectnet(tmp_path)
-    sets = [(get_dataset("imagenet-r", str(tmp_path), allow_partial=True), "id"), (get_dataset("objectnet", str(tmp_path), allow_partial=True), "ood")]
+    sets = [
+        (get_dataset("imagenet-r", str(tmp_path), allow_partial=True), "id"),
+        (get_dataset("objectnet", str(tmp_path), allow_partial=True), "ood"),
+    ]
     sweep(run, sets, SweepConfig(alphas=(0.0, 0.5, 1.0), logits_dtype="float32"))
     model, pp_cfg = load_classifier(run)
     t0, t1 = (load_weights(run / f"weights/{w}.safetensors") for w in ("zeroshot", "finetuned"))

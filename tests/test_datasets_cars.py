@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import copy_run, run_cli
-from core.runs.artifacts import Run
-from core.results.compare import compare, load_reference
 from core.data.registry import DatasetError, dataset_entry, get_dataset
+from core.results.compare import compare, load_reference
+from core.runs.artifacts import Run
 from test_datasets_transfer_wilds_video import fake_stanford_cars
 
 
@@ -30,8 +30,9 @@ def test_cars_test_annotations_without_labels_name_the_file_to_use(tmp_path):
     (base / "cars_test_annos_withlabels.mat").unlink()
     with pytest.raises(DatasetError, match="lacks cars_test_annos_withlabels.mat"):
         get_dataset("stanford-cars", str(tmp_path), allow_partial=True)
-    table = np.array([(1, 1, 9, 9, "00001.jpg")], dtype=[(f, "O") for f in
-                                                        ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "fname")])[None]
+    table = np.array(
+        [(1, 1, 9, 9, "00001.jpg")], dtype=[(f, "O") for f in ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "fname")]
+    )[None]
     savemat(base / "devkit/cars_test_annos_withlabels.mat", {"annotations": table})  # the devkit's, no labels
     with pytest.raises(DatasetError, match="has no class labels"):
         get_dataset("stanford-cars", str(tmp_path), allow_partial=True)
@@ -39,8 +40,17 @@ def test_cars_test_annotations_without_labels_name_the_file_to_use(tmp_path):
 
 def test_compare_table2_fills_the_cars_column(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
-    run_cli("sweep", "--run", run, "--id", f"CIFAR10=folder:{folders['val']}",
-            "--ood", f"Cars=folder:{folders['shift']}", "--alphas", "0,0.5,1")
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        f"CIFAR10=folder:{folders['val']}",
+        "--ood",
+        f"Cars=folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+    )
     result = compare(Run(run), load_reference("table2"), allow_mismatch=True)
     cells = {(r["label"], r["dataset"]): r for r in result["rows"]}
     acc = 100 * (Run(run).grid_logits("Cars").argmax(-1) == Run(run).labels("Cars")).mean(-1)  # (3,)
@@ -57,7 +67,8 @@ def test_the_cars_column_is_measured_on_stanford_cars():
         datasets = [{"name": "Cars", "spec": "Cars=stanford-cars"}, {"name": "DTD", "spec": "DTD=folder:/x"}]
 
     assert dataset_mismatches(Named(), load_reference("table2")) == [
-        "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"]
+        "DTD were not evaluated on the named datasets (e.g. DTD on 'DTD=folder:/x')"
+    ]
 
 
 @pytest.mark.slow
@@ -70,14 +81,34 @@ def test_a_run_swept_on_stanford_cars_fills_table2s_cars_column(tiny_config, tmp
     _, labels, classes = fake_stanford_cars(tmp_path / "data")
     (tmp_path / "classes.txt").write_text("\n".join(classes))
     run = tmp_path / "run"
-    run_cli("zeroshot", "--model", tiny_config, "--classnames", tmp_path / "classes.txt", "--templates", "simple",
-            "--out", run)
+    run_cli(
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classnames",
+        tmp_path / "classes.txt",
+        "--templates",
+        "simple",
+        "--out",
+        run,
+    )
     theta = load_weights(run / "weights/zeroshot.safetensors")
     gen = torch.Generator().manual_seed(0)
     theta = {k: v + 0.5 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}
     save_weights(run / "weights/finetuned.safetensors", theta)
-    run_cli("sweep", "--run", run, "--id", "stanford-cars", "--data-root", tmp_path / "data", "--allow-partial",
-            "--alphas", "0,0.5,1", "--float32")
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        "stanford-cars",
+        "--data-root",
+        tmp_path / "data",
+        "--allow-partial",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
     swept = Run(run)
     assert swept.dataset_names == ["cars"] and swept.labels("cars").tolist() == labels
     result = compare(swept, load_reference("table2"), allow_mismatch=True)

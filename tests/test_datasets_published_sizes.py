@@ -6,18 +6,29 @@ import pytest
 from PIL import Image
 
 from conftest import copy_run
+from core.cli import main
 from core.data import registry
 from core.data import shifts as ds
-from core.cli import main
 from core.data.registry import DatasetError, get_dataset
 
 # The published sizes (the datasets' papers / reference code; see docs/reproduce.md).
-PUBLISHED = {("imagenet", ""): 50_000, ("imagenet", "train"): 1_281_167, ("imagenetv2", ""): 10_000,
-             ("imagenetv2", "threshold0.7"): 10_000, ("imagenetv2", "top-images"): 10_000,
-             ("imagenet-r", ""): 30_000, ("imagenet-a", ""): 7_500, ("imagenet-sketch", ""): 50_889,
-             ("objectnet", ""): 18_574, ("cifar10", ""): 10_000, ("cifar10", "train"): 50_000,
-             ("cifar10.1", ""): 2_000, ("cifar10.1", "v4"): 2_021, ("cifar10.2", ""): 2_000,
-             ("cifar10.2", "train"): 10_000}
+PUBLISHED = {
+    ("imagenet", ""): 50_000,
+    ("imagenet", "train"): 1_281_167,
+    ("imagenetv2", ""): 10_000,
+    ("imagenetv2", "threshold0.7"): 10_000,
+    ("imagenetv2", "top-images"): 10_000,
+    ("imagenet-r", ""): 30_000,
+    ("imagenet-a", ""): 7_500,
+    ("imagenet-sketch", ""): 50_889,
+    ("objectnet", ""): 18_574,
+    ("cifar10", ""): 10_000,
+    ("cifar10", "train"): 50_000,
+    ("cifar10.1", ""): 2_000,
+    ("cifar10.1", "v4"): 2_021,
+    ("cifar10.2", ""): 2_000,
+    ("cifar10.2", "train"): 10_000,
+}
 
 
 def objectnet_copy(root, border=2):
@@ -46,7 +57,9 @@ def test_registry_holds_the_published_sizes(name, split):
 
 def test_a_partial_copy_is_refused_unless_allowed(tmp_path, monkeypatch):
     objectnet_copy(tmp_path)  # 2 of ObjectNet's 18,574 images
-    with pytest.raises(DatasetError, match=r"objectnet .* has 2 examples, but the published dataset has 18,574.*--allow-partial"):
+    with pytest.raises(
+        DatasetError, match=r"objectnet .* has 2 examples, but the published dataset has 18,574.*--allow-partial"
+    ):
         get_dataset("objectnet", str(tmp_path))
     assert len(get_dataset("objectnet", str(tmp_path), allow_partial=True)) == 2
     monkeypatch.setitem(registry.dataset_entry("objectnet").sizes, "", 2)  # a copy of the published size passes

@@ -13,11 +13,13 @@ from PIL import Image
 from core.data import wilds as wilds
 from core.data.registry import get_dataset
 
-DTD_CLASSES = ("banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted "
-               "fibrous flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined "
-               "marbled matted meshed paisley perforated pitted pleated polka-dotted porous potholed scaly smeared "
-               "spiralled sprinkled stained stratified striped studded swirly veined waffled woven wrinkled "
-               "zigzagged").split()
+DTD_CLASSES = (
+    "banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted "
+    "fibrous flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined "
+    "marbled matted meshed paisley perforated pitted pleated polka-dotted porous potholed scaly smeared "
+    "spiralled sprinkled stained stratified striped studded swirly veined waffled woven wrinkled "
+    "zigzagged"
+).split()
 
 
 def image(path, color=(120, 60, 30)):
@@ -38,11 +40,17 @@ def fake_cifar100(root):
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)  # rows of R, G, B planes, like the real file
     fine = [1, 0, 99, 1]
-    batch = {b"filenames": [b"a.png"] * 4, b"batch_label": b"testing batch 1 of 1", b"fine_labels": fine,
-             b"coarse_labels": [0, 1, 2, 3], b"data": data}
+    batch = {
+        b"filenames": [b"a.png"] * 4,
+        b"batch_label": b"testing batch 1 of 1",
+        b"fine_labels": fine,
+        b"coarse_labels": [0, 1, 2, 3],
+        b"data": data,
+    }
     (folder / "test").write_bytes(pickle.dumps(batch, protocol=2))
-    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": names, b"coarse_label_names": [b"x"] * 20},
-                                               protocol=2))
+    (folder / "meta").write_bytes(
+        pickle.dumps({b"fine_label_names": names, b"coarse_label_names": [b"x"] * 20}, protocol=2)
+    )
     return "cifar100", fine, [n.decode().replace("_", " ") for n in names]
 
 
@@ -83,12 +91,23 @@ def fake_sun397(root):
 
 def fake_iwildcam(root):
     base = root / "iwildcam_v2.0"
-    rows = [("train", "a.jpg", 181), ("id_test", "b.jpg", 3), ("test", "c.jpg", 5), ("id_test", "d.jpg", 0),
-            ("val", "e.jpg", 2)]
-    write_csv(base / "metadata.csv", ["split", "location_remapped", "sequence_remapped", "filename", "y", "datetime"],
-              [(s, 0, 0, f, y, "2013-06-01 00:00:00.000") for s, f, y in rows])
-    write_csv(base / "categories.csv", ["y", "category_id", "name"],
-              [(y, 1000 + y, "empty" if y == 0 else f"species_{y}") for y in range(182)])
+    rows = [
+        ("train", "a.jpg", 181),
+        ("id_test", "b.jpg", 3),
+        ("test", "c.jpg", 5),
+        ("id_test", "d.jpg", 0),
+        ("val", "e.jpg", 2),
+    ]
+    write_csv(
+        base / "metadata.csv",
+        ["split", "location_remapped", "sequence_remapped", "filename", "y", "datetime"],
+        [(s, 0, 0, f, y, "2013-06-01 00:00:00.000") for s, f, y in rows],
+    )
+    write_csv(
+        base / "categories.csv",
+        ["y", "category_id", "name"],
+        [(y, 1000 + y, "empty" if y == 0 else f"species_{y}") for y in range(182)],
+    )
     for _, f, _ in rows:
         image(base / "train" / f)
     return "iwildcam:id_test", [3, 0], ["empty"] + [f"species {y}" for y in range(1, 182)]
@@ -109,19 +128,27 @@ FMOW_ROWS = [  # (original split, category, country, timestamp) -> the WILDS spl
 
 def fake_fmow(root):
     base = root / "fmow_v1.1"
-    write_csv(base / "rgb_metadata.csv", ["split", "img_filename", "img_path", "category", "country_code", "timestamp"],
-              [(s, f"x_{i}.jpg", f"p/{i}", c, cc, t) for i, (s, c, cc, t) in enumerate(FMOW_ROWS)])
-    write_csv(base / "country_code_mapping.csv", ["alpha-3", "region"],
-              [("USA", "Americas"), ("FRA", "Europe"), ("DEU", "Europe"), ("KEN", "Africa")])
+    write_csv(
+        base / "rgb_metadata.csv",
+        ["split", "img_filename", "img_path", "category", "country_code", "timestamp"],
+        [(s, f"x_{i}.jpg", f"p/{i}", c, cc, t) for i, (s, c, cc, t) in enumerate(FMOW_ROWS)],
+    )
+    write_csv(
+        base / "country_code_mapping.csv",
+        ["alpha-3", "region"],
+        [("USA", "Americas"), ("FRA", "Europe"), ("DEU", "Europe"), ("KEN", "Africa")],
+    )
     for i in range(len(FMOW_ROWS)):
         image(base / "images" / f"rgb_img_{i}.png")
     cats = wilds.FMOW_CATEGORIES
     return "fmow:id_test", [cats.index("zoo"), cats.index("airport")], [c.replace("_", " ") for c in cats]
 
 
-VID_CLASSES = ("airplane antelope bear bicycle bird bus car cattle dog domestic_cat elephant fox giant_panda hamster "
-               "horse lion lizard monkey motorcycle rabbit red_panda sheep snake squirrel tiger train turtle "
-               "watercraft whale zebra").split()
+VID_CLASSES = (
+    "airplane antelope bear bicycle bird bus car cattle dog domestic_cat elephant fox giant_panda hamster "
+    "horse lion lizard monkey motorcycle rabbit red_panda sheep snake squirrel tiger train turtle "
+    "watercraft whale zebra"
+).split()
 
 
 def fake_vid_robust(root):
@@ -132,10 +159,18 @@ def fake_vid_robust(root):
     index = {str(k): [f"n0900{k:04d}", name] for k, name in enumerate(VID_CLASSES)}
     wnid_map = {wnids[10 * k + j]: f"n0900{k:04d}" for k in range(30) for j in range(1 + k % 2)}  # 1 or 2 each
     pmsets = {"val/v1/000010.JPEG": ["val/v1/000008.JPEG", "val/v1/000012.JPEG"], "val/v2/000020.JPEG": []}
-    labels = {"val/v1/000010.JPEG": [4], "val/v1/000008.JPEG": [4], "val/v1/000012.JPEG": [4, 8],
-              "val/v2/000020.JPEG": [29]}
-    for folder, obj in (("misc/imagenet_vid_class_index.json", index), ("misc/wnid_map.json", wnid_map),
-                        ("metadata/pmsets.json", pmsets), ("metadata/labels.json", labels)):
+    labels = {
+        "val/v1/000010.JPEG": [4],
+        "val/v1/000008.JPEG": [4],
+        "val/v1/000012.JPEG": [4, 8],
+        "val/v2/000020.JPEG": [29],
+    }
+    for folder, obj in (
+        ("misc/imagenet_vid_class_index.json", index),
+        ("misc/wnid_map.json", wnid_map),
+        ("metadata/pmsets.json", pmsets),
+        ("metadata/labels.json", labels),
+    ):
         (base / folder).parent.mkdir(parents=True, exist_ok=True)
         (base / folder).write_text(json.dumps(obj))
     for frame in labels:
@@ -153,7 +188,14 @@ def fake_stanford_cars(root):
     savemat(base / "devkit/cars_meta.mat", {"class_names": np.array(classes, dtype=object)[None]})  # 1 x 196 cell
 
     def annos(path, rows):
-        fields = [("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"), ("class", "O"), ("fname", "O")]
+        fields = [
+            ("bbox_x1", "O"),
+            ("bbox_y1", "O"),
+            ("bbox_x2", "O"),
+            ("bbox_y2", "O"),
+            ("class", "O"),
+            ("fname", "O"),
+        ]
         table = np.array([(1, 1, 10, 10, c, f) for c, f in rows], dtype=fields)[None]  # 1 x N struct array
         savemat(path, {"annotations": table})
 
@@ -166,10 +208,26 @@ def fake_stanford_cars(root):
     return "stanford-cars", [0, 195, 1], classes
 
 
-TALK_FAKES = {"cifar100": fake_cifar100, "stanford-cars": fake_stanford_cars, "food101": fake_food101, "dtd": fake_dtd, "sun397": fake_sun397,
-              "iwildcam": fake_iwildcam, "fmow": fake_fmow, "imagenet-vid-robust": fake_vid_robust}
-CLASS_COUNTS = {"cifar100": 100, "stanford-cars": 196, "food101": 101, "dtd": 47, "sun397": 397, "iwildcam": 182, "fmow": 62,
-                "imagenet-vid-robust": 30}
+TALK_FAKES = {
+    "cifar100": fake_cifar100,
+    "stanford-cars": fake_stanford_cars,
+    "food101": fake_food101,
+    "dtd": fake_dtd,
+    "sun397": fake_sun397,
+    "iwildcam": fake_iwildcam,
+    "fmow": fake_fmow,
+    "imagenet-vid-robust": fake_vid_robust,
+}
+CLASS_COUNTS = {
+    "cifar100": 100,
+    "stanford-cars": 196,
+    "food101": 101,
+    "dtd": 47,
+    "sun397": 397,
+    "iwildcam": 182,
+    "fmow": 62,
+    "imagenet-vid-robust": 30,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TALK_FAKES))
@@ -226,4 +284,5 @@ def test_vid_robust_projection_and_pm_scores(tmp_path):
     logits[2] = 0
     logits[2, 5] = 1  # now wrong: the first set fails pm-k, not pm-0
     from core.results.extra_metrics import pm_k
+
     assert pm_k(logits, vid.labels, vid.extra["anchors"], vid.extra["extra_labels"]) == (1.0, 0.5)

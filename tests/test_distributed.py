@@ -27,18 +27,43 @@ pytestmark = pytest.mark.slow  # every test reads the runs of a module fixture t
 
 LOGIT_ATOL = 1e-4
 WEIGHT_ATOL = 1e-5
-TRAIN_ARGS = ("--no-augment", "--epochs", "2", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-3",
-              "--checkpoint-every", "2")  # 48 images: 3 steps of 16 per epoch, 8 per rank under torchrun
+TRAIN_ARGS = (
+    "--no-augment",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--warmup-steps",
+    "1",
+    "--lr",
+    "1e-3",
+    "--checkpoint-every",
+    "2",
+)  # 48 images: 3 steps of 16 per epoch, 8 per rank under torchrun
 LC_ARGS = ("--mode", "linear-classifier", "--epochs", "2", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-2")
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     """`torchrun --nproc_per_node=2 -m core -- ARGS` on the CPU. The `--` keeps torchrun's own parser
     off our flags (it would read `--run` as an abbreviation of its `--run-path`: pytorch#120601)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "core", "--", *map(str, args)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "core",
+        "--",
+        *map(str, args),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "HF_HUB_OFFLINE": "1",
+    }
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
@@ -61,8 +86,14 @@ def runs(tmp_path_factory, zeroshot_run, folders) -> dict:
     lc_single, lc_ddp = copy_run(zeroshot_run, root / "lc_single"), copy_run(zeroshot_run, root / "lc_ddp")
     run_cli("finetune", "--run", lc_single, "--train", train, *LC_ARGS)
     torchrun("finetune", "--run", lc_ddp, "--train", train, *LC_ARGS)
-    return {"single": single, "ddp": ddp, "stopped_at": stopped_at, "sweep_stdout": out.stdout,
-            "lc_single": lc_single, "lc_ddp": lc_ddp}
+    return {
+        "single": single,
+        "ddp": ddp,
+        "stopped_at": stopped_at,
+        "sweep_stdout": out.stdout,
+        "lc_single": lc_single,
+        "lc_ddp": lc_ddp,
+    }
 
 
 def is_key_bias(key: str, value: torch.Tensor) -> np.ndarray:
@@ -70,7 +101,7 @@ def is_key_bias(key: str, value: torch.Tensor) -> np.ndarray:
     mask = np.zeros(value.shape, dtype=bool)
     if key.endswith("attn.in_proj_bias"):
         d = value.shape[0] // 3
-        mask[d:2 * d] = True
+        mask[d : 2 * d] = True
     return mask
 
 

@@ -71,8 +71,10 @@ def unit(module: str) -> str | None:
 
 
 def core_modules() -> dict[str, ast.Module]:
-    return {".".join(f.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): ast.parse(f.read_text())
-            for f in sorted((REPO / "core").rglob("*.py"))}
+    return {
+        ".".join(f.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): ast.parse(f.read_text())
+        for f in sorted((REPO / "core").rglob("*.py"))
+    }
 
 
 def imported(tree: ast.Module, modules: dict) -> set[str]:
@@ -82,7 +84,9 @@ def imported(tree: ast.Module, modules: dict) -> set[str]:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names}
+            out |= {
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+            }
     return {m for m in out if m in modules}
 
 
@@ -93,7 +97,9 @@ def test_architecture_lists_what_each_package_uses():
         for target in imported(tree, modules):
             if unit(target) and unit(target) != unit(name):
                 uses[unit(name)].add(unit(target))
-    rows = re.findall(r"^\| `core/([\w/]+?)(?:\.py)?` \| .+ \| (.+) \|$", (REPO / "docs" / "architecture.md").read_text(), re.M)
+    rows = re.findall(
+        r"^\| `core/([\w/]+?)(?:\.py)?` \| .+ \| (.+) \|$", (REPO / "docs" / "architecture.md").read_text(), re.M
+    )
     documented = {name: set(re.findall(r"`([\w/]+)`", cell)) for name, cell in rows}
     packages = {unit(m) for m in modules} - {None}
     assert set(documented) == packages, "docs/architecture.md's table lists each package of core once"
@@ -138,5 +144,7 @@ def test_every_section_that_quotes_a_barrier_names_its_definition(page):
     text = prose(page)
     for section in re.split(r"^#+ ", text, flags=re.M):
         if re.search(r"\bbarriers?\b", section, re.I):
-            assert DEFINITIONS.search(section), f"{page.name}: section '{section.splitlines()[0]}' names no barrier definition"
+            assert DEFINITIONS.search(section), (
+                f"{page.name}: section '{section.splitlines()[0]}' names no barrier definition"
+            )
     assert "within Frankle et al.'s 2 pp" not in text

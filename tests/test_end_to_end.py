@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run, run_cli
-from core.runs.artifacts import SCHEMA_VERSION, Run
-from core.train.finetune import FinetuneConfig, checkpoints, finetune
 from core.data.registry import get_dataset
+from core.runs.artifacts import SCHEMA_VERSION, Run
 from core.runs.weights import load_weights
+from core.train.finetune import FinetuneConfig, checkpoints, finetune
 
 
 def test_info_prints_the_table_and_json(e2e_run, capsys):
@@ -67,9 +67,25 @@ def test_finetune_resumes_from_its_checkpoint_to_the_same_weights(zeroshot_run, 
 def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(e2e_run, folders, tmp_path):
     run = copy_run(e2e_run, tmp_path / "run")
     shutil.rmtree(run / "sweep")
-    args = [sys.executable, "-m", "core", "sweep", "--run", str(run), "--id", f"folder:{folders['val']}",
-            "--ood", f"folder:{folders['shift']}", "--alphas", "0,0.5,1", "--float32",
-            "--chunk-size", "2", "--batch-size", "2"]
+    args = [
+        sys.executable,
+        "-m",
+        "core",
+        "sweep",
+        "--run",
+        str(run),
+        "--id",
+        f"folder:{folders['val']}",
+        "--ood",
+        f"folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+        "--chunk-size",
+        "2",
+        "--batch-size",
+        "2",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = run / "sweep" / ".partial" / "val"

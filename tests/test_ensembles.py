@@ -15,7 +15,9 @@ from core.results import ensembles, tables
 from core.runs.artifacts import Run
 
 RUNS = Path(REPO) / "data" / "runs"
-pytestmark = pytest.mark.skipif(not (RUNS / "world-e2e" / "manifest.json").exists(), reason="no shipped world (make world)")
+pytestmark = pytest.mark.skipif(
+    not (RUNS / "world-e2e" / "manifest.json").exists(), reason="no shipped world (make world)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,9 @@ def e2e() -> Run:
     return Run(RUNS / "world-e2e")
 
 
-def by_hand(z0: np.ndarray, z1: np.ndarray, labels: np.ndarray, alpha: float, mix: str) -> tuple[np.ndarray, np.ndarray]:
+def by_hand(
+    z0: np.ndarray, z1: np.ndarray, labels: np.ndarray, alpha: float, mix: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(pred, per-example loss) of the ensemble, written out in float64 without core.results.metrics."""
     z0, z1 = z0.astype(np.float64), z1.astype(np.float64)
 
@@ -119,30 +123,52 @@ def test_info_ensemble_prints_both_methods_and_their_cost(e2e, capsys):
 def test_compare_table13_matches_wiseft_and_the_output_space_ensemble(e2e_run, folders, tmp_path, capsys):
     """`compare --reference table13`: its WiSE-FT rows against the run's sweep, its output-space ensemble rows
     (NS EfficientNet ensembled with zero-shot CLIP) against the run's ensemble of its two ends."""
-    from core.results.compare import compare, list_tables, load_reference
     from test_compare_more import SHIFTS, fake_model
+
+    from core.results.compare import compare, list_tables, load_reference
 
     if "table13" not in list_tables():
         pytest.skip("data/paper/ has no Table 13 yet")
     run = copy_run(e2e_run, tmp_path / "run")
     ood = [a for s in SHIFTS for a in ("--ood", f"{s}=folder:{folders['shift']}")]
-    run_cli("sweep", "--run", run, "--id", f"imagenet=folder:{folders['val']}", *ood, "--alphas", "0,0.5,1",
-            "--float32")
+    run_cli(
+        "sweep", "--run", run, "--id", f"imagenet=folder:{folders['val']}", *ood, "--alphas", "0,0.5,1", "--float32"
+    )
     fake_model(run, "ViT-L-14-336", "openai")
     r = Run(run)
     wise = compare(r, load_reference("table13"), allow_mismatch=True)  # the datasets are folders
     labels = {o["label"] for o in wise["rows"]}
     assert labels == {"standard fine-tuning (1)", "alpha 0.50", "optimal alpha"}
     ens = compare(r, load_reference("table13"), model="NS EfficientNet-L2", allow_mismatch=True)
-    assert {o["label"] for o in ens["rows"]} == {"no ensemble (model alone) (1)", "output-space ensemble, alpha 0.50",
-                                                 "output-space ensemble, optimal alpha"}
+    assert {o["label"] for o in ens["rows"]} == {
+        "no ensemble (model alone) (1)",
+        "output-space ensemble, alpha 0.50",
+        "output-space ensemble, optimal alpha",
+    }
     curve = 100 * ensembles.output_ensemble(r, "imagenet").accuracy
     cells = {(o["label"], o["dataset"]): o["run"] for o in ens["rows"]}
     assert cells["output-space ensemble, alpha 0.50", "ImageNet"] == pytest.approx(curve[1])
     assert cells["output-space ensemble, optimal alpha", "ImageNet"] == pytest.approx(curve.max())
     assert cells["no ensemble (model alone) (1)", "ImageNet"] == pytest.approx(curve[2])  # alpha 1: the fine-tuned end
     frame = tables.comparison_frame(ens)
-    assert set(frame.method) == {"no ensemble (model alone)", "output-space ensemble", "output-space ensemble, optimal alpha"}
-    assert cli.main(["compare", "--run", str(run), "--reference", "table13", "--model", "NS EfficientNet-L2",
-                     "--allow-mismatch"]) == 0
+    assert set(frame.method) == {
+        "no ensemble (model alone)",
+        "output-space ensemble",
+        "output-space ensemble, optimal alpha",
+    }
+    assert (
+        cli.main(
+            [
+                "compare",
+                "--run",
+                str(run),
+                "--reference",
+                "table13",
+                "--model",
+                "NS EfficientNet-L2",
+                "--allow-mismatch",
+            ]
+        )
+        == 0
+    )
     assert "output-space ensemble, alpha 0.50" in capsys.readouterr().out

@@ -3,7 +3,6 @@
 import json
 import shutil
 
-
 from conftest import copy_run, make_image_folder
 from core.cli import main
 from core.wiseft.sweep import parse_alphas
@@ -59,8 +58,22 @@ def test_class_count_that_does_not_match_the_head(e2e_run, capsys, tmp_path):
 def test_incompatible_checkpoints(e2e_run, folders, capsys, tmp_path):
     other_cfg = tmp_path / "other.json"
     other_cfg.write_text(json.dumps(TINY_OTHER))
-    assert main(["zeroshot", "--model", str(other_cfg), "--classes-from", f"folder:{folders['train']}",
-                 "--templates", "simple", "--out", str(tmp_path / "other")]) == 0
+    assert (
+        main(
+            [
+                "zeroshot",
+                "--model",
+                str(other_cfg),
+                "--classes-from",
+                f"folder:{folders['train']}",
+                "--templates",
+                "simple",
+                "--out",
+                str(tmp_path / "other"),
+            ]
+        )
+        == 0
+    )
     run = copy_run(e2e_run, tmp_path / "run")
     shutil.copyfile(tmp_path / "other/weights/zeroshot.safetensors", run / "weights/finetuned.safetensors")
     shutil.rmtree(run / "sweep")
@@ -93,7 +106,17 @@ def test_not_a_run_folder_and_unknown_schema(capsys, tmp_path, e2e_run):
 
 def test_existing_run_is_never_overwritten(zeroshot_run, folders, tiny_config, capsys):
     before = snapshot(zeroshot_run)
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classes-from", f"folder:{folders['train']}",
-                "--templates", "simple", "--out", zeroshot_run)
+    err = fails(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        zeroshot_run,
+    )
     assert "already holds a run" in err
     assert snapshot(zeroshot_run) == before

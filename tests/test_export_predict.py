@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from core import cli
-from core.runs.artifacts import Run
 from core.data.registry import open_example
+from core.runs.artifacts import Run
 from core.wiseft.export import HEAD_WEIGHTS, readme_snippet, snippet
 from core.wiseft.predict import PathPredictor
 
@@ -80,8 +80,9 @@ def test_snippet_runs_without_core_in_a_fresh_process(run, exported, images, tmp
     script.write_text(readme_snippet((exported / "README.md").read_text()))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     (name, i), path = next(iter(images.items()))
-    out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(script), str(path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     probs = torch.softmax(torch.from_numpy(run.logits(name, 0.5)[i]), -1).numpy()
     top = np.argsort(-probs)[:3]
@@ -126,8 +127,9 @@ def test_extrapolated_export_matches_predict(tmp_path, images, monkeypatch):
 
 def test_predict_top1_equals_the_sweep_at_the_endpoints(run, images, capsys):
     paths = [str(p) for p in images.values()]
-    assert cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "1", "--top-k", "2", "--json",
-                     *paths]) == 0
+    assert (
+        cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "1", "--top-k", "2", "--json", *paths]) == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * len(paths) * 2
     for alpha in (0.0, 1.0):
@@ -140,8 +142,9 @@ def test_predict_top1_equals_the_sweep_at_the_endpoints(run, images, capsys):
 @pytest.mark.slow
 def test_predict_a_folder_prints_each_alpha(images, capsys):
     folder = next(iter(images.values())).parent
-    assert cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "0.5", "--alpha", "-0.2",
-                     str(folder)]) == 0
+    assert (
+        cli.main(["predict", "--run", str(RUN), "--alpha", "0", "--alpha", "0.5", "--alpha", "-0.2", str(folder)]) == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(images) * 4
     assert [line.split()[1] for line in out[1:4]] == ["0", "0.5", "-0.2"]
@@ -167,8 +170,11 @@ def _fails(argv: list[str], capsys, needle: str) -> None:
 def test_bad_input_gets_one_line_errors_and_changes_nothing(no_finetune, images, tmp_path, capsys):
     image = str(next(iter(images.values())))
     _fails(["predict", "--run", str(no_finetune), image], capsys, "no fine-tuned weights")
-    _fails(["export", "--run", str(no_finetune), "--alpha", "0.5", "--out", str(tmp_path / "x")], capsys,
-           "no fine-tuned weights")
+    _fails(
+        ["export", "--run", str(no_finetune), "--alpha", "0.5", "--out", str(tmp_path / "x")],
+        capsys,
+        "no fine-tuned weights",
+    )
     assert not (tmp_path / "x").exists()
     _fails(["predict", "--run", str(RUN), str(tmp_path / "missing.png")], capsys, "does not exist")
     (tmp_path / "notes.png").write_text("not an image")

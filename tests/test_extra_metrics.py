@@ -8,8 +8,8 @@ import pytest
 
 from conftest import copy_run, run_cli
 from core.results import extra_metrics as em
-from core.runs.artifacts import Run
 from core.results.compare import compare, load_reference
+from core.runs.artifacts import Run
 from test_datasets_transfer_wilds_video import fake_fmow
 
 
@@ -76,8 +76,21 @@ def fmow_run(tmp_path_factory, tiny_config):
     gen = torch.Generator().manual_seed(0)
     theta = {k: v + 0.5 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}
     save_weights(run / "weights/finetuned.safetensors", theta)
-    run_cli("sweep", "--run", run, "--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root", root / "data",
-            "--allow-partial", "--alphas", "0,0.5,1", "--float32")
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        "fmow:id_test",
+        "--ood",
+        "fmow:ood_test",
+        "--data-root",
+        root / "data",
+        "--allow-partial",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
     return run
 
 
@@ -124,10 +137,25 @@ def test_extra_metrics_need_no_logits(fmow_run, tmp_path):
     for name, flags in (("full", []), ("reduced", ["--reductions-only"])):
         run = runs[name] = copy_run(fmow_run, tmp_path / name)
         theta = load_weights(run / "weights/finetuned.safetensors")  # move the encoder too: no closed form
-        theta = {k: v * 1.05 if k.startswith("image_encoder.") and v.is_floating_point() else v for k, v in theta.items()}
+        theta = {
+            k: v * 1.05 if k.startswith("image_encoder.") and v.is_floating_point() else v for k, v in theta.items()
+        }
         save_weights(run / "weights/finetuned.safetensors", theta)
-        run_cli("sweep", "--run", run, "--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root",
-                fmow_run.parent / "data", "--allow-partial", "--alphas", "0,0.5,1", *flags)
+        run_cli(
+            "sweep",
+            "--run",
+            run,
+            "--id",
+            "fmow:id_test",
+            "--ood",
+            "fmow:ood_test",
+            "--data-root",
+            fmow_run.parent / "data",
+            "--allow-partial",
+            "--alphas",
+            "0,0.5,1",
+            *flags,
+        )
     full, reduced = Run(runs["full"]), Run(runs["reduced"])
     assert reduced.storage("wilds-fmow-ood-test") == "reductions" and full.has_logits("wilds-fmow-ood-test")
     want, got = em.run_extra_metrics(full), em.run_extra_metrics(reduced)

@@ -26,7 +26,8 @@ def check_family(b: WorldBuild, e2e: Run) -> list:
     family = finetune_family(e2e)
     assert [m.name for m in family] == [v.name for v in b.ft_baselines]
     assert stored["alphas"] == list(b.ft_alphas) and stored["config"]["recipe"] == json.loads(
-        json.dumps(b.finetune.as_record()))
+        json.dumps(b.finetune.as_record())
+    )
     for variant, member, row in zip(b.ft_baselines, family, stored["members"]):
         cfg = variant.config(b.finetune)
         assert all(member.settings[k] == v for k, v in variant.overrides)  # the one thing changed is recorded
@@ -58,7 +59,9 @@ def test_quick_world_builds_the_family_and_its_scatter(quick_world):
     for p in [*points["baselines"], *points["wiseft"], *points["ensemble"], *points["finetunes"]]:
         for k in ("id", "ood", "er"):
             assert p[k]["lo"] <= p[k]["value"] <= p[k]["hi"]
-        assert p["er"]["value"] == pytest.approx(metrics.effective_robustness(p["id"]["value"], p["ood"]["value"], trend))
+        assert p["er"]["value"] == pytest.approx(
+            metrics.effective_robustness(p["id"]["value"], p["ood"]["value"], trend)
+        )
     json.dumps(points)  # plain data for the app
 
 
@@ -67,8 +70,11 @@ def test_last_block_variant_trained_only_its_last_block(quick_world):
     variant = next(v for v in b.ft_baselines if dict(v.overrides).get("train_last_k") == 1)
     work = next(p for p in b.work.glob("ft-last-block-*") if (p / "weights" / "finetuned.safetensors").exists())
     theta_0, theta_1 = (load_weights(work / "weights" / f"{w}.safetensors") for w in ("zeroshot", "finetuned"))
-    moved = {k.split(".")[1] if k.startswith("image_encoder.") else k.split(".")[0]
-             for k in theta_0 if not np.array_equal(theta_0[k].numpy(), theta_1[k].numpy())}
+    moved = {
+        k.split(".")[1] if k.startswith("image_encoder.") else k.split(".")[0]
+        for k in theta_0
+        if not np.array_equal(theta_0[k].numpy(), theta_1[k].numpy())
+    }
     assert moved == {"attnpool", "head"}, (variant.name, moved)
 
 
@@ -85,7 +91,9 @@ def test_the_family_step_is_skipped_while_current(quick_world):
 @pytest.mark.skipif(not (SHIPPED / FAMILY_JSON).exists(), reason="the shipped world has no fine-tuning family yet")
 def test_shipped_family_is_todays_and_recomputes():
     check_family(WorldBuild(), Run(SHIPPED))
-    assert len(scatter_points(Run(SHIPPED))["finetunes"]) == len(WorldBuild().ft_baselines) * len(WorldBuild().ft_alphas)
+    assert len(scatter_points(Run(SHIPPED))["finetunes"]) == len(WorldBuild().ft_baselines) * len(
+        WorldBuild().ft_alphas
+    )
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="no shipped world (make world)")

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from conftest import copy_run
-from core.runs import artifacts
 from core.cli import main
 from core.data.registry import get_dataset
-from core.train.finetune import FinetuneConfig, checkpoints, finetune
 from core.model.clip import ModelSpec, load_clip, save_arch
+from core.runs import artifacts
 from core.runs.create import create_zeroshot_run
 from core.runs.weights import load_weights
+from core.train.finetune import FinetuneConfig, checkpoints, finetune
 
 STEPS = ("--epochs", "2", "--batch-size", "16", "--warmup-steps", "1", "--lr", "1e-3")
 
@@ -87,8 +87,9 @@ def test_init_from_forks_explicitly(zeroshot_run, folders, tmp_path):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_mid_epoch_resume_is_bit_identical_with_augmentation(zeroshot_run, folders, tmp_path, workers):
     train = get_dataset(f"folder:{folders['train']}")
-    cfg = FinetuneConfig(epochs=2, batch_size=16, warmup_steps=1, lr=1e-3, checkpoint_every=1,
-                         augment=True, num_workers=workers)
+    cfg = FinetuneConfig(
+        epochs=2, batch_size=16, warmup_steps=1, lr=1e-3, checkpoint_every=1, augment=True, num_workers=workers
+    )
     straight = finetune(copy_run(zeroshot_run, tmp_path / "a"), train, cfg)
     resumed_run = copy_run(zeroshot_run, tmp_path / "b")
     finetune(resumed_run, train, FinetuneConfig(**{**cfg.__dict__, "max_steps": 4}))  # stops mid-epoch 2
@@ -133,8 +134,18 @@ def test_zeroshot_seed_seeds_random_init(tiny_config, tmp_path):
 def test_zeroshot_out_is_a_file(tiny_config, folders, capsys, tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("mine")
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--classes-from", f"folder:{folders['train']}",
-                "--templates", "simple", "--out", out)
+    err = fails(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        out,
+    )
     assert "is a file" in err and out.read_text() == "mine"
 
 
@@ -142,20 +153,37 @@ def test_zeroshot_out_is_a_file(tiny_config, folders, capsys, tmp_path):
 def test_pretrained_that_is_not_a_checkpoint(tiny_config, folders, capsys, tmp_path, content):
     text = tmp_path / "weights.pt"
     text.write_bytes(content)  # "text\n" made torch's unpickler raise IndexError
-    err = fails(capsys, "zeroshot", "--model", tiny_config, "--pretrained", text, "--classes-from",
-                f"folder:{folders['train']}", "--templates", "simple", "--out", tmp_path / "run")
+    err = fails(
+        capsys,
+        "zeroshot",
+        "--model",
+        tiny_config,
+        "--pretrained",
+        text,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        tmp_path / "run",
+    )
     assert "checkpoint of tensors only" in err and str(text) in err
     assert "weights_only" not in err and "Re-running" not in err  # issue 26: never torch's advice to allow code
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("flag,value,expected", [
-    ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
-    ("--lr", "-1", "--lr must be a positive number"), ("--warmup-steps", "-3", "--warmup-steps must be >= 0"),
-    ("--workers", "-1", "--workers must be >= 0"), ("--max-steps", "0", "--max-steps: 0 must be at least 1"),
-    ("--device", "nosuch", "--device: 'nosuch' is not a device"),  # checked by the parser (core.cli.device_name)
-    ("--init-from", "/nonexistent/x.safetensors", "--init-from /nonexistent/x.safetensors does not exist"),
-])
+@pytest.mark.parametrize(
+    "flag,value,expected",
+    [
+        ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
+        ("--lr", "-1", "--lr must be a positive number"),
+        ("--warmup-steps", "-3", "--warmup-steps must be >= 0"),
+        ("--workers", "-1", "--workers must be >= 0"),
+        ("--max-steps", "0", "--max-steps: 0 must be at least 1"),
+        ("--device", "nosuch", "--device: 'nosuch' is not a device"),  # checked by the parser (core.cli.device_name)
+        ("--init-from", "/nonexistent/x.safetensors", "--init-from /nonexistent/x.safetensors does not exist"),
+    ],
+)
 def test_bad_finetune_flags(e2e_run, folders, capsys, tmp_path, flag, value, expected):
     run = copy_run(e2e_run, tmp_path / "run")
     before = snapshot(run)

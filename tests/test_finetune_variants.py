@@ -26,8 +26,17 @@ def resnet_run(tmp_path_factory, folders):
     path = tmp_path_factory.mktemp("resnet") / "tiny-resnet.json"
     path.write_text(json.dumps(RESNET_CONFIG))
     out = path.parent / "zeroshot"
-    run_cli("zeroshot", "--model", path, "--classes-from", f"folder:{folders['train']}", "--templates", "simple",
-            "--out", out)
+    run_cli(
+        "zeroshot",
+        "--model",
+        path,
+        "--classes-from",
+        f"folder:{folders['train']}",
+        "--templates",
+        "simple",
+        "--out",
+        out,
+    )
     return out
 
 
@@ -64,18 +73,27 @@ def test_train_last_k_leaves_the_frozen_layers_bit_identical(zeroshot_run, resne
     assert any(k.startswith(last) for k in moved) and any(k.startswith("head.") for k in moved)
     if tower == "resnet":  # BatchNorm statistics of the frozen blocks (buffers) stay theta_0's
         assert "image_encoder.layer4.0.bn1.running_mean" in theta_0
-        assert torch.equal(theta_0["image_encoder.layer4.0.bn1.running_mean"],
-                           theta_1["image_encoder.layer4.0.bn1.running_mean"])
+        assert torch.equal(
+            theta_0["image_encoder.layer4.0.bn1.running_mean"], theta_1["image_encoder.layer4.0.bn1.running_mean"]
+        )
 
 
 def test_tower_blocks_name_each_block_input_to_output(zeroshot_run, resnet_run):
     from core.runs.weights import load_classifier
 
     vit, _ = load_classifier(zeroshot_run)
-    assert [n for n, _ in variants.tower_blocks(vit.image_encoder)] == ["transformer.resblocks.0", "transformer.resblocks.1"]
+    assert [n for n, _ in variants.tower_blocks(vit.image_encoder)] == [
+        "transformer.resblocks.0",
+        "transformer.resblocks.1",
+    ]
     resnet, _ = load_classifier(resnet_run)
     assert [n for n, _ in variants.tower_blocks(resnet.image_encoder)] == [
-        "layer1.0", "layer2.0", "layer3.0", "layer4.0", "attnpool"]
+        "layer1.0",
+        "layer2.0",
+        "layer3.0",
+        "layer4.0",
+        "attnpool",
+    ]
     assert variants.train_last_blocks(resnet, 2) == ["layer4.0", "attnpool"]
     with pytest.raises(ValueError, match="has 5 blocks"):
         variants.train_last_blocks(resnet, 6)
@@ -94,12 +112,14 @@ def test_new_options_enter_the_identity_only_when_set():
     if (e2e / artifacts.MANIFEST).exists():  # the shipped run's recorded identity is still its recipe's
         shipped, recipe = artifacts.read_manifest(e2e), WorldBuild().finetune
         assert shipped["finetune"]["identity"]["config"] == {
-            k: v for k, v in recipe.as_record().items() if k not in trainstate.RUN_CONTROL}
+            k: v for k, v in recipe.as_record().items() if k not in trainstate.RUN_CONTROL
+        }
     for option in ({"l2_to_init": 0.1}, {"train_last_k": 2}):
         cfg = FinetuneConfig(**option)
         assert cfg.as_record().items() >= option.items()
         assert trainstate.differences(base.as_record(), cfg.as_record()) == [
-            f"{k}: None -> {v}" for k, v in option.items()]
+            f"{k}: None -> {v}" for k, v in option.items()
+        ]
 
 
 def test_resume_refuses_other_baseline_options(zeroshot_run, folders, capsys, tmp_path):
@@ -114,11 +134,15 @@ def test_resume_refuses_other_baseline_options(zeroshot_run, folders, capsys, tm
     assert artifacts.read_manifest(run)["finetune"]["train_last_k"] == 1
 
 
-@pytest.mark.parametrize("flags,expected", [
-    (["--l2-to-init", "-1"], "--l2-to-init must be >= 0"), (["--train-last-k", "-1"], "--train-last-k must be >= 0"),
-    (["--train-last-k", "9"], "the image tower has 2 blocks"),
-    (["--train-last-k", "1", "--mode", "linear-classifier"], "a linear classifier trains the head only"),
-])
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--l2-to-init", "-1"], "--l2-to-init must be >= 0"),
+        (["--train-last-k", "-1"], "--train-last-k must be >= 0"),
+        (["--train-last-k", "9"], "the image tower has 2 blocks"),
+        (["--train-last-k", "1", "--mode", "linear-classifier"], "a linear classifier trains the head only"),
+    ],
+)
 def test_bad_baseline_flags(zeroshot_run, folders, capsys, tmp_path, flags, expected):
     run = copy_run(zeroshot_run, tmp_path / "run")
     assert main(["finetune", "--run", str(run), "--train", f"folder:{folders['train']}", *flags]) == 2

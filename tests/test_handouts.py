@@ -69,8 +69,12 @@ def test_handout_has_no_solutions_and_inlines_plotly_once(handout):
     assert solutions and students
     assert all(s in text for s in students), "the student cells should be in the handout (the check below reads text)"
     others = "\n".join(c.source for c in book.cells if "solution" not in c.metadata.get("tags", []))
-    lines = [line.strip() for s in solutions for line in s.splitlines()
-             if len(line.strip()) > 20 and line.strip() not in others]  # lines only the solutions have
+    lines = [
+        line.strip()
+        for s in solutions
+        for line in s.splitlines()
+        if len(line.strip()) > 20 and line.strip() not in others
+    ]  # lines only the solutions have
     assert len(lines) > 10
     leaked = [line for line in lines if line in text]
     assert not leaked, f"solution lines in the handout: {leaked[:3]}"

@@ -29,14 +29,20 @@ def test_core_imports_no_streamlit_ipywidgets_or_plotting_at_module_level():
     offenders = []
     for path in sorted((REPO / "core").rglob("*.py")):
         for node in ast.parse(path.read_text()).body:  # module level only: `share` imports explorer in its verb
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in banned]
     assert not offenders, "\n".join(offenders)
 
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the modules of core/ and explorer/ it imports anywhere (function-level imports included)."""
+
     def name_of(path: Path) -> str:
         parts = list(path.relative_to(REPO).with_suffix("").parts)
         return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -53,12 +53,15 @@ def test_inputs_are_not_modified_and_inplace_matches_pure():
         assert torch.equal(target[k], pure[k])
 
 
-@pytest.mark.parametrize("change, needle", [
-    (lambda t: t.pop("b"), "keys only in theta_0: b"),
-    (lambda t: t.update(extra=torch.zeros(1)), "keys only in theta_1: extra"),
-    (lambda t: t.update(w=torch.zeros(5, 3)), "w: shape (4, 3) vs (5, 3)"),
-    (lambda t: t.update(w=torch.zeros(4, 3, dtype=torch.float16)), "w: dtype torch.float32 vs torch.float16"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda t: t.pop("b"), "keys only in theta_0: b"),
+        (lambda t: t.update(extra=torch.zeros(1)), "keys only in theta_1: extra"),
+        (lambda t: t.update(w=torch.zeros(5, 3)), "w: shape (4, 3) vs (5, 3)"),
+        (lambda t: t.update(w=torch.zeros(4, 3, dtype=torch.float16)), "w: dtype torch.float32 vs torch.float16"),
+    ],
+)
 def test_mismatches_name_the_offending_keys(change, needle):
     t0, t1 = weights(0), weights(1)
     change(t1)

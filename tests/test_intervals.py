@@ -39,8 +39,10 @@ def wilson(run, hits) -> dict[str, np.ndarray]:
     """{set: (A, 2) [lo, hi]} of uncertainty.wilson on those counts, and avg_ood's bootstrap of each set."""
     n = {s: len(run.labels(s)) for s in run.dataset_names}
     out = {s: np.array([[U.wilson(int(h), n[s]).lo, U.wilson(int(h), n[s]).hi] for h in hits[s]]) for s in hits}
-    avg = [U.mean_accuracy_interval([int(hits[s][i]) for s in run.ood_datasets], [n[s] for s in run.ood_datasets])
-           for i in range(len(run.alphas))]
+    avg = [
+        U.mean_accuracy_interval([int(hits[s][i]) for s in run.ood_datasets], [n[s] for s in run.ood_datasets])
+        for i in range(len(run.alphas))
+    ]
     out["avg_ood"] = np.array([[iv.lo, iv.hi] for iv in avg])
     return out
 
@@ -64,7 +66,7 @@ def test_info_table_prints_each_accuracy_with_half_its_interval(run, wilson, cap
     assert cols == [*run.dataset_names, "avg_ood"]
     acc = {**run.metric_grid("accuracy")}
     acc["avg_ood"] = np.mean([acc[n] for n in run.ood_datasets], axis=0)
-    for i, line in enumerate(lines[3:3 + len(run.alphas)]):
+    for i, line in enumerate(lines[3 : 3 + len(run.alphas)]):
         cells = dict(zip(cols, line.split()[1:]))
         for name in cols:
             lo, hi = wilson[name][i]
@@ -111,15 +113,20 @@ def test_robustness_frame_interval_is_the_bootstrap_of_the_stored_correctness(ru
 
 def test_compare_prints_the_runs_interval_beside_the_paper(run, wilson, tmp_path, capsys):
     reference = tmp_path / "world_reference.csv"  # a made-up "paper" in the world's dataset names
-    reference.write_text("table,model,finetune,method,alpha,dataset,metric,value\n"
-                         "T,world,end-to-end,WiSE-FT,0.50,v2,accuracy,83.0\n"
-                         "T,world,end-to-end,WiSE-FT,0.50,objectnet,accuracy,62.0\n"
-                         "T,world,end-to-end,\"WiSE-FT, optimal alpha (per column)\",,objectnet,accuracy,66.0\n")
+    reference.write_text(
+        "table,model,finetune,method,alpha,dataset,metric,value\n"
+        "T,world,end-to-end,WiSE-FT,0.50,v2,accuracy,83.0\n"
+        "T,world,end-to-end,WiSE-FT,0.50,objectnet,accuracy,62.0\n"
+        'T,world,end-to-end,"WiSE-FT, optimal alpha (per column)",,objectnet,accuracy,66.0\n'
+    )
     result = compare(run, load_reference(str(reference)), allow_mismatch=True)
     cells = {(r["label"], r["dataset"]): r for r in result["rows"]}
     i, best = int(run.grid_index(0.5)), int(np.argmax(run.metric_grid("accuracy")["objectnet"]))
-    for (label, name), k in ((("alpha 0.50", "v2"), i), (("alpha 0.50", "objectnet"), i),
-                             (("optimal alpha", "objectnet"), best)):
+    for (label, name), k in (
+        (("alpha 0.50", "v2"), i),
+        (("alpha 0.50", "objectnet"), i),
+        (("optimal alpha", "objectnet"), best),
+    ):
         assert (cells[label, name]["lo"], cells[label, name]["hi"]) == pytest.approx(tuple(100 * wilson[name][k]))
     assert cells["alpha 0.50", "v2"]["lo"] < 83.0 < cells["alpha 0.50", "v2"]["hi"]  # 83.75 [82.1, 85.3]
     assert cells["alpha 0.50", "objectnet"]["lo"] > 62.0  # 65.15 [63.0, 67.2]: the "paper" is outside

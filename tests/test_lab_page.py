@@ -17,13 +17,20 @@ from test_app import open_app
 
 ROOT = lab_page.lab_root()
 SHIPPED = {n: json.loads((ROOT / f"{n}.json").read_text()) for n in lab_page.SECTIONS if (ROOT / f"{n}.json").exists()}
-FIGURES = {"spawn": (lab_charts.spawn_barriers, lab_charts.spawn_paths), "swa": (lab_charts.swa_chart,),
-           "align": (lab_charts.align_paths, lab_charts.align_ratios),
-           "soups": (lab_charts.barrier_heatmap, lab_charts.soups_scatter)}
+FIGURES = {
+    "spawn": (lab_charts.spawn_barriers, lab_charts.spawn_paths),
+    "swa": (lab_charts.swa_chart,),
+    "align": (lab_charts.align_paths, lab_charts.align_ratios),
+    "soups": (lab_charts.barrier_heatmap, lab_charts.soups_scatter),
+}
 E2E = ROOT.parents[1] / "runs" / "world-e2e"
 BASELINES = lab.baseline_points(Run(E2E)) if (E2E / MANIFEST).exists() else []
-TEXT = {"spawn": lab_text.spawn_md, "swa": lab_text.swa_md, "align": lab_text.align_md,
-        "soups": lambda s: lab_text.soups_md(s, BASELINES)}
+TEXT = {
+    "spawn": lab_text.spawn_md,
+    "swa": lab_text.swa_md,
+    "align": lab_text.align_md,
+    "soups": lambda s: lab_text.soups_md(s, BASELINES),
+}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
@@ -66,13 +73,19 @@ def test_lab_notes_numbers_are_the_shipped_ones():
         pytest.skip(f"the lab sections are not all in {ROOT}")
     notes = (lab_page.REPO / "docs" / "lab-notes.md").read_text()
     start = notes.index("- Spawn at k (issue 15.1")
-    text = " ".join(notes[start:notes.index("- Permutation alignment", start)].split())
+    text = " ".join(notes[start : notes.index("- Permutation alignment", start)].split())
     spawn, swa, soups = SHIPPED["spawn"], SHIPPED["swa"], SHIPPED["soups"]
-    lb, eb, lbc, ebc = (spawn[k] for k in ("loss_barrier", "error_barrier", "loss_barrier_chord", "error_barrier_chord"))
+    lb, eb, lbc, ebc = (
+        spawn[k] for k in ("loss_barrier", "error_barrier", "loss_barrier_chord", "error_barrier_chord")
+    )
     assert spawn["barrier_definition"] == "frankle" and "in Frankle et al.'s definition" in text
     assert ", ".join(f"{v:.3f}" for v in lb[:-1]) + f" and {lb[-1]:.3f} nats" in text
     assert ", ".join(f"{100 * v:.2f}" for v in eb[:-1]) + f" and {100 * eb[-1]:.3f} pp" in text
-    assert lb[:-1] == lbc[:-1] and eb[:-1] == ebc[:-1] and "The chord barriers (Entezari et al., 2022) are the same up to" in text
+    assert (
+        lb[:-1] == lbc[:-1]
+        and eb[:-1] == ebc[:-1]
+        and "The chord barriers (Entezari et al., 2022) are the same up to" in text
+    )
     assert f"{lbc[-1]:.3f} nats and {100 * ebc[-1]:.4f} pp at {spawn['k_steps'][-1]} steps" in text
     assert f"{len(spawn['alphas'])} alphas" in text
     assert ("bar (> 1 nat at k = 0) is not met" in text) == (not spawn["holds"]["loss_barrier_above_1_nat_at_k0"])
@@ -82,20 +95,36 @@ def test_lab_notes_numbers_are_the_shipped_ones():
     assert f"({100 * avg['ood_acc']:.1f}% vs {100 * final['ood_acc']:.1f}%)" in text
     assert f"{avg['flatness']:.3f} vs {final['flatness']:.3f}" in text and swa["holds"]["average_flatter_than_final"]
     start = swa["models"][0]
-    assert start["id_loss"] < avg["id_loss"] and start["flatness"] < avg["flatness"] and start["ood_acc"] < avg["ood_acc"]
-    assert (f"lower ID loss than the average ({start['id_loss']:.4f} vs {avg['id_loss']:.4f} nats) and is flatter "
-            f"({start['flatness']:.3f}), at a lower average OOD accuracy ({100 * start['ood_acc']:.1f}%)") in text
+    assert (
+        start["id_loss"] < avg["id_loss"] and start["flatness"] < avg["flatness"] and start["ood_acc"] < avg["ood_acc"]
+    )
+    assert (
+        f"lower ID loss than the average ({start['id_loss']:.4f} vs {avg['id_loss']:.4f} nats) and is flatter "
+        f"({start['flatness']:.3f}), at a lower average OOD accuracy ({100 * start['ood_acc']:.1f}%)"
+    ) in text
     points = {p["kind"]: p for p in soups["points"] if p["kind"] != "ingredient"}
     best = max(p["ood_acc"] for p in soups["points"] if p["kind"] == "ingredient")
     wise = max(soups["wiseft"], key=lambda w: w["ood_acc"])
     for kind in ("uniform", "greedy"):
         assert f"{100 * points[kind]['id_acc']:.1f}%" in text and f"{100 * points[kind]['ood_acc']:.1f}%" in text
-    assert f"best ingredient {100 * best:.1f}%" in text and f"{100 * wise['ood_acc']:.1f}% (alpha {wise['alpha']:g}" in text
+    assert (
+        f"best ingredient {100 * best:.1f}%" in text
+        and f"{100 * wise['ood_acc']:.1f}% (alpha {wise['alpha']:g}" in text
+    )
     uniform, greedy = soups["soups"]["uniform"], soups["soups"]["greedy"]
-    assert not uniform["works"] and (f"uniform soup fails the held-out test, the greedy recipe's: "
-                                     f"{100 * uniform['heldout_acc']:.2f}% held-out ID accuracy against its best "
-                                     f"ingredient's {100 * uniform['best_member_heldout_acc']:.2f}%") in text
-    assert len(greedy["members"]) == 1 and f"greedy soup is one ingredient ({soups['ingredients'][greedy['members'][0]]})" in text
+    assert (
+        not uniform["works"]
+        and (
+            f"uniform soup fails the held-out test, the greedy recipe's: "
+            f"{100 * uniform['heldout_acc']:.2f}% held-out ID accuracy against its best "
+            f"ingredient's {100 * uniform['best_member_heldout_acc']:.2f}%"
+        )
+        in text
+    )
+    assert (
+        len(greedy["members"]) == 1
+        and f"greedy soup is one ingredient ({soups['ingredients'][greedy['members'][0]]})" in text
+    )
 
 
 def test_soups_effective_robustness_is_measured_against_the_baselines_fit():

@@ -19,8 +19,14 @@ GUIDE = (REPO / "docs" / "lesson.md").read_text()
 @pytest.mark.parametrize(("n", "step"), STEPS, ids=[s.id for _, s in STEPS])
 def test_the_notebook_section_exists_and_links_back(n, step):
     book = nbformat.read(REPO / "notebooks" / step.notebook, as_version=4)
-    cell = next((c for c in book.cells if c.cell_type == "markdown"
-                 and re.search(rf"^#+ {re.escape(step.section)}$", c.source, flags=re.M)), None)
+    cell = next(
+        (
+            c
+            for c in book.cells
+            if c.cell_type == "markdown" and re.search(rf"^#+ {re.escape(step.section)}$", c.source, flags=re.M)
+        ),
+        None,
+    )
     assert cell is not None, f"{step.notebook} has no heading '{step.section}'"
     assert lesson.step_url(n, lesson.APP_URL) in cell.source, "the section should link back to its step"
 
@@ -56,8 +62,14 @@ def test_one_rounding_for_every_percentage():
     """explorer/numbers.py rounds half up, as live.js's tenths() does (77.25 was 77.3 on a tile, 77.2 in a table)."""
     from explorer import numbers
 
-    assert [numbers.pct(v) for v in (0.7725, 0.77249, 0.0005, 1.0, None, float("nan"))] == \
-        ["77.3%", "77.2%", "0.1%", "100.0%", "n/a", "n/a"]
+    assert [numbers.pct(v) for v in (0.7725, 0.77249, 0.0005, 1.0, None, float("nan"))] == [
+        "77.3%",
+        "77.2%",
+        "0.1%",
+        "100.0%",
+        "n/a",
+        "n/a",
+    ]
     js = (REPO / "explorer" / "components" / "live" / "live.js").read_text()
     assert "const tenths = (v) => Math.floor(v * 1000 + 0.5 + 1e-9) / 10;" in js  # the same arithmetic
 
@@ -94,8 +106,9 @@ def test_the_lab_paths_are_shares_and_nats():
     for panel in (paths.spawn_panel(sections["spawn"]), paths.align_panel(sections["align"])):
         accs = [v for cv in panel["curves"] for v in cv["acc"] if v is not None]
         assert accs and 0 <= min(accs) and max(accs) <= 1, panel["id"]
-    assert [cv["barrier"] for cv in paths.spawn_panel(sections["spawn"])["curves"]] == \
-        [round(b, 6) for b in sections["spawn"]["loss_barrier"]]
+    assert [cv["barrier"] for cv in paths.spawn_panel(sections["spawn"])["curves"]] == [
+        round(b, 6) for b in sections["spawn"]["loss_barrier"]
+    ]
 
 
 @pytest.mark.skipif(not state.list_runs(list(state.DEFAULT_ROOTS)), reason="the shipped runs are not built")

@@ -9,11 +9,11 @@ import torch
 from conftest import copy_run
 from core import runtime
 from core.data.registry import get_dataset
-from core.model.evaluate import decode, predict
-from core.train.features import extract_features
-from core.train.finetune import FinetuneConfig, train_loop, epoch_plan, finetune
 from core.model.clip import transforms_from_cfg
+from core.model.evaluate import decode, predict
 from core.runs.weights import load_classifier, load_weights
+from core.train.features import extract_features
+from core.train.finetune import FinetuneConfig, epoch_plan, finetune, train_loop
 
 CFG = FinetuneConfig(mode="linear-classifier", epochs=3, batch_size=16, warmup_steps=1, lr=1e-2)
 CPU = torch.device("cpu")
@@ -45,9 +45,9 @@ def test_streamed_head_equals_the_in_memory_path(zeroshot_run, train, tmp_path):
     labels = torch.as_tensor(train.labels)
 
     def batches(epoch, offset):
-        idx = epoch_plan(len(train), epoch, CFG)[0][offset * 16:]
+        idx = epoch_plan(len(train), epoch, CFG)[0][offset * 16 :]
         for s in range(0, len(idx), 16):
-            b = torch.as_tensor(idx[s:s + 16])
+            b = torch.as_tensor(idx[s : s + 16])
             yield feats[b], labels[b]
 
     train_loop(classifier, classifier.head, batches, len(train), CFG, reference, CPU, {}, None)

@@ -51,8 +51,9 @@ def test_effective_robustness_only_for_paths_from_a_zero_shot_model(runs_root, t
     p = live.run_payload(ra)
     fit = state.trend(ra, state.AVG_OOD)
     curves = ra.accuracy_curves()
-    np.testing.assert_allclose(p["scatter"]["er"], metrics.effective_robustness(curves[ra.id_name],
-                                                                                 curves[state.AVG_OOD], fit), atol=1e-6)
+    np.testing.assert_allclose(
+        p["scatter"]["er"], metrics.effective_robustness(curves[ra.id_name], curves[state.AVG_OOD], fit), atol=1e-6
+    )
     scratch = copy_run(runs_root / "tiny-e2e", tmp_path / "scratch")
     update_manifest(scratch, {"endpoints": {"theta_0": "from scratch, init A", "theta_1": "from scratch, init B"}})
     p = live.run_payload(state.load_run(scratch))
@@ -74,16 +75,26 @@ def test_blank_paper_cells_are_none_and_the_paper_has_a_trend_line():
 def test_a_shift_keeps_its_colour_between_run_and_paper_mode():
     run = charts.dataset_colors(["id_test", "v2", "sketch", "rendition", "objectnet", "hard", "avg_ood"], "id_test")
     pap = charts.dataset_colors(["ImageNet", *paper.SHIFTS, "avg_ood"], "ImageNet")
-    pairs = {"v2": "ImageNetV2", "sketch": "ImageNet-Sketch", "rendition": "ImageNet-R", "objectnet": "ObjectNet",
-             "hard": "ImageNet-A", "id_test": "ImageNet", "avg_ood": "avg_ood"}
+    pairs = {
+        "v2": "ImageNetV2",
+        "sketch": "ImageNet-Sketch",
+        "rendition": "ImageNet-R",
+        "objectnet": "ObjectNet",
+        "hard": "ImageNet-A",
+        "id_test": "ImageNet",
+        "avg_ood": "avg_ood",
+    }
     assert {r: run[r] for r in pairs} == {r: pap[p] for r, p in pairs.items()}
     assert len(set(run.values())) == len(run)  # and no two sets share one
 
 
 def test_choosing_alpha_marks_the_best_alphas():
     alphas = np.linspace(0, 1, 5)
-    curves = {"id": np.array([0.5, 0.6, 0.7, 0.8, 0.79]), "ood": np.array([0.3, 0.4, 0.35, 0.3, 0.2]),
-              "avg_ood": np.array([0.3, 0.4, 0.35, 0.3, 0.2])}
+    curves = {
+        "id": np.array([0.5, 0.6, 0.7, 0.8, 0.79]),
+        "ood": np.array([0.3, 0.4, 0.35, 0.3, 0.2]),
+        "avg_ood": np.array([0.3, 0.4, 0.35, 0.3, 0.2]),
+    }
     marks = live._marks(alphas, curves, "id", ["ood"])
     assert marks == {"half": 0.5, "best_id": 0.75, "best": {"ood": 0.25, "avg_ood": 0.25}}
 

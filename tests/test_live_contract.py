@@ -32,7 +32,9 @@ READS = {
 # What Python writes and live.js does not read, and why it is still sent.
 NOT_READ = {
     payload.RunPayload: {"title"},  # names what the page shows for the server's tests and bench/scale.py
-    payload.Overlay: {"endpoints"},  # the compared path's own ends: part of the JSON the browser got before the contract
+    payload.Overlay: {
+        "endpoints"
+    },  # the compared path's own ends: part of the JSON the browser got before the contract
     payload.PathsPayload: {"mode", "alpha"},  # read as P.mode and P.alpha, with the other modes' payloads
 }
 
@@ -46,7 +48,9 @@ def js_source() -> str:
     """live.js and paths.js without their comments (which name payload keys in prose)."""
     code = "\n".join(p.read_text() for p in (LIVE_JS, LIVE_JS.with_name("paths.js")))
     text = re.sub(r"/\*.*?\*/", "", code, flags=re.DOTALL)
-    return re.sub(r"(^|\s)//.*$", "", text, flags=re.MULTILINE)  # `//` after a space or at a line's start: not "http://"
+    return re.sub(
+        r"(^|\s)//.*$", "", text, flags=re.MULTILINE
+    )  # `//` after a space or at a line's start: not "http://"
 
 
 def assert_conforms(p: dict) -> None:
@@ -76,7 +80,9 @@ def test_the_payloads_hold_exactly_the_declared_keys(runs_root):  # noqa: F811
         assert_conforms(p)
     sweeps = paper.list_sweeps()
     p = live.paper_payload(sweeps[0], 0.5, paper.endpoint_trend(sweeps))
-    p["overlay"] = [live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD]) for s in sweeps[1:]]
+    p["overlay"] = [
+        live.overlay(s.label, s.alphas, s.accuracy[paper.ID_NAME], s.accuracy[paper.AVG_OOD]) for s in sweeps[1:]
+    ]
     assert_conforms(p)
 
 

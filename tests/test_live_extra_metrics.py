@@ -27,14 +27,23 @@ def write_fmow(root, categories: list[str]) -> None:
     """A fake FMoW (WILDS layout) with 2 ID-test and 9 OOD-test images of seeded noise (so predictions differ)."""
     from PIL import Image
 
-    rows = [("train", "airport", "USA", "2010-03-01T10:00:00Z"), ("test", "zoo", "FRA", "2011-05-02T10:00:00Z"),
-            ("test", "dam", "DEU", "2011-05-03T10:00:00Z")]
+    rows = [
+        ("train", "airport", "USA", "2010-03-01T10:00:00Z"),
+        ("test", "zoo", "FRA", "2011-05-02T10:00:00Z"),
+        ("test", "dam", "DEU", "2011-05-03T10:00:00Z"),
+    ]
     rows += [("test", c, cc, "2017-01-02T10:00:00Z") for c, cc in zip(categories, OOD_COUNTRIES)]
     base = root / "fmow_v1.1"
-    write_csv(base / "rgb_metadata.csv", ["split", "img_filename", "img_path", "category", "country_code", "timestamp"],
-              [(s, f"x_{i}.jpg", f"p/{i}", c, cc, t) for i, (s, c, cc, t) in enumerate(rows)])
-    write_csv(base / "country_code_mapping.csv", ["alpha-3", "region"],
-              [("USA", "Americas"), ("FRA", "Europe"), ("DEU", "Europe"), ("KEN", "Africa")])
+    write_csv(
+        base / "rgb_metadata.csv",
+        ["split", "img_filename", "img_path", "category", "country_code", "timestamp"],
+        [(s, f"x_{i}.jpg", f"p/{i}", c, cc, t) for i, (s, c, cc, t) in enumerate(rows)],
+    )
+    write_csv(
+        base / "country_code_mapping.csv",
+        ["alpha-3", "region"],
+        [("USA", "Americas"), ("FRA", "Europe"), ("DEU", "Europe"), ("KEN", "Africa")],
+    )
     rng = np.random.default_rng(0)
     (base / "images").mkdir(exist_ok=True)
     for i in range(len(rows)):
@@ -56,15 +65,24 @@ def fmow_run(tmp_path_factory, tiny_config):
     write_fmow(root / "data", ["dam"] * len(OOD_COUNTRIES))
     (root / "classes.txt").write_text("\n".join(c.replace("_", " ") for c in FMOW_CATEGORIES))
     run, first = root / "run", root / "first"
-    run_cli("zeroshot", "--model", tiny_config, "--classnames", root / "classes.txt", "--templates", "simple",
-            "--out", run)
+    run_cli(
+        "zeroshot", "--model", tiny_config, "--classnames", root / "classes.txt", "--templates", "simple", "--out", run
+    )
     theta = load_weights(run / "weights/zeroshot.safetensors")
     gen = torch.Generator().manual_seed(0)
     theta = {k: v + 2.0 * torch.randn(v.shape, generator=gen) if k.startswith("head.") else v for k, v in theta.items()}
     save_weights(run / "weights/finetuned.safetensors", theta)
     shutil.copytree(run, first)
-    sweep = ("--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root", root / "data", "--allow-partial",
-             "--float32")
+    sweep = (
+        "--id",
+        "fmow:id_test",
+        "--ood",
+        "fmow:ood_test",
+        "--data-root",
+        root / "data",
+        "--allow-partial",
+        "--float32",
+    )
     run_cli("sweep", "--run", first, *sweep, "--alphas", "0,1")
     pred = Run(first).reductions(OOD)["pred"]  # (2, 9): theta_0's and theta_1's predictions
     assert (pred[0] != pred[1]).sum() >= 4  # theta_1 moves enough predictions for the metric to change
@@ -108,8 +126,21 @@ def test_a_reductions_only_run_shows_the_same_numbers_as_info(fmow_run, tmp_path
     theta = load_weights(run / "weights/finetuned.safetensors")  # move the encoder too: no closed form
     theta = {k: v * 1.05 if k.startswith("image_encoder.") and v.is_floating_point() else v for k, v in theta.items()}
     save_weights(run / "weights/finetuned.safetensors", theta)
-    run_cli("sweep", "--run", run, "--id", "fmow:id_test", "--ood", "fmow:ood_test", "--data-root",
-            fmow_run.parent / "data", "--allow-partial", "--alphas", "0,0.25,0.5,0.75,1", "--reductions-only")
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        "fmow:id_test",
+        "--ood",
+        "fmow:ood_test",
+        "--data-root",
+        fmow_run.parent / "data",
+        "--allow-partial",
+        "--alphas",
+        "0,0.25,0.5,0.75,1",
+        "--reductions-only",
+    )
     ra = state.load_run(run)
     assert not ra.linear and not ra.run.has_logits(OOD)
     p = live.run_payload(ra)
@@ -131,8 +162,10 @@ def test_the_app_sends_the_metric_to_the_tiles_and_the_chart(monkeypatch, fmow_r
     np.testing.assert_allclose(got, want, atol=1e-6)
     # the tile, as live.js writes it: "<set>: <metric> <value>%"
     i = on_sweep_grid(p, run)[1]
-    assert f"{extra['label']}: {extra['short']} {100 * extra['values'][i]:.1f}%" == \
-        f"{OOD}: worst-region acc {100 * want[1]:.1f}%"
+    assert (
+        f"{extra['label']}: {extra['short']} {100 * extra['values'][i]:.1f}%"
+        == f"{OOD}: worst-region acc {100 * want[1]:.1f}%"
+    )
 
 
 def test_runs_without_such_a_metric_send_none(monkeypatch):

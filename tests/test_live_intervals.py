@@ -67,8 +67,10 @@ def test_effective_robustness_and_barrier_bands_agree_with_their_bootstraps(e2e)
     error = 1.0 - claims.correctness(scratch, scratch.id_dataset)
     for values, tol in ((loss, 0.01), (error, 0.006)):
         for definition in metrics.BARRIER_DEFINITIONS:
-            closed, boot = U.barrier_interval(values, scratch.alphas, definition), U.path_barrier(
-                values, scratch.alphas, definition, n_boot=400)
+            closed, boot = (
+                U.barrier_interval(values, scratch.alphas, definition),
+                U.path_barrier(values, scratch.alphas, definition, n_boot=400),
+            )
             assert closed.value == pytest.approx(metrics.barrier(np.mean(values, axis=1), scratch.alphas, definition))
             assert (closed.lo, closed.hi) == pytest.approx((boot.lo, boot.hi), abs=tol)
 
@@ -84,17 +86,23 @@ def test_the_payload_intervals_are_core_uncertainty_on_the_stored_predictions(e2
             assert [ci["acc"][name][0][g], ci["acc"][name][1][g]] == pytest.approx([iv.lo, iv.hi], abs=1e-5)
             assert p["acc"][name][g] == pytest.approx(iv.value, abs=1e-6)
             for k, ref in enumerate(ends):
-                band = U.paired_difference_band(c[ref], c[g:g + 1])
-                assert [ci["diff"][name][k][0][g], ci["diff"][name][k][1][g]] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
+                band = U.paired_difference_band(c[ref], c[g : g + 1])
+                assert [ci["diff"][name][k][0][g], ci["diff"][name][k][1][g]] == pytest.approx(
+                    [band.lo[0], band.hi[0]], abs=1e-5
+                )
                 assert ci["sign"][name][k][g] == band.sign[0] == U.paired_difference(c[ref], c[g]).sign
         ood = [claims.correctness(run, n) for n in run.ood_datasets]
-        band = U.mean_accuracy_band([c[g:g + 1] for c in ood])
-        assert [ci["acc"][state.AVG_OOD][0][g], ci["acc"][state.AVG_OOD][1][g]] == pytest.approx([band.lo[0], band.hi[0]], abs=1e-5)
+        band = U.mean_accuracy_band([c[g : g + 1] for c in ood])
+        assert [ci["acc"][state.AVG_OOD][0][g], ci["acc"][state.AVG_OOD][1][g]] == pytest.approx(
+            [band.lo[0], band.hi[0]], abs=1e-5
+        )
         for k, ref in enumerate(ends):
             d = claims.difference(run, state.AVG_OOD, alpha, float(run.alphas[ref]))
             assert ci["sign"][state.AVG_OOD][k][g] == d.sign
     fit = state.trend(e2e, state.AVG_OOD)
-    er = U.effective_robustness_band(e2e.sets[e2e.id_name].correct, [e2e.sets[n].correct for n in run.ood_datasets], fit)
+    er = U.effective_robustness_band(
+        e2e.sets[e2e.id_name].correct, [e2e.sets[n].correct for n in run.ood_datasets], fit
+    )
     assert np.allclose(ci["er"], np.stack([er.lo, er.hi]), atol=1e-5) and ci["er_sign"] == er.sign.tolist()
     assert np.allclose(p["scatter"]["er"], er.value, atol=1e-6)
     assert set(ci["barrier"]) == set(run.dataset_names)
@@ -114,7 +122,9 @@ def test_within_noise_and_a_gain(e2e):
     lc = state.load_run(LC)
     p, g = live.run_payload(lc), state.view_index(lc, 0.5)
     assert p["acc"]["sketch"][g] < p["acc"]["sketch"][0] and p["ci"]["sign"]["sketch"][0][g] == -1
-    assert claims.verdict(claims.difference(lc.run, "sketch", 0.5, 0.0)).startswith("alpha 0.5 is below the zero-shot end")
+    assert claims.verdict(claims.difference(lc.run, "sketch", 0.5, 0.0)).startswith(
+        "alpha 0.5 is below the zero-shot end"
+    )
     assert p["acc"]["v2"][g] < p["acc"]["v2"][-1] and p["ci"]["sign"]["v2"][1][g] == 0
     assert "within noise of the fine-tuned end" in claims.verdict(claims.difference(lc.run, "v2", 0.5, 1.0))
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.lmc import lab as L
-from core.results import metrics
-from core.lmc.plane import average_weights
 from core.cli import main
+from core.lmc import lab as L
+from core.lmc.plane import average_weights
+from core.results import metrics
 from core.worlds.build.lab import fresh, lab_dir
 from core.worlds.build.lab_steps import spawn_config, spawn_recipe, swa_snapshots
 
@@ -47,15 +47,22 @@ def test_spawn_summary_is_recomputed_from_its_curves(lab_world):
     b, _ = lab_world
     s = read(b, "spawn")
     assert s["k_steps"] == list(b.lab.spawn_k) and np.shape(s["loss"]) == (len(b.lab.spawn_k), len(b.lab.alphas))
-    assert len(s["weights"]["children"]) == len(b.lab.spawn_k) and s["weights"]["parent"] not in s["weights"]["children"]
-    again = L.spawn_summary(s["k_steps"], s["alphas"], np.array(s["loss"]), np.array(s["accuracy"]),
-                            s["steps_per_epoch"])
+    assert (
+        len(s["weights"]["children"]) == len(b.lab.spawn_k) and s["weights"]["parent"] not in s["weights"]["children"]
+    )
+    again = L.spawn_summary(
+        s["k_steps"], s["alphas"], np.array(s["loss"]), np.array(s["accuracy"]), s["steps_per_epoch"]
+    )
     for key in ("loss_barrier", "error_barrier", "loss_barrier_chord", "error_barrier_chord", "holds", "k_epochs"):
         assert again[key] == s[key]
     row = np.array(s["accuracy"][0])
     assert s["barrier_definition"] == "frankle"
-    assert s["error_barrier"][0] == pytest.approx((row[0] + row[-1]) / 2 - row.min())  # Frankle et al.: vs the ends' mean
-    assert s["error_barrier_chord"][0] == pytest.approx(np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row))
+    assert s["error_barrier"][0] == pytest.approx(
+        (row[0] + row[-1]) / 2 - row.min()
+    )  # Frankle et al.: vs the ends' mean
+    assert s["error_barrier_chord"][0] == pytest.approx(
+        np.max((row[0] + (row[-1] - row[0]) * np.array(s["alphas"])) - row)
+    )
 
 
 @pytest.mark.slow
@@ -150,7 +157,7 @@ def test_flatness_directions_have_the_fixed_norm_and_seed():
     d1 = L.random_directions(state, ["a", "b"], 2, seed=7, norm=0.5)
     d2 = L.random_directions(state, ["a", "b"], 2, seed=7, norm=0.5)
     for d, e in zip(d1, d2):
-        assert float(sum((t ** 2).sum() for t in d.values())) ** 0.5 == pytest.approx(0.5)
+        assert float(sum((t**2).sum() for t in d.values())) ** 0.5 == pytest.approx(0.5)
         assert all(torch.equal(d[k], e[k]) for k in d)
     assert not torch.equal(d1[0]["a"], d1[1]["a"])
 

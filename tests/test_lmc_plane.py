@@ -37,8 +37,9 @@ def test_plane_recovers_the_three_points():
 
 def tiny_net(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    )
 
 
 def test_recalibrated_statistics_are_the_exact_statistics_of_the_images():
@@ -48,7 +49,7 @@ def test_recalibrated_statistics_are_the_exact_statistics_of_the_images():
     pre = net[0](images)  # (N, 4, 6, 6) the BatchNorm layer's input
     bn = net[1]
     assert torch.allclose(bn.running_mean, pre.mean((0, 2, 3)), atol=1e-5)
-    per_batch_var = torch.stack([pre[i:i + 10].var((0, 2, 3), unbiased=True) for i in range(0, 40, 10)]).mean(0)
+    per_batch_var = torch.stack([pre[i : i + 10].var((0, 2, 3), unbiased=True) for i in range(0, 40, 10)]).mean(0)
     assert torch.allclose(bn.running_var, per_batch_var, atol=1e-5)
     assert bn.momentum == 0.1 and not net.training and not bn.training
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from conftest import REPO, copy_run
-from core.lmc import plane
-from core.runs.artifacts import Run, read_manifest
 from core.data.registry import get_dataset
-from core.model.evaluate import decode
+from core.lmc import plane
 from core.model.clip import transforms_from_cfg
+from core.model.evaluate import decode
+from core.runs.artifacts import Run, read_manifest
 from core.runs.weights import load_classifier, load_weights, save_weights
 from explorer import charts, state
 
@@ -27,12 +27,15 @@ CFG = plane.PlaneConfig(steps_per_unit=2, pad=0, n_id=None, n_ood=6)  # a few gr
 
 def third_weights(run: Path, path: Path, seed: int = 0, scale: float = 0.5) -> Path:
     """theta_c: theta_1 plus Gaussian noise of norm `scale` * ||theta_1 - theta_0|| (floating tensors)."""
-    t0, t1 = load_weights(run / "weights" / "zeroshot.safetensors"), load_weights(run / "weights" / "finetuned.safetensors")
+    t0, t1 = (
+        load_weights(run / "weights" / "zeroshot.safetensors"),
+        load_weights(run / "weights" / "finetuned.safetensors"),
+    )
     g = torch.Generator().manual_seed(seed)
     keys = [k for k, v in t1.items() if v.is_floating_point()]
     noise = {k: torch.randn(t1[k].shape, generator=g) for k in keys}
     dist = sum(float(((t1[k] - t0[k]) ** 2).sum()) for k in keys) ** 0.5
-    norm = sum(float((n ** 2).sum()) for n in noise.values()) ** 0.5
+    norm = sum(float((n**2).sum()) for n in noise.values()) ** 0.5
     save_weights(path, {k: v + scale * dist / norm * noise[k] if k in noise else v for k, v in t1.items()})
     return path
 
@@ -60,27 +63,42 @@ def test_the_stored_plane_equals_the_surface_computed_on_the_fly(plane_run):
     run, stored = Run(plane_run), plane.read_plane(plane_run)
     assert stored is not None and stored.stale is None
     theta_c = plane_run / stored.meta["theta_c"]
-    states = [load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned")), load_weights(theta_c)]
+    states = [
+        load_weights(run.weights_path("zeroshot")),
+        load_weights(run.weights_path("finetuned")),
+        load_weights(theta_c),
+    ]
     np.testing.assert_allclose(stored.meta["c"], plane.plane(*states)[2])
     assert stored.xs[0] <= 0 and stored.xs[-1] >= max(1.0, stored.meta["c"][0]) and stored.ys[-1] >= stored.meta["c"][1]
-    assert np.allclose(np.diff(stored.xs), 1 / CFG.steps_per_unit) and np.allclose(np.diff(stored.ys), 1 / CFG.steps_per_unit)
+    assert np.allclose(np.diff(stored.xs), 1 / CFG.steps_per_unit) and np.allclose(
+        np.diff(stored.ys), 1 / CFG.steps_per_unit
+    )
     for group, names, n in (("id", [run.id_dataset], CFG.n_id), ("ood", run.ood_datasets, CFG.n_ood)):
         model, images, labels = images_of(run, names, n)
-        assert stored.meta["sets"][group] == [{"name": m, "spec": run.dataset_info(m)["spec"], "n": len(labels) // len(names)}
-                                              for m in names]
+        assert stored.meta["sets"][group] == [
+            {"name": m, "spec": run.dataset_info(m)["spec"], "n": len(labels) // len(names)} for m in names
+        ]
         shape = stored.surfaces[group]["loss"].shape
         assert shape == (len(stored.ys), len(stored.xs)) and shape[0] * shape[1] >= 4
         for j, i in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, 1)]:
-            fly = plane.loss_surface(model, *states, images, labels, stored.xs[i:i + 1], stored.ys[j:j + 1])
+            fly = plane.loss_surface(model, *states, images, labels, stored.xs[i : i + 1], stored.ys[j : j + 1])
             np.testing.assert_allclose(stored.surfaces[group]["loss"][j, i], fly["loss"][0, 0], rtol=1e-6)
             assert stored.surfaces[group]["accuracy"][j, i] == fly["accuracy"][0, 0]
     # theta_0 and theta_1 are grid points, and there the plane is the sweep's endpoints (whole ID set)
-    i0, i1, j0 = int(np.argmin(np.abs(stored.xs))), int(np.argmin(np.abs(stored.xs - 1))), int(np.argmin(np.abs(stored.ys)))
+    i0, i1, j0 = (
+        int(np.argmin(np.abs(stored.xs))),
+        int(np.argmin(np.abs(stored.xs - 1))),
+        int(np.argmin(np.abs(stored.ys))),
+    )
     assert stored.xs[i0] == 0 and stored.xs[i1] == 1 and stored.ys[j0] == 0
     loss = run.metric_grid("loss")[run.id_dataset]
     np.testing.assert_allclose(stored.surfaces["id"]["loss"][j0, [i0, i1]], loss[[0, -1]], rtol=1e-4)
     manifest = read_manifest(plane_run)
-    assert manifest["plane"] == {"file": "plane.safetensors", "theta_c": stored.meta["theta_c"], "label_c": "noisy fine-tune"}
+    assert manifest["plane"] == {
+        "file": "plane.safetensors",
+        "theta_c": stored.meta["theta_c"],
+        "label_c": "noisy fine-tune",
+    }
 
 
 def test_a_plane_whose_weights_changed_is_stale(plane_run, tmp_path):
@@ -113,14 +131,22 @@ def test_the_chart_is_to_scale_log_coloured_and_marks_the_segment(plane_run):
     loss = {k: s["loss"] for k, s in stored.surfaces.items()}
     loss["id"] = loss["id"].copy()
     loss["id"][0, -1] = np.nan  # undefined: a gap, not a colour
-    fig = charts.loss_plane(stored.xs, stored.ys, loss, {"a": (0, 0), "b": (1, 0), "c": tuple(stored.meta["c"])}, alpha=0.3)
+    fig = charts.loss_plane(
+        stored.xs, stored.ys, loss, {"a": (0, 0), "b": (1, 0), "c": tuple(stored.meta["c"])}, alpha=0.3
+    )
     go.Figure(fig.to_dict())  # plotly validates the spec
     contours = [t for t in fig.data if t.type == "contour"]
     assert len(contours) == 2 and contours[0].connectgaps is False and np.isnan(contours[0].z[0][-1])
     np.testing.assert_allclose(np.asarray(contours[1].z, dtype=float), np.log10(loss["ood"]))
     axis = fig.layout.coloraxis.colorbar
-    assert axis.ticktext and all(10 ** v == pytest.approx(float(t), rel=1e-9) for v, t in zip(axis.tickvals, axis.ticktext))
-    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.yaxis.scaleratio == 1
+    assert axis.ticktext and all(
+        10**v == pytest.approx(float(t), rel=1e-9) for v, t in zip(axis.tickvals, axis.ticktext)
+    )
+    assert (
+        fig.layout.yaxis.scaleanchor == "x"
+        and fig.layout.yaxis2.scaleanchor == "x2"
+        and fig.layout.yaxis.scaleratio == 1
+    )
     segment = [t for t in fig.data if t.type == "scatter" and list(t.x) == [0, 1] and list(t.y) == [0, 0]]
     stars = [t for t in fig.data if t.type == "scatter" and t.marker.symbol == "star"]
     assert len(segment) == 2 and [float(s.x[0]) for s in stars] == [0.3, 0.3]
@@ -128,7 +154,9 @@ def test_the_chart_is_to_scale_log_coloured_and_marks_the_segment(plane_run):
 
 def test_nats_ticks_label_log10_positions():
     vals, text = charts.nats_ticks(0.006, 1.7)
-    assert text == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"] and np.allclose(vals, np.log10([float(t) for t in text]))
+    assert text == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"] and np.allclose(
+        vals, np.log10([float(t) for t in text])
+    )
     vals, text = charts.nats_ticks(1.09, 2.57)  # narrow: rounded values between
     assert len(text) >= 3 and all(1.09 <= float(t) <= 2.57 for t in text)
 

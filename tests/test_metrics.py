@@ -33,7 +33,9 @@ def test_effective_robustness_is_distance_above_the_logit_linear_fit():
     ood_acc = metrics.sigmoid(0.8 * metrics.logit(id_acc) - 0.5)  # baselines exactly on a line
     trend = metrics.fit_linear_trend(id_acc, ood_acc)
     assert trend == pytest.approx((0.8, -0.5), abs=1e-6)
-    assert metrics.effective_robustness(0.6, metrics.sigmoid(0.8 * metrics.logit(0.6) - 0.5), trend) == pytest.approx(0, abs=1e-9)
+    assert metrics.effective_robustness(0.6, metrics.sigmoid(0.8 * metrics.logit(0.6) - 0.5), trend) == pytest.approx(
+        0, abs=1e-9
+    )
     assert metrics.effective_robustness(0.6, 0.7, trend) == pytest.approx(0.7 - metrics.predicted_ood(0.6, trend))
     with pytest.raises(ValueError, match="at least 2"):
         metrics.fit_linear_trend([0.5], [0.4])

@@ -29,7 +29,7 @@ def exercises(book) -> list[list]:
     if not heads:
         return []
     groups: list[list] = []
-    for cell in book.cells[heads[-1] + 1:]:
+    for cell in book.cells[heads[-1] + 1 :]:
         if cell.cell_type == "markdown" and cell.source.startswith("### Exercise"):
             groups.append([])
         if groups:
@@ -84,8 +84,9 @@ def test_notebook_runs(path: Path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     book = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(book, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        book, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     try:
         client.execute()  # raises CellExecutionError naming the cell on any error

@@ -16,8 +16,15 @@ from PIL import Image
 from torch import nn
 
 from conftest import REPO
-from core.model.clip import ImageClassifier, ModelSpec, empty_classifier, load_clip, save_arch, \
-    transforms_from_cfg, zero_shot_classifier
+from core.model.clip import (
+    ImageClassifier,
+    ModelSpec,
+    empty_classifier,
+    load_clip,
+    save_arch,
+    transforms_from_cfg,
+    zero_shot_classifier,
+)
 from core.train.presets import _PRESETS
 
 
@@ -65,11 +72,16 @@ def test_built_and_saved_model_matches_open_clips_registry(name, tag, no_downloa
     tag_cfg = open_clip.get_pretrained_cfg(name, tag)
     torch.manual_seed(0)
     ref, ref_train, ref_val = open_clip.create_model_and_transforms(
-        name, pretrained=tag, load_weights=False, force_quick_gelu=tag_cfg.get("quick_gelu", False))
-    expect = {"acts": activations(ref.visual), "pp": dict(ref.visual.preprocess_cfg), "val": ref_val(IMAGE),
-              "train": same_brackets(repr(ref_train)),
-              "shapes": {k: v.shape for k, v in ref.visual.state_dict().items()},
-              "scale": ref.logit_scale.exp().item()}
+        name, pretrained=tag, load_weights=False, force_quick_gelu=tag_cfg.get("quick_gelu", False)
+    )
+    expect = {
+        "acts": activations(ref.visual),
+        "pp": dict(ref.visual.preprocess_cfg),
+        "val": ref_val(IMAGE),
+        "train": same_brackets(repr(ref_train)),
+        "shapes": {k: v.shape for k, v in ref.visual.state_dict().items()},
+        "scale": ref.logit_scale.exp().item(),
+    }
     del ref
     spec = ModelSpec(name, tag)
     model, _, _, tokenizer = load_clip(spec, load_weights=False)

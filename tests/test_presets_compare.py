@@ -7,14 +7,14 @@ import open_clip
 import pytest
 
 from conftest import copy_run, run_cli
-from core.train import finetune as finetune_module
-from core.runs.artifacts import Run
 from core.cli import main
-from core.results.compare import compare, load_reference
 from core.data.registry import list_datasets, parse_spec
+from core.results.compare import compare, load_reference
+from core.results.report import accuracy_grid
+from core.runs.artifacts import Run
+from core.train import finetune as finetune_module
 from core.train.finetune import FinetuneConfig
 from core.train.presets import get_preset, list_presets
-from core.results.report import accuracy_grid
 
 SHIFTS = ("imagenetv2", "imagenet-r", "imagenet-sketch", "objectnet", "imagenet-a")
 
@@ -39,8 +39,18 @@ def test_vit_b_16_imagenet_is_the_paper_recipe():
 def test_preset_reaches_finetune_and_flags_override_it(monkeypatch, folders, tmp_path, capsys):
     seen = {}
     monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device, **kw: seen.setdefault("cfg", cfg))
-    run_cli("finetune", "--run", tmp_path, "--train", f"folder:{folders['train']}", "--preset", "vit-b-16-imagenet",
-            "--epochs", "1", "--compile")
+    run_cli(
+        "finetune",
+        "--run",
+        tmp_path,
+        "--train",
+        f"folder:{folders['train']}",
+        "--preset",
+        "vit-b-16-imagenet",
+        "--epochs",
+        "1",
+        "--compile",
+    )
     cfg = seen["cfg"]
     assert (cfg.lr, cfg.batch_size, cfg.warmup_steps, cfg.epochs, cfg.compile) == (3e-5, 512, 500, 1, True)
     assert main(["finetune", "--run", str(tmp_path), "--train", f"folder:{folders['train']}", "--preset", "nope"]) == 2
@@ -57,19 +67,26 @@ def write_reference(path, rows):
 
 def test_compare_prints_deltas_against_a_reference_csv(e2e_run, tmp_path, capsys):
     acc = {k: 100 * v for k, v in accuracy_grid(Run(e2e_run)).items()}  # alphas 0, 0.5, 1
-    ref = write_reference(tmp_path / "ref.csv", [
-        ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "50.0"],
-        ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "shift", "accuracy", "40.0"],
-        ["Table X", "tiny", "none", "zero-shot", "", "val", "accuracy", "30.0"],
-        ["Table X", "tiny", "end-to-end", "WiSE-FT, optimal alpha (per column)", "", "shift", "accuracy", "45.0"],
-        ["Table X", "tiny", "linear-classifier", "WiSE-FT", "0.50", "val", "accuracy", "99.0"],  # other mode
-        ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.25", "val", "accuracy", "99.0"],  # not on the grid
-        ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "ObjectNet", "accuracy", "99.0"],  # not in the run
-    ])
+    ref = write_reference(
+        tmp_path / "ref.csv",
+        [
+            ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "50.0"],
+            ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "shift", "accuracy", "40.0"],
+            ["Table X", "tiny", "none", "zero-shot", "", "val", "accuracy", "30.0"],
+            ["Table X", "tiny", "end-to-end", "WiSE-FT, optimal alpha (per column)", "", "shift", "accuracy", "45.0"],
+            ["Table X", "tiny", "linear-classifier", "WiSE-FT", "0.50", "val", "accuracy", "99.0"],  # other mode
+            ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.25", "val", "accuracy", "99.0"],  # not on the grid
+            ["Table X", "tiny", "end-to-end", "WiSE-FT", "0.50", "ObjectNet", "accuracy", "99.0"],  # not in the run
+        ],
+    )
     result = compare(Run(e2e_run), load_reference(str(ref)))
     cells = {(r["label"], r["dataset"]): r for r in result["rows"]}
-    assert set(cells) == {("alpha 0.50", "val"), ("alpha 0.50", "shift"), ("zero-shot (0)", "val"),
-                          ("optimal alpha", "shift")}
+    assert set(cells) == {
+        ("alpha 0.50", "val"),
+        ("alpha 0.50", "shift"),
+        ("zero-shot (0)", "val"),
+        ("optimal alpha", "shift"),
+    }
     assert cells["alpha 0.50", "val"]["delta"] == pytest.approx(acc["val"][1] - 50.0)
     assert cells["zero-shot (0)", "val"]["run"] == pytest.approx(acc["val"][0])
     assert cells["optimal alpha", "shift"]["run"] == pytest.approx(acc["shift"].max())
@@ -97,10 +114,13 @@ def test_compare_by_table_name_recomputes_the_paper_averages(e2e_run, folders, t
 
 
 def test_compare_asks_which_model_when_a_table_has_several(e2e_run, tmp_path, capsys):
-    ref = write_reference(tmp_path / "two.csv", [
-        ["T", "CLIP ViT-B/16", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "50.0"],
-        ["T", "ALIGN", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "60.0"],
-    ])
+    ref = write_reference(
+        tmp_path / "two.csv",
+        [
+            ["T", "CLIP ViT-B/16", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "50.0"],
+            ["T", "ALIGN", "end-to-end", "WiSE-FT", "0.50", "val", "accuracy", "60.0"],
+        ],
+    )
     assert main(["compare", "--run", str(e2e_run), "--reference", str(ref)]) == 2
     assert "--model" in capsys.readouterr().err
     result = compare(Run(e2e_run), load_reference(str(ref)), model="ALIGN", allow_mismatch=True)

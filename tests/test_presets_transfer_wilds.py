@@ -3,14 +3,20 @@ paper's rows, and a preset whose hyperparameters are not the paper's says so."""
 
 import pytest
 
-from core.results.compare import norm_name, load_reference
 from core.data.registry import get_dataset
+from core.results.compare import load_reference, norm_name
 from core.train.presets import get_preset, list_presets
 from test_datasets_transfer_wilds_video import TALK_FAKES
 
-TALK = {"vit-l-14-336-cifar100": "cifar100", "vit-l-14-336-food101": "food101", "vit-l-14-336-dtd": "dtd",
-        "vit-l-14-336-sun397": "sun397", "vit-l-14-336-iwildcam": "iwildcam", "vit-l-14-336-fmow": "fmow",
-        "vit-l-14-336-cars": "stanford-cars"}
+TALK = {
+    "vit-l-14-336-cifar100": "cifar100",
+    "vit-l-14-336-food101": "food101",
+    "vit-l-14-336-dtd": "dtd",
+    "vit-l-14-336-sun397": "sun397",
+    "vit-l-14-336-iwildcam": "iwildcam",
+    "vit-l-14-336-fmow": "fmow",
+    "vit-l-14-336-cars": "stanford-cars",
+}
 
 
 @pytest.mark.parametrize("name", sorted(TALK))
@@ -32,6 +38,8 @@ def test_finetune_with_such_a_preset_prints_a_note(monkeypatch, folders, tmp_pat
     from conftest import run_cli
     from core.train import finetune as finetune_module
 
-    monkeypatch.setattr(finetune_module, "finetune", lambda run, train, cfg, device, **kw: tmp_path)  # kw: restart, init_from
+    monkeypatch.setattr(
+        finetune_module, "finetune", lambda run, train, cfg, device, **kw: tmp_path
+    )  # kw: restart, init_from
     run_cli("finetune", "--run", tmp_path, "--train", f"folder:{folders['train']}", "--preset", "vit-l-14-336-dtd")
     assert "note: preset vit-l-14-336-dtd: the paper's hyperparameters" in capsys.readouterr().err

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from core import cli
-from core.lmc import align, rebasin
-from core.results import metrics
-from core.lmc.plane import path_loss
 from core.data.registry import get_dataset
-from core.model.evaluate import decode
+from core.lmc import align, rebasin
+from core.lmc.plane import path_loss
 from core.model.clip import empty_classifier, transforms_from_cfg
+from core.model.evaluate import decode
+from core.results import metrics
 from core.runs.weights import load_classifier
 from test_world_phenomena import SCRATCH_RECIPE, scratch_row
 
@@ -123,7 +123,7 @@ def test_assign_heads_keeps_units_within_heads():
     qk, v = rebasin.assign_heads(c_qk, c_v, num_heads=3)
     for perm in (qk, v):
         assert sorted(perm) == list(range(12))
-    assert all(len({p // 4 for p in qk[g * 4:(g + 1) * 4]}) == 1 for g in range(3))
+    assert all(len({p // 4 for p in qk[g * 4 : (g + 1) * 4]}) == 1 for g in range(3))
     assert [qk[g * 4] // 4 for g in range(3)] == [v[g * 4] // 4 for g in range(3)]  # heads move alike
 
 
@@ -163,8 +163,11 @@ def test_shipped_summary_is_the_lab_configs_pair(shipped):
     assert pair["recipe"] == json.loads(json.dumps(b.scratch.as_record())) and pair["seeds"] == [0, 1]
     cfg = b.lab.align
     assert shipped["config"]["eval_set"] == f"world:id_test:{b.n_test}"
-    assert {k: v for k, v in shipped["config"].items() if k != "eval_set"} == json.loads(json.dumps(
-        {**asdict(cfg), "alphas": list(cfg.alphas), "wm_seeds": list(cfg.wm_seeds), "methods": list(cfg.methods)}))
+    assert {k: v for k, v in shipped["config"].items() if k != "eval_set"} == json.loads(
+        json.dumps(
+            {**asdict(cfg), "alphas": list(cfg.alphas), "wm_seeds": list(cfg.wm_seeds), "methods": list(cfg.methods)}
+        )
+    )
     assert shipped["alphas"] == list(cfg.alphas) and len(shipped["alphas"]) == 11
     work = REPO / b.work / f"lab-align-w{b.lab.align_width}-path"
     if not work.is_dir():
@@ -181,7 +184,10 @@ def test_shipped_barriers_ratios_and_verdicts_follow_from_its_curves(shipped):
                 curve = np.asarray(curves[metric])
                 assert curve.shape == alphas.shape
                 chord = curve[0] + (curve[-1] - curve[0]) * (alphas - alphas[0]) / (alphas[-1] - alphas[0])
-                assert entry["barriers"][stats][metric] == pytest.approx(np.max(curve - chord), abs=1e-9), (method, stats)
+                assert entry["barriers"][stats][metric] == pytest.approx(np.max(curve - chord), abs=1e-9), (
+                    method,
+                    stats,
+                )
     verdict = align.judge(shipped["methods"])
     assert verdict["holds"] == shipped["holds"] and verdict["best"] == shipped["best"]
     base = shipped["methods"]["unaligned"]["barriers"]["recomputed"]["loss"]
@@ -198,7 +204,7 @@ def lab_notes_alignment_bullet() -> str:
     """docs/lab-notes.md's alignment bullet, whitespace folded."""
     notes = (REPO / "docs" / "lab-notes.md").read_text()
     start = notes.index("- Permutation alignment of a from-scratch pair")
-    return " ".join(notes[start:notes.index("\n\n", start)].split())
+    return " ".join(notes[start : notes.index("\n\n", start)].split())
 
 
 def test_lab_notes_alignment_numbers_are_the_shipped_ones(shipped):
@@ -234,13 +240,22 @@ def test_lab_notes_width12_numbers_are_what_the_cli_computes(tmp_path, capsys):
     text = lab_notes_alignment_bullet()
     loss = {k: v["barriers"]["recomputed"]["loss"] for k, v in stored["methods"].items()}
     wm, am, both = (f"{loss[k]:.2f}" for k in stored["config"]["methods"])
-    assert f"take {loss['unaligned']:.2f} nats only to {wm}, {am} and {both} ({stored['best']['ratio']:.0%} at best)" in text
+    assert (
+        f"take {loss['unaligned']:.2f} nats only to {wm}, {am} and {both} ({stored['best']['ratio']:.0%} at best)"
+        in text
+    )
     corr = stored["methods"]["activation_matching"]["solver"]["mean_correlation"].values()
     assert f"correlate weakly ({min(corr):.2f} to {max(corr):.2f})" in text
     assert not stored["holds"]["aligned_barrier_le_30pct"]
     unaligned = stored["methods"]["unaligned"]["barriers"]["recomputed"]  # docs/world.md's from-scratch barriers
-    row = scratch_row("the same width-12 pair", SCRATCH_RECIPE, "recomputed", unaligned["loss"], unaligned["error"],
-                      "`python -m core align`")
+    row = scratch_row(
+        "the same width-12 pair",
+        SCRATCH_RECIPE,
+        "recomputed",
+        unaligned["loss"],
+        unaligned["error"],
+        "`python -m core align`",
+    )
     assert row in (REPO / "docs" / "world.md").read_text(), row
 
 
@@ -250,13 +265,16 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     from core.runs.create import create_path_run
 
     run = Run(SCRATCH_RUN)
-    unswept = create_path_run(tmp_path / "unswept", SCRATCH_RUN, run.weights_path("zeroshot"),
-                              run.weights_path("finetuned"), ("A", "B"))
-    for argv, says in ((["--run", str(tmp_path)], "is not a run folder"),
-                       (["--run", str(SCRATCH_RUN), "--methods", "wm"], "unknown alignment method"),
-                       (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept"),
-                       (["--run", str(SCRATCH_RUN), "--eval-set", "world:id_test:0"], "has no images"),
-                       (["--run", str(SCRATCH_RUN), "--quick", "--out", "/dev/null/x"], "cannot write")):
+    unswept = create_path_run(
+        tmp_path / "unswept", SCRATCH_RUN, run.weights_path("zeroshot"), run.weights_path("finetuned"), ("A", "B")
+    )
+    for argv, says in (
+        (["--run", str(tmp_path)], "is not a run folder"),
+        (["--run", str(SCRATCH_RUN), "--methods", "wm"], "unknown alignment method"),
+        (["--run", str(unswept), "--out", str(tmp_path / "o")], "has not been swept"),
+        (["--run", str(SCRATCH_RUN), "--eval-set", "world:id_test:0"], "has no images"),
+        (["--run", str(SCRATCH_RUN), "--quick", "--out", "/dev/null/x"], "cannot write"),
+    ):
         assert cli.main(["align", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and says in err and err.count("\n") == 1
@@ -269,7 +287,10 @@ def test_cli_refuses_a_vit_pair_in_one_line(tmp_path, zeroshot_run, folders, cap
 
     theta = Run(zeroshot_run).weights_path("zeroshot")
     pair = create_path_run(tmp_path / "vit-pair", zeroshot_run, theta, theta, ("A", "B"))
-    assert cli.main(["align", "--run", str(pair), "--eval-set", f"folder:{folders['val']}", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(["align", "--run", str(pair), "--eval-set", f"folder:{folders['val']}", "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "ModifiedResNet" in err and err.count("\n") == 1
     assert not (tmp_path / "o" / "align.json").exists()

@@ -19,8 +19,16 @@ SHIFTS = ("imagenetv2", "imagenet-r", "imagenet-sketch", "objectnet", "imagenet-
 
 def repository_copy(dest):
     """The files git would commit (tracked, and new ones not ignored), copied alone."""
-    names = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    names = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, names):
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -45,9 +53,23 @@ def test_the_repository_alone_compares_every_table(paper_named_run, tmp_path):
     assert not (repo.parent / "shared").exists()
     outputs = {}
     for n in range(1, 14):
-        done = subprocess.run([sys.executable, "-m", "core", "compare", "--run", str(paper_named_run),
-                               "--reference", f"table{n}", "--allow-mismatch"], cwd=repo, capture_output=True,
-                              text=True, env={"PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "core",
+                "compare",
+                "--run",
+                str(paper_named_run),
+                "--reference",
+                f"table{n}",
+                "--allow-mismatch",
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        )
         assert done.returncode == 0, (n, done.stderr)
         assert f"Table {n}:" in done.stdout
         outputs[n] = done.stdout

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from conftest import CLASSES, REPO, copy_run, make_image_folder, run_cli
+from core.cli import main
+from core.data.registry import get_dataset
 from core.results import metrics, report
 from core.runs import sweep_store
 from core.runs.artifacts import Run, RunFormatError
-from core.cli import main
-from core.data.registry import get_dataset
 from explorer import live, state
 
 NEW_GRID = "0,0.25,0.5,0.75,1"
@@ -87,8 +87,9 @@ def test_resweep_with_another_folder_of_the_same_name(e2e_run, folders, tmp_path
 def test_interrupted_with_one_chunking_resumed_with_another(e2e_run, folders, tmp_path, monkeypatch):
     run = copy_run(e2e_run, tmp_path / "run")
     shutil.rmtree(run / "sweep")
-    (run / "manifest.json").write_text(json.dumps({k: v for k, v in json.loads(
-        (run / "manifest.json").read_text()).items() if k != "sweep"}))
+    (run / "manifest.json").write_text(
+        json.dumps({k: v for k, v in json.loads((run / "manifest.json").read_text()).items() if k != "sweep"})
+    )
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -186,8 +187,14 @@ def killed_sweep(run, folders, kill_at: int) -> subprocess.CompletedProcess:
     args = [str(a) for a in sweep_cli(run, folders, "--chunk-size", "10")]
     args[args.index("0,0.5,1")] = NEW_GRID
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", KILLER, str(kill_at), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", KILLER, str(kill_at), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -219,8 +226,13 @@ def test_readers_during_a_resweep_see_whole_runs(e2e_run, folders, tmp_path):
     old = table(Run(run).metrics_rows())
     args = [str(a) for a in sweep_cli(run, folders, "--chunk-size", "2", "--batch-size", "2")]
     args[args.index("0,0.5,1")] = "0:1:11"
-    proc = subprocess.Popen([sys.executable, "-m", "core", *args], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     reads, grids = 0, set()
     while proc.poll() is None:
         r = Run(run)

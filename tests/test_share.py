@@ -29,8 +29,12 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS
 WORLD = REPO / "data" / "runs" / "world-e2e"
 MB = 1e6
 
-pytestmark = pytest.mark.skipif(not (WORLD / "manifest.json").exists(), reason="needs the shipped world runs (make world)")
-no_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not (WORLD / "manifest.json").exists(), reason="needs the shipped world runs (make world)"
+)
+no_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +99,18 @@ def test_the_gallery_is_cores_flips(world_page):
 def test_core_imports_no_presentation_and_the_page_needs_no_streamlit():
     """`python -m core` stays free of plotting (share imports explorer.share only when it runs); the page is made
     without streamlit."""
-    code = ("import sys, core.cli; core.cli.build_parser(); bad = [m for m in ('streamlit', 'plotly', 'explorer') "
-            "if m in sys.modules]; import explorer.share; print(bad, 'streamlit' in sys.modules)")
+    code = (
+        "import sys, core.cli; core.cli.build_parser(); bad = [m for m in ('streamlit', 'plotly', 'explorer') "
+        "if m in sys.modules]; import explorer.share; print(bad, 'streamlit' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "False"], out
 
 
 def test_the_markdown_of_the_texts():
     assert share.md_html("**ID.** *a* `data/runs/lmc-*/` <x>  \nnext\n\nsecond") == (
-        "<p><b>ID.</b> <i>a</i> <code>data/runs/lmc-*/</code> &lt;x&gt;<br>next</p>\n<p>second</p>")
+        "<p><b>ID.</b> <i>a</i> <code>data/runs/lmc-*/</code> &lt;x&gt;<br>next</p>\n<p>second</p>"
+    )
 
 
 def test_one_of_run_or_lesson(capsys):
@@ -167,8 +174,9 @@ def open_offline(browser, page_file: Path, size: tuple[int, int], log: dict):
     """A fresh page at `size` with the network off: every request that is not for the file is refused and recorded;
     console errors and uncaught exceptions are recorded."""
     phone = size[0] < 500
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, is_mobile=phone, has_touch=phone,
-                                  offline=True)
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, is_mobile=phone, has_touch=phone, offline=True
+    )
 
     def refuse(route):
         if route.request.url.startswith(("file:", "data:")):
@@ -225,13 +233,17 @@ def test_offline_page_tiles_equal_core_at_three_alphas(world_page, size):
                 assert abs(float(shown["er"].replace("−", "-").split()[0]) - 100 * er) <= 0.05 + 1e-9
                 for name, pct in info_accuracy(run, alpha).items():  # `info` prints 2 decimals, the tiles 1
                     assert abs(float(shown[name].rstrip("%")) - pct) <= 0.05 + 1e-9, (name, alpha)
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {size}"
             assert page.evaluate(OVERFLOW_JS) == {"cut": [], "out": []}  # no tile text or chart title cut
             page.click("#t-gallery")
             page.locator("#gallery").scroll_into_view_if_needed()
             page.wait_for_function("document.getElementById('gHead').textContent.includes('to α=1.00')", timeout=10_000)
-            fixed = metrics.flips(run.logits(run.id_dataset, 0.0), run.logits(run.id_dataset, 1.0), run.labels(run.id_dataset))["fixed"]
+            fixed = metrics.flips(
+                run.logits(run.id_dataset, 0.0), run.logits(run.id_dataset, 1.0), run.labels(run.id_dataset)
+            )["fixed"]
             assert page.inner_text("#gHead").startswith(f"{len(fixed)} fixed")
             assert page.locator("#gallery img").count() == min(12, len(fixed))
             page.click("#t-lab")
@@ -274,9 +286,11 @@ def test_lesson_steps_switch_run_and_alpha(tmp_path):
     """The hook for explorer/lesson.py: each step names a run and an alpha; Next goes there."""
     from playwright.sync_api import sync_playwright
 
-    steps = [{"run": "world-e2e", "alpha": 0.2, "title": "Zero-shot first", "text_md": "Look at **v2**."},
-             {"run": "world-e2e", "alpha": 0.6, "title": "Mix", "text_md": "Now *mix*."},
-             {"run": "world-lc", "alpha": 0.8, "title": "A linear classifier", "text_md": "Another run."}]
+    steps = [
+        {"run": "world-e2e", "alpha": 0.2, "title": "Zero-shot first", "text_md": "Look at **v2**."},
+        {"run": "world-e2e", "alpha": 0.6, "title": "Mix", "text_md": "Now *mix*."},
+        {"run": "world-lc", "alpha": 0.8, "title": "A linear classifier", "text_md": "Another run."},
+    ]
     runs = [state.load_run(WORLD.parent / n) for n in ("world-e2e", "world-lc")]
     page_file = tmp_path / "steps.html"
     page_file.write_text(share.build(runs, cfg=share.ShareConfig(thumbs=0, lab=False), steps=steps).html)
@@ -293,7 +307,9 @@ def test_lesson_steps_switch_run_and_alpha(tmp_path):
                 assert page.inner_text("#stepTitle") == f"Step {i + 1} of 3: {step['title']}"
                 assert page.inner_text("#alphaOut") == f"{step['alpha']:.2f}"
                 run = Run(WORLD.parent / step["run"])
-                want = tile_text(metrics.accuracy(run.logits(run.id_dataset, step["alpha"]), run.labels(run.id_dataset)))
+                want = tile_text(
+                    metrics.accuracy(run.logits(run.id_dataset, step["alpha"]), run.labels(run.id_dataset))
+                )
                 assert page.evaluate(TILES_JS)[run.id_dataset].split(" ±")[0] == want
             assert page.is_disabled("#stepNext") and "<b>v2</b>" not in page.inner_html("#stepText")
         finally:

@@ -6,16 +6,29 @@ import torch
 
 from core import runtime
 from core.data.registry import get_dataset
-from core.model.evaluate import decode, split_normalize
 from core.model.clip import transforms_from_cfg
+from core.model.evaluate import decode, split_normalize
 from core.wiseft.sweep import SweepConfig, chunk_size
 
 PREPROCESS = [  # open_clip's OpenAI CLIP eval transform, and the world's (other size and statistics)
-    {"size": [224, 224], "mode": "RGB", "mean": [0.48145466, 0.4578275, 0.40821073],
-     "std": [0.26862954, 0.26130258, 0.27577711], "interpolation": "bicubic", "resize_mode": "shortest",
-     "fill_color": 0},
-    {"size": [32, 32], "mode": "RGB", "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
-     "interpolation": "bilinear", "resize_mode": "squash", "fill_color": 0},
+    {
+        "size": [224, 224],
+        "mode": "RGB",
+        "mean": [0.48145466, 0.4578275, 0.40821073],
+        "std": [0.26862954, 0.26130258, 0.27577711],
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+        "fill_color": 0,
+    },
+    {
+        "size": [32, 32],
+        "mode": "RGB",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "interpolation": "bilinear",
+        "resize_mode": "squash",
+        "fill_color": 0,
+    },
 ]
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, copy_run
-from core.results import metrics, report
-from core.runs.artifacts import Run, RunFormatError
 from core.cli import main
 from core.data.registry import get_dataset
+from core.results import metrics, report
+from core.runs.artifacts import Run, RunFormatError
 from core.wiseft.sweep import SweepConfig, sweep
 from explorer import live, state
 
@@ -31,10 +31,13 @@ def test_reductions_equal_the_full_logit_computation_on_shipped_runs(manifest):
         if "topk" in red:  # stored only for heads wider than 3k classes (sweep._drop_small_topk), computed for schema 1
             probs = metrics.softmax(logits[-1, :20])  # (20, C)
             top = np.asarray(red["topk"][-1, :20])
-            np.testing.assert_allclose(red["topk_prob"][-1, :20], np.take_along_axis(probs, top, 1), rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(
+                red["topk_prob"][-1, :20], np.take_along_axis(probs, top, 1), rtol=1e-3, atol=1e-4
+            )
             assert (np.take_along_axis(probs, top[:, :1], 1)[:, 0] >= probs.max(1) - 1e-6).all()
-        want_hits = [np.bincount(labels, weights=p == labels, minlength=logits.shape[-1])
-                     for p in metrics.predictions(logits)]
+        want_hits = [
+            np.bincount(labels, weights=p == labels, minlength=logits.shape[-1]) for p in metrics.predictions(logits)
+        ]
         np.testing.assert_array_equal(red["class_hits"], np.asarray(want_hits))
 
 
@@ -51,14 +54,19 @@ def as_schema_1(src: Run, dst):
     (dst / "sweep").mkdir()
     for name in src.dataset_names:
         shutil.copyfile(src.folder / f"{name}.ids.json", dst / "sweep" / f"{name}.ids.json")
-        save_arrays(dst / "sweep" / f"{name}.safetensors", {"labels": src.labels(name), "logits": src.grid_logits(name)},
-                    {"alphas": json.dumps(src.alphas.tolist())})
+        save_arrays(
+            dst / "sweep" / f"{name}.safetensors",
+            {"labels": src.labels(name), "logits": src.grid_logits(name)},
+            {"alphas": json.dumps(src.alphas.tolist())},
+        )
     shutil.copyfile(src.folder / "metrics.csv", dst / "metrics.csv")
     manifest = json.loads((dst / "manifest.json").read_text())
     sweep_keys = ("alphas", "logits_dtype", "datasets")
     manifest["sweep"] = {k: v for k, v in manifest["sweep"].items() if k in sweep_keys}
-    manifest["sweep"]["datasets"] = [{k: v for k, v in d.items() if k in ("name", "role", "spec", "n", "classnames")}
-                                     for d in manifest["sweep"]["datasets"]]
+    manifest["sweep"]["datasets"] = [
+        {k: v for k, v in d.items() if k in ("name", "role", "spec", "n", "classnames")}
+        for d in manifest["sweep"]["datasets"]
+    ]
     (dst / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}, indent=2))
     return Run(dst)
 
@@ -147,13 +155,17 @@ def test_the_app_opens_a_reductions_only_run(reductions_only, monkeypatch):
     payload, run = live_payload(at), Run(reductions_only)
     for row in run.metrics_rows():  # the run's accuracies reach the tiles, read from its reductions
         i = int(np.argmin(np.abs(np.asarray(payload["alphas"]) - row["alpha"])))
-        assert payload["acc"][row["dataset"]][i] == pytest.approx(row["accuracy"], abs=1e-6)  # the payload keeps 6 digits
+        assert payload["acc"][row["dataset"]][i] == pytest.approx(
+            row["accuracy"], abs=1e-6
+        )  # the payload keeps 6 digits
 
 
 def test_the_command_line_sweeps_reductions_only(e2e_run, folders, tmp_path, capsys):
     run = copy_run(e2e_run, tmp_path / "run")
-    assert main(["sweep", "--run", str(run), "--id", f"folder:{folders['val']}", "--alphas", "0,1",
-                 "--reductions-only"]) == 0
+    assert (
+        main(["sweep", "--run", str(run), "--id", f"folder:{folders['val']}", "--alphas", "0,1", "--reductions-only"])
+        == 0
+    )
     swept = Run(run)
     assert swept.storage("val") == "reductions" and not swept.has_logits("val")
     assert main(["info", "--run", str(run)]) == 0 and "val" in capsys.readouterr().out

@@ -14,9 +14,9 @@ import pytest
 
 from core import cli
 from core.results import metrics, tables
-from core.runs.artifacts import Run
 from core.results.compare import compare, load_reference
 from core.results.report import as_json, format_table
+from core.runs.artifacts import Run
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "data" / "runs" / "world-e2e"
@@ -58,8 +58,7 @@ def test_run_table_is_the_paper_layout_of_recomputed_accuracies(run):
     acc = {name: 100 * a for name, (a, _) in _recomputed(run).items()}
     for name, values in acc.items():
         np.testing.assert_allclose(table[name].to_numpy(), values, atol=1e-4)
-    np.testing.assert_allclose(table[tables.AVG_SHIFTS], np.mean([acc[n] for n in run.ood_datasets], axis=0),
-                               atol=1e-4)
+    np.testing.assert_allclose(table[tables.AVG_SHIFTS], np.mean([acc[n] for n in run.ood_datasets], axis=0), atol=1e-4)
 
 
 def test_baselines_frame_and_robustness_frame(run):
@@ -81,8 +80,9 @@ def test_baselines_frame_and_robustness_frame(run):
     np.testing.assert_allclose(avg[["slope", "intercept"]].iloc[0], trend)
     np.testing.assert_allclose(avg.id_accuracy, path_id, atol=1e-6)
     np.testing.assert_allclose(avg.ood_accuracy, path_ood, atol=1e-6)
-    np.testing.assert_allclose(avg.effective_robustness, metrics.effective_robustness(path_id, path_ood, trend),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        avg.effective_robustness, metrics.effective_robustness(path_id, path_ood, trend), atol=1e-6
+    )
     assert set(frame.ood) == {*run.ood_datasets, "avg_ood"}
     assert (frame.er_lo < frame.effective_robustness).all() and (frame.effective_robustness < frame.er_hi).all()
 
@@ -95,7 +95,9 @@ def test_reference_frame_in_the_paper_layout():
     # both fine-tuning modes, 21 alphas each, the paper's own columns (its averages, not recomputed)
     assert table.index.names == ["finetune", "method", "alpha"] and len(table) == 42
     assert list(table.columns)[:2] == ["ImageNet", "ImageNetV2"] and list(table.columns)[-2:] == [
-        tables.AVG_SHIFTS, "avg reference, shifts"]
+        tables.AVG_SHIFTS,
+        "avg reference, shifts",
+    ]
     for r in rows:
         if r["alpha"] == "0.50":
             dataset = tables.PAPER_AVERAGES.get(r["dataset"], r["dataset"])
@@ -104,9 +106,11 @@ def test_reference_frame_in_the_paper_layout():
 
 def test_comparison_frame_matches_compare_and_the_logits(run, tmp_path):
     reference = tmp_path / "world_reference.csv"  # a made-up "paper" in the world's dataset names
-    reference.write_text("table,model,finetune,method,alpha,dataset,metric,value\n"
-                         + "".join(f"T,world,end-to-end,WiSE-FT,0.50,{d},accuracy,50.0\n" for d in run.dataset_names)
-                         + "T,world,none,zero-shot,,id_test,accuracy,60.0\n")
+    reference.write_text(
+        "table,model,finetune,method,alpha,dataset,metric,value\n"
+        + "".join(f"T,world,end-to-end,WiSE-FT,0.50,{d},accuracy,50.0\n" for d in run.dataset_names)
+        + "T,world,none,zero-shot,,id_test,accuracy,60.0\n"
+    )
     result = compare(run, load_reference(str(reference)), allow_mismatch=True)  # world:objectnet is not the named set
     frame = tables.comparison_frame(result)
     assert len(frame) == len(result["rows"]) == len(run.dataset_names) + 1
@@ -116,8 +120,9 @@ def test_comparison_frame_matches_compare_and_the_logits(run, tmp_path):
     for name in run.dataset_names:
         assert half.loc[name, "run"] == pytest.approx(100 * rec[name][0][i], abs=1e-4)
         assert half.loc[name, "delta"] == pytest.approx(100 * rec[name][0][i] - 50.0, abs=1e-4)
-    deltas = tables.paper_layout(frame.assign(role=["id" if d == run.id_dataset else "ood" for d in frame.dataset]),
-                                 value="delta")
+    deltas = tables.paper_layout(
+        frame.assign(role=["id" if d == run.id_dataset else "ood" for d in frame.dataset]), value="delta"
+    )
     assert list(deltas.index) == [("WiSE-FT", 0.5), ("zero-shot", 0.0)]
     assert deltas.loc[("zero-shot", 0.0), run.id_dataset] == pytest.approx(100 * rec[run.id_dataset][0][0] - 60.0)
 

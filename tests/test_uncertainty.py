@@ -130,8 +130,9 @@ def test_shared_path_bootstrap_equals_one_curve_at_a_time():
         for d in ("chord", "frankle"):
             assert both[name][d] == U.path_barrier(curve, alphas, d, n_boot=300)
     acc = U.path_barrier(~err, alphas, "chord", higher_is_worse=False, n_boot=300)  # correctness: its drop
-    assert (acc.value, acc.lo, acc.hi) == pytest.approx((both["error"]["chord"].value, both["error"]["chord"].lo,
-                                                         both["error"]["chord"].hi), abs=1e-12)
+    assert (acc.value, acc.lo, acc.hi) == pytest.approx(
+        (both["error"]["chord"].value, both["error"]["chord"].lo, both["error"]["chord"].hi), abs=1e-12
+    )
 
 
 def _binomial_reference(hits, ns, weights, n_boot=4000, seed=9):
@@ -168,8 +169,13 @@ def test_effective_robustness_of_an_average_resamples_each_set():
     assert avg.value == pytest.approx(metrics.effective_robustness(cid.mean(), mean_ood, trend))
     # the reference: resample the ID set and each OOD set by index, on its own
     r = np.random.default_rng(11)
-    boot = [metrics.effective_robustness(cid[r.integers(0, 2000, 2000)].mean(),
-                                         np.mean([o[r.integers(0, o.size, o.size)].mean() for o in oods]), trend)
-            for _ in range(3000)]
+    boot = [
+        metrics.effective_robustness(
+            cid[r.integers(0, 2000, 2000)].mean(),
+            np.mean([o[r.integers(0, o.size, o.size)].mean() for o in oods]),
+            trend,
+        )
+        for _ in range(3000)
+    ]
     assert (avg.lo, avg.hi) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])), abs=0.003)
     assert (avg.hi - avg.lo) < (one.hi - one.lo)  # three sets: a narrower interval than one set's

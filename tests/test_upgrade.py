@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from test_scale_reductions import as_schema_1
 
 from conftest import copy_run
 from core.cli import main
@@ -14,7 +15,6 @@ from core.runs.artifacts import Run
 from core.runs.files import save_arrays
 from core.runs.upgrade import needs_upgrade
 from explorer import state
-from test_scale_reductions import as_schema_1
 
 
 def snapshot(folder):
@@ -26,8 +26,11 @@ def as_closed_form_schema_1(src: Run, dst) -> Run:
     old = as_schema_1(src, dst)
     for name in src.dataset_names:
         ends = {"logits_0": src.logits(name, 0.0), "logits_1": src.logits(name, 1.0)}
-        save_arrays(old.path / "sweep" / f"{name}.safetensors", {"labels": src.labels(name), **ends},
-                    {"alphas": json.dumps(src.alphas.tolist())})
+        save_arrays(
+            old.path / "sweep" / f"{name}.safetensors",
+            {"labels": src.labels(name), **ends},
+            {"alphas": json.dumps(src.alphas.tolist())},
+        )
     return Run(old.path)
 
 
@@ -53,7 +56,9 @@ def test_upgrade_stores_what_readers_computed(e2e_run, lc_run, tmp_path, capsys,
         np.testing.assert_array_equal(stored["class_hits"], red["class_hits"])
         np.testing.assert_allclose(stored["loss"], red["loss"], rtol=1e-6)
     for a, b in zip(new.metrics_rows(), rows_before):
-        assert (a["dataset"], a["alpha"]) == (b["dataset"], b["alpha"]) and a["accuracy"] == pytest.approx(b["accuracy"])
+        assert (a["dataset"], a["alpha"]) == (b["dataset"], b["alpha"]) and a["accuracy"] == pytest.approx(
+            b["accuracy"]
+        )
     new.check()
     assert main(["upgrade", "--run", str(old.path)]) == 0
     assert "nothing to upgrade" in capsys.readouterr().out

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conftest import run_cli
-from core.runs.artifacts import Run, weights_file
 from core.data.registry import get_dataset, open_example
 from core.model.clip import ModelSpec, load_clip
 from core.model.tokenizer import WordTokenizer
+from core.runs.artifacts import Run, weights_file
 from core.worlds import shapes, styles
 from core.worlds.build.config import OOD_SPLITS
 from core.worlds.pretrain import caption_targets

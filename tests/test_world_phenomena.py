@@ -16,11 +16,11 @@ from conftest import REPO
 from core.results import claims as C
 from core.results import metrics
 from core.results import uncertainty as U
+from core.results.report import accuracy_grid, loss_grid
 from core.runs.artifacts import Run
 from core.worlds import shapes, styles
 from core.worlds.build.config import WorldBuild
 from core.worlds.registry import WORLD_SEED
-from core.results.report import accuracy_grid, loss_grid
 
 RUNS = Path(os.environ.get("WISEFT_WORLD_RUNS", Path(REPO) / "data" / "runs"))  # override: check a build elsewhere
 CHANCE = 0.1  # ten classes
@@ -54,8 +54,10 @@ def test_zero_shot_is_well_above_chance_everywhere(e2e):
 
 def test_zero_shot_is_more_robust_than_the_fine_tuned_model(e2e):
     grid, trend = accuracy_grid(e2e), baseline_trend(e2e)
-    er = {a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
-          for a in (0.0, 1.0)}
+    er = {
+        a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
+        for a in (0.0, 1.0)
+    }
     assert er[0.0] > 0, f"zero-shot effective robustness {er[0.0]:.3f} <= 0"
     assert er[0.0] > er[1.0], f"zero-shot ER {er[0.0]:.3f} <= fine-tuned ER {er[1.0]:.3f}"
 
@@ -111,8 +113,10 @@ def test_effective_robustness_falls_along_the_path(e2e):
     """Against the from-scratch baselines' trend: zero-shot > alpha 0.5 > fine-tuned > 0, each 95% interval
     (over the ID and OOD images, the trend held fixed) clear of the next one and of zero."""
     grid, trend = accuracy_grid(e2e), baseline_trend(e2e)
-    er = {a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
-          for a in (0.0, 0.5, 1.0)}
+    er = {
+        a: metrics.effective_robustness(at(e2e, grid, a)[e2e.id_dataset], at(e2e, grid, a)["avg_ood"], trend)
+        for a in (0.0, 0.5, 1.0)
+    }
     assert er[0.0] > er[0.5] > er[1.0] > 0, f"effective robustness at alpha 0, 0.5, 1: {er}"
     iv = [effective_robustness_interval(e2e, a, trend) for a in (0.0, 0.5, 1.0)]
     assert iv[0].lo > iv[1].hi and iv[1].lo > iv[2].hi and iv[2].lo > 0, f"intervals overlap: {iv}"
@@ -128,7 +132,9 @@ def effective_robustness_interval(run: Run, alpha: float, trend: tuple[float, fl
 def test_independently_trained_models_have_a_barrier():
     run = Run(RUNS / "lmc-scratch")
     losses, accs = loss_grid(run), accuracy_grid(run)
-    assert metrics.loss_barrier(losses[run.id_dataset], run.alphas) > 1.0, "issue 14: the scratch pair's barrier > 1 nat"
+    assert metrics.loss_barrier(losses[run.id_dataset], run.alphas) > 1.0, (
+        "issue 14: the scratch pair's barrier > 1 nat"
+    )
     assert at(run, accs, 0.5)[run.id_dataset] <= 2.5 * CHANCE, "midpoint accuracy should be near chance"
 
 
@@ -150,8 +156,10 @@ def test_paths_from_one_zero_shot_model_have_no_barrier(name):
 def test_docs_world_table_is_the_shipped_one():
     """docs/world.md's table of the world (issue 14) is the shipped runs' accuracy, to one decimal."""
     doc = (Path(REPO) / "docs" / "world.md").read_text()
-    for name, label, alphas in (("world-e2e", "end-to-end", ((0.0, "0 (zero-shot)"), (0.5, "0.5"), (1.0, "1 (fine-tuned)"))),
-                                ("world-lc", "linear classifier", ((0.5, "0.5"), (1.0, "1")))):
+    for name, label, alphas in (
+        ("world-e2e", "end-to-end", ((0.0, "0 (zero-shot)"), (0.5, "0.5"), (1.0, "1 (fine-tuned)"))),
+        ("world-lc", "linear classifier", ((0.5, "0.5"), (1.0, "1"))),
+    ):
         run = Run(RUNS / name)
         for alpha, shown in alphas:
             acc = at(run, accuracy_grid(run), alpha)
@@ -178,8 +186,10 @@ def barrier_row(run: Run) -> str:
     err = [metrics.accuracy_barrier(accs[name], a, d) for d in ("chord", "frankle")]
     ood = [worst({n: metrics.accuracy_barrier(accs[n], a, d) for n in run.ood_datasets}) for d in ("chord", "frankle")]
     e0, e1 = run.endpoints
-    return (f"| `{run.name}`: {e0} ↔ {e1} | {100 * (1 - accs[name][0]):.2f}, {100 * (1 - accs[name][-1]):.2f} | "
-            f"{loss[0]:.3f} / {loss[1]:.3f} | {100 * err[0]:.3f} / {100 * err[1]:.3f} | {ood[0]} / {ood[1]} |")
+    return (
+        f"| `{run.name}`: {e0} ↔ {e1} | {100 * (1 - accs[name][0]):.2f}, {100 * (1 - accs[name][-1]):.2f} | "
+        f"{loss[0]:.3f} / {loss[1]:.3f} | {100 * err[0]:.3f} / {100 * err[1]:.3f} | {ood[0]} / {ood[1]} |"
+    )
 
 
 def world_doc() -> str:
@@ -195,7 +205,9 @@ def test_docs_barrier_table_is_the_shipped_paths(name):
 def test_docs_barrier_bullet_is_the_shipped_paths():
     """docs/world.md's barrier bullet: the chord and Frankle numbers it quotes, with their bootstrap intervals."""
     doc = world_doc()
-    scratch, shared, finetunes, e2e = (Run(RUNS / n) for n in ("lmc-scratch", "lmc-shared-start", "lmc-finetunes", "world-e2e"))
+    scratch, shared, finetunes, e2e = (
+        Run(RUNS / n) for n in ("lmc-scratch", "lmc-shared-start", "lmc-finetunes", "world-e2e")
+    )
 
     def per_example(run, kind):
         red = run.reductions(run.id_dataset)
@@ -205,25 +217,43 @@ def test_docs_barrier_bullet_is_the_shipped_paths():
     assert f"chord loss barrier of {iv.value:.3f} nats on ID [{iv.lo:.3f}, {iv.hi:.3f}]" in doc
     assert f"{100 * at(scratch, accuracy_grid(scratch), 0.5)[scratch.id_dataset]:.1f}% ID accuracy at alpha 0.5" in doc
     losses, accs = loss_grid(shared), accuracy_grid(shared)
-    assert f"sharing the first 2 epochs, {metrics.loss_barrier(losses[shared.id_dataset], shared.alphas):.3f} nats" in doc
-    assert f"({max(metrics.loss_barrier(v, shared.alphas) for v in losses.values()):.3f} at most on any set; chord error " \
-           f"barrier {100 * max(metrics.accuracy_barrier(v, shared.alphas) for v in accs.values()):.1f} pp" in doc
+    assert (
+        f"sharing the first 2 epochs, {metrics.loss_barrier(losses[shared.id_dataset], shared.alphas):.3f} nats" in doc
+    )
+    assert (
+        f"({max(metrics.loss_barrier(v, shared.alphas) for v in losses.values()):.3f} at most on any set; chord error "
+        f"barrier {100 * max(metrics.accuracy_barrier(v, shared.alphas) for v in accs.values()):.1f} pp" in doc
+    )
     for run in (finetunes, e2e):
         assert all(metrics.loss_barrier(v, run.alphas) <= 0 for v in loss_grid(run).values()), run.name
-    chord = {(r.name, n): metrics.accuracy_barrier(v, r.alphas) for r in (finetunes, e2e) for n, v in accuracy_grid(r).items()}
+    chord = {
+        (r.name, n): metrics.accuracy_barrier(v, r.alphas)
+        for r in (finetunes, e2e)
+        for n, v in accuracy_grid(r).items()
+    }
     assert max(chord, key=chord.get) == ("lmc-finetunes", finetunes.id_dataset)
     iv = U.path_barrier(per_example(finetunes, "error"), finetunes.alphas, "chord").scaled(100)
-    assert f"chord error barrier of {iv.value:.3f} pp at most (the two fine-tunes on ID, [{iv.lo:.3f}, {iv.hi:.3f}])" in doc
+    assert (
+        f"chord error barrier of {iv.value:.3f} pp at most (the two fine-tunes on ID, [{iv.lo:.3f}, {iv.hi:.3f}])"
+        in doc
+    )
     iv = U.path_barrier(per_example(finetunes, "error"), finetunes.alphas, "frankle").scaled(100)
     assert iv.hi < 2 and f"stable by it ({iv.value:.3f} pp [{iv.lo:.3f}, {iv.hi:.3f}])" in doc
     acc = accuracy_grid(e2e)[e2e.id_dataset]
     frankle = 100 * metrics.accuracy_barrier(acc, e2e.alphas, "frankle")
-    assert np.isclose(frankle, 50 * (acc[-1] - acc[0])) and f"scores {frankle:.1f} pp, half the gap between its ends" in doc
+    assert (
+        np.isclose(frankle, 50 * (acc[-1] - acc[0]))
+        and f"scores {frankle:.1f} pp, half the gap between its ends" in doc
+    )
     hard = accuracy_grid(finetunes)["hard"]
     frankle = 100 * metrics.accuracy_barrier(hard, finetunes.alphas, "frankle")
     assert metrics.accuracy_barrier(hard, finetunes.alphas) <= 0 and np.isclose(frankle, 50 * abs(hard[-1] - hard[0]))
-    assert f"on hard the two fine-tunes' ends differ by {100 * abs(hard[-1] - hard[0]):.2f} pp, so Frankle's barrier " \
-           f"there is {frankle:.3f} pp, above 2%" in doc and frankle > 2
+    assert (
+        f"on hard the two fine-tunes' ends differ by {100 * abs(hard[-1] - hard[0]):.2f} pp, so Frankle's barrier "
+        f"there is {frankle:.3f} pp, above 2%"
+        in doc
+        and frankle > 2
+    )
 
 
 def recipe(r: dict) -> str:
@@ -243,26 +273,54 @@ def scratch_rows() -> list[str]:
     """docs/world.md's from-scratch barriers from the shipped sweeps and the lab's summaries."""
     lab = Path(REPO) / "data" / "world" / "lab"
     rows = []
-    for name, pair in (("lmc-scratch", "`lmc-scratch`: the world's width-12 pair, inits A and B"),
-                       ("lmc-shared-start", "`lmc-shared-start`: scratch A and its fork after 2 epochs")):
+    for name, pair in (
+        ("lmc-scratch", "`lmc-scratch`: the world's width-12 pair, inits A and B"),
+        ("lmc-shared-start", "`lmc-shared-start`: scratch A and its fork after 2 epochs"),
+    ):
         run = Run(RUNS / name)
         loss, acc = loss_grid(run)[run.id_dataset], accuracy_grid(run)[run.id_dataset]
-        rows.append(scratch_row(pair, SCRATCH_RECIPE, "interpolated", metrics.loss_barrier(loss, run.alphas),
-                                100 * metrics.accuracy_barrier(acc, run.alphas), "its sweep"))
+        rows.append(
+            scratch_row(
+                pair,
+                SCRATCH_RECIPE,
+                "interpolated",
+                metrics.loss_barrier(loss, run.alphas),
+                100 * metrics.accuracy_barrier(acc, run.alphas),
+                "its sweep",
+            )
+        )
     if (lab / "align.json").is_file():
         align = json.loads((lab / "align.json").read_text())
         b, width = align["methods"]["unaligned"]["barriers"], align["pair"]["width"]
         assert recipe(align["pair"]["recipe"]) == SCRATCH_RECIPE
         for stats in ("interpolated", "recomputed"):
-            rows.append(scratch_row(f"the lab's width-{width} pair, seeds 0 and 1", SCRATCH_RECIPE, stats, b[stats]["loss"],
-                                    b[stats]["error"], "`data/world/lab/align.json`"))
+            rows.append(
+                scratch_row(
+                    f"the lab's width-{width} pair, seeds 0 and 1",
+                    SCRATCH_RECIPE,
+                    stats,
+                    b[stats]["loss"],
+                    b[stats]["error"],
+                    "`data/world/lab/align.json`",
+                )
+            )
     if (lab / "spawn.json").is_file():
         spawn = json.loads((lab / "spawn.json").read_text())
         assert spawn["loss_barrier"][0] == spawn["loss_barrier_chord"][0]  # equal ends at k = 0: both definitions agree
-        for i, what in ((0, "spawn at k = 0: one init, two data orders"),
-                        (-1, f"spawn at k = {spawn['k_steps'][-1]} steps ({spawn['k_epochs'][-1]:g} epochs)")):
-            rows.append(scratch_row(what, recipe(spawn["config"]["recipe"]), "recomputed", spawn["loss_barrier_chord"][i],
-                                    100 * spawn["error_barrier_chord"][i], f"`data/world/lab/spawn.json` ({len(spawn['alphas'])} alphas)"))
+        for i, what in (
+            (0, "spawn at k = 0: one init, two data orders"),
+            (-1, f"spawn at k = {spawn['k_steps'][-1]} steps ({spawn['k_epochs'][-1]:g} epochs)"),
+        ):
+            rows.append(
+                scratch_row(
+                    what,
+                    recipe(spawn["config"]["recipe"]),
+                    "recomputed",
+                    spawn["loss_barrier_chord"][i],
+                    100 * spawn["error_barrier_chord"][i],
+                    f"`data/world/lab/spawn.json` ({len(spawn['alphas'])} alphas)",
+                )
+            )
     return rows
 
 
@@ -272,7 +330,6 @@ def test_docs_scratch_barriers_side_by_side():
     doc = (Path(REPO) / "docs" / "world.md").read_text()
     for row in scratch_rows():
         assert row in doc, f"docs/world.md lacks\n{row}"
-
 
 
 def test_readme_names_both_barriers(e2e):
@@ -285,14 +342,18 @@ def test_readme_names_both_barriers(e2e):
     frankle = 100 * metrics.accuracy_barrier(acc, e2e.alphas, "frankle")
     assert np.isclose(frankle, 50 * (acc[-1] - acc[0]))
     assert "its chord barrier is zero (Entezari et al., 2022; the talk's Acc(alpha) >= chord)" in readme
-    assert (f"Frankle et al.'s (2020) barrier, the worst point of the path minus the mean of the two ends, is "
-            f"{frankle:.1f} pp of ID error on the same path, half the gap between its ends") in readme
+    assert (
+        f"Frankle et al.'s (2020) barrier, the worst point of the path minus the mean of the two ends, is "
+        f"{frankle:.1f} pp of ID error on the same path, half the gap between its ends"
+    ) in readme
 
 
 def wrong_labels(split: str, start: int, stop: int) -> int:
     """How many of examples start..stop-1 of an ID split carry an annotation error (core.worlds.shapes)."""
-    return sum(shapes.annotated_label(split, i, WORLD_SEED, label) != label
-               for i, label in ((i, shapes.spec(split, i, WORLD_SEED).label) for i in range(start, stop)))
+    return sum(
+        shapes.annotated_label(split, i, WORLD_SEED, label) != label
+        for i, label in ((i, shapes.spec(split, i, WORLD_SEED).label) for i in range(start, stop))
+    )
 
 
 def test_docs_label_noise_is_the_shipped_share(e2e):

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.runs import artifacts
-from core.runs.files import check_writable
-from core.results import metrics
-from core.lmc import rebasin
 from core.data.registry import get_dataset
-from core.model.evaluate import decode, predict
+from core.lmc import rebasin
 from core.lmc.plane import path_loss
 from core.model.clip import transforms_from_cfg
+from core.model.evaluate import decode, predict
+from core.results import metrics
+from core.runs import artifacts
+from core.runs.files import check_writable
 from core.runs.identity import file_digest
 from core.runs.weights import load_classifier, load_weights
 
@@ -63,15 +63,17 @@ class AlignConfig:
     threads: int = 1
 
     @classmethod
-    def quick(cls) -> "AlignConfig":
+    def quick(cls) -> AlignConfig:
         """A few dozen images, three alphas, one seed, a few STE steps (the quick world build, tests)."""
         return cls(n_eval=40, n_calib=64, alphas=(0.0, 0.5, 1.0), wm_seeds=(0,), ste_steps=3, ste_batch=16, n_train=64)
 
 
 def _barriers(curves: dict, alphas: np.ndarray) -> dict:
     """{stats: {"loss": nats, "error": percentage points}}: max over alphas of curve minus chord."""
-    return {stats: {"loss": metrics.loss_barrier(c["loss"], alphas), "error": metrics.loss_barrier(c["error"], alphas)}
-            for stats, c in curves.items()}
+    return {
+        stats: {"loss": metrics.loss_barrier(c["loss"], alphas), "error": metrics.loss_barrier(c["error"], alphas)}
+        for stats, c in curves.items()
+    }
 
 
 def path_curves(model, theta_a, theta_b, alphas, images, labels, calibration) -> dict:
@@ -110,9 +112,11 @@ def _images(spec: str, cfg: AlignConfig, transform) -> dict:
     if n == 0:
         raise ValueError(f"the eval set {spec} has no images: pass one with some (e.g. world:id_test:2000)")
     calib = get_dataset(f"world:id_train:{cfg.n_calib}")
-    out = {"eval": (decode(ev, transform, np.arange(n)), np.asarray(ev.labels[:n])),
-           "calib": decode(calib, transform, np.arange(len(calib))),
-           "sets": {"eval": {"spec": spec, "n": n}, "calibration": {"spec": f"world:id_train:{cfg.n_calib}"}}}
+    out = {
+        "eval": (decode(ev, transform, np.arange(n)), np.asarray(ev.labels[:n])),
+        "calib": decode(calib, transform, np.arange(len(calib))),
+        "sets": {"eval": {"spec": spec, "n": n}, "calibration": {"spec": f"world:id_train:{cfg.n_calib}"}},
+    }
     if "ste" in cfg.methods:
         train = get_dataset(f"world:id_train:{cfg.n_train}")
         out["train"] = (decode(train, transform, np.arange(len(train))), torch.as_tensor(np.asarray(train.labels)))
@@ -124,8 +128,10 @@ def eval_spec(run_dir: Path) -> str:
     """The run's ID set (what its sweep evaluated), the default set the pair's paths are measured on."""
     run = artifacts.Run(run_dir)
     if not run.has_sweep:
-        raise ValueError(f"{run_dir} has not been swept, so it names no ID set: sweep it, or pass the eval set "
-                         "(write_alignment(..., eval_set='world:id_test:2000'))")
+        raise ValueError(
+            f"{run_dir} has not been swept, so it names no ID set: sweep it, or pass the eval set "
+            "(write_alignment(..., eval_set='world:id_test:2000'))"
+        )
     return run.dataset_info(run.id_dataset)["spec"]
 
 
@@ -134,17 +140,27 @@ def _identity(run_dir: Path, cfg: AlignConfig, eval_set: str, pair: dict) -> dic
     set and the pair's description."""
     run = artifacts.Run(run_dir)
     files = {k: run.weights_path(w) for k, w in (("theta_a", "zeroshot"), ("theta_b", "finetuned"))}
-    return {"digests": {k: file_digest(p, length=16) for k, p in files.items()},
-            "files": {k: os.path.relpath(p.resolve(), Path.cwd()) for k, p in files.items()},
-            "config": {**asdict(cfg), "alphas": list(cfg.alphas), "wm_seeds": list(cfg.wm_seeds),
-                       "methods": list(cfg.methods), "eval_set": eval_set},
-            "pair": pair}
+    return {
+        "digests": {k: file_digest(p, length=16) for k, p in files.items()},
+        "files": {k: os.path.relpath(p.resolve(), Path.cwd()) for k, p in files.items()},
+        "config": {
+            **asdict(cfg),
+            "alphas": list(cfg.alphas),
+            "wm_seeds": list(cfg.wm_seeds),
+            "methods": list(cfg.methods),
+            "eval_set": eval_set,
+        },
+        "pair": pair,
+    }
 
 
-def alignment_current(out_dir: Path, run_dir: Path, cfg: AlignConfig, eval_set: str | None = None,
-                      pair: dict | None = None) -> bool:
+def alignment_current(
+    out_dir: Path, run_dir: Path, cfg: AlignConfig, eval_set: str | None = None, pair: dict | None = None
+) -> bool:
     """True when out_dir/align.json was computed from the same weight files, config, eval set and pair."""
-    return _stored_matches(Path(out_dir) / ALIGN_FILE, _identity(run_dir, cfg, eval_set or eval_spec(run_dir), pair or {}))
+    return _stored_matches(
+        Path(out_dir) / ALIGN_FILE, _identity(run_dir, cfg, eval_set or eval_spec(run_dir), pair or {})
+    )
 
 
 def _stored_matches(path: Path, ident: dict) -> bool:
@@ -154,23 +170,31 @@ def _stored_matches(path: Path, ident: dict) -> bool:
     import json
 
     stored, ident = json.loads(path.read_text()), json.loads(json.dumps(ident))
-    return stored.get("format") == ALIGN_FORMAT and all(stored.get(k) == ident[k] for k in ("digests", "config", "pair"))
+    return stored.get("format") == ALIGN_FORMAT and all(
+        stored.get(k) == ident[k] for k in ("digests", "config", "pair")
+    )
 
 
 def judge(methods: dict) -> dict:
     """Ratios of each method's loss barrier to the unaligned one, the best method (recomputed
     statistics) and the booleans of issue 15.3, all from the barriers in `methods`."""
     base = methods["unaligned"]["barriers"]
-    ratios = {m: {stats: (v["barriers"][stats]["loss"] / base[stats]["loss"] if base[stats]["loss"] > 0 else None)
-                  for stats in base}
-              for m, v in methods.items() if m in ALIGNMENT_METHODS}
+    ratios = {
+        m: {
+            stats: (v["barriers"][stats]["loss"] / base[stats]["loss"] if base[stats]["loss"] > 0 else None)
+            for stats in base
+        }
+        for m, v in methods.items()
+        if m in ALIGNMENT_METHODS
+    }
     defined = {m: r["recomputed"] for m, r in ratios.items() if r["recomputed"] is not None}
     best = min(defined, key=defined.get) if defined else None
     diffs = [v["same_function_max_logit_diff"] for m, v in methods.items() if m in ALIGNMENT_METHODS]
     holds = {
         "aligned_barrier_le_30pct": best is not None and defined[best] <= BAR,
-        "aligned_barrier_le_30pct_interpolated": any(r["interpolated"] is not None and r["interpolated"] <= BAR
-                                                    for r in ratios.values()),
+        "aligned_barrier_le_30pct_interpolated": any(
+            r["interpolated"] is not None and r["interpolated"] <= BAR for r in ratios.values()
+        ),
         "alignment_lowers_barrier": best is not None and defined[best] < 1.0,
         "permuted_copies_same_function": bool(diffs) and max(diffs) <= 1e-5,
     }
@@ -193,8 +217,13 @@ def _measure(model, a, b, alphas, data) -> dict:
     return {"curves": curves, "barriers": _barriers(curves, alphas), "path_seconds": round(time.perf_counter() - t, 1)}
 
 
-def write_alignment(out_dir: Path, run_dir: Path, cfg: AlignConfig = AlignConfig(), eval_set: str | None = None,
-                    pair: dict | None = None) -> Path:
+def write_alignment(
+    out_dir: Path,
+    run_dir: Path,
+    cfg: AlignConfig = AlignConfig(),
+    eval_set: str | None = None,
+    pair: dict | None = None,
+) -> Path:
     """Align the run's theta_1 (scratch B) onto its theta_0 (scratch A) with each method of `cfg` and
     store the paths, barriers and verdicts in out_dir/align.json, atomically. Skipped (returns the
     path) when the stored file was computed from the same weight files, config, eval set and pair.
@@ -228,8 +257,10 @@ def _align_all(run_dir: Path, cfg: AlignConfig, eval_set: str) -> dict:
     a, b = load_weights(run.weights_path("zeroshot")), load_weights(run.weights_path("finetuned"))
     pool = getattr(model.image_encoder, "attnpool", None)
     if pool is None:
-        raise ValueError(f"{run_dir}: alignment covers open_clip's ModifiedResNet image tower (the world's) only, "
-                         f"not {type(model.image_encoder).__name__}: pass a path run of two ResNet-tower models")
+        raise ValueError(
+            f"{run_dir}: alignment covers open_clip's ModifiedResNet image tower (the world's) only, "
+            f"not {type(model.image_encoder).__name__}: pass a path run of two ResNet-tower models"
+        )
     spec = rebasin.world_spec(a, pool.num_heads)
     data = _images(eval_set, cfg, transforms_from_cfg(pp_cfg)[1])
     alphas = np.asarray(cfg.alphas, dtype=np.float64)
@@ -239,11 +270,19 @@ def _align_all(run_dir: Path, cfg: AlignConfig, eval_set: str) -> dict:
         perms, info = _align(method, model, a, b, spec, data["calib"], cfg, data.get("train"))
         seconds = round(time.perf_counter() - t, 1)
         permuted = rebasin.apply_permutation(b, perms, spec)
-        methods[method] = {"solver": info, "align_seconds": seconds,
-                           "same_function_max_logit_diff": _logit_diff(model, b, permuted, data["eval"][0]),
-                           **_measure(model, a, permuted, alphas, data)}
-    summary = {"format": ALIGN_FORMAT, "sets": data["sets"], "alphas": [float(x) for x in alphas], "bar": BAR,
-               "methods": methods}
+        methods[method] = {
+            "solver": info,
+            "align_seconds": seconds,
+            "same_function_max_logit_diff": _logit_diff(model, b, permuted, data["eval"][0]),
+            **_measure(model, a, permuted, alphas, data),
+        }
+    summary = {
+        "format": ALIGN_FORMAT,
+        "sets": data["sets"],
+        "alphas": [float(x) for x in alphas],
+        "bar": BAR,
+        "methods": methods,
+    }
     return {**summary, **judge(methods)}
 
 
@@ -255,7 +294,9 @@ def align_cli(run: Path, out: Path | None, methods: str, eval_set: str | None, q
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in ALIGNMENT_METHODS]
     if unknown or not chosen:
-        raise ValueError(f"unknown alignment method(s) {unknown or methods!r}: choose from {','.join(ALIGNMENT_METHODS)}")
+        raise ValueError(
+            f"unknown alignment method(s) {unknown or methods!r}: choose from {','.join(ALIGNMENT_METHODS)}"
+        )
     out = out or Path("runs") / "align" / run.resolve().name
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write {out}/{ALIGN_FILE}: {out} is a file; pass a writable --out folder")

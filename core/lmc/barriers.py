@@ -16,8 +16,8 @@ interval). Rows are plain dicts (COLUMNS); `format_barrier_table` prints them as
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,8 +25,24 @@ from core.results import metrics
 from core.results import uncertainty as U
 from core.runs.artifacts import Run
 
-COLUMNS = ("source", "shown", "pair", "alignment", "width", "batchnorm", "eval_set", "n", "alphas", "definition",
-           "loss", "loss_lo", "loss_hi", "error", "error_lo", "error_hi")
+COLUMNS = (
+    "source",
+    "shown",
+    "pair",
+    "alignment",
+    "width",
+    "batchnorm",
+    "eval_set",
+    "n",
+    "alphas",
+    "definition",
+    "loss",
+    "loss_lo",
+    "loss_hi",
+    "error",
+    "error_lo",
+    "error_hi",
+)
 DEFINITIONS = ("chord", "frankle")
 PATH_RUNS = ("lmc-scratch", "lmc-shared-start", "lmc-finetunes", "world-e2e", "world-lc")
 INTERPOLATED = "interpolated"  # BatchNorm statistics averaged with the weights (as the sweep does)
@@ -68,11 +84,26 @@ def path_run_rows(run_dir: Path, source: str, n_boot: int = U.N_BOOT_PATH) -> li
         ivs = U.path_barriers(curves, run.alphas, DEFINITIONS, n_boot=n_boot)
         for d in DEFINITIONS:
             loss, err = ivs["loss"][d], ivs["error"][d].scaled(100)
-            rows.append(_row(source=source, shown=SHOWN["path"], pair=pair, alignment="none", width=_width(run_dir),
-                             batchnorm=INTERPOLATED, eval_set=run.dataset_info(name)["spec"], n=len(labels),
-                             alphas=len(run.alphas), definition=d,
-                             loss=loss.value, loss_lo=loss.lo, loss_hi=loss.hi,
-                             error=err.value, error_lo=err.lo, error_hi=err.hi))
+            rows.append(
+                _row(
+                    source=source,
+                    shown=SHOWN["path"],
+                    pair=pair,
+                    alignment="none",
+                    width=_width(run_dir),
+                    batchnorm=INTERPOLATED,
+                    eval_set=run.dataset_info(name)["spec"],
+                    n=len(labels),
+                    alphas=len(run.alphas),
+                    definition=d,
+                    loss=loss.value,
+                    loss_lo=loss.lo,
+                    loss_hi=loss.hi,
+                    error=err.value,
+                    error_lo=err.lo,
+                    error_hi=err.hi,
+                )
+            )
     return rows
 
 
@@ -83,10 +114,22 @@ def spawn_rows(spawn: dict, source: str, width: int | None) -> list[dict]:
     for k, loss, acc in zip(spawn["k_steps"], spawn["loss"], spawn["accuracy"]):
         err = 100 * (1 - np.asarray(acc, dtype=np.float64))
         for d in DEFINITIONS:
-            rows.append(_row(source=source, shown=SHOWN["spawn"], pair=f"spawn parent -> child forked at step {k}",
-                             alignment="none", width=width, batchnorm=bn,
-                             eval_set=f"world:{ev['set']}:{ev['n']}", n=ev["n"], alphas=len(alphas), definition=d,
-                             loss=metrics.barrier(loss, alphas, d), error=metrics.barrier(err, alphas, d)))
+            rows.append(
+                _row(
+                    source=source,
+                    shown=SHOWN["spawn"],
+                    pair=f"spawn parent -> child forked at step {k}",
+                    alignment="none",
+                    width=width,
+                    batchnorm=bn,
+                    eval_set=f"world:{ev['set']}:{ev['n']}",
+                    n=ev["n"],
+                    alphas=len(alphas),
+                    definition=d,
+                    loss=metrics.barrier(loss, alphas, d),
+                    error=metrics.barrier(err, alphas, d),
+                )
+            )
     return rows
 
 
@@ -98,11 +141,22 @@ def align_rows(align: dict, source: str, shown: str, pair: str, width: int | Non
         for stats, curve in entry["curves"].items():
             bn = INTERPOLATED if stats == "interpolated" else _recomputed(sets, align["config"]["n_calib"])
             for d in DEFINITIONS:
-                rows.append(_row(source=source, shown=shown, pair=pair, alignment=method.replace("_", " "), width=width,
-                                 batchnorm=bn, eval_set=sets.get("eval", {}).get("spec", "?"),
-                                 n=sets.get("eval", {}).get("n"), alphas=len(alphas), definition=d,
-                                 loss=metrics.barrier(curve["loss"], alphas, d),
-                                 error=metrics.barrier(curve["error"], alphas, d)))
+                rows.append(
+                    _row(
+                        source=source,
+                        shown=shown,
+                        pair=pair,
+                        alignment=method.replace("_", " "),
+                        width=width,
+                        batchnorm=bn,
+                        eval_set=sets.get("eval", {}).get("spec", "?"),
+                        n=sets.get("eval", {}).get("n"),
+                        alphas=len(alphas),
+                        definition=d,
+                        loss=metrics.barrier(curve["loss"], alphas, d),
+                        error=metrics.barrier(curve["error"], alphas, d),
+                    )
+                )
     return rows
 
 
@@ -112,10 +166,21 @@ def soups_rows(soups: dict, source: str, width: int | None) -> list[dict]:
     i, j = np.triu_indices(len(matrix), k=1)
     worst = int(np.argmax(matrix[i, j]))
     names = soups["ingredients"]
-    return [_row(source=source, shown=SHOWN["soups"], alignment="none", width=width, batchnorm=INTERPOLATED,
-                 pair=f"largest of {len(i)} fine-tune pairs: {names[i[worst]]} -> {names[j[worst]]}",
-                 eval_set=f"held-out id_train ({soups['heldout']['spec']} from {soups['heldout']['start']})",
-                 n=soups["heldout"]["n"], alphas=3, definition="midpoint", loss=float(matrix[i, j][worst]))]
+    return [
+        _row(
+            source=source,
+            shown=SHOWN["soups"],
+            alignment="none",
+            width=width,
+            batchnorm=INTERPOLATED,
+            pair=f"largest of {len(i)} fine-tune pairs: {names[i[worst]]} -> {names[j[worst]]}",
+            eval_set=f"held-out id_train ({soups['heldout']['spec']} from {soups['heldout']['start']})",
+            n=soups["heldout"]["n"],
+            alphas=3,
+            definition="midpoint",
+            loss=float(matrix[i, j][worst]),
+        )
+    ]
 
 
 def _default_align_files(data_root: Path) -> list[Path]:
@@ -136,8 +201,9 @@ def _align_source(path: Path, data_root: Path) -> tuple[str, str, str, int | Non
     return f"runs/align/{path.parent.name}/align.json", SHOWN["align-cli"], pair, _width(run_dir)
 
 
-def barrier_table(data_root: Path | str = "data", align_files: Sequence[Path] | None = None,
-                  n_boot: int = U.N_BOOT_PATH) -> list[dict]:
+def barrier_table(
+    data_root: Path | str = "data", align_files: Sequence[Path] | None = None, n_boot: int = U.N_BOOT_PATH
+) -> list[dict]:
     """Every barrier number the product shows, one row per (path, eval set, BatchNorm handling, definition).
 
     Args:
@@ -164,8 +230,11 @@ def barrier_table(data_root: Path | str = "data", align_files: Sequence[Path] | 
             source, shown, pair, width = _align_source(Path(path), data_root)
             rows += align_rows(json.loads(Path(path).read_text()), source, shown, pair, width)
     if (lab / "soups.json").is_file():
-        rows += soups_rows(json.loads((lab / "soups.json").read_text()), "data/world/lab/soups.json",
-                           _width(data_root / "runs" / "world-e2e"))
+        rows += soups_rows(
+            json.loads((lab / "soups.json").read_text()),
+            "data/world/lab/soups.json",
+            _width(data_root / "runs" / "world-e2e"),
+        )
     return rows
 
 
@@ -181,13 +250,34 @@ def _value(row: dict, key: str, digits: int) -> str:
 def format_barrier_table(rows: Sequence[dict]) -> str:
     """The rows as a markdown table: loss barrier (nats, 3 decimals) and error barrier (pp, 1 decimal),
     each with its 95% interval in brackets where there is one."""
-    head = ["source", "pair", "alignment", "width", "BatchNorm statistics", "eval set", "n", "alphas", "definition",
-            "loss barrier (nats)", "error barrier (pp)"]
+    head = [
+        "source",
+        "pair",
+        "alignment",
+        "width",
+        "BatchNorm statistics",
+        "eval set",
+        "n",
+        "alphas",
+        "definition",
+        "loss barrier (nats)",
+        "error barrier (pp)",
+    ]
     align = [":---"] * 6 + ["---:"] * 2 + [":---"] + ["---:"] * 2
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in rows:
-        cells = [r["source"], r["pair"], r["alignment"], "" if r["width"] is None else str(r["width"]), r["batchnorm"],
-                 r["eval_set"], "" if r["n"] is None else f"{r['n']:,}", str(r["alphas"]), r["definition"],
-                 _value(r, "loss", 3), _value(r, "error", 1)]
+        cells = [
+            r["source"],
+            r["pair"],
+            r["alignment"],
+            "" if r["width"] is None else str(r["width"]),
+            r["batchnorm"],
+            r["eval_set"],
+            "" if r["n"] is None else f"{r['n']:,}",
+            str(r["alphas"]),
+            r["definition"],
+            _value(r, "loss", 3),
+            _value(r, "error", 1),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,18 +19,18 @@ stored summary from its stored numbers (the tests run it on the shipped files).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.results import metrics
+from core.lmc.plane import average_weights, recalibrate_batchnorm
 from core.lmc.sections import SECTIONS, baseline_points, read_sections  # noqa: F401  (the readers' names, here too)
 from core.model.evaluate import predict
+from core.results import metrics
 from core.wiseft.interpolate import StateDict
-from core.lmc.plane import average_weights, recalibrate_batchnorm
 
 STABLE_ERROR_BARRIER = 0.02  # Frankle et al.'s criterion: a path is "stable" below a 2% error barrier
 SPAWN_DEFINITION = "frankle"  # spawn barriers: the path's worst value minus the mean of its ends (metrics.barrier)
@@ -50,8 +50,13 @@ class EvalSet:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, state: StateDict, sets: Sequence[EvalSet], calibration: torch.Tensor | None = None,
-             batch_size: int = 500) -> dict[str, tuple[float, float]]:
+def evaluate(
+    model: nn.Module,
+    state: StateDict,
+    sets: Sequence[EvalSet],
+    calibration: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> dict[str, tuple[float, float]]:
     """{set name: (loss in nats, accuracy)} of `model` loaded with `state`; with `calibration` images the
     BatchNorm statistics are recomputed on them first (otherwise they are the state's own)."""
     model.load_state_dict(state)
@@ -67,8 +72,9 @@ def evaluate(model: nn.Module, state: StateDict, sets: Sequence[EvalSet], calibr
 # ----------------------------------------------------------------------------- spawn at k
 
 
-def spawn_summary(k_steps: Sequence[int], alphas: Sequence[float], loss: np.ndarray, accuracy: np.ndarray,
-                  steps_per_epoch: int) -> dict:
+def spawn_summary(
+    k_steps: Sequence[int], alphas: Sequence[float], loss: np.ndarray, accuracy: np.ndarray, steps_per_epoch: int
+) -> dict:
     """Barriers against the spawn step k from the per-alpha curves, (K, A) each, and the claims.
 
     `loss_barrier` and `error_barrier` follow Frankle et al. (SPAWN_DEFINITION), whose 2% criterion the
@@ -76,19 +82,29 @@ def spawn_summary(k_steps: Sequence[int], alphas: Sequence[float], loss: np.ndar
     """
     loss, accuracy = np.asarray(loss, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
     lb, eb = spawn_barriers(loss, accuracy, alphas)
-    return {"k_steps": list(map(int, k_steps)), "k_epochs": [k / steps_per_epoch for k in k_steps],
-            "steps_per_epoch": steps_per_epoch, "alphas": list(map(float, alphas)),
-            "loss": loss.tolist(), "accuracy": accuracy.tolist(), "barrier_definition": SPAWN_DEFINITION,
-            "loss_barrier": lb, "error_barrier": eb,
-            "loss_barrier_chord": [metrics.loss_barrier(row, alphas, "chord") for row in loss],
-            "error_barrier_chord": [metrics.accuracy_barrier(row, alphas, "chord") for row in accuracy],
-            "stable_error_barrier": STABLE_ERROR_BARRIER, "holds": spawn_claims(lb, eb)}
+    return {
+        "k_steps": list(map(int, k_steps)),
+        "k_epochs": [k / steps_per_epoch for k in k_steps],
+        "steps_per_epoch": steps_per_epoch,
+        "alphas": list(map(float, alphas)),
+        "loss": loss.tolist(),
+        "accuracy": accuracy.tolist(),
+        "barrier_definition": SPAWN_DEFINITION,
+        "loss_barrier": lb,
+        "error_barrier": eb,
+        "loss_barrier_chord": [metrics.loss_barrier(row, alphas, "chord") for row in loss],
+        "error_barrier_chord": [metrics.accuracy_barrier(row, alphas, "chord") for row in accuracy],
+        "stable_error_barrier": STABLE_ERROR_BARRIER,
+        "holds": spawn_claims(lb, eb),
+    }
 
 
 def spawn_barriers(loss: np.ndarray, accuracy: np.ndarray, alphas: Sequence[float]) -> tuple[list[float], list[float]]:
     """Loss and error barrier of every spawn path, (K, A) curves each, in Frankle et al.'s definition."""
-    return ([metrics.loss_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(loss, dtype=np.float64)],
-            [metrics.accuracy_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(accuracy, dtype=np.float64)])
+    return (
+        [metrics.loss_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(loss, dtype=np.float64)],
+        [metrics.accuracy_barrier(row, alphas, SPAWN_DEFINITION) for row in np.asarray(accuracy, dtype=np.float64)],
+    )
 
 
 def spawn_claims(loss_barrier: Sequence[float], error_barrier: Sequence[float]) -> dict[str, bool]:
@@ -120,8 +136,9 @@ def random_directions(state: StateDict, keys: Sequence[str], n: int, seed: int, 
 
 
 @torch.no_grad()
-def flatness(model: nn.Module, state: StateDict, directions: Sequence[dict], data: EvalSet,
-             calibration: torch.Tensor) -> list[float]:
+def flatness(
+    model: nn.Module, state: StateDict, directions: Sequence[dict], data: EvalSet, calibration: torch.Tensor
+) -> list[float]:
     """Loss rise on `data` at state + d for each direction d (BatchNorm statistics recomputed once on
     `calibration` at the state itself and kept for its perturbed copies): (D,) nats."""
     model.load_state_dict(state)
@@ -140,16 +157,26 @@ def avg_ood(row: dict, ood: Sequence[str]) -> tuple[float, float]:
     return float(np.mean([row[s][0] for s in ood])), float(np.mean([row[s][1] for s in ood]))
 
 
-def swa_summary(names: Sequence[str], rows: Sequence[dict], rises: Sequence[Sequence[float]], id_set: str,
-                ood: Sequence[str]) -> dict:
+def swa_summary(
+    names: Sequence[str], rows: Sequence[dict], rises: Sequence[Sequence[float]], id_set: str, ood: Sequence[str]
+) -> dict:
     """The SWA comparison: one entry per model (names[-1] is the average, names[-2] the final snapshot,
     the others the earlier snapshots and the start), and the claims computed from them."""
     models = []
     for name, row, rise in zip(names, rows, rises):
         ood_loss, ood_acc = avg_ood(row, ood)
-        models.append({"name": name, "id_loss": row[id_set][0], "id_acc": row[id_set][1], "ood_loss": ood_loss,
-                       "ood_acc": ood_acc, "per_set": {k: list(v) for k, v in row.items()},
-                       "flatness": float(np.mean(rise)), "flatness_per_direction": list(map(float, rise))})
+        models.append(
+            {
+                "name": name,
+                "id_loss": row[id_set][0],
+                "id_acc": row[id_set][1],
+                "ood_loss": ood_loss,
+                "ood_acc": ood_acc,
+                "per_set": {k: list(v) for k, v in row.items()},
+                "flatness": float(np.mean(rise)),
+                "flatness_per_direction": list(map(float, rise)),
+            }
+        )
     return {"id_set": id_set, "ood_sets": list(ood), "models": models, "holds": swa_claims(models)}
 
 
@@ -206,8 +233,13 @@ def soup_prediction(matrix: np.ndarray, members: Sequence[int], tolerance: float
     return {"max_pair_barrier": worst, "predicted_to_work": worst <= tolerance}
 
 
-def soups_summary(names: Sequence[str], heldout: Sequence[tuple[float, float]], matrix: np.ndarray,
-                  soups: dict[str, dict], tolerance: float) -> dict:
+def soups_summary(
+    names: Sequence[str],
+    heldout: Sequence[tuple[float, float]],
+    matrix: np.ndarray,
+    soups: dict[str, dict],
+    tolerance: float,
+) -> dict:
     """The soups section from the ingredients' held-out (loss, accuracy), the barrier matrix and per soup
     (uniform, greedy: {"members", "heldout_loss", "heldout_acc"}): the matrix's prediction and three
     outcomes: "works" (held-out accuracy at least its best member's), "lower_loss" (held-out loss below
@@ -217,20 +249,34 @@ def soups_summary(names: Sequence[str], heldout: Sequence[tuple[float, float]], 
     for key, soup in soups.items():
         best_acc = max(heldout[i][1] for i in soup["members"])
         losses = [heldout[i][0] for i in soup["members"]]
-        out[key] = {**soup, "best_member_heldout_acc": best_acc, "best_member_heldout_loss": min(losses),
-                    "member_mean_heldout_loss": float(np.mean(losses)), "works": soup["heldout_acc"] >= best_acc,
-                    "lower_loss": soup["heldout_loss"] < min(losses),
-                    "below_member_mean": soup["heldout_loss"] <= float(np.mean(losses)),
-                    **soup_prediction(matrix, soup["members"], tolerance)}
+        out[key] = {
+            **soup,
+            "best_member_heldout_acc": best_acc,
+            "best_member_heldout_loss": min(losses),
+            "member_mean_heldout_loss": float(np.mean(losses)),
+            "works": soup["heldout_acc"] >= best_acc,
+            "lower_loss": soup["heldout_loss"] < min(losses),
+            "below_member_mean": soup["heldout_loss"] <= float(np.mean(losses)),
+            **soup_prediction(matrix, soup["members"], tolerance),
+        }
     holds = {}
     for k, v in out.items():
-        holds |= {f"{k}_soup_works": v["works"], f"{k}_soup_lower_heldout_loss_than_best_member": v["lower_loss"],
-                  f"{k}_soup_heldout_loss_at_most_member_mean": v["below_member_mean"],
-                  f"matrix_predicts_{k}_soup": v["works"] == v["predicted_to_work"],
-                  f"matrix_predicts_{k}_soup_vs_member_mean": v["below_member_mean"] == v["predicted_to_work"]}
-    return {"ingredients": list(names), "ingredient_heldout_loss": [float(h[0]) for h in heldout],
-            "ingredient_heldout_acc": [float(h[1]) for h in heldout], "barrier_matrix": np.asarray(matrix).tolist(),
-            "barrier_tolerance": tolerance, "soups": out, "holds": holds}
+        holds |= {
+            f"{k}_soup_works": v["works"],
+            f"{k}_soup_lower_heldout_loss_than_best_member": v["lower_loss"],
+            f"{k}_soup_heldout_loss_at_most_member_mean": v["below_member_mean"],
+            f"matrix_predicts_{k}_soup": v["works"] == v["predicted_to_work"],
+            f"matrix_predicts_{k}_soup_vs_member_mean": v["below_member_mean"] == v["predicted_to_work"],
+        }
+    return {
+        "ingredients": list(names),
+        "ingredient_heldout_loss": [float(h[0]) for h in heldout],
+        "ingredient_heldout_acc": [float(h[1]) for h in heldout],
+        "barrier_matrix": np.asarray(matrix).tolist(),
+        "barrier_tolerance": tolerance,
+        "soups": out,
+        "holds": holds,
+    }
 
 
 def soup_test_claims(points: Sequence[dict], wiseft: Sequence[dict]) -> dict[str, bool]:
@@ -259,10 +305,12 @@ def recheck(section: str, summary: dict) -> dict[str, bool]:
     if section == "swa":
         return swa_claims(summary["models"])
     if section == "soups":
-        soups = {k: {key: v[key] for key in ("members", "heldout_loss", "heldout_acc")}
-                 for k, v in summary["soups"].items()}
+        soups = {
+            k: {key: v[key] for key in ("members", "heldout_loss", "heldout_acc")} for k, v in summary["soups"].items()
+        }
         heldout = list(zip(summary["ingredient_heldout_loss"], summary["ingredient_heldout_acc"]))
-        holds = soups_summary(summary["ingredients"], heldout, np.asarray(summary["barrier_matrix"]), soups,
-                              summary["barrier_tolerance"])["holds"]
+        holds = soups_summary(
+            summary["ingredients"], heldout, np.asarray(summary["barrier_matrix"]), soups, summary["barrier_tolerance"]
+        )["holds"]
         return holds | soup_test_claims(summary["points"], summary["wiseft"])
     raise ValueError(f"unknown lab section {section!r}; the sections are spawn, swa, soups")

@@ -13,25 +13,24 @@ run's theta_0, theta_1 and a third weight set) so the explorer can draw it witho
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from core.runs import artifacts
-from core.results import metrics
 from core.data.registry import get_dataset
-from core.model.evaluate import decode, predict
-from core.wiseft.interpolate import StateDict, check_compatible, interpolate
-from core.runs.manifest import plane_file
 from core.model.clip import transforms_from_cfg
+from core.model.evaluate import decode, predict
+from core.results import metrics
+from core.runs import artifacts
 from core.runs.identity import file_digest
+from core.runs.manifest import plane_file
 from core.runs.weights import load_classifier, load_weights
-
+from core.wiseft.interpolate import StateDict, check_compatible, interpolate
 
 FloatState = dict[str, torch.Tensor]
 
@@ -40,15 +39,19 @@ def average_weights(states: Sequence[StateDict]) -> FloatState:
     """Uniform average of weight sets (SWA-style); integer buffers come from the first."""
     for s in states[1:]:
         check_compatible(states[0], s)
-    return {k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v.clone()
-            for k, v in states[0].items()}
+    return {
+        k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v.clone()
+        for k, v in states[0].items()
+    }
 
 
 def _dot(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float:
     return float(sum((a[k].double() * b[k].double()).sum() for k in a))
 
 
-def plane(theta_a: StateDict, theta_b: StateDict, theta_c: StateDict) -> tuple[FloatState, FloatState, tuple[float, float]]:
+def plane(
+    theta_a: StateDict, theta_b: StateDict, theta_c: StateDict
+) -> tuple[FloatState, FloatState, tuple[float, float]]:
     """Orthogonal directions (u, v) of the plane through three weight sets, both scaled to ||u||,
     and theta_c's coordinates (x, y) in that plane. Only floating-point tensors span the plane."""
     keys = [k for k, t in theta_a.items() if t.is_floating_point()]
@@ -68,8 +71,15 @@ def point(theta_a: StateDict, u: FloatState, v: FloatState, x: float, y: float) 
 
 
 @torch.no_grad()
-def evaluate_states(model: nn.Module, states: Sequence[StateDict], images: torch.Tensor, labels: np.ndarray,
-                    batch_size: int = 512, device: str = "cpu", desc: str = "evaluate") -> tuple[np.ndarray, np.ndarray]:
+def evaluate_states(
+    model: nn.Module,
+    states: Sequence[StateDict],
+    images: torch.Tensor,
+    labels: np.ndarray,
+    batch_size: int = 512,
+    device: str = "cpu",
+    desc: str = "evaluate",
+) -> tuple[np.ndarray, np.ndarray]:
     """(loss, accuracy) of `model` loaded with each state on preprocessed `images`: two (S,) arrays."""
     losses, accs = [], []
     for state in tqdm(states, desc=desc, leave=False):
@@ -80,9 +90,17 @@ def evaluate_states(model: nn.Module, states: Sequence[StateDict], images: torch
     return np.asarray(losses), np.asarray(accs)
 
 
-def loss_surface(model: nn.Module, theta_a: StateDict, theta_b: StateDict, theta_c: StateDict,
-                 images: torch.Tensor, labels: np.ndarray, xs: np.ndarray, ys: np.ndarray,
-                 device: str = "cpu") -> dict[str, np.ndarray]:
+def loss_surface(
+    model: nn.Module,
+    theta_a: StateDict,
+    theta_b: StateDict,
+    theta_c: StateDict,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
     """Loss and accuracy on the grid xs x ys of the plane through three weight sets.
 
     Returns {"loss": (len(ys), len(xs)), "accuracy": same, "c": theta_c's (x, y)}.
@@ -113,15 +131,22 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
         m.train()
     device = next(model.parameters()).device
     for start in range(0, len(images), batch_size):
-        model(images[start:start + batch_size].to(device))  # updates running statistics only
+        model(images[start : start + batch_size].to(device))  # updates running statistics only
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return model.eval()
 
 
-def path_loss(model: nn.Module, theta_0: StateDict, theta_1: StateDict, alphas: Sequence[float],
-              images: torch.Tensor, labels: np.ndarray, calibration: torch.Tensor | None = None,
-              batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def path_loss(
+    model: nn.Module,
+    theta_0: StateDict,
+    theta_1: StateDict,
+    alphas: Sequence[float],
+    images: torch.Tensor,
+    labels: np.ndarray,
+    calibration: torch.Tensor | None = None,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
     """(loss, accuracy) along theta_alpha = (1 - alpha) theta_0 + alpha theta_1: two (A,) arrays.
 
     With `calibration` images, each theta_alpha's BatchNorm statistics are recomputed on them
@@ -166,8 +191,6 @@ def plane_grid(c: tuple[float, float], cfg: PlaneConfig) -> tuple[np.ndarray, np
     return axis(min(0.0, c[0]), max(1.0, c[0])), axis(min(0.0, c[1]), max(0.0, c[1]))
 
 
-
-
 def _plane_images(run, names: Sequence[str], n: int | None, transform) -> tuple[torch.Tensor, np.ndarray, list[dict]]:
     """The first n examples of each named eval set of `run`, decoded once and concatenated."""
     xs, ys, used = [], [], []
@@ -181,8 +204,9 @@ def _plane_images(run, names: Sequence[str], n: int | None, transform) -> tuple[
     return torch.cat(xs), np.concatenate(ys), used
 
 
-def write_plane(run_dir: Path, theta_c: Path, label_c: str, cfg: PlaneConfig = PlaneConfig(),
-                device: str = "cpu") -> Path:
+def write_plane(
+    run_dir: Path, theta_c: Path, label_c: str, cfg: PlaneConfig = PlaneConfig(), device: str = "cpu"
+) -> Path:
     """Compute and store the loss plane through the run's theta_0, theta_1 and the weights `theta_c`.
 
     Loss and accuracy on the grid `plane_grid` of the ID set and of the pooled OOD sets (equal n
@@ -214,9 +238,15 @@ def write_plane(run_dir: Path, theta_c: Path, label_c: str, cfg: PlaneConfig = P
         undefined = ~np.isfinite(surface["loss"])  # NaN logits: their arg-max "accuracy" means nothing
         arrays[f"loss_{group}"] = surface["loss"]
         arrays[f"acc_{group}"] = np.where(undefined, np.nan, surface["accuracy"])
-    meta = {"format": PLANE_FORMAT, "theta_c": os.path.relpath(theta_c.resolve(), run_dir.resolve()),
-            "label_c": label_c, "c": [float(c[0]), float(c[1])], "sets": sets, "config": asdict(cfg),
-            "digests": dict(zip(("theta_0", "theta_1", "theta_c"), [file_digest(p, length=16) for p in files]))}
+    meta = {
+        "format": PLANE_FORMAT,
+        "theta_c": os.path.relpath(theta_c.resolve(), run_dir.resolve()),
+        "label_c": label_c,
+        "c": [float(c[0]), float(c[1])],
+        "sets": sets,
+        "config": asdict(cfg),
+        "digests": dict(zip(("theta_0", "theta_1", "theta_c"), [file_digest(p, length=16) for p in files])),
+    }
     path = plane_file(run_dir, run.manifest)
     artifacts.atomic_save_arrays(path, {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta)
     if run.manifest.get("schema_version") == artifacts.SCHEMA_VERSION:
@@ -249,9 +279,11 @@ def read_plane(run_dir: Path) -> StoredPlane | None:
         meta = artifacts.read_arrays_meta(path)
     except artifacts.TensorFileError as err:
         raise artifacts.RunFormatError(f"{err}; recompute it with core.lmc.plane.write_plane") from err
-    files = {"theta_0": artifacts.weights_file(run_dir, "zeroshot", manifest),
-             "theta_1": artifacts.weights_file(run_dir, "finetuned", manifest),
-             "theta_c": run_dir / meta.get("theta_c", "")}
+    files = {
+        "theta_0": artifacts.weights_file(run_dir, "zeroshot", manifest),
+        "theta_1": artifacts.weights_file(run_dir, "finetuned", manifest),
+        "theta_c": run_dir / meta.get("theta_c", ""),
+    }
     stale = None
     for key, file in files.items():
         if not file.is_file():
@@ -260,6 +292,7 @@ def read_plane(run_dir: Path) -> StoredPlane | None:
             stale = f"{key} ({file.name}) changed after the plane was computed"
         if stale:
             break
-    surfaces = {g: {"loss": arrays[f"loss_{g}"], "accuracy": arrays[f"acc_{g}"]}
-                for g in ("id", "ood") if f"loss_{g}" in arrays}
+    surfaces = {
+        g: {"loss": arrays[f"loss_{g}"], "accuracy": arrays[f"acc_{g}"]} for g in ("id", "ood") if f"loss_{g}" in arrays
+    }
     return StoredPlane(arrays["xs"], arrays["ys"], surfaces, meta, stale)

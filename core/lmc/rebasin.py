@@ -24,8 +24,8 @@ The positional embedding follows the residual stream; the head's outputs (the cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -79,13 +79,13 @@ def world_spec(state: Mapping[str, torch.Tensor], num_heads: int) -> Permutation
         blocks = sorted({int(k.split(".")[2]) for k in state if k.startswith(f"{e}layer{layer}.")})
         for i in blocks:
             b = f"{e}layer{layer}.{i}"
-            conv_bn(f"{b}.conv1", f"{b}.bn1", f"{b[len(e):]}.a", res, f"{b}.act1")
-            conv_bn(f"{b}.conv2", f"{b}.bn2", f"{b[len(e):]}.b", f"{b[len(e):]}.a", f"{b}.act2")
+            conv_bn(f"{b}.conv1", f"{b}.bn1", f"{b[len(e) :]}.a", res, f"{b}.act1")
+            conv_bn(f"{b}.conv2", f"{b}.bn2", f"{b[len(e) :]}.b", f"{b[len(e) :]}.a", f"{b}.act2")
             if f"{b}.downsample.0.weight" in state:
-                new = f"{b[len(e):]}.res"
+                new = f"{b[len(e) :]}.res"
                 conv_bn(f"{b}.downsample.0", f"{b}.downsample.1", new, res, b)  # the block's output
                 res = new
-            conv_bn(f"{b}.conv3", f"{b}.bn3", res, f"{b[len(e):]}.b", b)
+            conv_bn(f"{b}.conv3", f"{b}.bn3", res, f"{b[len(e) :]}.b", b)
     a = f"{e}attnpool"
     axes[f"{a}.positional_embedding"] = (None, res)
     for proj, p in (("q_proj", "attn.qk"), ("k_proj", "attn.qk"), ("v_proj", "attn.v")):
@@ -98,8 +98,10 @@ def world_spec(state: Mapping[str, torch.Tensor], num_heads: int) -> Permutation
     uncovered = [k for k, t in state.items() if t.is_floating_point() and k not in axes]
     missing = [k for k in axes if k not in state]
     if uncovered or missing:
-        raise ValueError(f"world_spec covers an ImageClassifier over open_clip's ModifiedResNet; this state dict "
-                         f"has keys it does not know {uncovered[:5]} or lacks {missing[:5]}")
+        raise ValueError(
+            f"world_spec covers an ImageClassifier over open_clip's ModifiedResNet; this state dict "
+            f"has keys it does not know {uncovered[:5]} or lacks {missing[:5]}"
+        )
     sizes = {}
     for key, names in axes.items():
         for ax, p in enumerate(names):
@@ -108,8 +110,13 @@ def world_spec(state: Mapping[str, torch.Tensor], num_heads: int) -> Permutation
     return PermutationSpec(sizes, axes, ("attn.qk", "attn.v", num_heads), acts)
 
 
-def apply_permutation(state: Mapping[str, torch.Tensor], perms: Perms, spec: PermutationSpec,
-                      except_key: str | None = None, except_axis: int | None = None) -> dict[str, torch.Tensor]:
+def apply_permutation(
+    state: Mapping[str, torch.Tensor],
+    perms: Perms,
+    spec: PermutationSpec,
+    except_key: str | None = None,
+    except_axis: int | None = None,
+) -> dict[str, torch.Tensor]:
     """A new state dict with every axis named in `spec` reordered by its permutation (unit i of the
     result is unit perms[p][i] of `state`); other tensors copied. `except_axis` of `except_key` is
     left as is (weight matching's partial products)."""
@@ -162,7 +169,7 @@ def assign_heads(c_qk: np.ndarray, c_v: np.ndarray, num_heads: int) -> tuple[np.
     score = np.zeros((num_heads, num_heads))
     for g in range(num_heads):
         for h in range(num_heads):
-            blocks = [c[g * d:(g + 1) * d, h * d:(h + 1) * d] for c in (c_qk, c_v)]  # (d, d) each
+            blocks = [c[g * d : (g + 1) * d, h * d : (h + 1) * d] for c in (c_qk, c_v)]  # (d, d) each
             inner[g, h] = [assign(blk) for blk in blocks]
             score[g, h] = sum(blk[np.arange(d), cols].sum() for blk, cols in zip(blocks, inner[g, h]))
     head_map = assign(score)
@@ -170,8 +177,13 @@ def assign_heads(c_qk: np.ndarray, c_v: np.ndarray, num_heads: int) -> tuple[np.
     return perms[0], perms[1]
 
 
-def _similarity(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor], perms: Perms,
-                spec: PermutationSpec, perm: str) -> np.ndarray:
+def _similarity(
+    theta_a: Mapping[str, torch.Tensor],
+    theta_b: Mapping[str, torch.Tensor],
+    perms: Perms,
+    spec: PermutationSpec,
+    perm: str,
+) -> np.ndarray:
     """sum over the tensors that `perm` acts on of <A's unit i, B's unit j> with B's other axes permuted: (n, n)."""
     n = spec.sizes[perm]
     sim = torch.zeros(n, n, dtype=torch.float64)
@@ -182,9 +194,14 @@ def _similarity(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch
     return sim.numpy()
 
 
-def weight_matching(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor],
-                    spec: PermutationSpec, iters: int = 100, seed: int = 0,
-                    init: Perms | None = None) -> tuple[Perms, dict]:
+def weight_matching(
+    theta_a: Mapping[str, torch.Tensor],
+    theta_b: Mapping[str, torch.Tensor],
+    spec: PermutationSpec,
+    iters: int = 100,
+    seed: int = 0,
+    init: Perms | None = None,
+) -> tuple[Perms, dict]:
     """Permutations of B that maximise sum_k <theta_a[k], P theta_b[k]> (Ainsworth et al., Alg. 1).
 
     Coordinate descent in a random order (`seed`) per pass, at most `iters` passes, stopping after a
@@ -203,8 +220,9 @@ def weight_matching(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, t
         for i in rng.permutation(len(units)):
             p = units[i]
             if p == qk:
-                new = assign_heads(_similarity(theta_a, theta_b, perms, spec, qk),
-                                   _similarity(theta_a, theta_b, perms, spec, v), heads)
+                new = assign_heads(
+                    _similarity(theta_a, theta_b, perms, spec, qk), _similarity(theta_a, theta_b, perms, spec, v), heads
+                )
                 updates = {qk: new[0], v: new[1]}
             else:
                 updates = {p: assign(_similarity(theta_a, theta_b, perms, spec, p))}
@@ -217,8 +235,9 @@ def weight_matching(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, t
     return perms, {"passes": passes, "objective": objective(theta_a, theta_b, perms, spec)}
 
 
-def objective(theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor], perms: Perms,
-              spec: PermutationSpec) -> float:
+def objective(
+    theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor], perms: Perms, spec: PermutationSpec
+) -> float:
     """sum_k <theta_a[k], (P theta_b)[k]> over the tensors the spec permutes."""
     b = apply_permutation({k: theta_b[k] for k in spec.axes}, perms, spec)
     return float(sum((theta_a[k].double() * b[k].double()).sum() for k in spec.axes))
@@ -241,7 +260,7 @@ class _Correlation:
 
     def matrix(self) -> np.ndarray:
         sa, sb, saa, sbb, sab = (s / self.n for s in self.sums)
-        std_a, std_b = (saa - sa ** 2).clamp_min(0).sqrt(), (sbb - sb ** 2).clamp_min(0).sqrt()
+        std_a, std_b = (saa - sa**2).clamp_min(0).sqrt(), (sbb - sb**2).clamp_min(0).sqrt()
         cov = sab - sa[:, None] * sb[None, :]  # (n, n)
         return (cov / (std_a[:, None] * std_b[None, :] + 1e-12)).numpy()
 
@@ -256,8 +275,11 @@ def _record(model: nn.Module, spec: PermutationSpec, images: torch.Tensor) -> di
     modules = dict(model.named_modules())
     out, handles = {}, []
     for perm, name in spec.acts.items():
-        handles.append(modules[name].register_forward_hook(
-            lambda m, i, o, perm=perm: out.__setitem__(perm, _channels_last(o.detach()).clone())))
+        handles.append(
+            modules[name].register_forward_hook(
+                lambda m, i, o, perm=perm: out.__setitem__(perm, _channels_last(o.detach()).clone())
+            )
+        )
     pool = modules[f"{ENC}attnpool"]
 
     def attention(m, inputs, output):
@@ -277,8 +299,14 @@ def _record(model: nn.Module, spec: PermutationSpec, images: torch.Tensor) -> di
 
 
 @torch.no_grad()
-def activation_matching(model: nn.Module, theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor],
-                        images: torch.Tensor, spec: PermutationSpec, batch_size: int = 500) -> tuple[Perms, dict]:
+def activation_matching(
+    model: nn.Module,
+    theta_a: Mapping[str, torch.Tensor],
+    theta_b: Mapping[str, torch.Tensor],
+    images: torch.Tensor,
+    spec: PermutationSpec,
+    batch_size: int = 500,
+) -> tuple[Perms, dict]:
     """Permutations of B whose units correlate best with A's on `images` (Ainsworth et al., Sec. 3.1).
 
     Each permutation is one assignment on the Pearson correlation matrix of the activations it acts
@@ -292,7 +320,7 @@ def activation_matching(model: nn.Module, theta_a: Mapping[str, torch.Tensor], t
     corr = {p: _Correlation() for p in spec.sizes}
     model.eval()
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]  # (b, 3, H, W)
+        batch = images[start : start + batch_size]  # (b, 3, H, W)
         model.load_state_dict(theta_a)
         acts_a = _record(model, spec, batch)
         model.load_state_dict(theta_b)

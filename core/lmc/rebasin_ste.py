@@ -11,8 +11,8 @@ the path is evaluated with); the running statistics are not trained (phi holds p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from core.lmc.rebasin import PermutationSpec, Perms, apply_permutation, weight_matching
+from core.lmc.rebasin import Perms, PermutationSpec, apply_permutation, weight_matching
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,15 @@ class SteConfig:
     seed: int = 0  # batch order
 
 
-def ste_matching(model: nn.Module, theta_a: Mapping[str, torch.Tensor], theta_b: Mapping[str, torch.Tensor],
-                 images: torch.Tensor, labels: torch.Tensor, spec: PermutationSpec,
-                 cfg: SteConfig = SteConfig()) -> tuple[Perms, dict]:
+def ste_matching(
+    model: nn.Module,
+    theta_a: Mapping[str, torch.Tensor],
+    theta_b: Mapping[str, torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    spec: PermutationSpec,
+    cfg: SteConfig = SteConfig(),
+) -> tuple[Perms, dict]:
     """Permutations of B from STE training on (images (N, 3, H, W), labels (N,)).
 
     Returns the permutations and {"steps", "first_loss", "last_loss"} (midpoint training loss, mean
@@ -49,11 +55,15 @@ def ste_matching(model: nn.Module, theta_a: Mapping[str, torch.Tensor], theta_b:
     model.train()
     for step in range(cfg.steps):
         current = {**theta_a, **{k: v.detach() for k, v in phi.items()}}
-        perms, _ = weight_matching(current, theta_b, spec, iters=100 if perms is None else cfg.wm_passes,
-                                   seed=cfg.seed + step, init=perms)
+        perms, _ = weight_matching(
+            current, theta_b, spec, iters=100 if perms is None else cfg.wm_passes, seed=cfg.seed + step, init=perms
+        )
         pb = apply_permutation(theta_b, perms, spec)
-        mid = {k: 0.5 * (theta_a[k] + (phi[k] + (pb[k] - phi[k]).detach())) if k in phi
-               else 0.5 * (theta_a[k] + pb[k]) for k in theta_a if theta_a[k].is_floating_point()}
+        mid = {
+            k: 0.5 * (theta_a[k] + (phi[k] + (pb[k] - phi[k]).detach())) if k in phi else 0.5 * (theta_a[k] + pb[k])
+            for k in theta_a
+            if theta_a[k].is_floating_point()
+        }
         idx = torch.randint(0, len(images), (cfg.batch,), generator=gen)
         loss = F.cross_entropy(functional_call(model, mid, (images[idx],), strict=False), labels[idx])
         opt.zero_grad()
@@ -62,7 +72,11 @@ def ste_matching(model: nn.Module, theta_a: Mapping[str, torch.Tensor], theta_b:
         losses.append(float(loss.detach()))
     model.eval()
     tail = max(1, cfg.steps // 10)
-    perms, _ = weight_matching({**theta_a, **{k: v.detach() for k, v in phi.items()}}, theta_b, spec,
-                               iters=100, seed=cfg.seed, init=perms)
-    return perms, {"steps": cfg.steps, "first_loss": float(np.mean(losses[:tail])),
-                   "last_loss": float(np.mean(losses[-tail:]))}
+    perms, _ = weight_matching(
+        {**theta_a, **{k: v.detach() for k, v in phi.items()}}, theta_b, spec, iters=100, seed=cfg.seed, init=perms
+    )
+    return perms, {
+        "steps": cfg.steps,
+        "first_loss": float(np.mean(losses[:tail])),
+        "last_loss": float(np.mean(losses[-tail:])),
+    }

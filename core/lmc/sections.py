@@ -29,5 +29,8 @@ def baseline_points(run) -> list[tuple[str, float, float]]:
     for row in run.baselines():
         acc.setdefault(row["model"], {})[row["dataset"]] = row["accuracy"]
     ood = run.ood_datasets
-    return [(m, a[run.id_dataset], float(np.mean([a[n] for n in ood]))) for m, a in acc.items()
-            if run.id_dataset in a and ood and all(n in a for n in ood)]
+    return [
+        (m, a[run.id_dataset], float(np.mean([a[n] for n in ood])))
+        for m, a in acc.items()
+        if run.id_dataset in a and ood and all(n in a for n in ood)
+    ]

@@ -18,9 +18,9 @@ import logging
 import pickle
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -114,9 +114,7 @@ def _resolve_name(spec: ModelSpec) -> str:
         return path.stem
     if spec.local_dir is not None:
         if not (spec.local_dir / "open_clip_config.json").is_file():
-            raise ModelLoadError(
-                f"{spec.local_dir} is not an open_clip model folder: open_clip_config.json is missing"
-            )
+            raise ModelLoadError(f"{spec.local_dir} is not an open_clip model folder: open_clip_config.json is missing")
         return spec.name
     if oc.get_model_config(spec.name) is None:
         raise ModelLoadError(
@@ -168,7 +166,8 @@ def load_clip(spec: ModelSpec, device: str | torch.device = "cpu", load_weights:
         with warnings.catch_warnings():  # the QuickGELU mismatch warning: we force the tag's setting
             warnings.filterwarnings("ignore", message="QuickGELU mismatch")
             model, pre_train, pre_val = oc.create_model_and_transforms(
-                name, pretrained=pretrained, device=device, force_quick_gelu=quick_gelu, load_weights=load_weights)
+                name, pretrained=pretrained, device=device, force_quick_gelu=quick_gelu, load_weights=load_weights
+            )
     except Exception as err:  # below: only errors of reading the user's own file become ModelLoadError
         # A checkpoint file the user named can fail inside torch's unpickler in many ways (garbage text
         # raised IndexError from its stack); for a file, every failure is a bad input. Tags keep the
@@ -230,7 +229,10 @@ def save_arch(spec: ModelSpec, model: nn.Module, dest: Path) -> None:
 
 @torch.no_grad()
 def build_zero_shot_head(
-    model: nn.Module, tokenizer: Callable, classnames: Sequence[str], templates: Sequence[str],
+    model: nn.Module,
+    tokenizer: Callable,
+    classnames: Sequence[str],
+    templates: Sequence[str],
     device: str | torch.device = "cpu",
 ) -> nn.Linear:
     """The paper's zero-shot head: per class, the normalized mean of the normalized text embeddings
@@ -250,7 +252,10 @@ def build_zero_shot_head(
 
 
 def zero_shot_classifier(
-    model: nn.Module, tokenizer: Callable, classnames: Sequence[str], templates: Sequence[str],
+    model: nn.Module,
+    tokenizer: Callable,
+    classnames: Sequence[str],
+    templates: Sequence[str],
     device: str | torch.device = "cpu",
 ) -> ImageClassifier:
     """theta_0: the CLIP image tower with the zero-shot head on top (text tower dropped)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -46,7 +46,7 @@ class WordTokenizer:
         return len(self.itos)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], context_length: int = 16) -> "WordTokenizer":
+    def from_texts(cls, texts: Iterable[str], context_length: int = 16) -> WordTokenizer:
         """Vocabulary = sorted set of words in `texts` (deterministic)."""
         words = sorted({w for t in texts for w in split_words(t)})
         return cls(words, context_length)
@@ -70,7 +70,7 @@ class WordTokenizer:
         return json.dumps({"vocab": self.vocab, "context_length": self.context_length}, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "WordTokenizer":
+    def from_json(cls, text: str) -> WordTokenizer:
         d = json.loads(text)
         return cls(d["vocab"], d["context_length"])
 
@@ -78,5 +78,5 @@ class WordTokenizer:
         Path(path).write_text(self.to_json())
 
     @classmethod
-    def load(cls, path: str | Path) -> "WordTokenizer":
+    def load(cls, path: str | Path) -> WordTokenizer:
         return cls.from_json(Path(path).read_text())

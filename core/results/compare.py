@@ -28,34 +28,53 @@ from pathlib import Path
 
 import numpy as np
 
-from core.runs.artifacts import Run
 from core.results import uncertainty
 from core.results.extra_metrics import run_extra_metrics
 from core.results.report import accuracy_grid, hit_grid, interval_grid
+from core.runs.artifacts import Run
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"  # every table ships in the repository
 ACCURACY_METRICS = ("accuracy", "top-1")
 EXTRA_METRICS = ("macro F1", "worst-region accuracy", "pm-0", "pm-k")  # core.results.extra_metrics
 # differences of two accuracies on the path: metric -> (the alpha subtracted, how the label names it)
-DIFFERENCE_METRICS = {"accuracy_difference_pp": (0.5, "alpha 0.50"),  # Table 3
-                      "gain_vs_standard_finetuning_pp": (1.0, "fine-tuned")}  # Table 2
+DIFFERENCE_METRICS = {
+    "accuracy_difference_pp": (0.5, "alpha 0.50"),  # Table 3
+    "gain_vs_standard_finetuning_pp": (1.0, "fine-tuned"),
+}  # Table 2
 SHIFTS = ("imagenetv2", "imagenetr", "imagenetsketch", "objectnet", "imageneta")
 
 
 # the paper's dataset names (normalised) -> the registered dataset (core.data.shifts) they were measured on
-PAPER_DATASETS = {"imagenet": "imagenet", "imagenetv2": "imagenetv2", "imagenetr": "imagenet-r",
-                  "imagenetsketch": "imagenet-sketch", "objectnet": "objectnet", "imageneta": "imagenet-a",
-                  "cifar10": "cifar10", "cifar101": "cifar10.1", "cifar102": "cifar10.2", "cifar100": "cifar100",
-                  "food101": "food101", "cars": "stanford-cars", "dtd": "dtd", "sun397": "sun397",
-                  "wildsiwildcamidtest": "iwildcam:id_test", "wildsiwildcamoodtest": "iwildcam:ood_test",
-                  "wildsfmowidtest": "fmow:id_test", "wildsfmowoodtest": "fmow:ood_test",
-                  "imagenetvidrobust": "imagenet-vid-robust", "ytbbrobust": "ytbb-robust"}
+PAPER_DATASETS = {
+    "imagenet": "imagenet",
+    "imagenetv2": "imagenetv2",
+    "imagenetr": "imagenet-r",
+    "imagenetsketch": "imagenet-sketch",
+    "objectnet": "objectnet",
+    "imageneta": "imagenet-a",
+    "cifar10": "cifar10",
+    "cifar101": "cifar10.1",
+    "cifar102": "cifar10.2",
+    "cifar100": "cifar100",
+    "food101": "food101",
+    "cars": "stanford-cars",
+    "dtd": "dtd",
+    "sun397": "sun397",
+    "wildsiwildcamidtest": "iwildcam:id_test",
+    "wildsiwildcamoodtest": "iwildcam:ood_test",
+    "wildsfmowidtest": "fmow:id_test",
+    "wildsfmowoodtest": "fmow:ood_test",
+    "imagenetvidrobust": "imagenet-vid-robust",
+    "ytbbrobust": "ytbb-robust",
+}
 DEFAULT_SPLITS = ("", "val", "test", "v6")  # a spec without a split means the table's (test) split
 
 
 def list_tables() -> list[str]:
     """The paper tables `load_reference` finds by name (table2, table4, ...), in number order."""
-    found = {re.match(r"wiseft_paper_(table\d+)_", p.name).group(1) for p in PAPER_DIR.glob("wiseft_paper_table*_*.csv")}
+    found = {
+        re.match(r"wiseft_paper_(table\d+)_", p.name).group(1) for p in PAPER_DIR.glob("wiseft_paper_table*_*.csv")
+    }
     return sorted(found, key=lambda t: int(t[5:]))
 
 
@@ -70,14 +89,16 @@ def load_reference(table: str) -> list[dict]:
         return [row for part in table.split(",") for row in load_reference(part.strip())]
     path = Path(table)
     if not path.is_file() and (path.suffix == ".csv" or len(path.parts) > 1):  # a path, not a table name
-        raise ValueError(f"reference {table}: no such CSV file; give an existing CSV or a table name "
-                         f"({', '.join(list_tables())})")
+        raise ValueError(
+            f"reference {table}: no such CSV file; give an existing CSV or a table name ({', '.join(list_tables())})"
+        )
     if not path.is_file():
         number = re.fullmatch(r"(?:table)?(\d+)", norm_name(table))
         found = sorted(PAPER_DIR.glob(f"wiseft_paper_table{number.group(1)}_*.csv" if number else f"{table}.csv"))
         if not found:
-            raise ValueError(f"no reference table {table!r}: give a CSV path or a table of {PAPER_DIR} "
-                             f"({', '.join(list_tables())})")
+            raise ValueError(
+                f"no reference table {table!r}: give a CSV path or a table of {PAPER_DIR} ({', '.join(list_tables())})"
+            )
         path = found[0]
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("value", "").strip()]
@@ -114,22 +135,26 @@ def _run_intervals(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         hits, names = hit_grid(run), {norm_name(n): n for n in run.dataset_names}
         out["avgshifts"] = _mean_interval(run, hits, [names[s] for s in SHIFTS], None)
         if "imagenet" in out:  # (ImageNet + the shifts' mean) / 2
-            out["avgrefshifts"] = _mean_interval(run, hits, [names[k] for k in ("imagenet", *SHIFTS)],
-                                                 [0.5] + [0.5 / len(SHIFTS)] * len(SHIFTS))
+            out["avgrefshifts"] = _mean_interval(
+                run, hits, [names[k] for k in ("imagenet", *SHIFTS)], [0.5] + [0.5 / len(SHIFTS)] * len(SHIFTS)
+            )
     return out
 
 
 def _mean_interval(run: Run, hits: dict, sets: list[str], weights: list[float] | None) -> tuple[np.ndarray, np.ndarray]:
-    ivs = [uncertainty.mean_accuracy_interval([int(hits[s][0][i]) for s in sets], [hits[s][1] for s in sets], weights)
-           for i in range(len(run.alphas))]
+    ivs = [
+        uncertainty.mean_accuracy_interval([int(hits[s][0][i]) for s in sets], [hits[s][1] for s in sets], weights)
+        for i in range(len(run.alphas))
+    ]
     return 100 * np.array([iv.lo for iv in ivs]), 100 * np.array([iv.hi for iv in ivs])
 
 
 def _run_extra_metrics(run: Run) -> dict[tuple[str, str], np.ndarray]:
     """{(normalised dataset, metric): (A,) values in %} for the sets whose manifest entry names a
     metric beyond top-1 (WILDS, video sets; see core.results.extra_metrics)."""
-    return {(norm_name(name), metric): 100 * np.asarray(values)
-            for name, (metric, values) in run_extra_metrics(run).items()}
+    return {
+        (norm_name(name), metric): 100 * np.asarray(values) for name, (metric, values) in run_extra_metrics(run).items()
+    }
 
 
 def is_output_ensemble(row: dict) -> bool:
@@ -142,8 +167,10 @@ def _path_alpha(row: dict) -> float | str | None:
     no counterpart in a run (CoOp, an ensemble with another network, ...). Output-space ensemble rows are points
     of the run's ensemble curve; "no ensemble (model alone)" is its fine-tuned end."""
     method = row["method"].lower()
-    if not (is_output_ensemble(row) or method.startswith(("zero-shot", "standard fine-tuning", "wise-ft",
-                                                           "no ensemble (model alone)"))):
+    if not (
+        is_output_ensemble(row)
+        or method.startswith(("zero-shot", "standard fine-tuning", "wise-ft", "no ensemble (model alone)"))
+    ):
         return None
     if "optimal alpha" in method:
         return "optimal"
@@ -227,8 +254,9 @@ def dataset_mismatches(run: Run, rows: list[dict]) -> list[str]:
     return [f"{', '.join(wrong)} were not evaluated on the named datasets (e.g. {first[0]} on {first[1]!r})"]
 
 
-def compare(run: Run, reference: list[dict], model: str | None = None, finetune: str | None = None,
-            allow_mismatch: bool = False) -> dict:
+def compare(
+    run: Run, reference: list[dict], model: str | None = None, finetune: str | None = None, allow_mismatch: bool = False
+) -> dict:
     """Match a run's accuracies to a reference table's rows.
 
     Raises ValueError when the run's model or datasets are not the table's, unless allow_mismatch.
@@ -236,8 +264,12 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     accuracies in %; lo, hi: the run value's 95% interval (None for metrics beyond top-1).
     """
     finetune = finetune or run.manifest.get("finetune", {}).get("mode", "end-to-end")
-    rows = [r for r in reference if r.get("metric", "accuracy") in (*ACCURACY_METRICS, *EXTRA_METRICS, *DIFFERENCE_METRICS)
-            and r.get("finetune", "none") in (finetune, "none")]
+    rows = [
+        r
+        for r in reference
+        if r.get("metric", "accuracy") in (*ACCURACY_METRICS, *EXTRA_METRICS, *DIFFERENCE_METRICS)
+        and r.get("finetune", "none") in (finetune, "none")
+    ]
     if not rows:
         raise ValueError(f"the reference has no {finetune} accuracy rows")
     off_path = list(dict.fromkeys(f"{r['model']}: {r['method']}" for r in rows if _path_alpha(r) is None))
@@ -247,8 +279,10 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
     rows = [r for r in rows if r["model"] == chosen]
     problems = [_model_mismatch(run, chosen)] + dataset_mismatches(run, rows)
     if (problems := [p for p in problems if p]) and not allow_mismatch:
-        raise ValueError(f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
-                         "would mean nothing; pass --allow-mismatch to compare anyway")
+        raise ValueError(
+            f"run {run.name!r} does not reproduce this table: {'; '.join(problems)}. Its deltas "
+            "would mean nothing; pass --allow-mismatch to compare anyway"
+        )
     acc, extra, alphas, ci = _run_accuracy(run), _run_extra_metrics(run), run.alphas, _run_intervals(run)
     ens = _run_ensemble_accuracy(run) if any(map(is_output_ensemble, rows)) else {}
     out, missing = [], []
@@ -266,14 +300,30 @@ def compare(run: Run, reference: list[dict], model: str | None = None, finetune:
             (label, value, i), paper = matched, float(r["value"].lstrip("+"))
             with_ci = metric in ACCURACY_METRICS and i is not None and key in ci and not is_output_ensemble(r)
             lo, hi = (float(ci[key][0][i]), float(ci[key][1][i])) if with_ci else (None, None)
-            out.append({"label": label, "dataset": r["dataset"], "run": value, "lo": lo, "hi": hi, "paper": paper,
-                        "delta": value - paper, "metric": metric})
+            out.append(
+                {
+                    "label": label,
+                    "dataset": r["dataset"],
+                    "run": value,
+                    "lo": lo,
+                    "hi": hi,
+                    "paper": paper,
+                    "delta": value - paper,
+                    "metric": metric,
+                }
+            )
     if not out:
         raise ValueError(f"no reference row matches the run's datasets {run.dataset_names} and alphas")
     tables = ", ".join(dict.fromkeys(r.get("table", "reference") for r in rows))
-    return {"title": f"{tables}: {chosen}, {finetune}", "run": run.name,
-            "datasets": list(dict.fromkeys(o["dataset"] for o in out)),
-            "missing": list(dict.fromkeys(missing)), "off_path": off_path, "rows": out, "warnings": problems}
+    return {
+        "title": f"{tables}: {chosen}, {finetune}",
+        "run": run.name,
+        "datasets": list(dict.fromkeys(o["dataset"] for o in out)),
+        "missing": list(dict.fromkeys(missing)),
+        "off_path": off_path,
+        "rows": out,
+        "warnings": problems,
+    }
 
 
 def format_comparison(result: dict) -> str:
@@ -297,9 +347,14 @@ def format_comparison(result: dict) -> str:
     with_ci = [o for o in result["rows"] if o.get("lo") is not None]
     if with_ci:
         inside = sum(o["lo"] <= o["paper"] <= o["hi"] for o in with_ci)
-        lines.append(f"{inside} of {len(with_ci)} paper numbers lie inside the run's 95% interval"
-                     + (" (optimal alpha: the interval at the alpha the run's own test set picked)"
-                        if "optimal alpha" in labels else ""))
+        lines.append(
+            f"{inside} of {len(with_ci)} paper numbers lie inside the run's 95% interval"
+            + (
+                " (optimal alpha: the interval at the alpha the run's own test set picked)"
+                if "optimal alpha" in labels
+                else ""
+            )
+        )
     if result["missing"]:
         lines.append(f"not in the run: {', '.join(result['missing'])}")
     if result.get("off_path"):

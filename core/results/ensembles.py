@@ -69,12 +69,16 @@ def check_mix(mix: str) -> str:
 def endpoint_logits(run: Run, name: str) -> tuple[np.ndarray, np.ndarray]:
     """The stored logits of theta_0 and theta_1 on one set, (N, C) float32 each (EnsembleError if absent)."""
     if not run.has_logits(name):
-        raise EnsembleError(f"{run.name}: {name!r} was swept with --reductions-only, so its endpoint logits are "
-                            "not stored and its output-space ensemble cannot be computed; re-sweep without it")
+        raise EnsembleError(
+            f"{run.name}: {name!r} was swept with --reductions-only, so its endpoint logits are "
+            "not stored and its output-space ensemble cannot be computed; re-sweep without it"
+        )
     missing = [a for a in (0.0, 1.0) if not run.exact_any_alpha(name) and not np.isclose(run.alphas, a).any()]
     if missing:
-        raise EnsembleError(f"{run.name}: the grid {run.alphas.tolist()} lacks alpha {missing}, the ends whose "
-                            "logits an output-space ensemble mixes; re-sweep with 0 and 1 in --alphas")
+        raise EnsembleError(
+            f"{run.name}: the grid {run.alphas.tolist()} lacks alpha {missing}, the ends whose "
+            "logits an output-space ensemble mixes; re-sweep with 0 and 1 in --alphas"
+        )
     return run.logits(name, 0.0), run.logits(name, 1.0)
 
 
@@ -121,17 +125,31 @@ def ensemble_rows(run: Run, mix: str = DEFAULT_MIX) -> list[dict]:
     for name in run.dataset_names:
         for i, a in enumerate(run.alphas):
             c, w = curves[name].correct[i], wise[name][i]
-            rows.append({"dataset": name, "alpha": float(a), "wiseft": U.accuracy_interval(w),
-                         "ensemble": U.accuracy_interval(c), "difference": U.paired_difference(w, c),
-                         "ensemble_loss": float(curves[name].mean_loss[i]), "wiseft_loss": float(wise_loss[name][i])})
+            rows.append(
+                {
+                    "dataset": name,
+                    "alpha": float(a),
+                    "wiseft": U.accuracy_interval(w),
+                    "ensemble": U.accuracy_interval(c),
+                    "difference": U.paired_difference(w, c),
+                    "ensemble_loss": float(curves[name].mean_loss[i]),
+                    "wiseft_loss": float(wise_loss[name][i]),
+                }
+            )
     oods = run.ood_datasets
     for i, a in enumerate(run.alphas) if len(oods) > 1 else ():
         sets = [(wise[n][i], curves[n].correct[i]) for n in oods]
-        rows.append({"dataset": "avg_ood", "alpha": float(a), "wiseft": _mean_interval([w for w, _ in sets]),
-                     "ensemble": _mean_interval([c for _, c in sets]),
-                     "difference": U.mean_accuracy_difference(sets),
-                     "ensemble_loss": float(np.mean([curves[n].mean_loss[i] for n in oods])),
-                     "wiseft_loss": float(np.mean([wise_loss[n][i] for n in oods]))})
+        rows.append(
+            {
+                "dataset": "avg_ood",
+                "alpha": float(a),
+                "wiseft": _mean_interval([w for w, _ in sets]),
+                "ensemble": _mean_interval([c for _, c in sets]),
+                "difference": U.mean_accuracy_difference(sets),
+                "ensemble_loss": float(np.mean([curves[n].mean_loss[i] for n in oods])),
+                "wiseft_loss": float(np.mean([wise_loss[n][i] for n in oods])),
+            }
+        )
     return rows
 
 
@@ -149,17 +167,24 @@ def format_ensemble(run: Run, mix: str = DEFAULT_MIX) -> str:
     sets = [run.id_dataset] + (["avg_ood"] if len(run.ood_datasets) > 1 else run.ood_datasets)
     by = {(r["dataset"], r["alpha"]): r for r in rows}
     passes = INFERENCE_PASSES
-    lines = [(f"output-space ensemble of {run.name}'s two ends, mixing {mix} ({passes['output-space ensemble']} "
-              f"forward passes per image; WiSE-FT {passes['WiSE-FT']}): top-1 %, difference = ensemble - WiSE-FT "
-              "[95% paired interval]")]
-    lines.append("alpha".rjust(6) + "".join(f"{s + ' WiSE-FT':>20}{s + ' ensemble':>20}{'difference':>24}"
-                                            for s in sets))
+    lines = [
+        (
+            f"output-space ensemble of {run.name}'s two ends, mixing {mix} ({passes['output-space ensemble']} "
+            f"forward passes per image; WiSE-FT {passes['WiSE-FT']}): top-1 %, difference = ensemble - WiSE-FT "
+            "[95% paired interval]"
+        )
+    ]
+    lines.append(
+        "alpha".rjust(6) + "".join(f"{s + ' WiSE-FT':>20}{s + ' ensemble':>20}{'difference':>24}" for s in sets)
+    )
     for a in run.alphas:
         cells = []
         for s in sets:
             r = by[s, float(a)]
             d = r["difference"].scaled(100)
-            cells.append(f"{100 * r['wiseft'].value:20.2f}{100 * r['ensemble'].value:20.2f}"
-                         f"{f'{d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]':>24}")
+            cells.append(
+                f"{100 * r['wiseft'].value:20.2f}{100 * r['ensemble'].value:20.2f}"
+                f"{f'{d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]':>24}"
+            )
         lines.append(f"{a:6.3g}" + "".join(cells))
     return "\n".join(lines)

@@ -39,15 +39,17 @@ def _macro_f1(pred: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
     return float(out) if np.ndim(out) == 0 else out
 
 
-def worst_group_accuracy(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-                         ignore: tuple[int, ...] = ()) -> np.ndarray | float:
+def worst_group_accuracy(
+    logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, ignore: tuple[int, ...] = ()
+) -> np.ndarray | float:
     """The lowest accuracy over the groups (e.g. FMoW's regions) that have examples, skipping
     the group ids in `ignore` (WILDS skips 'Other')."""
     return _worst_group_accuracy(_predictions(logits), labels, groups, ignore)
 
 
-def _worst_group_accuracy(pred: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-                          ignore: tuple[int, ...] = ()) -> np.ndarray | float:
+def _worst_group_accuracy(
+    pred: np.ndarray, labels: np.ndarray, groups: np.ndarray, ignore: tuple[int, ...] = ()
+) -> np.ndarray | float:
     correct = pred == np.asarray(labels)  # (N,) or (A, N)
     groups = np.asarray(groups)
     per_group = [correct[..., groups == g].mean(-1) for g in np.unique(groups) if g not in ignore]
@@ -77,7 +79,7 @@ def _pm_k(pred: np.ndarray, labels: np.ndarray, anchors: np.ndarray, extra_label
     pm0 = correct[..., heads].mean(-1)
     all_ok = np.stack([correct[..., anchors == h].all(-1) for h in heads], axis=-1)  # (..., K)
     pmk = all_ok.mean(-1)
-    as_out = (lambda v: float(v) if np.ndim(v) == 0 else v)
+    as_out = lambda v: float(v) if np.ndim(v) == 0 else v
     return as_out(pm0), as_out(pmk)
 
 
@@ -92,7 +94,9 @@ def dataset_metric(pred: np.ndarray, labels: np.ndarray, info: dict) -> tuple[st
         ignore = tuple(names.index(g) for g in info.get("ignore_groups", []) if g in names)
         return metric, _worst_group_accuracy(pred, labels, np.asarray(info["groups"]), ignore)
     if metric in ("pm-0", "pm-k"):
-        pm0, pmk = _pm_k(pred, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()), info.get("unlabelled", ()))
+        pm0, pmk = _pm_k(
+            pred, labels, np.asarray(info["anchors"]), info.get("extra_labels", ()), info.get("unlabelled", ())
+        )
         return metric, pm0 if metric == "pm-0" else pmk
     acc = (np.asarray(pred) == np.asarray(labels)).mean(-1)
     return "accuracy", float(acc) if np.ndim(acc) == 0 else acc

@@ -73,9 +73,13 @@ def reduce_logits(logits: np.ndarray, labels: np.ndarray, k: int = TOPK) -> dict
     """
     n_alpha, n, c = logits.shape
     k = min(k, c)
-    out = {"pred": np.empty((n_alpha, n), np.int32), "loss": np.empty((n_alpha, n), np.float32),
-           "topk": np.empty((n_alpha, n, k), np.int32), "topk_prob": np.empty((n_alpha, n, k), np.float16),
-           "class_hits": np.empty((n_alpha, c), np.int64)}
+    out = {
+        "pred": np.empty((n_alpha, n), np.int32),
+        "loss": np.empty((n_alpha, n), np.float32),
+        "topk": np.empty((n_alpha, n, k), np.int32),
+        "topk_prob": np.empty((n_alpha, n, k), np.float16),
+        "class_hits": np.empty((n_alpha, c), np.int64),
+    }
     rows = np.arange(n)
     for a in range(n_alpha):
         logp = log_softmax(logits[a])  # (N, C) float32
@@ -165,9 +169,9 @@ def chord(values: np.ndarray, alphas: np.ndarray) -> np.ndarray:
 
 BARRIER_DEFINITIONS = {
     "chord": "the largest rise above the straight line (chord) between the two ends (Entezari et al., 2022; "
-             "the WiSE-FT talk's Acc(alpha) >= chord)",
+    "the WiSE-FT talk's Acc(alpha) >= chord)",
     "frankle": "the largest value on the path minus the mean of the two ends (Frankle et al., 2020, "
-               "who call a path stable when this error barrier is below 2%)",
+    "who call a path stable when this error barrier is below 2%)",
 }
 
 

@@ -26,8 +26,10 @@ def accuracy_grid(run: Run) -> dict[str, np.ndarray]:
 def hit_grid(run: Run) -> dict[str, tuple[np.ndarray, int]]:
     """{set: (correct examples (A,) int, n)}: the counts behind each accuracy of the metrics table."""
     grid = run.metric_grid("accuracy")
-    return {name: (np.rint(grid[name] * run.dataset_info(name)["n"]).astype(np.int64), int(run.dataset_info(name)["n"]))
-            for name in run.dataset_names}
+    return {
+        name: (np.rint(grid[name] * run.dataset_info(name)["n"]).astype(np.int64), int(run.dataset_info(name)["n"]))
+        for name in run.dataset_names
+    }
 
 
 def interval_grid(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -40,8 +42,10 @@ def interval_grid(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out[name] = (np.array([iv.lo for iv in ivs]), np.array([iv.hi for iv in ivs]))
     if run.ood_datasets:
         sizes = [hits[d][1] for d in run.ood_datasets]
-        ivs = [uncertainty.mean_accuracy_interval([int(hits[d][0][i]) for d in run.ood_datasets], sizes)
-               for i in range(len(run.alphas))]
+        ivs = [
+            uncertainty.mean_accuracy_interval([int(hits[d][0][i]) for d in run.ood_datasets], sizes)
+            for i in range(len(run.alphas))
+        ]
         out["avg_ood"] = (np.array([iv.lo for iv in ivs]), np.array([iv.hi for iv in ivs]))
     return out
 
@@ -78,11 +82,14 @@ def format_table(run: Run) -> str:
     cols = list(grid)
     width = max(12, *(len(c) + 1 for c in cols))
     sizes = sorted({run.dataset_info(n)["n"] for n in run.dataset_names})
-    lines = [f"run {run.name}: {run.manifest['model']['name']}"
-             + (f" ({run.manifest['model']['pretrained']})" if run.manifest["model"].get("pretrained") else "")
-             + _exactness(run),
-             f"top-1 % ± half its 95% interval (Wilson on n = {', '.join(f'{n:,}' for n in sizes)} examples"
-             + ("; avg_ood: each set resampled" if "avg_ood" in grid else "") + ")"]
+    lines = [
+        f"run {run.name}: {run.manifest['model']['name']}"
+        + (f" ({run.manifest['model']['pretrained']})" if run.manifest["model"].get("pretrained") else "")
+        + _exactness(run),
+        f"top-1 % ± half its 95% interval (Wilson on n = {', '.join(f'{n:,}' for n in sizes)} examples"
+        + ("; avg_ood: each set resampled" if "avg_ood" in grid else "")
+        + ")",
+    ]
     lines.append("alpha".rjust(6) + "".join(c.rjust(width) for c in cols))
     for i, a in enumerate(run.alphas):
         lines.append(f"{a:6.3g}" + "".join(f"{_pm(grid[c][i], ci[c][0][i], ci[c][1][i]):>{width}}" for c in cols))
@@ -104,8 +111,11 @@ def as_json(run: Run) -> dict:
     grid, ci = accuracy_grid(run), interval_grid(run)
     losses = loss_grid(run)
     return {
-        "run": str(run.path), "name": run.name, "model": run.manifest["model"],
-        "alphas": run.alphas.tolist(), "linear_in_alpha": run.linear_in_alpha,
+        "run": str(run.path),
+        "name": run.name,
+        "model": run.manifest["model"],
+        "alphas": run.alphas.tolist(),
+        "linear_in_alpha": run.linear_in_alpha,
         "datasets": run.datasets and [{k: d[k] for k in ("name", "role", "n")} for d in run.datasets],
         "accuracy": {k: v.tolist() for k, v in grid.items()},
         "accuracy_ci": {k: np.stack(ci[k], axis=1).tolist() for k in grid},

@@ -54,17 +54,29 @@ def finetune_family(run: Run) -> list[FamilyMember]:
         if specs.get(s["name"], "-") != s["spec"] or int(run.dataset_info(s["name"])["n"]) != s["n"]:
             raise ValueError(f"{path}: set {s['name']!r} ({s['spec']}, {s['n']}) is not the run's; rebuild the family")
     arrays = open_arrays(run.path / FAMILY_ARRAYS)
-    return [FamilyMember(m["name"], m["settings"], m["seconds"], np.asarray(meta["alphas"]),
-                         {s["name"]: np.asarray(arrays[f"m{i}.{s['name']}"]) == run.labels(s["name"])[None, :]
-                          for s in meta["sets"]})
-            for i, m in enumerate(meta["members"])]
+    return [
+        FamilyMember(
+            m["name"],
+            m["settings"],
+            m["seconds"],
+            np.asarray(meta["alphas"]),
+            {
+                s["name"]: np.asarray(arrays[f"m{i}.{s['name']}"]) == run.labels(s["name"])[None, :]
+                for s in meta["sets"]
+            },
+        )
+        for i, m in enumerate(meta["members"])
+    ]
 
 
 def _point(correct_id: np.ndarray, correct_ood: list[np.ndarray], trend: tuple[float, float]) -> dict:
     """ID and pooled-OOD accuracy (Wilson) and effective robustness (bootstrap), all in [0, 1], as dicts."""
     pooled = np.concatenate(correct_ood)
-    return {"id": U.accuracy_interval(correct_id).as_dict(), "ood": U.accuracy_interval(pooled).as_dict(),
-            "er": U.effective_robustness_interval(correct_id, pooled, trend).as_dict()}
+    return {
+        "id": U.accuracy_interval(correct_id).as_dict(),
+        "ood": U.accuracy_interval(pooled).as_dict(),
+        "er": U.effective_robustness_interval(correct_id, pooled, trend).as_dict(),
+    }
 
 
 def _baseline_points(run: Run, trend: tuple[float, float]) -> list[dict]:
@@ -74,8 +86,10 @@ def _baseline_points(run: Run, trend: tuple[float, float]) -> list[dict]:
     out = []
     for model in dict.fromkeys(m for m, _ in acc):
         if all((model, d) in acc for d in sets):
-            vec = {d: np.arange(int(run.dataset_info(d)["n"])) < round(acc[model, d] * int(run.dataset_info(d)["n"]))
-                   for d in sets}  # (N,) bool with the stored number of hits
+            vec = {
+                d: np.arange(int(run.dataset_info(d)["n"])) < round(acc[model, d] * int(run.dataset_info(d)["n"]))
+                for d in sets
+            }  # (N,) bool with the stored number of hits
             out.append({"name": model, **_point(vec[run.id_dataset], [vec[d] for d in run.ood_datasets], trend)})
     return out
 
@@ -85,9 +99,11 @@ def _versus_wiseft(member: FamilyMember, i: int, run: Run, wise: dict[str, np.nd
     (member - WiSE-FT) of ID and average OOD accuracy on the same examples."""
     j = int(np.argmin(np.abs(wise[run.id_dataset].mean(axis=1) - member.correct[run.id_dataset][i].mean())))
     ood = U.mean_accuracy_difference([(wise[d][j], member.correct[d][i]) for d in run.ood_datasets])
-    return {"alpha": float(run.alphas[j]), "id": U.paired_difference(wise[run.id_dataset][j],
-                                                                     member.correct[run.id_dataset][i]).as_dict(),
-            "ood": ood.as_dict()}
+    return {
+        "alpha": float(run.alphas[j]),
+        "id": U.paired_difference(wise[run.id_dataset][j], member.correct[run.id_dataset][i]).as_dict(),
+        "ood": ood.as_dict(),
+    }
 
 
 def scatter_points(run: Run, mix: str = DEFAULT_MIX) -> dict:
@@ -111,26 +127,50 @@ def scatter_points(run: Run, mix: str = DEFAULT_MIX) -> dict:
         ens, notes = None, [str(err)]
 
     def curve(c: dict[str, np.ndarray] | None) -> list[dict]:
-        return [] if c is None else [
-            {"alpha": float(a), **_point(c[run.id_dataset][i], [c[d][i] for d in run.ood_datasets], trend)}
-            for i, a in enumerate(run.alphas)]
+        return (
+            []
+            if c is None
+            else [
+                {"alpha": float(a), **_point(c[run.id_dataset][i], [c[d][i] for d in run.ood_datasets], trend)}
+                for i, a in enumerate(run.alphas)
+            ]
+        )
 
     family = []
     for m in finetune_family(run):
         for i, a in enumerate(m.alphas):
-            family.append({"name": m.name, "alpha": float(a), "settings": m.settings, "seconds": m.seconds,
-                           **_point(m.correct[run.id_dataset][i], [m.correct[d][i] for d in run.ood_datasets], trend),
-                           "vs_wiseft": _versus_wiseft(m, i, run, wise)})
-    return {"trend": {"slope": trend[0], "intercept": trend[1], "n_models": len(_baseline_points(run, trend))},
-            "id_set": run.id_dataset, "ood_sets": run.ood_datasets, "baselines": _baseline_points(run, trend),
-            "wiseft": curve(wise), "ensemble": curve(ens), "mix": mix, "finetunes": family, "notes": notes}
+            family.append(
+                {
+                    "name": m.name,
+                    "alpha": float(a),
+                    "settings": m.settings,
+                    "seconds": m.seconds,
+                    **_point(m.correct[run.id_dataset][i], [m.correct[d][i] for d in run.ood_datasets], trend),
+                    "vs_wiseft": _versus_wiseft(m, i, run, wise),
+                }
+            )
+    return {
+        "trend": {"slope": trend[0], "intercept": trend[1], "n_models": len(_baseline_points(run, trend))},
+        "id_set": run.id_dataset,
+        "ood_sets": run.ood_datasets,
+        "baselines": _baseline_points(run, trend),
+        "wiseft": curve(wise),
+        "ensemble": curve(ens),
+        "mix": mix,
+        "finetunes": family,
+        "notes": notes,
+    }
 
 
 def flat_rows(points: dict) -> list[dict]:
     """scatter_points as one flat row per point (kind, name, alpha, id, id_lo, id_hi, ood, ..., er_hi), for a
     CSV or a DataFrame; kind is 'baseline', 'WiSE-FT', 'output-space ensemble' or 'fine-tune'."""
-    kinds = (("baselines", "baseline"), ("wiseft", "WiSE-FT"), ("ensemble", "output-space ensemble"),
-             ("finetunes", "fine-tune"))
+    kinds = (
+        ("baselines", "baseline"),
+        ("wiseft", "WiSE-FT"),
+        ("ensemble", "output-space ensemble"),
+        ("finetunes", "fine-tune"),
+    )
     rows = []
     for key, kind in kinds:
         for p in points[key]:

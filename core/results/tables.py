@@ -45,24 +45,44 @@ def _pd():
     return pandas
 
 
-def metrics_frame(run: Run) -> "pd.DataFrame":
+def metrics_frame(run: Run) -> pd.DataFrame:
     """A run's metrics.csv, tidy: one row per (dataset, alpha, metric); metric is accuracy (in [0, 1])
     or loss (mean cross-entropy, nats); lo, hi: the accuracy's 95% Wilson interval (NaN for the loss)."""
     rows = []
     for r in run.metrics_rows():
         ci = uncertainty.wilson(round(r["accuracy"] * r["n"]), r["n"])
-        rows += [{"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": "accuracy",
-                  "value": r["accuracy"], "lo": ci.lo, "hi": ci.hi, "n": r["n"]},
-                 {"dataset": r["dataset"], "role": r["role"], "alpha": r["alpha"], "metric": "loss",
-                  "value": r["loss"], "lo": np.nan, "hi": np.nan, "n": r["n"]}]
+        rows += [
+            {
+                "dataset": r["dataset"],
+                "role": r["role"],
+                "alpha": r["alpha"],
+                "metric": "accuracy",
+                "value": r["accuracy"],
+                "lo": ci.lo,
+                "hi": ci.hi,
+                "n": r["n"],
+            },
+            {
+                "dataset": r["dataset"],
+                "role": r["role"],
+                "alpha": r["alpha"],
+                "metric": "loss",
+                "value": r["loss"],
+                "lo": np.nan,
+                "hi": np.nan,
+                "n": r["n"],
+            },
+        ]
     return _pd().DataFrame(rows, columns=["dataset", "role", "alpha", "metric", "value", "lo", "hi", "n"])
 
 
-def baselines_frame(run: Run) -> "pd.DataFrame":
+def baselines_frame(run: Run) -> pd.DataFrame:
     """The run's baseline models' accuracies: model, dataset, role (of that set in the run), accuracy."""
     roles = {d["name"]: d["role"] for d in run.datasets} if run.has_sweep else {}
-    rows = [{"model": r["model"], "dataset": r["dataset"], "role": roles.get(r["dataset"], ""),
-             "accuracy": r["accuracy"]} for r in run.baselines()]
+    rows = [
+        {"model": r["model"], "dataset": r["dataset"], "role": roles.get(r["dataset"], ""), "accuracy": r["accuracy"]}
+        for r in run.baselines()
+    ]
     return _pd().DataFrame(rows, columns=["model", "dataset", "role", "accuracy"])
 
 
@@ -78,15 +98,25 @@ def baseline_trend(run: Run, ood: str = "avg_ood") -> tuple[float, float]:
     return metrics.fit_linear_trend(id_acc, ood_acc)
 
 
-def robustness_frame(run: Run) -> "pd.DataFrame":
+def robustness_frame(run: Run) -> pd.DataFrame:
     """Effective robustness along the run's path, per OOD set and for their average ('avg_ood'):
     alpha, ood, id_accuracy, ood_accuracy, predicted_ood (the baselines' fit at that ID accuracy),
     effective_robustness, er_lo, er_hi (its 95% interval: a bootstrap over the ID examples and each OOD
     set's, the fit held fixed; all in [0, 1]), slope, intercept. Empty when the run has no baselines."""
     from core.results.report import accuracy_grid
 
-    columns = ["alpha", "ood", "id_accuracy", "ood_accuracy", "predicted_ood", "effective_robustness",
-               "er_lo", "er_hi", "slope", "intercept"]
+    columns = [
+        "alpha",
+        "ood",
+        "id_accuracy",
+        "ood_accuracy",
+        "predicted_ood",
+        "effective_robustness",
+        "er_lo",
+        "er_hi",
+        "slope",
+        "intercept",
+    ]
     if not run.baselines() or not run.ood_datasets:
         return _pd().DataFrame(columns=columns)
     grid, hits = accuracy_grid(run), hit_grid(run)
@@ -96,11 +126,23 @@ def robustness_frame(run: Run) -> "pd.DataFrame":
         x, y = grid[run.id_dataset], grid[ood]
         pred, er = metrics.predicted_ood(x, trend), metrics.effective_robustness(x, y, trend)
         for i, a in enumerate(run.alphas):
-            ci = uncertainty.effective_robustness_counts(int(h_id[i]), n_id, [int(hits[d][0][i]) for d in sets],
-                                                         [hits[d][1] for d in sets], trend)
-            rows.append({"alpha": float(a), "ood": ood, "id_accuracy": float(x[i]), "ood_accuracy": float(y[i]),
-                         "predicted_ood": float(pred[i]), "effective_robustness": float(er[i]), "er_lo": ci.lo,
-                         "er_hi": ci.hi, "slope": trend[0], "intercept": trend[1]})
+            ci = uncertainty.effective_robustness_counts(
+                int(h_id[i]), n_id, [int(hits[d][0][i]) for d in sets], [hits[d][1] for d in sets], trend
+            )
+            rows.append(
+                {
+                    "alpha": float(a),
+                    "ood": ood,
+                    "id_accuracy": float(x[i]),
+                    "ood_accuracy": float(y[i]),
+                    "predicted_ood": float(pred[i]),
+                    "effective_robustness": float(er[i]),
+                    "er_lo": ci.lo,
+                    "er_hi": ci.hi,
+                    "slope": trend[0],
+                    "intercept": trend[1],
+                }
+            )
     return _pd().DataFrame(rows, columns=columns)
 
 
@@ -109,7 +151,7 @@ def _number(text: str) -> float:
     return float(text) if text else float("nan")
 
 
-def reference_frame(table: str) -> "pd.DataFrame":
+def reference_frame(table: str) -> pd.DataFrame:
     """A paper table (compare.load_reference: 'table5', a path, 'table2,table6') with numeric value
     and alpha (NaN where the paper prints none) and a role per dataset: 'id' for ImageNet, 'avg' for
     the paper's average columns, 'ood' for the rest."""
@@ -118,13 +160,12 @@ def reference_frame(table: str) -> "pd.DataFrame":
     frame = _pd().DataFrame(load_reference(table))
     frame["value"] = frame["value"].map(_number)
     frame["alpha"] = frame["alpha"].map(_number)
-    frame["role"] = ["avg" if d in PAPER_AVERAGES else "id" if d in PAPER_ID_SETS else "ood"
-                     for d in frame["dataset"]]
+    frame["role"] = ["avg" if d in PAPER_AVERAGES else "id" if d in PAPER_ID_SETS else "ood" for d in frame["dataset"]]
     frame["dataset"] = frame["dataset"].replace(PAPER_AVERAGES)
     return frame
 
 
-def comparison_frame(result: dict) -> "pd.DataFrame":
+def comparison_frame(result: dict) -> pd.DataFrame:
     """compare.compare()'s rows: method, alpha (NaN for the optimal-alpha rows), dataset, run, run_lo and
     run_hi (its 95% interval; NaN for metrics without one), paper, delta (accuracies in %), role as in
     reference_frame."""
@@ -135,30 +176,42 @@ def comparison_frame(result: dict) -> "pd.DataFrame":
         alpha = float(found.group(1) or found.group(2)) if found else float("nan")
         method = re.sub(r"(, )?alpha [-0-9.]+$| \([-0-9.]+\)$", "", label) or "WiSE-FT"
         role = "avg" if o["dataset"] in PAPER_AVERAGES else "id" if o["dataset"] in PAPER_ID_SETS else "ood"
-        rows.append({"method": method, "alpha": alpha, "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
-                     "role": role, "run": o["run"], "run_lo": _nan(o.get("lo")), "run_hi": _nan(o.get("hi")),
-                     "paper": o["paper"], "delta": o["delta"]})
-    return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "run", "run_lo", "run_hi", "paper",
-                                          "delta"])
+        rows.append(
+            {
+                "method": method,
+                "alpha": alpha,
+                "dataset": PAPER_AVERAGES.get(o["dataset"], o["dataset"]),
+                "role": role,
+                "run": o["run"],
+                "run_lo": _nan(o.get("lo")),
+                "run_hi": _nan(o.get("hi")),
+                "paper": o["paper"],
+                "delta": o["delta"],
+            }
+        )
+    return _pd().DataFrame(
+        rows, columns=["method", "alpha", "dataset", "role", "run", "run_lo", "run_hi", "paper", "delta"]
+    )
 
 
 def _nan(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def run_accuracy_frame(run: Run) -> "pd.DataFrame":
+def run_accuracy_frame(run: Run) -> pd.DataFrame:
     """A run's accuracies in %, in the layout's input form: method, alpha, dataset, role, value.
     The method is 'WiSE-FT', or 'theta_0 -> theta_1' for runs whose endpoints are not
     zero-shot / fine-tuned (e.g. linear-mode-connectivity paths); lo, hi: the 95% Wilson interval (%)."""
     ends = run.endpoints
     method = "WiSE-FT" if ends == ("zero-shot", "fine-tuned") else f"{ends[0]} -> {ends[1]}"
     frame = metrics_frame(run)
-    frame = frame[frame["metric"] == "accuracy"].assign(method=method, **{c: lambda f, c=c: 100 * f[c]
-                                                                           for c in ("value", "lo", "hi")})
+    frame = frame[frame["metric"] == "accuracy"].assign(
+        method=method, **{c: lambda f, c=c: 100 * f[c] for c in ("value", "lo", "hi")}
+    )
     return frame[["method", "alpha", "dataset", "role", "value", "lo", "hi"]].reset_index(drop=True)
 
 
-def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = True) -> "pd.DataFrame":
+def paper_layout(frame: pd.DataFrame, value: str = "value", average: bool = True) -> pd.DataFrame:
     """Lay a tidy frame out as the paper's tables: one row per (method, alpha), in order of first
     appearance (preceded by model, finetune and metric when the frame mixes several, e.g. a whole
     paper table); columns the ID sets, then each shift (role 'ood'), then the paper's own averages
@@ -182,19 +235,27 @@ def paper_layout(frame: "pd.DataFrame", value: str = "value", average: bool = Tr
     return table
 
 
-def ensemble_accuracy_frame(run: Run, mix: str = "logits") -> "pd.DataFrame":
+def ensemble_accuracy_frame(run: Run, mix: str = "logits") -> pd.DataFrame:
     """The output-space ensemble of the run's two ends (core.results.ensembles, computed from the stored
     endpoint logits) in the layout's input form: method 'output-space ensemble (MIX)', alpha, dataset,
     role, value (accuracy in %)."""
     from core.results.ensembles import output_ensemble
 
-    rows = [{"method": f"output-space ensemble ({mix})", "alpha": float(a), "dataset": d["name"], "role": d["role"],
-             "value": 100 * float(acc)}
-            for d in run.datasets for a, acc in zip(run.alphas, output_ensemble(run, d["name"], mix).accuracy)]
+    rows = [
+        {
+            "method": f"output-space ensemble ({mix})",
+            "alpha": float(a),
+            "dataset": d["name"],
+            "role": d["role"],
+            "value": 100 * float(acc),
+        }
+        for d in run.datasets
+        for a, acc in zip(run.alphas, output_ensemble(run, d["name"], mix).accuracy)
+    ]
     return _pd().DataFrame(rows, columns=["method", "alpha", "dataset", "role", "value"])
 
 
-def run_table(run: Run, ensemble: str | None = None) -> "pd.DataFrame":
+def run_table(run: Run, ensemble: str | None = None) -> pd.DataFrame:
     """The run's accuracies (%) in the paper's layout: rows (method, alpha), columns ID, shifts, avg shifts.
     ensemble: 'logits' or 'probs' adds the output-space ensemble's rows (mixing that) after WiSE-FT's."""
     frame = run_accuracy_frame(run)
@@ -203,7 +264,7 @@ def run_table(run: Run, ensemble: str | None = None) -> "pd.DataFrame":
     return paper_layout(frame)
 
 
-def run_interval_tables(run: Run) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def run_interval_tables(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ends (lo, hi) of the 95% interval of every accuracy of `run_table(run)`, in its layout (%):
     Wilson per set; for AVG_SHIFTS a bootstrap that resamples each shift on its own (report.interval_grid)."""
     frame, ci = run_accuracy_frame(run), interval_grid(run)
@@ -216,7 +277,7 @@ def run_interval_tables(run: Run) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     return out[0], out[1]
 
 
-def interval_columns(table: "pd.DataFrame", lo: "pd.DataFrame", hi: "pd.DataFrame") -> "pd.DataFrame":
+def interval_columns(table: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame) -> pd.DataFrame:
     """`table` with each column followed by its interval's ends, '<column> lo' and '<column> hi'."""
     parts = {}
     for c in table.columns:
@@ -224,25 +285,27 @@ def interval_columns(table: "pd.DataFrame", lo: "pd.DataFrame", hi: "pd.DataFram
     return _pd().DataFrame(parts, index=table.index)
 
 
-def interval_cells(table: "pd.DataFrame", lo: "pd.DataFrame", hi: "pd.DataFrame", digits: int = 2,
-                   pm: str = "±") -> "pd.DataFrame":
+def interval_cells(
+    table: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame, digits: int = 2, pm: str = "±"
+) -> pd.DataFrame:
     """Cells '96.30 ± 0.83': each value and half the width of its interval (text; empty where NaN)."""
+
     def cell(v, a, b):
         return "" if np.isnan(v) else f"{v:.{digits}f} {pm} {(b - a) / 2:.{digits}f}"
 
-    return _pd().DataFrame({c: [cell(*x) for x in zip(table[c], lo[c], hi[c])] for c in table.columns},
-                           index=table.index)
+    return _pd().DataFrame(
+        {c: [cell(*x) for x in zip(table[c], lo[c], hi[c])] for c in table.columns}, index=table.index
+    )
 
 
-def to_markdown(table: "pd.DataFrame", digits: int = 2) -> str:
+def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     """A GitHub markdown table (no `tabulate` needed); index levels become the first columns, and the
     value columns (numbers, or cells of `interval_cells`) are right-aligned."""
     flat = table.reset_index()
     cells = [[_cell(v, digits) for v in row] for row in flat.itertuples(index=False)]
     header = [str(c) for c in flat.columns]
     numeric = [_pd().api.types.is_numeric_dtype(flat[c]) or c in table.columns for c in flat.columns]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
@@ -253,8 +316,9 @@ def _cell(v, digits: int) -> str:
     return str(v)
 
 
-def format_frame(table: "pd.DataFrame", fmt: str, digits: int = 2,
-                 intervals: tuple["pd.DataFrame", "pd.DataFrame"] | None = None) -> str:
+def format_frame(
+    table: pd.DataFrame, fmt: str, digits: int = 2, intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None
+) -> str:
     """A laid-out table as 'csv' (full precision), 'markdown' or 'latex' (`digits` decimals). With
     `intervals` (lo, hi tables of the same layout, e.g. run_interval_tables): csv gets a lo and a hi
     column after each column, markdown and latex cells 'value ± half the interval's width'."""

@@ -70,8 +70,7 @@ def _quantiles(samples: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = N_BOOT,
-                      seed: int = SEED) -> Interval:
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
     """acc(b) - acc(a) on the same examples, with a percentile bootstrap over examples.
 
     The bootstrap mean of d_i = b_i - a_i in {-1, 0, +1} depends only on how many resampled
@@ -93,7 +92,9 @@ def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     n, k = up + down, min(up, down)
     if n == 0:
         return 1.0
-    log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
+    log_terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)
+    ]
     top = max(log_terms)
     return min(1.0, 2 * math.exp(top) * sum(math.exp(t - top) for t in log_terms))
 
@@ -105,9 +106,14 @@ def _resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
-def path_barriers(curves: dict[str, np.ndarray], alphas: np.ndarray,
-                  definitions: tuple[str, ...] = ("chord", "frankle"), higher_is_worse: bool = True,
-                  n_boot: int = N_BOOT_PATH, seed: int = SEED) -> dict[str, dict[str, Interval]]:
+def path_barriers(
+    curves: dict[str, np.ndarray],
+    alphas: np.ndarray,
+    definitions: tuple[str, ...] = ("chord", "frankle"),
+    higher_is_worse: bool = True,
+    n_boot: int = N_BOOT_PATH,
+    seed: int = SEED,
+) -> dict[str, dict[str, Interval]]:
     """Barriers of several per-example curves of one path (e.g. loss and error), each under each definition,
     from one shared bootstrap over the examples (the same resamples for every curve, as they share examples).
 
@@ -124,13 +130,21 @@ def path_barriers(curves: dict[str, np.ndarray], alphas: np.ndarray,
         for k, v in values.items():
             means = w @ v.T / n  # (B, A)
             for d in definitions:
-                samples[k][d][start:start + len(w)] = metrics.barrier(means, alphas, d)
-    return {k: {d: Interval(metrics.barrier(v.mean(axis=1), alphas, d), *_quantiles(samples[k][d]))
-                for d in definitions} for k, v in values.items()}
+                samples[k][d][start : start + len(w)] = metrics.barrier(means, alphas, d)
+    return {
+        k: {d: Interval(metrics.barrier(v.mean(axis=1), alphas, d), *_quantiles(samples[k][d])) for d in definitions}
+        for k, v in values.items()
+    }
 
 
-def path_barrier(per_example: np.ndarray, alphas: np.ndarray, definition: str = "chord", higher_is_worse: bool = True,
-                 n_boot: int = N_BOOT_PATH, seed: int = SEED) -> Interval:
+def path_barrier(
+    per_example: np.ndarray,
+    alphas: np.ndarray,
+    definition: str = "chord",
+    higher_is_worse: bool = True,
+    n_boot: int = N_BOOT_PATH,
+    seed: int = SEED,
+) -> Interval:
     """A barrier of a path with a bootstrap interval over examples.
 
     per_example: (A, N) loss (nats) or error/correctness along the path, the grid's ends first and last;
@@ -140,8 +154,9 @@ def path_barrier(per_example: np.ndarray, alphas: np.ndarray, definition: str = 
     return path_barriers({"c": per_example}, alphas, (definition,), higher_is_worse, n_boot, seed)["c"][definition]
 
 
-def mean_accuracy_interval(hits: list[int], ns: list[int], weights: list[float] | None = None, n_boot: int = N_BOOT,
-                           seed: int = SEED) -> Interval:
+def mean_accuracy_interval(
+    hits: list[int], ns: list[int], weights: list[float] | None = None, n_boot: int = N_BOOT, seed: int = SEED
+) -> Interval:
     """A weighted mean of accuracies over independent eval sets (default: the plain mean, e.g. average OOD
     accuracy), with a bootstrap that resamples each set's examples on its own (Binomial counts, exactly)."""
     weights = np.full(len(hits), 1 / len(hits)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -150,8 +165,15 @@ def mean_accuracy_interval(hits: list[int], ns: list[int], weights: list[float] 
     return Interval(float(sum(w * h / n for h, n, w in zip(hits, ns, weights))), *_quantiles(samples))
 
 
-def effective_robustness_counts(hits_id: int, n_id: int, hits_ood: list[int], n_ood: list[int],
-                                trend: tuple[float, float], n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
+def effective_robustness_counts(
+    hits_id: int,
+    n_id: int,
+    hits_ood: list[int],
+    n_ood: list[int],
+    trend: tuple[float, float],
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> Interval:
     """Effective robustness of the mean accuracy over one or more OOD sets (the trend fitted on the same
     mean) from correct counts, with a bootstrap over the ID examples and over each OOD set's on its own
     (resampled accuracy is Binomial exactly); the trend is held fixed."""
@@ -162,19 +184,26 @@ def effective_robustness_counts(hits_id: int, n_id: int, hits_ood: list[int], n_
     return Interval(float(er), *_quantiles(metrics.effective_robustness(acc_id, acc_ood, trend)))
 
 
-def effective_robustness_interval(correct_id: np.ndarray, correct_ood: np.ndarray | list[np.ndarray],
-                                  trend: tuple[float, float], n_boot: int = N_BOOT, seed: int = SEED) -> Interval:
+def effective_robustness_interval(
+    correct_id: np.ndarray,
+    correct_ood: np.ndarray | list[np.ndarray],
+    trend: tuple[float, float],
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> Interval:
     """Effective robustness (OOD accuracy above the baseline trend at the same ID accuracy) with a
     bootstrap over the ID and the OOD examples (independent sets); the trend is held fixed. correct_ood:
     one OOD set's (N,) correctness, or a list of them for the average over sets (each resampled on its own)."""
     oods = [correct_ood] if isinstance(correct_ood, np.ndarray) and correct_ood.ndim == 1 else list(correct_ood)
     cid = np.asarray(correct_id, dtype=bool)
-    return effective_robustness_counts(int(cid.sum()), cid.size, [int(np.sum(c)) for c in oods],
-                                       [np.size(c) for c in oods], trend, n_boot, seed)
+    return effective_robustness_counts(
+        int(cid.sum()), cid.size, [int(np.sum(c)) for c in oods], [np.size(c) for c in oods], trend, n_boot, seed
+    )
 
 
-def mean_accuracy_difference(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = N_BOOT,
-                             seed: int = SEED) -> Interval:
+def mean_accuracy_difference(
+    pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = N_BOOT, seed: int = SEED
+) -> Interval:
     """The average over sets of acc(b) - acc(a) (e.g. average OOD accuracy), each set resampled on its own
     (paired within a set, independent across sets)."""
     rng = np.random.default_rng(seed)
@@ -283,7 +312,9 @@ def mean_accuracy_band(correct: list[np.ndarray]) -> Band:
     return _normal(*_accuracy_moments(correct))
 
 
-def effective_robustness_band(correct_id: np.ndarray, correct_ood: list[np.ndarray], trend: tuple[float, float]) -> Band:
+def effective_robustness_band(
+    correct_id: np.ndarray, correct_ood: list[np.ndarray], trend: tuple[float, float]
+) -> Band:
     """Effective robustness at every alpha: the mean accuracy over the (G, N_s) OOD tables above the baseline
     trend at the ID accuracy of the (G, N) ID table, ID and OOD examples resampled, the trend held fixed (the
     closed form of `effective_robustness_interval`). The trend bends the ID interval (logit axes), so the two
@@ -305,7 +336,9 @@ def barrier_interval(per_example: np.ndarray, alphas: np.ndarray, definition: st
     if definition == "frankle":
         t = np.full_like(t, 0.5)
     elif definition != "chord":
-        raise ValueError(f"unknown barrier definition {definition!r}: choose from {', '.join(metrics.BARRIER_DEFINITIONS)}")
+        raise ValueError(
+            f"unknown barrier definition {definition!r}: choose from {', '.join(metrics.BARRIER_DEFINITIONS)}"
+        )
     mean = values.mean(axis=1, dtype=np.float64)  # (A,)
     g = int(np.argmax(mean - ((1 - t) * mean[0] + t * mean[-1])))
     rise = values[g] - ((1 - t[g]) * values[0].astype(np.float64) + t[g] * values[-1])  # (N,) per example

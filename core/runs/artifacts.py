@@ -35,8 +35,20 @@ import numpy as np
 from core.results import metrics
 from core.runs.files import TensorFileError, atomic_write_bytes, open_arrays, read_header, save_arrays
 from core.runs.manifest import (  # noqa: F401  (re-exported: callers use artifacts.read_manifest etc.)
-    MANIFEST, METRICS_CSV, READABLE_SCHEMAS, SCHEMA_VERSION, RunFormatError, load_json, check_set_name,
-    git_commit, metrics_file, package_versions, read_manifest, sweep_dir, update_manifest, weights_file,
+    MANIFEST,
+    METRICS_CSV,
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+    RunFormatError,
+    check_set_name,
+    git_commit,
+    load_json,
+    metrics_file,
+    package_versions,
+    read_manifest,
+    sweep_dir,
+    update_manifest,
+    weights_file,
 )
 
 METRICS_FIELDS = ("dataset", "role", "alpha", "accuracy", "loss", "n")
@@ -73,8 +85,17 @@ def write_metrics_csv(path: Path, rows: list[dict]) -> None:
 def rows_from_reductions(name: str, role: str, alphas: np.ndarray, reductions: dict, labels: np.ndarray) -> list[dict]:
     """metrics.csv rows of one eval set, through the one reducer (`metrics.summarize`)."""
     acc, loss = metrics.summarize(reductions, labels)
-    return [{"dataset": name, "role": role, "alpha": float(a), "accuracy": float(c), "loss": float(l_),
-             "n": int(len(labels))} for a, c, l_ in zip(alphas, acc, loss)]
+    return [
+        {
+            "dataset": name,
+            "role": role,
+            "alpha": float(a),
+            "accuracy": float(c),
+            "loss": float(l_),
+            "n": int(len(labels)),
+        }
+        for a, c, l_ in zip(alphas, acc, loss)
+    ]
 
 
 # ----------------------------------------------------------------------------- reader
@@ -175,12 +196,23 @@ class Run:
 
     def _check_shapes(self, path: Path, arrays: dict, n: int) -> None:
         a = len(self.alphas)
-        want = {"labels": (n,), "logits": (a, n), "logits_0": (n,), "logits_1": (n,), "pred": (a, n),
-                "loss": (a, n), "topk": (a, n), "topk_prob": (a, n), "class_hits": (a,)}
+        want = {
+            "labels": (n,),
+            "logits": (a, n),
+            "logits_0": (n,),
+            "logits_1": (n,),
+            "pred": (a, n),
+            "loss": (a, n),
+            "topk": (a, n),
+            "topk_prob": (a, n),
+            "class_hits": (a,),
+        }
         for key, shape in want.items():
-            if key in arrays and arrays[key].shape[:len(shape)] != shape:
-                raise RunFormatError(f"{path}: {key} has shape {arrays[key].shape}, but the manifest says "
-                                     f"{a} alphas and {n} examples; the run is damaged: re-run the sweep")
+            if key in arrays and arrays[key].shape[: len(shape)] != shape:
+                raise RunFormatError(
+                    f"{path}: {key} has shape {arrays[key].shape}, but the manifest says "
+                    f"{a} alphas and {n} examples; the run is damaged: re-run the sweep"
+                )
         if "labels" not in arrays or not ({"logits", "logits_0"} & set(arrays) or set(REDUCTIONS) <= set(arrays)):
             raise RunFormatError(f"{path} lacks labels, logits or reductions; re-run the sweep")
 
@@ -234,8 +266,10 @@ class Run:
     def _logit_arrays(self, name: str) -> dict[str, np.ndarray]:
         arrays = self._load(name)
         if not ({"logits", "logits_0"} & set(arrays)):
-            raise RunFormatError(f"{self.path} keeps only reductions for {name!r} (swept with keep_logits=False): "
-                                 "its logits are not stored; re-sweep without that option to get them")
+            raise RunFormatError(
+                f"{self.path} keeps only reductions for {name!r} (swept with keep_logits=False): "
+                "its logits are not stored; re-sweep without that option to get them"
+            )
         return arrays
 
     def grid_logits(self, name: str) -> np.ndarray:
@@ -280,15 +314,25 @@ class Run:
             raise RunFormatError(f"{path} is missing: the sweep did not finish; re-run it")
         try:
             with path.open() as f:
-                rows = [{**r, "alpha": float(r["alpha"]), "accuracy": float(r["accuracy"]),
-                         "loss": float(r["loss"]), "n": int(r["n"])} for r in csv.DictReader(f)]
+                rows = [
+                    {
+                        **r,
+                        "alpha": float(r["alpha"]),
+                        "accuracy": float(r["accuracy"]),
+                        "loss": float(r["loss"]),
+                        "n": int(r["n"]),
+                    }
+                    for r in csv.DictReader(f)
+                ]
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as err:
             raise RunFormatError(f"{path} is damaged ({type(err).__name__}: {err}); re-run the sweep") from err
         for name in self.dataset_names:
             alphas = [r["alpha"] for r in rows if r["dataset"] == name]
             if len(alphas) != len(self.alphas) or not np.allclose(alphas, self.alphas, atol=1e-6):
-                raise RunFormatError(f"{path} does not match the manifest's alpha grid for {name!r}; "
-                                     "the run is damaged: re-run the sweep")
+                raise RunFormatError(
+                    f"{path} does not match the manifest's alpha grid for {name!r}; "
+                    "the run is damaged: re-run the sweep"
+                )
         return rows
 
     def metric_grid(self, metric: str = "accuracy") -> dict[str, np.ndarray]:
@@ -328,7 +372,9 @@ class Run:
                             raise ValueError(r["accuracy"])
                         rows.append({**r, "accuracy": acc})
                     except (KeyError, TypeError, ValueError):
-                        self.baseline_problems.append(f"{path.name} line {i}: {dict(r)} is not model,dataset,accuracy in [0, 1]")
+                        self.baseline_problems.append(
+                            f"{path.name} line {i}: {dict(r)} is not model,dataset,accuracy in [0, 1]"
+                        )
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             self.baseline_problems.append(f"{path.name} is unreadable ({err})")
         return rows

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
+from core.model.clip import ModelSpec, empty_classifier, load_clip, save_arch, zero_shot_classifier
 from core.runs import artifacts
 from core.runs.files import check_writable
-from core.model.clip import ModelSpec, empty_classifier, load_clip, save_arch, zero_shot_classifier
-from core.runtime import pick_device, seed_everything
 from core.runs.weights import load_weights, save_weights
-
+from core.runtime import pick_device, seed_everything
 
 ARCH_DIR = "model"
 
@@ -34,8 +33,13 @@ def _refuse_existing(out: Path) -> None:
 
 
 def create_zeroshot_run(
-    out: Path, spec: ModelSpec, classnames: Sequence[str], templates: Sequence[str],
-    seed: int = 0, name: str | None = None, device: str | None = None,
+    out: Path,
+    spec: ModelSpec,
+    classnames: Sequence[str],
+    templates: Sequence[str],
+    seed: int = 0,
+    name: str | None = None,
+    device: str | None = None,
 ) -> Path:
     """Load a CLIP model, build theta_0 (image tower + zero-shot head) and start a run folder.
 
@@ -50,19 +54,27 @@ def create_zeroshot_run(
     classifier = zero_shot_classifier(model, tokenizer, list(classnames), list(templates), dev)
     save_arch(spec, model, out / ARCH_DIR)
     save_weights(out / "weights" / "zeroshot.safetensors", classifier.state_dict())
-    artifacts.update_manifest(out, {
-        "name": name or out.name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": {**spec.to_dict(), "arch": ARCH_DIR},
-        "classnames": list(classnames),
-        "templates": list(templates),
-        "seed": seed,
-    })
+    artifacts.update_manifest(
+        out,
+        {
+            "name": name or out.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": {**spec.to_dict(), "arch": ARCH_DIR},
+            "classnames": list(classnames),
+            "templates": list(templates),
+            "seed": seed,
+        },
+    )
     return out
 
 
 def create_path_run(
-    out: Path, source_run: Path, theta_0: Path, theta_1: Path, endpoints: tuple[str, str], name: str | None = None,
+    out: Path,
+    source_run: Path,
+    theta_0: Path,
+    theta_1: Path,
+    endpoints: tuple[str, str],
+    name: str | None = None,
     share_weights: bool = False,
 ) -> Path:
     """A run whose path joins two arbitrary weight sets of one architecture (e.g. two models trained
@@ -86,15 +98,22 @@ def create_path_run(
         state = {k.removeprefix("model."): v for k, v in state.items() if not k.startswith(("optim.", "rng."))}
         save_weights(out / "weights" / f"{which}.safetensors", state)
     keep = {k: manifest[k] for k in ("model", "classnames", "templates", "seed") if k in manifest}
-    artifacts.update_manifest(out, {**keep, "name": name or out.name,
-                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                    "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]},
-                                    **({"weights": shared} if shared else {})})
+    artifacts.update_manifest(
+        out,
+        {
+            **keep,
+            "name": name or out.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "endpoints": {"theta_0": endpoints[0], "theta_1": endpoints[1]},
+            **({"weights": shared} if shared else {}),
+        },
+    )
     return out
 
 
-def create_scratch_run(out: Path, arch_dir: Path, classnames: Sequence[str], seed: int = 0,
-                       name: str | None = None) -> Path:
+def create_scratch_run(
+    out: Path, arch_dir: Path, classnames: Sequence[str], seed: int = 0, name: str | None = None
+) -> Path:
     """A run whose theta_0 is a randomly initialised classifier of a saved architecture: fine-tuning
     it trains a "standard model" from scratch (the baselines of effective robustness)."""
     out = Path(out)
@@ -103,10 +122,16 @@ def create_scratch_run(out: Path, arch_dir: Path, classnames: Sequence[str], see
     classifier, _ = empty_classifier(Path(arch_dir), len(classnames))
     shutil.copytree(arch_dir, out / ARCH_DIR)
     save_weights(out / "weights" / "zeroshot.safetensors", classifier.state_dict())
-    artifacts.update_manifest(out, {
-        "name": name or out.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": {"name": f"local-dir:{arch_dir}", "pretrained": None, "arch": ARCH_DIR},
-        "classnames": list(classnames), "templates": [], "seed": seed,
-        "endpoints": {"theta_0": "random init", "theta_1": "trained from scratch"},
-    })
+    artifacts.update_manifest(
+        out,
+        {
+            "name": name or out.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": {"name": f"local-dir:{arch_dir}", "pretrained": None, "arch": ARCH_DIR},
+            "classnames": list(classnames),
+            "templates": [],
+            "seed": seed,
+            "endpoints": {"theta_0": "random init", "theta_1": "trained from scratch"},
+        },
+    )
     return out

@@ -21,13 +21,23 @@ import os
 import secrets
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
-          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DTYPES = {
+    "F16": np.float16,
+    "F32": np.float32,
+    "F64": np.float64,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 MAX_HEADER = 100 << 20  # a header larger than this is not one safetensors would write
 
@@ -71,8 +81,10 @@ def check_writable(target: Path, flag: str = "--out") -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise OSError(f"cannot write {target}: {folder} is not writable ({err.strerror or err}); "
-                      f"give a {flag} in a folder you can write") from None
+        raise OSError(
+            f"cannot write {target}: {folder} is not writable ({err.strerror or err}); "
+            f"give a {flag} in a folder you can write"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -156,8 +168,9 @@ def open_arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None,
-              rows: tuple[int, int] | None = None) -> np.ndarray:
+def read_slab(
+    path: Path, header: tuple[dict, int, dict], name: str, index: int | None = None, rows: tuple[int, int] | None = None
+) -> np.ndarray:
     """Tensor `name` (index None) or its slab `index` along the first axis, and of that only the rows
     [start, stop) along the next axis when `rows` is given, read with pread into fresh memory: unlike a
     memmap, the pages read do not stay mapped into the reader (the sweep's consolidation reads
@@ -180,8 +193,9 @@ def read_slab(path: Path, header: tuple[dict, int, dict], name: str, index: int 
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
-def write_arrays(path: Path, specs: dict[str, tuple[np.dtype, tuple[int, ...], Iterable[np.ndarray]]],
-                 meta: dict | None = None) -> None:
+def write_arrays(
+    path: Path, specs: dict[str, tuple[np.dtype, tuple[int, ...], Iterable[np.ndarray]]], meta: dict | None = None
+) -> None:
     """Stream tensors into a safetensors file, atomically.
 
     Args:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.runs.files import atomic_write_bytes
 
@@ -27,8 +28,10 @@ def check_set_name(name: str) -> str:
     """An eval set name usable as a file name inside the run: letters, digits, _ + - ., no leading
     dot or path separator. ValueError with the fix otherwise."""
     if not SET_NAME.fullmatch(name or "") or name.endswith(RESERVED_SUFFIXES):
-        raise ValueError(f"eval set name {name!r} is not allowed: use letters, digits, _ + - . (no path "
-                         "separators, no leading dot, at most 100 characters), e.g. --ood sketch=folder:PATH")
+        raise ValueError(
+            f"eval set name {name!r} is not allowed: use letters, digits, _ + - . (no path "
+            "separators, no leading dot, at most 100 characters), e.g. --ood sketch=folder:PATH"
+        )
     return name
 
 
@@ -39,8 +42,11 @@ def git_commit() -> str | None:
     """The commit of the code that produced a run (None outside a git checkout)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-            capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
@@ -157,8 +163,6 @@ def sweep_dir(run_dir: Path, manifest: dict) -> Path:
 def metrics_file(run_dir: Path, manifest: dict) -> Path:
     gen = (manifest.get("sweep") or {}).get("generation")
     return sweep_dir(run_dir, manifest) / METRICS_CSV if gen else Path(run_dir) / METRICS_CSV
-
-
 
 
 def plane_file(run_dir: Path, manifest: dict) -> Path:

@@ -105,8 +105,9 @@ def _link(src: Path, dst: Path) -> None:
 # ----------------------------------------------------------------------------- final files
 
 
-def consolidate(folder: Path, name: str, n_chunks: int, run: artifacts.Run, labels: np.ndarray,
-                ids: list[str], meta: dict) -> None:
+def consolidate(
+    folder: Path, name: str, n_chunks: int, run: artifacts.Run, labels: np.ndarray, ids: list[str], meta: dict
+) -> None:
     """Stream the chunks of a set into folder/<name>.safetensors: one chunk's slab of one alpha in
     memory at a time (pread, not memmaps, so the resident set stays flat over gigabytes)."""
     paths = [chunk_path(run, name, i) for i in range(n_chunks)]
@@ -143,8 +144,9 @@ def switch(run: artifacts.Run, folder: Path, sweep_info: dict) -> None:
     rows = []
     for d in sweep_info["datasets"]:
         arrays = open_arrays(folder / f"{d['name']}.safetensors")
-        rows += artifacts.rows_from_reductions(d["name"], d["role"], np.asarray(sweep_info["alphas"]),
-                                               arrays, np.asarray(arrays["labels"]))
+        rows += artifacts.rows_from_reductions(
+            d["name"], d["role"], np.asarray(sweep_info["alphas"]), arrays, np.asarray(arrays["labels"])
+        )
     artifacts.write_metrics_csv(folder / artifacts.METRICS_CSV, rows)
     previous = generation_number(run.manifest)
     legacy = run.has_sweep and previous == 0
@@ -153,7 +155,10 @@ def switch(run: artifacts.Run, folder: Path, sweep_info: dict) -> None:
         if _number(old) < previous:
             shutil.rmtree(old)
     if not legacy:  # schema-1 files were the previous generation until now
-        for old in [*(run.path / "sweep").glob("*.safetensors"), *(run.path / "sweep").glob("*.ids.json"),
-                    run.path / artifacts.METRICS_CSV]:
+        for old in [
+            *(run.path / "sweep").glob("*.safetensors"),
+            *(run.path / "sweep").glob("*.ids.json"),
+            run.path / artifacts.METRICS_CSV,
+        ]:
             old.unlink(missing_ok=True)
     shutil.rmtree(run.path / "sweep" / ".partial", ignore_errors=True)

@@ -28,16 +28,20 @@ def needs_upgrade(run: artifacts.Run) -> bool:
     """True for a swept run whose sets store no reductions (swept before run format 2)."""
     if not run.has_sweep:
         return False
-    return any(not set(artifacts.CORE_REDUCTIONS) <= set(read_header(run.folder / f"{n}.safetensors")[0])
-               for n in run.dataset_names)
+    return any(
+        not set(artifacts.CORE_REDUCTIONS) <= set(read_header(run.folder / f"{n}.safetensors")[0])
+        for n in run.dataset_names
+    )
 
 
 def upgrade_note(run: artifacts.Run) -> str | None:
     """The one line readers show when they meet a run that needs the upgrade, else None."""
     if not needs_upgrade(run):
         return None
-    return (f"{run.path} was swept before run format 2: its reductions are recomputed from every logit on each "
-            f"open (minutes and gigabytes at ImageNet size); upgrade it once: python -m core upgrade --run {run.path}")
+    return (
+        f"{run.path} was swept before run format 2: its reductions are recomputed from every logit on each "
+        f"open (minutes and gigabytes at ImageNet size); upgrade it once: python -m core upgrade --run {run.path}"
+    )
 
 
 def upgrade(run_dir: Path) -> Path | None:
@@ -60,8 +64,11 @@ def upgrade(run_dir: Path) -> Path | None:
     kept = {k: v for k, v in run.sweep_info.items() if k != "logits_linear_in_alpha"}  # schema 1's run-level flag
     sweep_info = {**kept, "keep_logits": True, "topk": metrics.TOPK, "datasets": entries}
     sweep_store.switch(run, folder, sweep_info)
-    for old in [*(run.path / "sweep").glob("*.safetensors"), *(run.path / "sweep").glob("*.ids.json"),
-                run.path / artifacts.METRICS_CSV]:
+    for old in [
+        *(run.path / "sweep").glob("*.safetensors"),
+        *(run.path / "sweep").glob("*.ids.json"),
+        run.path / artifacts.METRICS_CSV,
+    ]:
         old.unlink(missing_ok=True)  # the schema-1 files: a reader that opens the manifest now reads gen-0001
     return folder
 
@@ -84,8 +91,11 @@ def _upgrade_set(run: artifacts.Run, folder: Path, info: dict) -> dict:
         shape = tuple(header[0][key]["shape"])  # (A, N, C) or (N, C)
         specs[key] = (dtype, shape, _blocks(src, header, key, shape[0] if key == "logits" else None, len(labels)))
     specs.update({k: (v.dtype, v.shape, [v]) for k, v in reductions.items()})
-    write_arrays(folder / f"{name}.safetensors", specs, {"identity": f"upgraded from schema 1: {name}",
-                                                         "alphas": run.alphas.tolist()})
+    write_arrays(
+        folder / f"{name}.safetensors",
+        specs,
+        {"identity": f"upgraded from schema 1: {name}", "alphas": run.alphas.tolist()},
+    )
     artifacts.atomic_write_json(folder / f"{name}.ids.json", run.ids(name))
     return {**info, "storage": "closed_form" if closed else "grid"}
 
@@ -110,13 +120,15 @@ def _reductions(src: Path, header: tuple, labels: np.ndarray, alphas: np.ndarray
                 logits = metrics.closed_form(*ends, [alpha])  # (1, n, C)
             else:
                 logits = read_slab(src, header, "logits", a, rows=rows)[None]  # (1, n, C)
-            part = metrics.reduce_logits(logits, labels[rows[0]:rows[1]])
+            part = metrics.reduce_logits(logits, labels[rows[0] : rows[1]])
             for key, value in part.items():
                 if key not in out:
-                    shape = (len(alphas), *value.shape[1:]) if key == "class_hits" else (len(alphas), n, *value.shape[2:])
+                    shape = (
+                        (len(alphas), *value.shape[1:]) if key == "class_hits" else (len(alphas), n, *value.shape[2:])
+                    )
                     out[key] = np.zeros(shape, value.dtype)
                 if key == "class_hits":
                     out[key][a] += value[0]
                 else:
-                    out[key][a, rows[0]:rows[1]] = value[0]
+                    out[key][a, rows[0] : rows[1]] = value[0]
     return out

@@ -6,23 +6,26 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save as save_torch
+from safetensors.torch import load_file
+from safetensors.torch import save as save_torch
 
-from core.runs import artifacts
 from core.model.clip import ImageClassifier, empty_classifier
-
+from core.runs import artifacts
 
 
 class WeightsError(ValueError):
     """A weight file that is missing, truncated or not a safetensors file."""
 
 
-def save_weights(path: Path, state: dict[str, torch.Tensor], meta: dict | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+def save_weights(
+    path: Path, state: dict[str, torch.Tensor], meta: dict | None = None, dtype: torch.dtype | None = None
+) -> None:
     """Save a state dict as safetensors, atomically (tensors made contiguous, on CPU); `dtype`
     (e.g. torch.float16, for shipping) casts the floating-point tensors."""
-    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().to("cpu").contiguous()
-               for k, v in state.items()}
+    tensors = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().to("cpu").contiguous()
+        for k, v in state.items()
+    }
     metadata = {k: str(v) for k, v in (meta or {}).items()}
     artifacts.atomic_write_bytes(path, save_torch(tensors, metadata=metadata))
 
@@ -44,7 +47,6 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, to
             f"{path} is not a readable safetensors file ({err}); it may be truncated by an "
             "interrupted copy or write. Re-create it (re-run the step that wrote it)."
         ) from err
-
 
 
 def load_classifier(
@@ -73,7 +75,3 @@ def check_head(state: dict[str, torch.Tensor], num_classes: int, path: Path) -> 
             f"{path} has a head for {head.shape[0]} classes but the run has {num_classes} classnames; "
             "fine-tune and evaluate with the classes the run was created with"
         )
-
-
-
-

@@ -18,19 +18,19 @@ with identical predictions.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from core.runs import artifacts
 from core import runtime
 from core.data.registry import ImageSet
 from core.model.evaluate import decode, predict
-from core.runs.weights import save_weights
+from core.runs import artifacts
 from core.runs.identity import json_digest
+from core.runs.weights import save_weights
 
 CHUNK = 2048  # images per chunk: one chunk of decoded images is the peak memory (3x224x224 fp32: 1.2 GB)
 
@@ -40,9 +40,17 @@ def feature_dir(run_dir: Path, ident: dict) -> Path:
     return Path(run_dir) / "checkpoints" / f"features-{key}"
 
 
-def extract_features(folder: Path, ident: dict, encode: Callable, images: ImageSet, transform: Callable,
-                     dev: torch.device, batch_size: int = 256, num_workers: int = 0,
-                     chunk: int = CHUNK) -> np.ndarray:
+def extract_features(
+    folder: Path,
+    ident: dict,
+    encode: Callable,
+    images: ImageSet,
+    transform: Callable,
+    dev: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    chunk: int = CHUNK,
+) -> np.ndarray:
     """Features (N, D) float16, memory-mapped from `folder`; computed unless already there.
 
     encode: images (B, 3, H, W) -> features (B, D). Every rank must call this (it synchronises).
@@ -84,7 +92,7 @@ def _gather(folder: Path, n_chunks: int, n: int, ident: dict) -> None:
         part = load_file(str(folder / f"chunk_{i:05d}.safetensors"))["features"].numpy()  # (n_i, D)
         if out is None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, part.shape[1]))
-        out[row:row + len(part)] = part
+        out[row : row + len(part)] = part
         row += len(part)
     out.flush()
     del out

@@ -26,9 +26,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -36,13 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from core.runs import artifacts
 from core import runtime
-from core.train import trainstate, variants
 from core.data.registry import ImageSet
 from core.model.clip import transforms_from_cfg
+from core.runs import artifacts
 from core.runs.identity import file_digest
 from core.runs.weights import load_classifier, load_weights, save_weights
+from core.train import trainstate, variants
 from core.train.trainstate import checkpoints  # also re-exported: callers list a run's checkpoints here
 
 LOG_EVERY = 20  # steps between progress-bar loss read-backs (each one is a host-device sync)
@@ -76,23 +76,31 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        bounds = (("lr", self.lr > 0 and math.isfinite(self.lr), "a positive number (3e-5 is the paper's)"),
-                  ("weight-decay", self.weight_decay >= 0, ">= 0"), ("batch-size", self.batch_size >= 1, ">= 1"),
-                  ("epochs", self.epochs >= 1, ">= 1"), ("warmup-steps", self.warmup_steps >= 0, ">= 0"),
-                  ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1), e.g. 0.1"),
-                  ("grad-clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"), ("seed", self.seed >= 0, ">= 0"),
-                  ("workers", self.num_workers >= 0, ">= 0"), ("checkpoint-every", self.checkpoint_every >= 0, ">= 0"),
-                  ("keep-checkpoints", self.keep_checkpoints >= 0, ">= 0 (0 keeps all)"),
-                  ("max-steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
-                  ("l2-to-init", self.l2_to_init >= 0 and math.isfinite(self.l2_to_init), ">= 0 (0 disables it)"),
-                  ("train-last-k", self.train_last_k is None or self.train_last_k >= 0, ">= 0 (blocks of the tower)"))
+        bounds = (
+            ("lr", self.lr > 0 and math.isfinite(self.lr), "a positive number (3e-5 is the paper's)"),
+            ("weight-decay", self.weight_decay >= 0, ">= 0"),
+            ("batch-size", self.batch_size >= 1, ">= 1"),
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("warmup-steps", self.warmup_steps >= 0, ">= 0"),
+            ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1), e.g. 0.1"),
+            ("grad-clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
+            ("seed", self.seed >= 0, ">= 0"),
+            ("workers", self.num_workers >= 0, ">= 0"),
+            ("checkpoint-every", self.checkpoint_every >= 0, ">= 0"),
+            ("keep-checkpoints", self.keep_checkpoints >= 0, ">= 0 (0 keeps all)"),
+            ("max-steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
+            ("l2-to-init", self.l2_to_init >= 0 and math.isfinite(self.l2_to_init), ">= 0 (0 disables it)"),
+            ("train-last-k", self.train_last_k is None or self.train_last_k >= 0, ">= 0 (blocks of the tower)"),
+        )
         for flag, ok, rule in bounds:
             if not ok:
                 value = getattr(self, flag.replace("-", "_").replace("workers", "num_workers"))
                 raise ValueError(f"--{flag} must be {rule}, got {value}")
         if self.train_last_k is not None and self.mode != "end-to-end":
-            raise ValueError("--train-last-k chooses what end-to-end fine-tuning trains; a linear classifier "
-                             "trains the head only already (drop --train-last-k or use --mode end-to-end)")
+            raise ValueError(
+                "--train-last-k chooses what end-to-end fine-tuning trains; a linear classifier "
+                "trains the head only already (drop --train-last-k or use --mode end-to-end)"
+            )
 
     def as_record(self) -> dict:
         """The settings as a dict, without the options added after train-state format 2 while they are at
@@ -125,7 +133,7 @@ def epoch_plan(n: int, epoch: int, cfg: FinetuneConfig) -> tuple[np.ndarray, np.
     perm = np.resize(perm, per_rank * world)  # pad by wrapping, like DistributedSampler
     base = int(np.random.SeedSequence([cfg.seed, epoch, 1]).generate_state(1, np.uint64)[0] >> 2)
     seeds = base + np.arange(len(perm), dtype=np.int64)  # positions -> distinct seeds
-    return perm[runtime.rank()::world], seeds[runtime.rank()::world]
+    return perm[runtime.rank() :: world], seeds[runtime.rank() :: world]
 
 
 def epoch_indices(n: int, epoch: int, cfg: FinetuneConfig) -> np.ndarray:
@@ -152,22 +160,43 @@ class SeededImages(torch.utils.data.Dataset):
         return x, int(self.images.labels[int(i)])
 
 
-def image_loader(data: SeededImages, idx: np.ndarray, seeds: np.ndarray, per_rank: int,
-                 cfg: FinetuneConfig, epoch: int, dev: torch.device) -> Iterator:
+def image_loader(
+    data: SeededImages,
+    idx: np.ndarray,
+    seeds: np.ndarray,
+    per_rank: int,
+    cfg: FinetuneConfig,
+    epoch: int,
+    dev: torch.device,
+) -> Iterator:
     """Batches (x (B, 3, H, W), y (B,)) of one epoch's (remaining) order; the loader's own generator
     is seeded from (seed, epoch, rank), so creating it draws nothing from the global RNG."""
-    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, epoch, runtime.rank(), 2])
-                                            .generate_state(1, np.uint64)[0] >> 2))
-    return iter(torch.utils.data.DataLoader(
-        data, batch_size=per_rank, sampler=list(zip(seeds.tolist(), idx.tolist())),
-        num_workers=cfg.num_workers, pin_memory=dev.type == "cuda", generator=gen))
+    gen = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([cfg.seed, epoch, runtime.rank(), 2]).generate_state(1, np.uint64)[0] >> 2)
+    )
+    return iter(
+        torch.utils.data.DataLoader(
+            data,
+            batch_size=per_rank,
+            sampler=list(zip(seeds.tolist(), idx.tolist())),
+            num_workers=cfg.num_workers,
+            pin_memory=dev.type == "cuda",
+            generator=gen,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: str | None = None,
-             restart: bool = False, init_from: Path | None = None) -> Path:
+def finetune(
+    run_dir: Path,
+    train_set: ImageSet,
+    cfg: FinetuneConfig,
+    device: str | None = None,
+    restart: bool = False,
+    init_from: Path | None = None,
+) -> Path:
     """Fine-tune the run's zero-shot model on `train_set`; writes weights/finetuned.safetensors.
 
     Resumes from the run's newest train-state checkpoint when its identity (settings, training set,
@@ -199,8 +228,15 @@ def finetune(run_dir: Path, train_set: ImageSet, cfg: FinetuneConfig, device: st
     return _finish(run_dir, classifier, cfg, train_set, ident, init_from)
 
 
-def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp_cfg: dict, run_dir: Path,
-             ident: dict, dev: torch.device) -> tuple[nn.Module, Callable]:
+def _batches(
+    classifier: nn.Module,
+    train_set: ImageSet,
+    cfg: FinetuneConfig,
+    pp_cfg: dict,
+    run_dir: Path,
+    ident: dict,
+    dev: torch.device,
+) -> tuple[nn.Module, Callable]:
     """The trained module and `batches(epoch, offset)`: augmented images (end-to-end), or rows of the
     frozen encoder's streamed features (linear-classifier)."""
     train_tf, val_tf = transforms_from_cfg(pp_cfg)
@@ -210,15 +246,22 @@ def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp
 
         classifier.image_encoder.requires_grad_(False)
         feat_id = {k: ident[k] for k in ("format", "train_set", "theta_0", "init_from", "preprocess")}
-        feats = extract_features(feature_dir(run_dir, feat_id), feat_id, classifier.features, train_set,
-                                 val_tf, dev, num_workers=cfg.num_workers)  # (N, D) float16, memory-mapped
+        feats = extract_features(
+            feature_dir(run_dir, feat_id),
+            feat_id,
+            classifier.features,
+            train_set,
+            val_tf,
+            dev,
+            num_workers=cfg.num_workers,
+        )  # (N, D) float16, memory-mapped
         labels = torch.as_tensor(train_set.labels)
         trainable: nn.Module = classifier.head
 
         def batches(epoch: int, offset: int) -> Iterator:
-            idx = epoch_plan(len(train_set), epoch, cfg)[0][offset * per_rank:]
+            idx = epoch_plan(len(train_set), epoch, cfg)[0][offset * per_rank :]
             for s in range(0, len(idx), per_rank):
-                b = idx[s:s + per_rank]
+                b = idx[s : s + per_rank]
                 yield torch.from_numpy(feats[b].astype(np.float32)), labels[torch.as_tensor(b)]  # (B, D), (B,)
     else:
         trainable = classifier
@@ -227,7 +270,7 @@ def _batches(classifier: nn.Module, train_set: ImageSet, cfg: FinetuneConfig, pp
         data = SeededImages(train_set, train_tf if cfg.augment else val_tf)
 
         def batches(epoch: int, offset: int) -> Iterator:
-            idx, seeds = (a[offset * per_rank:] for a in epoch_plan(len(train_set), epoch, cfg))
+            idx, seeds = (a[offset * per_rank :] for a in epoch_plan(len(train_set), epoch, cfg))
             return image_loader(data, idx, seeds, per_rank, cfg, epoch, dev)
 
     return trainable, batches
@@ -240,11 +283,14 @@ def _check_classes(train_set: ImageSet, classnames: list[str]) -> None:
         return
     extra = [c for c in have if c not in classnames]
     missing = [c for c in classnames if c not in have]
-    what = (f"classes not in the run: {extra[:8]}; " if extra else "") + \
-        (f"run classes it lacks: {missing[:8]}; " if missing else "") or "the same classes in another order; "
-    raise ValueError(f"training set {train_set.name!r} ({train_set.spec}) has {len(have)} classes and the run "
-                     f"{len(classnames)}: {what}fine-tune on a set whose classes are the run's (its class "
-                     "subfolders named like the run's classnames), or create a run from it (zeroshot --classes-from)")
+    what = (f"classes not in the run: {extra[:8]}; " if extra else "") + (
+        f"run classes it lacks: {missing[:8]}; " if missing else ""
+    ) or "the same classes in another order; "
+    raise ValueError(
+        f"training set {train_set.name!r} ({train_set.spec}) has {len(have)} classes and the run "
+        f"{len(classnames)}: {what}fine-tune on a set whose classes are the run's (its class "
+        "subfolders named like the run's classnames), or create a run from it (zeroshot --classes-from)"
+    )
 
 
 def _resume_point(run_dir: Path, ident: dict, restart: bool, manifest: dict) -> Path | None:
@@ -257,12 +303,17 @@ def _resume_point(run_dir: Path, ident: dict, restart: bool, manifest: dict) -> 
         trainstate.check_resumable(ckpts[-1], ident, run_dir)
         return ckpts[-1]
     done = manifest.get("finetune")
-    if not restart and done and (run_dir / "weights" / "finetuned.safetensors").is_file() \
-            and done.get("identity") != ident:
+    if (
+        not restart
+        and done
+        and (run_dir / "weights" / "finetuned.safetensors").is_file()
+        and done.get("identity") != ident
+    ):
         diffs = trainstate.differences(done.get("identity") or {}, ident)
         raise trainstate.TrainStateError(
             f"{run_dir} already has fine-tuned weights made from other inputs ({'; '.join(diffs[:6])}): add "
-            "--restart to replace them, or start a new run (zeroshot --out NEW)")
+            "--restart to replace them, or start a new run (zeroshot --out NEW)"
+        )
     return None
 
 
@@ -277,12 +328,14 @@ def _load_init(classifier: nn.Module, path: Path, num_classes: int) -> None:
     try:
         classifier.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"--init-from {path} is not a checkpoint of this run's architecture: "
-                         f"{str(err).splitlines()[0]}") from err
+        raise ValueError(
+            f"--init-from {path} is not a checkpoint of this run's architecture: {str(err).splitlines()[0]}"
+        ) from err
 
 
-def _finish(run_dir: Path, classifier: nn.Module, cfg: FinetuneConfig, train_set: ImageSet, ident: dict,
-            init_from: Path | None) -> Path:
+def _finish(
+    run_dir: Path, classifier: nn.Module, cfg: FinetuneConfig, train_set: ImageSet, ident: dict, init_from: Path | None
+) -> Path:
     out = run_dir / "weights" / "finetuned.safetensors"
     if runtime.is_main():
         save_weights(out, classifier.state_dict())
@@ -306,8 +359,17 @@ def _start(start: Path | None, classifier: nn.Module, opt: torch.optim.Optimizer
     return trainstate.load_train_state(start, classifier, opt, rng=bool(own))
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: torch.Tensor, y: torch.Tensor,
-               lr: float, cfg: FinetuneConfig, amp, anchor: list[torch.Tensor] | None = None) -> torch.Tensor:
+def train_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    params: list,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    cfg: FinetuneConfig,
+    amp,
+    anchor: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """One optimiser step on a batch already on the device; returns the training loss (not synced).
     anchor: theta_0 of each of `params` for the L2-SP penalty (cfg.l2_to_init)."""
     for group in opt.param_groups:
@@ -325,8 +387,18 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list, x: to
     return loss
 
 
-def train_loop(classifier: nn.Module, trainable: nn.Module, batches: Callable, n: int, cfg: FinetuneConfig,
-           run_dir: Path, dev: torch.device, ident: dict, start: Path | None, anchor: dict | None = None) -> None:
+def train_loop(
+    classifier: nn.Module,
+    trainable: nn.Module,
+    batches: Callable,
+    n: int,
+    cfg: FinetuneConfig,
+    run_dir: Path,
+    dev: torch.device,
+    ident: dict,
+    start: Path | None,
+    anchor: dict | None = None,
+) -> None:
     """The optimisation loop shared by both modes; checkpoints the whole classifier. anchor: theta_0 per
     parameter (variants.anchor) when cfg.l2_to_init is set."""
     world = runtime.world_size()
@@ -353,21 +425,33 @@ def train_loop(classifier: nn.Module, trainable: nn.Module, batches: Callable, n
     while step < stop:
         epoch, offset = divmod(step, steps_per_epoch)
         for x, y in batches(epoch, offset):
-            loss = train_step(model, opt, params, x.to(dev, non_blocking=True), y.to(dev, non_blocking=True),
-                              cosine_lr(step, total, cfg), cfg, amp, pull)
+            loss = train_step(
+                model,
+                opt,
+                params,
+                x.to(dev, non_blocking=True),
+                y.to(dev, non_blocking=True),
+                cosine_lr(step, total, cfg),
+                cfg,
+                amp,
+                pull,
+            )
             step, seen = step + 1, seen + len(x) * world
             bar.update(1)
             if step % LOG_EVERY == 0 or step == stop:  # the only host sync of the loop
                 bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
             if (step % every == 0 or step == stop) and runtime.is_main():
-                trainstate.save_train_state(run_dir / "checkpoints" / f"step_{step:07d}.safetensors",
-                                            classifier, opt, step, ident)
+                trainstate.save_train_state(
+                    run_dir / "checkpoints" / f"step_{step:07d}.safetensors", classifier, opt, step, ident
+                )
                 trainstate.prune(run_dir, cfg.keep_checkpoints)
             if step >= stop:
                 break
     bar.close()
     if seen and runtime.is_main():
         seconds = time.perf_counter() - t0
-        tqdm.write(f"finetune: {seen} images in {seconds:.1f} s, {seen / seconds:.1f} images/s "
-                   f"({world} process(es))", file=sys.stderr)
+        tqdm.write(
+            f"finetune: {seen} images in {seconds:.1f} s, {seen / seconds:.1f} images/s ({world} process(es))",
+            file=sys.stderr,
+        )
     classifier.eval()

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.runs.weights import WeightsError, load_weights, save_weights
 from core.runs.identity import examples_digest
+from core.runs.weights import WeightsError, load_weights, save_weights
 
 FORMAT = 2  # 1: no identity and only the CPU torch RNG (refused: resume from it was not exact)
 RUN_CONTROL = ("max_steps", "checkpoint_every", "keep_checkpoints", "num_workers", "compile")
@@ -32,17 +32,22 @@ class TrainStateError(ValueError):
     """A checkpoint that cannot be resumed: unreadable, or made from other inputs."""
 
 
-
-
 def identity(cfg, train_set, theta_0_digest: str, pp_cfg: dict, init_from: dict | None) -> dict:
     """Everything a fine-tuning result depends on, as a JSON-able dict."""
     settings = {k: v for k, v in cfg.as_record().items() if k not in RUN_CONTROL}
-    return {"format": FORMAT, "config": settings,
-            "train_set": {"spec": train_set.spec, "n": len(train_set),
-                          "digest": examples_digest(train_set.ids, train_set.labels),
-                          **({"content": train_set.content} if train_set.content else {})},
-            "theta_0": theta_0_digest, "init_from": init_from,
-            "preprocess": json.loads(json.dumps(pp_cfg))}
+    return {
+        "format": FORMAT,
+        "config": settings,
+        "train_set": {
+            "spec": train_set.spec,
+            "n": len(train_set),
+            "digest": examples_digest(train_set.ids, train_set.labels),
+            **({"content": train_set.content} if train_set.content else {}),
+        },
+        "theta_0": theta_0_digest,
+        "init_from": init_from,
+        "preprocess": json.loads(json.dumps(pp_cfg)),
+    }
 
 
 def differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -69,8 +74,10 @@ def rng_tensors() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
     version, internal, gauss_next = random.getstate()
-    meta = {"rng_numpy": json.dumps([kind, int(pos), int(has_gauss), float(gauss)]),
-            "rng_python": json.dumps([version, list(internal), gauss_next])}
+    meta = {
+        "rng_numpy": json.dumps([kind, int(pos), int(has_gauss), float(gauss)]),
+        "rng_python": json.dumps([version, list(internal), gauss_next]),
+    }
     return tensors, meta
 
 
@@ -78,7 +85,7 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
     if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda[:torch.cuda.device_count()])
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
     kind, pos, has_gauss, gauss = json.loads(meta["rng_numpy"])
     np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, internal, gauss_next = json.loads(meta["rng_python"])
@@ -96,8 +103,12 @@ def save_train_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, s
         for key, value in state.items():
             tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value)
     rng, rng_meta = rng_tensors()
-    meta = {"step": step, "param_groups": json.dumps(opt_state["param_groups"]),
-            "identity": json.dumps(ident), **rng_meta}
+    meta = {
+        "step": step,
+        "param_groups": json.dumps(opt_state["param_groups"]),
+        "identity": json.dumps(ident),
+        **rng_meta,
+    }
     save_weights(path, {**tensors, **rng}, meta)
 
 
@@ -105,7 +116,8 @@ def _unreadable(path: Path, err: Exception) -> TrainStateError:
     return TrainStateError(
         f"checkpoint {path} is unreadable ({str(err).splitlines()[0][:120]}), e.g. cut short by a kill or a "
         f"full disk: delete that file (finetune then resumes from the previous checkpoint, or from the "
-        "start), or re-run with --restart to discard every checkpoint of the run")
+        "start), or re-run with --restart to discard every checkpoint of the run"
+    )
 
 
 def read_meta(path: Path) -> dict[str, str]:
@@ -128,11 +140,11 @@ def check_resumable(path: Path, current: dict, run_dir: Path) -> None:
         raise TrainStateError(
             f"{run_dir} has a fine-tuning checkpoint ({path.name}) made from other inputs ({'; '.join(diffs[:6])}"
             f"{'; ...' if len(diffs) > 6 else ''}): re-run with the settings it was made with to continue it, "
-            "add --restart to discard its checkpoints and train anew, or start a new run (zeroshot --out NEW)")
+            "add --restart to discard its checkpoints and train anew, or start a new run (zeroshot --out NEW)"
+        )
 
 
-def load_train_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer | None,
-                     rng: bool = True) -> int:
+def load_train_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer | None, rng: bool = True) -> int:
     """Restore a train state saved by save_train_state; returns its step. opt=None (and rng=False)
     loads the model weights only."""
     meta = read_meta(path)

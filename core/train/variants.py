@@ -25,8 +25,10 @@ def tower_blocks(encoder: nn.Module) -> list[tuple[str, nn.Module]]:
     if all(hasattr(encoder, f"layer{i}") for i in range(1, 5)) and hasattr(encoder, "attnpool"):
         blocks = [(f"layer{i}.{j}", b) for i in range(1, 5) for j, b in enumerate(getattr(encoder, f"layer{i}"))]
         return blocks + [("attnpool", encoder.attnpool)]
-    raise ValueError(f"--train-last-k knows open_clip's ViT and ModifiedResNet image towers, not "
-                     f"{type(encoder).__name__}: fine-tune it whole, or as a linear classifier")
+    raise ValueError(
+        f"--train-last-k knows open_clip's ViT and ModifiedResNet image towers, not "
+        f"{type(encoder).__name__}: fine-tune it whole, or as a linear classifier"
+    )
 
 
 def train_last_blocks(classifier: nn.Module, k: int) -> list[str]:
@@ -35,10 +37,11 @@ def train_last_blocks(classifier: nn.Module, k: int) -> list[str]:
     encoder = classifier.image_encoder
     blocks = tower_blocks(encoder)
     if k > len(blocks):
-        raise ValueError(f"--train-last-k {k}: the image tower has {len(blocks)} blocks "
-                         f"({blocks[0][0]} ... {blocks[-1][0]})")
+        raise ValueError(
+            f"--train-last-k {k}: the image tower has {len(blocks)} blocks ({blocks[0][0]} ... {blocks[-1][0]})"
+        )
     encoder.requires_grad_(False)
-    trained = blocks[len(blocks) - k:]
+    trained = blocks[len(blocks) - k :]
     for _, block in trained:
         block.requires_grad_(True)
     for name, p in encoder.named_parameters():

@@ -27,19 +27,19 @@ from pathlib import Path
 
 import torch
 
+from core.model.clip import ModelLoadError, ModelSpec, load_clip
 from core.runs.artifacts import Run, atomic_write_json
 from core.runs.files import check_writable
-from core.wiseft.interpolate import interpolate
-from core.model.clip import ModelLoadError, ModelSpec, load_clip
-from core.wiseft.predict import check_alpha, check_variances, require_finetuned
 from core.runs.weights import load_weights, save_weights
+from core.wiseft.interpolate import interpolate
+from core.wiseft.predict import check_alpha, check_variances, require_finetuned
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "open_clip_config.json"
 CLIP_WEIGHTS = "open_clip_model.safetensors"  # the name open_clip's local-dir loader prefers
 HEAD_WEIGHTS = "classifier_head.safetensors"
 
-SNIPPET = '''\
+SNIPPET = """\
 import json, sys
 import open_clip, torch
 from PIL import Image
@@ -55,7 +55,7 @@ with torch.no_grad():
     logits = model.encode_image(image, normalize=True) @ head["weight"].T + head["bias"]  # (1, C)
 for p, i in zip(*logits.softmax(-1)[0].topk(min(3, len(classnames)))):
     print(f"{{classnames[i]}}: {{p:.3f}}")
-'''
+"""
 
 
 def _text_tower(run: Run) -> tuple[dict[str, torch.Tensor], str]:
@@ -74,7 +74,8 @@ def _text_tower(run: Run) -> tuple[dict[str, torch.Tensor], str]:
         raise ValueError(
             f"cannot load the run's base model {spec.name} ({spec.pretrained or 'no tag'}) for its text "
             f"tower: {str(err).splitlines()[0]}; make it available offline (open_clip cache or path) "
-            "and export again") from err
+            "and export again"
+        ) from err
     state = {k: v for k, v in clip.state_dict().items() if not k.startswith("visual.")}
     weighted = spec.pretrained or (spec.local_dir is not None and any(spec.local_dir.glob("*.safetensors")))
     source = f"{spec.name}" + (f" ({spec.pretrained})" if spec.pretrained else "")
@@ -109,11 +110,20 @@ def export_model(run: Run, alpha: float, out: Path) -> Path:
     check_variances(theta_0, theta_1, [alpha])
     theta = interpolate(theta_0, theta_1, alpha)
     text, source = _text_tower(run)
-    clip_state = {**text, **{"visual." + k.removeprefix("image_encoder."): v for k, v in theta.items()
-                             if k.startswith("image_encoder.")}}
+    clip_state = {
+        **text,
+        **{"visual." + k.removeprefix("image_encoder."): v for k, v in theta.items() if k.startswith("image_encoder.")},
+    }
     config = json.loads((run.path / run.manifest["model"]["arch"] / CONFIG).read_text())
-    config["wiseft"] = {"run": str(run.path), "name": run.name, "alpha": alpha, "endpoints": list(run.endpoints),
-                        "classnames": run.classnames, "text_tower": source, "head": HEAD_WEIGHTS}
+    config["wiseft"] = {
+        "run": str(run.path),
+        "name": run.name,
+        "alpha": alpha,
+        "endpoints": list(run.endpoints),
+        "classnames": run.classnames,
+        "text_tower": source,
+        "head": HEAD_WEIGHTS,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
@@ -136,13 +146,15 @@ def snippet(out: Path) -> str:
 
 
 def readme(run: Run, alpha: float, out: Path) -> str:
-    return (f"# WiSE-FT model: run {run.name}, alpha {alpha:g}\n\n"
-            f"theta_alpha = (1 - alpha) * theta_0 + alpha * theta_1, with theta_0 = {run.endpoints[0]} and "
-            f"theta_1 = {run.endpoints[1]} (written by `python -m core export`).\n"
-            f"{len(run.classnames)} classes: {', '.join(run.classnames[:20])}"
-            f"{' ...' if len(run.classnames) > 20 else ''}.\n\n"
-            "Classify an image with open_clip and torch only (`python classify.py IMAGE`):\n\n"
-            f"```python\n{snippet(out)}```\n")
+    return (
+        f"# WiSE-FT model: run {run.name}, alpha {alpha:g}\n\n"
+        f"theta_alpha = (1 - alpha) * theta_0 + alpha * theta_1, with theta_0 = {run.endpoints[0]} and "
+        f"theta_1 = {run.endpoints[1]} (written by `python -m core export`).\n"
+        f"{len(run.classnames)} classes: {', '.join(run.classnames[:20])}"
+        f"{' ...' if len(run.classnames) > 20 else ''}.\n\n"
+        "Classify an image with open_clip and torch only (`python classify.py IMAGE`):\n\n"
+        f"```python\n{snippet(out)}```\n"
+    )
 
 
 def readme_snippet(readme_text: str) -> str:

@@ -8,7 +8,7 @@ are copied from theta_0, since a fractional step count or mask means nothing.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -37,8 +37,7 @@ def check_compatible(theta_0: StateDict, theta_1: StateDict) -> None:
     if problems:
         raise IncompatibleWeights(
             "cannot interpolate: the two weight sets come from different architectures "
-            "(fine-tune theta_1 from theta_0 with the same model config):\n  "
-            + "\n  ".join(problems[:20])
+            "(fine-tune theta_1 from theta_0 with the same model config):\n  " + "\n  ".join(problems[:20])
         )
 
 
@@ -69,9 +68,7 @@ def interpolate(theta_0: StateDict, theta_1: StateDict, alpha: float) -> dict[st
 
 
 @torch.no_grad()
-def interpolate_(
-    target: StateDict, theta_0: StateDict, theta_1: StateDict, alpha: float
-) -> None:
+def interpolate_(target: StateDict, theta_0: StateDict, theta_1: StateDict, alpha: float) -> None:
     """In-place variant for sweeps: write theta_alpha into `target` (e.g. a live model's params).
 
     `target` tensors may live on another device or dtype; no new model is built. Compatibility of

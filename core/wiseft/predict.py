@@ -4,18 +4,18 @@ image" and `python -m core predict --run RUN --alpha 0 --alpha 0.5 IMAGE...`."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from core.runs.artifacts import Run, weights_file
 from core.data.registry import IMAGE_EXTENSIONS, open_image
-from core.wiseft.interpolate import check_compatible, interpolate_
 from core.model.clip import transforms_from_cfg
+from core.runs.artifacts import Run, weights_file
 from core.runs.weights import load_classifier, load_weights
+from core.wiseft.interpolate import check_compatible, interpolate_
 
 
 def check_alpha(alpha: float) -> float:
@@ -33,8 +33,10 @@ def require_finetuned(run: Run) -> None:
     """A one-line error when the run has no theta_1 to interpolate towards."""
     path = weights_file(run.path, "finetuned", run.manifest)
     if not path.is_file():
-        raise ValueError(f"run {run.path} has no fine-tuned weights ({path} is missing); fine-tune it first: "
-                         f"`python -m core finetune --run {run.path} --train DATASET`")
+        raise ValueError(
+            f"run {run.path} has no fine-tuned weights ({path} is missing); fine-tune it first: "
+            f"`python -m core finetune --run {run.path} --train DATASET`"
+        )
 
 
 def variance_alpha_range(theta_0, theta_1) -> tuple[float, float]:
@@ -60,8 +62,10 @@ def check_variances(theta_0, theta_1, alphas: Sequence[float]) -> None:
     lo, hi = variance_alpha_range(theta_0, theta_1)
     bad = [a for a in alphas if not lo < a < hi]
     if bad:
-        raise ValueError(f"alpha {bad[0]:g} extrapolates this model's BatchNorm running variances below zero "
-                         f"(its outputs would be NaN); pick an alpha between {lo:.3f} and {hi:.3f}")
+        raise ValueError(
+            f"alpha {bad[0]:g} extrapolates this model's BatchNorm running variances below zero "
+            f"(its outputs would be NaN); pick an alpha between {lo:.3f} and {hi:.3f}"
+        )
 
 
 def image_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -115,8 +119,9 @@ class PathPredictor:
         return torch.softmax(torch.from_numpy(self.logits([image], alphas)[:, 0]), dim=-1).numpy()
 
 
-def predict_files(run: Run, paths: Sequence[str | Path], alphas: Sequence[float], top_k: int = 3,
-                  device: str = "cpu") -> list[dict]:
+def predict_files(
+    run: Run, paths: Sequence[str | Path], alphas: Sequence[float], top_k: int = 3, device: str = "cpu"
+) -> list[dict]:
     """Top-k classes of theta_alpha for each image file and alpha.
 
     Returns rows {image, alpha, rank, class, index, probability}; images are decoded (and rejected
@@ -135,8 +140,16 @@ def predict_files(run: Run, paths: Sequence[str | Path], alphas: Sequence[float]
     for a, alpha in enumerate(alphas):
         for n, path in enumerate(files):
             for rank, c in enumerate(np.argsort(-probs[a, n])[:k], start=1):
-                rows.append({"image": str(path), "alpha": alpha, "rank": rank, "class": run.classnames[c],
-                             "index": int(c), "probability": float(probs[a, n, c])})
+                rows.append(
+                    {
+                        "image": str(path),
+                        "alpha": alpha,
+                        "rank": rank,
+                        "class": run.classnames[c],
+                        "index": int(c),
+                        "probability": float(probs[a, n, c]),
+                    }
+                )
     return rows
 
 

@@ -28,16 +28,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.runs import artifacts, sweep_store
-from core.results import metrics
 from core import runtime
 from core.data.registry import ImageSet, align_classes, project_logits
-from core.model.evaluate import decode, predict, split_normalize
-from core.wiseft.interpolate import check_compatible, differing_keys, interpolate_
 from core.model.clip import ImageClassifier, transforms_from_cfg
-from core.runs.identity import file_digest
+from core.model.evaluate import decode, predict, split_normalize
+from core.results import metrics
+from core.runs import artifacts, sweep_store
+from core.runs.identity import file_digest, json_digest
 from core.runs.weights import load_classifier, load_weights
-from core.runs.identity import json_digest
+from core.wiseft.interpolate import check_compatible, differing_keys, interpolate_
 
 DEFAULT_ALPHAS = tuple(round(a, 4) for a in np.linspace(0, 1, 21))
 FORMAT = 2  # what a chunk and a final file hold; part of every identity, so a change recomputes
@@ -63,8 +62,10 @@ class SweepConfig:
         for name, low in (("batch_size", 1), ("chunk_size", 1), ("num_workers", 0), ("topk", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r} "
-                                 f"(--{name.replace('_', '-').replace('num-workers', 'workers')})")
+                raise ValueError(
+                    f"{name} must be an integer >= {low}, got {value!r} "
+                    f"(--{name.replace('_', '-').replace('num-workers', 'workers')})"
+                )
         if self.logits_dtype not in ("float16", "float32"):
             raise ValueError("logits_dtype must be float16 or float32")
 
@@ -140,8 +141,17 @@ def sweep(run_dir: Path, eval_sets: list[tuple[ImageSet, str]], cfg: SweepConfig
             sweep_store.discard_generation(run, folder)
         raise
     if runtime.is_main():
-        sweep_store.switch(run, folder, {"alphas": list(cfg.alphas), "logits_dtype": cfg.logits_dtype,
-                                         "keep_logits": cfg.keep_logits, "topk": cfg.topk, "datasets": entries})
+        sweep_store.switch(
+            run,
+            folder,
+            {
+                "alphas": list(cfg.alphas),
+                "logits_dtype": cfg.logits_dtype,
+                "keep_logits": cfg.keep_logits,
+                "topk": cfg.topk,
+                "datasets": entries,
+            },
+        )
     runtime.barrier()  # under torchrun, no rank returns before rank 0 has written the results
     return run.path
 
@@ -154,19 +164,25 @@ def _plan(run: artifacts.Run, pp_cfg: dict, dev: torch.device) -> _Plan:
     return _Plan(theta_0, theta_1, head_only, [file_digest(p) for p in paths], pp_cfg)
 
 
-
-
 def identity(plan: _Plan, images: ImageSet, cfg: SweepConfig) -> dict:
     """Everything a set's stored results depend on; reuse needs all of it equal."""
     proj = images.logit_indices
     return {
-        "format": FORMAT, "weights": plan.weight_digests, "head_only": plan.head_only,
-        "preprocess": plan.preprocess, "spec": images.spec, "n": len(images),
+        "format": FORMAT,
+        "weights": plan.weight_digests,
+        "head_only": plan.head_only,
+        "preprocess": plan.preprocess,
+        "spec": images.spec,
+        "n": len(images),
         "ids_labels": json_digest(list(images.ids), np.asarray(images.labels, np.int64).tobytes()),
-        "classnames": list(images.classnames), "extra": images.extra,
+        "classnames": list(images.classnames),
+        "extra": images.extra,
         "projection": None if proj is None else json_digest(list(proj.shape), np.asarray(proj, np.int64).tobytes()),
-        "alphas": list(cfg.alphas), "dtype": cfg.logits_dtype, "chunk_size": chunk_size(len(images), cfg),
-        "keep_logits": cfg.keep_logits, "topk": cfg.topk,
+        "alphas": list(cfg.alphas),
+        "dtype": cfg.logits_dtype,
+        "chunk_size": chunk_size(len(images), cfg),
+        "keep_logits": cfg.keep_logits,
+        "topk": cfg.topk,
         **({"content": images.content} if images.content else {}),
     }
 
@@ -176,10 +192,18 @@ def _entry(images: ImageSet, role: str, plan: _Plan, cfg: SweepConfig) -> dict:
     ident = identity(plan, images, cfg)
     proj = images.logit_indices
     storage = "closed_form" if _closed_form(plan, proj) else "grid" if cfg.keep_logits else "reductions"
-    return {"name": images.name, "role": role, "spec": images.spec, "n": len(images),
-            "classnames": list(images.classnames), **images.extra, "storage": storage,
-            "projection": "none" if proj is None else "subset" if proj.ndim == 1 else "max",
-            "ids_digest": ident["ids_labels"], "identity": json_digest(ident)}
+    return {
+        "name": images.name,
+        "role": role,
+        "spec": images.spec,
+        "n": len(images),
+        "classnames": list(images.classnames),
+        **images.extra,
+        "storage": storage,
+        "projection": "none" if proj is None else "subset" if proj.ndim == 1 else "max",
+        "ids_digest": ident["ids_labels"],
+        "identity": json_digest(ident),
+    }
 
 
 def _closed_form(plan: _Plan, logit_indices: np.ndarray | None) -> bool:
@@ -215,15 +239,24 @@ def _decoded(images: ImageSet, metas: list[dict], plan: _Plan, cfg: SweepConfig,
             yield m, x
 
 
-def _sweep_one(run: artifacts.Run, folder: Path, images: ImageSet, entry: dict, model: ImageClassifier,
-               plan: _Plan, cfg: SweepConfig, dev: torch.device) -> None:
+def _sweep_one(
+    run: artifacts.Run,
+    folder: Path,
+    images: ImageSet,
+    entry: dict,
+    model: ImageClassifier,
+    plan: _Plan,
+    cfg: SweepConfig,
+    dev: torch.device,
+) -> None:
     """Sweep one eval set chunk by chunk (chunks sharded across torchrun ranks), then consolidate."""
     size = chunk_size(len(images), cfg)
-    metas = [{"identity": entry["identity"], "chunk": i, "start": s, "stop": min(s + size, len(images))}
-             for i, s in enumerate(range(0, len(images), size))]
+    metas = [
+        {"identity": entry["identity"], "chunk": i, "start": s, "stop": min(s + size, len(images))}
+        for i, s in enumerate(range(0, len(images), size))
+    ]
     passes = 1 if entry["storage"] == "closed_form" else len(cfg.alphas)
-    bar = tqdm(total=len(images) * passes, desc=f"sweep {images.name}", unit="img",
-               disable=not runtime.is_main())
+    bar = tqdm(total=len(images) * passes, desc=f"sweep {images.name}", unit="img", disable=not runtime.is_main())
     done = sum(sweep_store.chunk_done(sweep_store.chunk_path(run, images.name, m["chunk"]), m) for m in metas)
     runtime.barrier()  # every rank counts the finished chunks before any rank writes new ones
     if done and runtime.is_main():
@@ -238,27 +271,46 @@ def _sweep_one(run: artifacts.Run, folder: Path, images: ImageSet, entry: dict, 
             todo.append(m)
     for m, x in _decoded(images, todo, plan, cfg, dev):
         path = sweep_store.chunk_path(run, images.name, m["chunk"])
-        labels = np.asarray(images.labels[m["start"]:m["stop"]], np.int64)
+        labels = np.asarray(images.labels[m["start"] : m["stop"]], np.int64)
         arrays = _chunk_arrays(model, x, labels, plan, cfg, dev, images.logit_indices, entry["storage"], bar)
         artifacts.atomic_save_arrays(path, arrays, m)
         computed += len(x)
     bar.close()
     if computed and runtime.is_main():
         seconds = time.perf_counter() - t0
-        tqdm.write(f"sweep {images.name}: {computed} images x {passes} passes in {seconds:.1f} s on rank 0 of "
-                   f"{runtime.world_size()}: {computed * passes / seconds:.1f} images/s per process", file=sys.stderr)
+        tqdm.write(
+            f"sweep {images.name}: {computed} images x {passes} passes in {seconds:.1f} s on rank 0 of "
+            f"{runtime.world_size()}: {computed * passes / seconds:.1f} images/s per process",
+            file=sys.stderr,
+        )
     runtime.barrier()
     if runtime.is_main():
-        sweep_store.consolidate(folder, images.name, len(metas), run, images.labels, images.ids,
-                                {"identity": entry["identity"], "alphas": list(cfg.alphas)})
+        sweep_store.consolidate(
+            folder,
+            images.name,
+            len(metas),
+            run,
+            images.labels,
+            images.ids,
+            {"identity": entry["identity"], "alphas": list(cfg.alphas)},
+        )
     runtime.barrier()
 
 
-def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, plan: _Plan, cfg: SweepConfig,
-                  dev: torch.device, logit_indices: np.ndarray | None, storage: str, bar) -> dict[str, np.ndarray]:
+def _chunk_arrays(
+    model: ImageClassifier,
+    x: torch.Tensor,
+    labels: np.ndarray,
+    plan: _Plan,
+    cfg: SweepConfig,
+    dev: torch.device,
+    logit_indices: np.ndarray | None,
+    storage: str,
+    bar,
+) -> dict[str, np.ndarray]:
     """One chunk's stored logits (as `storage` says) and their reductions at every grid alpha."""
     dtype = np.dtype(cfg.logits_dtype)
-    project = lambda z: project_logits(z, logit_indices)  # noqa: E731  (the head's C classes -> the set's K)
+    project = lambda z: project_logits(z, logit_indices)
     if storage == "closed_form":  # encoder once; logits are linear in alpha
         feats = predict(model.features, x, cfg.batch_size, dev, plan.prepare).to(dev)  # (n, D)
         ends = {}
@@ -266,9 +318,14 @@ def _chunk_arrays(model: ImageClassifier, x: torch.Tensor, labels: np.ndarray, p
             logits = feats @ theta["head.weight"].float().T + theta["head.bias"].float()  # (n, C)
             ends[key] = project(logits.cpu().numpy()).astype(dtype)
         bar.update(len(x))
-        parts = [metrics.reduce_logits(metrics.closed_form(ends["logits_0"], ends["logits_1"], [a]), labels, cfg.topk)
-                 for a in cfg.alphas]  # (1, n, C) each
-        return {**ends, **_drop_small_topk({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, ends["logits_0"])}
+        parts = [
+            metrics.reduce_logits(metrics.closed_form(ends["logits_0"], ends["logits_1"], [a]), labels, cfg.topk)
+            for a in cfg.alphas
+        ]  # (1, n, C) each
+        return {
+            **ends,
+            **_drop_small_topk({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, ends["logits_0"]),
+        }
     target = model.state_dict()  # shares storage with the live parameters
     per_alpha = []
     for alpha in cfg.alphas:

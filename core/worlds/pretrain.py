@@ -42,6 +42,7 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 @dataclass(frozen=True)
 class PretrainConfig:
     """Everything that defines the zero-shot model. Defaults: the shipped recipe (see the module docstring)."""
+
     seed: int = 0
     n_images: int = 80_000  # pretrain split examples rendered
     # model
@@ -66,7 +67,7 @@ class PretrainConfig:
     threads: int = 2
 
     @classmethod
-    def quick(cls, **kw) -> "PretrainConfig":
+    def quick(cls, **kw) -> PretrainConfig:
         """Same code, tiny budget: for tests (well under a minute)."""
         return replace(cls(n_images=4000, epochs_a=1.0, n_images_b=2000, epochs_b=2.0, batch_b=256), **kw)
 
@@ -76,8 +77,14 @@ def model_config(cfg: PretrainConfig, vocab_size: int) -> dict:
     return {
         "embed_dim": cfg.embed_dim,
         "vision_cfg": {"layers": list(cfg.vision_layers), "width": cfg.vision_width, "image_size": shapes.SIZE},
-        "text_cfg": {"context_length": cfg.context_length, "vocab_size": vocab_size, "width": cfg.text_width,
-                     "heads": cfg.text_heads, "layers": cfg.text_layers, "act_kwargs": {"approximate": "tanh"}},
+        "text_cfg": {
+            "context_length": cfg.context_length,
+            "vocab_size": vocab_size,
+            "width": cfg.text_width,
+            "heads": cfg.text_heads,
+            "layers": cfg.text_layers,
+            "act_kwargs": {"approximate": "tanh"},
+        },
     }
 
 
@@ -88,10 +95,17 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- caption fields (stage A targets)
-_CAPTION = re.compile(r"^(?P<style>.+?) an? (?:(?P<fg>\w+) )?(?P<shape>\w+)"
-                      r"(?: on an? (?P<bg>\w+) (?P<tex>\w+) background)?\.?$")
-FIELDS = {"shape": list(shapes.CLASSNAMES), "fg": list(S.PALETTE), "bg": list(S.PALETTE),
-          "tex": list(S.TEXTURE_WORDS.values()), "style": sorted({p for v in S._STYLE_PHRASES.values() for p in v})}
+_CAPTION = re.compile(
+    r"^(?P<style>.+?) an? (?:(?P<fg>\w+) )?(?P<shape>\w+)"
+    r"(?: on an? (?P<bg>\w+) (?P<tex>\w+) background)?\.?$"
+)
+FIELDS = {
+    "shape": list(shapes.CLASSNAMES),
+    "fg": list(S.PALETTE),
+    "bg": list(S.PALETTE),
+    "tex": list(S.TEXTURE_WORDS.values()),
+    "style": sorted({p for v in S._STYLE_PHRASES.values() for p in v}),
+}
 
 
 def caption_targets(captions: list[str]) -> dict[str, torch.Tensor]:
@@ -126,11 +140,13 @@ def train_image_tower(model: open_clip.CLIP, x: torch.Tensor, targets: dict, cfg
     model.visual.train()
     bar = tqdm(range(steps), desc="pretrain A: image tower", mininterval=2)
     for step in bar:
-        idx = order[step * cfg.batch_a:(step + 1) * cfg.batch_a]
+        idx = order[step * cfg.batch_a : (step + 1) * cfg.batch_a]
         _cosine_lr(opt, step, steps, cfg.lr_a, warmup=max(1, steps // 20))
         z = model.visual(x[idx])  # (B, D)
-        loss = sum((cfg.shape_weight if k == "shape" else 1.0)
-                   * F.cross_entropy(heads[k](z), targets[k][idx], ignore_index=-1) for k in FIELDS)
+        loss = sum(
+            (cfg.shape_weight if k == "shape" else 1.0) * F.cross_entropy(heads[k](z), targets[k][idx], ignore_index=-1)
+            for k in FIELDS
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -143,7 +159,7 @@ def train_image_tower(model: open_clip.CLIP, x: torch.Tensor, targets: dict, cfg
 def embed_images(model: open_clip.CLIP, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
     """Normalized image embeddings (N, D) in eval mode."""
     model.visual.eval()
-    return torch.cat([F.normalize(model.visual(x[i:i + batch]), dim=-1) for i in range(0, len(x), batch)])
+    return torch.cat([F.normalize(model.visual(x[i : i + batch]), dim=-1) for i in range(0, len(x), batch)])
 
 
 def train_text_tower(model: open_clip.CLIP, img_emb: torch.Tensor, tokens: torch.Tensor, cfg: PretrainConfig) -> None:
@@ -158,7 +174,7 @@ def train_text_tower(model: open_clip.CLIP, img_emb: torch.Tensor, tokens: torch
     model.visual.eval()  # locked: no BatchNorm statistics drift
     bar = tqdm(range(steps), desc="pretrain B: text tower", mininterval=2)
     for step in bar:
-        idx = order[step * cfg.batch_b:(step + 1) * cfg.batch_b]
+        idx = order[step * cfg.batch_b : (step + 1) * cfg.batch_b]
         _cosine_lr(opt, step, steps, cfg.lr_b, warmup=max(1, steps // 20))
         t = F.normalize(model.encode_text(tokens[idx]), dim=-1)  # (B, D)
         logits = model.logit_scale.exp() * img_emb[idx] @ t.T  # (B, B) image x text
@@ -176,16 +192,22 @@ def train_text_tower(model: open_clip.CLIP, img_emb: torch.Tensor, tokens: torch
 
 
 # ---------------------------------------------------------------- model dir
-def save_model_dir(model: open_clip.CLIP, model_cfg: dict, tokenizer: WordTokenizer, out_dir: str | Path,
-                   extra: dict | None = None) -> Path:
+def save_model_dir(
+    model: open_clip.CLIP, model_cfg: dict, tokenizer: WordTokenizer, out_dir: str | Path, extra: dict | None = None
+) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model_cfg": model_cfg, "preprocess_cfg": {"size": shapes.SIZE, "mean": list(MEAN), "std": list(STD)}}
     if extra:
         config["pretrain"] = extra
     (out / "open_clip_config.json").write_text(json.dumps(config, indent=1))
-    save_file({k: v.detach().contiguous().float() if v.is_floating_point() else v.contiguous()
-               for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors"))
+    save_file(
+        {
+            k: v.detach().contiguous().float() if v.is_floating_point() else v.contiguous()
+            for k, v in model.state_dict().items()
+        },
+        str(out / "open_clip_model.safetensors"),
+    )
     tokenizer.save(out / "vocab.json")
     return out
 
@@ -209,8 +231,9 @@ def pretrain(out_dir: str | Path, cfg: PretrainConfig = PretrainConfig()) -> Pat
     x = to_tensor(images)  # (N, 3, H, W)
     del images
     times["render_s"] = time.time() - t0
-    tok = WordTokenizer.from_texts(captions + [t.format(c) for t in shapes.TEMPLATES for c in shapes.CLASSNAMES],
-                                   cfg.context_length)
+    tok = WordTokenizer.from_texts(
+        captions + [t.format(c) for t in shapes.TEMPLATES for c in shapes.CLASSNAMES], cfg.context_length
+    )
     model_cfg = model_config(cfg, tok.vocab_size)
     model = open_clip.CLIP(**model_cfg)
     t0 = time.time()

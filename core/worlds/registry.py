@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from core.data.registry import DatasetError, ImageSet, register, register_opener
-from core.worlds import shapes
 from core.runs.identity import bytes_digest
+from core.worlds import shapes
 
 WORLD_SEED = 0
 SPLIT_SIZES = {"pretrain": 150_000, "id_train": 10_000}  # every test split: 2,000
@@ -32,8 +32,11 @@ def _generate(split: str, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     return images, labels, bytes_digest(images.tobytes(), length=16)
 
 
-@register("world", "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS",
-          layout="generated on the fly (no files)")
+@register(
+    "world",
+    "the embedded procedural world: world:SPLIT[:N], SPLIT in core.worlds.shapes.SPLITS",
+    layout="generated on the fly (no files)",
+)
 def world_split(arg: str, data_root: str | None = None) -> ImageSet:
     split, _, count = arg.partition(":")
     if split not in shapes.SPLITS:

@@ -25,7 +25,16 @@ from core.worlds import styles as S
 SIZE = 32  # output side, pixels
 SS = 2  # supersampling factor: shapes are drawn at SIZE*SS and box-filtered down
 CLASSNAMES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "heart", "arrow", "moon", "hexagon", "bolt",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "heart",
+    "arrow",
+    "moon",
+    "hexagon",
+    "bolt",
 )
 SPLITS: tuple[str, ...] = ("pretrain", "id_train", "id_test", "v2", "sketch", "rendition", "objectnet", "hard")
 TEMPLATES: tuple[str, ...] = (  # zero-shot prompts; words all occur in pretraining captions
@@ -49,8 +58,10 @@ def _star() -> np.ndarray:
 
 
 def _cross(w: float = 0.34) -> np.ndarray:
-    return np.array([(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1),
-                     (-w, w), (-1, w), (-1, -w), (-w, -w)], float)
+    return np.array(
+        [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)],
+        float,
+    )
 
 
 def _heart() -> np.ndarray:
@@ -62,8 +73,7 @@ def _heart() -> np.ndarray:
 
 
 def _arrow() -> np.ndarray:
-    return np.array([(-1, -0.28), (0.15, -0.28), (0.15, -0.75), (1, 0), (0.15, 0.75), (0.15, 0.28),
-                     (-1, 0.28)], float)
+    return np.array([(-1, -0.28), (0.15, -0.28), (0.15, -0.75), (1, 0), (0.15, 0.75), (0.15, 0.28), (-1, 0.28)], float)
 
 
 def _moon() -> np.ndarray:
@@ -75,13 +85,20 @@ def _moon() -> np.ndarray:
 
 
 def _bolt() -> np.ndarray:
-    return np.array([(0.25, -1), (-0.55, 0.1), (-0.05, 0.1), (-0.3, 1), (0.6, -0.2), (0.08, -0.2),
-                     (0.45, -1)], float)
+    return np.array([(0.25, -1), (-0.55, 0.1), (-0.05, 0.1), (-0.3, 1), (0.6, -0.2), (0.08, -0.2), (0.45, -1)], float)
 
 
 SHAPES: tuple[np.ndarray, ...] = (
-    _ngon(48, 0.95), _ngon(4, 1.05, np.pi / 4), _ngon(3, 1.1) + [0, 0.15],
-    _star(), _cross(), _heart(), _arrow(), _moon(), _ngon(6), _bolt(),
+    _ngon(48, 0.95),
+    _ngon(4, 1.05, np.pi / 4),
+    _ngon(3, 1.1) + [0, 0.15],
+    _star(),
+    _cross(),
+    _heart(),
+    _arrow(),
+    _moon(),
+    _ngon(6),
+    _bolt(),
 )
 
 
@@ -128,7 +145,7 @@ def _background(kind: str, c1: np.ndarray, c2: np.ndarray, rng: np.random.Genera
         w = np.zeros((n, n), np.float32)
     elif kind == "gradient":
         a = rng.uniform(0, 2 * np.pi)
-        w = (np.cos(a) * xx + np.sin(a) * yy)
+        w = np.cos(a) * xx + np.sin(a) * yy
         w = (w - w.min()) / (w.max() - w.min() + 1e-6)
     elif kind == "stripes":
         a, f = rng.uniform(0, np.pi), rng.uniform(3, 6)
@@ -141,8 +158,7 @@ def _background(kind: str, c1: np.ndarray, c2: np.ndarray, rng: np.random.Genera
         w = ((np.sin(2 * np.pi * f * xx) * np.sin(2 * np.pi * f * yy)) > 0.5).astype(np.float32)
     else:  # noise: blotchy low-frequency noise
         g = rng.random((5, 5)).astype(np.float32)
-        w = np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((n, n), Image.BILINEAR),
-                       np.float32) / 255.0
+        w = np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((n, n), Image.BILINEAR), np.float32) / 255.0
     return c1 * (1 - w[..., None]) + c2 * w[..., None]
 
 
@@ -187,8 +203,9 @@ def annotated_label(split: str, index: int, seed: int, label: int) -> int:
 
 def _draw(spec: S.Spec, rng: np.random.Generator) -> np.ndarray:
     pal = S.PALETTE_RGB
-    bg = _background(spec.bg_kind, _jitter(pal[spec.bg_color], rng, 10),
-                     _jitter(pal[spec.bg_color2], rng, 10), rng)  # (n, n, 3)
+    bg = _background(
+        spec.bg_kind, _jitter(pal[spec.bg_color], rng, 10), _jitter(pal[spec.bg_color2], rng, 10), rng
+    )  # (n, n, 3)
     pts = _place(SHAPES[spec.label], spec.rot, spec.scale, spec.cx, spec.cy)
     m = _downsample(_mask(pts, spec.mode, rng))[..., None]  # (n, n, 1)
     fg = _foreground(spec, rng)  # (n, n, 3)
@@ -223,7 +240,7 @@ def _clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x, y = (int(v) for v in rng.integers(r, n - r, 2))
     col = S.PALETTE_RGB[int(rng.integers(len(S.PALETTE)))]
     img = img.copy()
-    img[y - r:y + r, x - r:x + r] = col
+    img[y - r : y + r, x - r : x + r] = col
     return img
 
 
@@ -234,9 +251,9 @@ def _bar(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     p = int(rng.integers(4, n - 4))
     col = S.PALETTE_RGB[int(rng.integers(len(S.PALETTE)))]
     if rng.random() < 0.5:
-        img[:, p:p + w] = col
+        img[:, p : p + w] = col
     else:
-        img[p:p + w, :] = col
+        img[p : p + w, :] = col
     return img
 
 
@@ -244,11 +261,16 @@ def _bar(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _chunk(args: tuple[str, int, int, int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     split, start, stop, seed = args
     out = [render(split, i, seed) for i in range(start, stop)]
-    return (np.stack([o[0] for o in out]) if out else np.zeros((0, SIZE, SIZE, 3), np.uint8),
-            np.array([o[1] for o in out], np.int64), [o[2] for o in out])
+    return (
+        np.stack([o[0] for o in out]) if out else np.zeros((0, SIZE, SIZE, 3), np.uint8),
+        np.array([o[1] for o in out], np.int64),
+        [o[2] for o in out],
+    )
 
 
-def make_split(split: str, n: int, seed: int = 0, workers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def make_split(
+    split: str, n: int, seed: int = 0, workers: int | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Render examples 0..n-1 of `split` (equal to stacking `render(split, i, seed)`).
 
     Returns:

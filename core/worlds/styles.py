@@ -23,16 +23,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PALETTE: tuple[str, ...] = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink",
-                            "brown", "gray", "white", "black")
-PALETTE_RGB = np.array([(215, 40, 40), (240, 140, 30), (235, 215, 40), (50, 160, 60), (30, 160, 160),
-                        (40, 80, 210), (130, 50, 180), (240, 130, 180), (120, 75, 40), (128, 128, 128),
-                        (245, 245, 240), (25, 25, 25)], np.float32)
+PALETTE: tuple[str, ...] = (
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "teal",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "gray",
+    "white",
+    "black",
+)
+PALETTE_RGB = np.array(
+    [
+        (215, 40, 40),
+        (240, 140, 30),
+        (235, 215, 40),
+        (50, 160, 60),
+        (30, 160, 160),
+        (40, 80, 210),
+        (130, 50, 180),
+        (240, 130, 180),
+        (120, 75, 40),
+        (128, 128, 128),
+        (245, 245, 240),
+        (25, 25, 25),
+    ],
+    np.float32,
+)
 N_COLOURS = 10  # the chromatic colours used for objects and backgrounds; 10, 11 are paper and pencil
 WHITE, BLACK = 10, 11
 TEXTURES: tuple[str, ...] = ("solid", "gradient", "stripes", "checks", "dots", "noise")
-TEXTURE_WORDS = {"solid": "plain", "gradient": "shaded", "stripes": "striped", "checks": "checkered",
-                 "dots": "dotted", "noise": "blotchy"}
+TEXTURE_WORDS = {
+    "solid": "plain",
+    "gradient": "shaded",
+    "stripes": "striped",
+    "checks": "checkered",
+    "dots": "dotted",
+    "noise": "blotchy",
+}
 N_CLASSES = 10
 CLASS_BG = tuple((3 * c + 1) % N_COLOURS for c in range(N_CLASSES))  # class -> its ID background colour
 ID_SPURIOUS = 0.9
@@ -53,6 +85,7 @@ _CLASSNAMES = ("circle", "square", "triangle", "star", "cross", "heart", "arrow"
 @dataclass(frozen=True)
 class Spec:
     """Every random choice of one example."""
+
     label: int
     mode: str  # filled | outline | sketch | paint
     shade: bool  # photo-like lighting gradient on filled objects
@@ -84,10 +117,20 @@ def _photo(rng, label, bg_color, *, rot, scale, shift, noise, gradient_p, bg_kin
     kind = "gradient" if rng.random() < gradient_p else bg_kinds[0]
     if len(bg_kinds) > 2:
         kind = bg_kinds[int(rng.integers(len(bg_kinds)))]
-    return Spec(label=label, mode="filled", shade=True, fg_color=_other_colour(rng, bg_color), bg_kind=kind,
-                bg_color=bg_color, bg_color2=bg_color if rng.random() < 0.5 else _other_colour(rng, bg_color),
-                rot=_deg(rng, rot), scale=float(rng.uniform(*scale)), cx=float(rng.uniform(-shift, shift)),
-                cy=float(rng.uniform(-shift, shift)), noise=float(rng.uniform(*noise)))
+    return Spec(
+        label=label,
+        mode="filled",
+        shade=True,
+        fg_color=_other_colour(rng, bg_color),
+        bg_kind=kind,
+        bg_color=bg_color,
+        bg_color2=bg_color if rng.random() < 0.5 else _other_colour(rng, bg_color),
+        rot=_deg(rng, rot),
+        scale=float(rng.uniform(*scale)),
+        cx=float(rng.uniform(-shift, shift)),
+        cy=float(rng.uniform(-shift, shift)),
+        noise=float(rng.uniform(*noise)),
+    )
 
 
 def _id_bg(rng: np.random.Generator, label: int, p: float) -> int:
@@ -105,11 +148,23 @@ def _pretrain(rng: np.random.Generator, label: int) -> Spec:
         fg = _other_colour(rng, bg)
         kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
     hard = rng.random() < 0.1
-    return Spec(label=label, mode=mode, shade=bool(rng.random() < 0.5), fg_color=fg, bg_kind=kind,
-                bg_color=bg, bg_color2=bg2, rot=_deg(rng, 180), scale=float(rng.uniform(0.4, 0.9)),
-                cx=float(rng.uniform(-5, 5)), cy=float(rng.uniform(-5, 5)), noise=float(rng.uniform(0, 10)),
-                contrast=float(rng.uniform(0.5, 1.0)) if hard else 1.0,
-                n_clutter=int(rng.integers(0, 3)) if hard else 0, n_bars=int(rng.integers(0, 2)) if hard else 0)
+    return Spec(
+        label=label,
+        mode=mode,
+        shade=bool(rng.random() < 0.5),
+        fg_color=fg,
+        bg_kind=kind,
+        bg_color=bg,
+        bg_color2=bg2,
+        rot=_deg(rng, 180),
+        scale=float(rng.uniform(0.4, 0.9)),
+        cx=float(rng.uniform(-5, 5)),
+        cy=float(rng.uniform(-5, 5)),
+        noise=float(rng.uniform(0, 10)),
+        contrast=float(rng.uniform(0.5, 1.0)) if hard else 1.0,
+        n_clutter=int(rng.integers(0, 3)) if hard else 0,
+        n_bars=int(rng.integers(0, 2)) if hard else 0,
+    )
 
 
 def sample_spec(split: str, rng: np.random.Generator) -> Spec:
@@ -118,39 +173,103 @@ def sample_spec(split: str, rng: np.random.Generator) -> Spec:
     if split == "pretrain":
         return _pretrain(rng, label)
     if split in ("id_train", "id_test"):
-        return _photo(rng, label, _id_bg(rng, label, ID_SPURIOUS), rot=10, scale=(0.6, 0.85), shift=3,
-                      noise=(2, 6), gradient_p=0.3)
+        return _photo(
+            rng,
+            label,
+            _id_bg(rng, label, ID_SPURIOUS),
+            rot=10,
+            scale=(0.6, 0.85),
+            shift=3,
+            noise=(2, 6),
+            gradient_p=0.3,
+        )
     if split == "v2":
-        return _photo(rng, label, _id_bg(rng, label, V2_SPURIOUS), rot=V2_ROT, scale=(0.5, 0.85), shift=4,
-                      noise=(3, 9), gradient_p=0.5)
+        return _photo(
+            rng,
+            label,
+            _id_bg(rng, label, V2_SPURIOUS),
+            rot=V2_ROT,
+            scale=(0.5, 0.85),
+            shift=4,
+            noise=(3, 9),
+            gradient_p=0.5,
+        )
     if split == "objectnet":
         wrong = CLASS_BG[(label + int(rng.integers(1, N_CLASSES))) % N_CLASSES]
-        return _photo(rng, label, wrong, rot=OBJECTNET_ROT, scale=(0.4, 0.65), shift=6, noise=(3, 8), gradient_p=0,
-                      bg_kinds=("solid", "gradient", "noise"))
+        return _photo(
+            rng,
+            label,
+            wrong,
+            rot=OBJECTNET_ROT,
+            scale=(0.4, 0.65),
+            shift=6,
+            noise=(3, 8),
+            gradient_p=0,
+            bg_kinds=("solid", "gradient", "noise"),
+        )
     if split == "sketch":
         fg = BLACK if rng.random() < 0.8 else 9
-        return Spec(label=label, mode="sketch", shade=False, fg_color=fg, bg_kind="solid", bg_color=WHITE,
-                    bg_color2=WHITE, rot=_deg(rng, 30), scale=float(rng.uniform(0.55, 0.85)),
-                    cx=float(rng.uniform(-3, 3)), cy=float(rng.uniform(-3, 3)), noise=float(rng.uniform(2, 5)))
+        return Spec(
+            label=label,
+            mode="sketch",
+            shade=False,
+            fg_color=fg,
+            bg_kind="solid",
+            bg_color=WHITE,
+            bg_color2=WHITE,
+            rot=_deg(rng, 30),
+            scale=float(rng.uniform(0.55, 0.85)),
+            cx=float(rng.uniform(-3, 3)),
+            cy=float(rng.uniform(-3, 3)),
+            noise=float(rng.uniform(2, 5)),
+        )
     if split == "rendition":
         mode = "paint" if rng.random() < 0.6 else "outline"
         bg = int(rng.integers(N_COLOURS))
-        return Spec(label=label, mode=mode, shade=False, fg_color=_other_colour(rng, bg),
-                    bg_kind=RENDITION_BGS[int(rng.integers(len(RENDITION_BGS)))], bg_color=bg,
-                    bg_color2=int(rng.integers(N_COLOURS + 1)), rot=_deg(rng, RENDITION_ROT),
-                    scale=float(rng.uniform(0.55, 0.85)), cx=float(rng.uniform(-3, 3)),
-                    cy=float(rng.uniform(-3, 3)), noise=float(rng.uniform(2, 6)))
+        return Spec(
+            label=label,
+            mode=mode,
+            shade=False,
+            fg_color=_other_colour(rng, bg),
+            bg_kind=RENDITION_BGS[int(rng.integers(len(RENDITION_BGS)))],
+            bg_color=bg,
+            bg_color2=int(rng.integers(N_COLOURS + 1)),
+            rot=_deg(rng, RENDITION_ROT),
+            scale=float(rng.uniform(0.55, 0.85)),
+            cx=float(rng.uniform(-3, 3)),
+            cy=float(rng.uniform(-3, 3)),
+            noise=float(rng.uniform(2, 6)),
+        )
     if split == "hard":
-        s = _photo(rng, label, int(rng.integers(N_COLOURS)), rot=HARD_ROT, scale=(0.5, 0.75), shift=4,
-                   noise=(6, 12), gradient_p=0, bg_kinds=TEXTURES)
-        return Spec(**{**s.__dict__, "contrast": float(rng.uniform(0.65, 0.9)),
-                       "n_clutter": int(rng.integers(0, 3)), "n_bars": int(rng.integers(0, HARD_MAX_BARS + 1))})
+        s = _photo(
+            rng,
+            label,
+            int(rng.integers(N_COLOURS)),
+            rot=HARD_ROT,
+            scale=(0.5, 0.75),
+            shift=4,
+            noise=(6, 12),
+            gradient_p=0,
+            bg_kinds=TEXTURES,
+        )
+        return Spec(
+            **{
+                **s.__dict__,
+                "contrast": float(rng.uniform(0.65, 0.9)),
+                "n_clutter": int(rng.integers(0, 3)),
+                "n_bars": int(rng.integers(0, HARD_MAX_BARS + 1)),
+            }
+        )
     raise KeyError(split)
 
 
-_STYLE_PHRASES = {"filled": ("an image of", "a picture of"), "shaded": ("a photo of", "a photograph of"),
-                  "outline": ("a drawing of", "an outline of"), "sketch": ("a sketch of", "a pencil sketch of"),
-                  "paint": ("a painting of", "a textured painting of")}
+_STYLE_PHRASES = {
+    "filled": ("an image of", "a picture of"),
+    "shaded": ("a photo of", "a photograph of"),
+    "outline": ("a drawing of", "an outline of"),
+    "sketch": ("a sketch of", "a pencil sketch of"),
+    "paint": ("a painting of", "a textured painting of"),
+}
 
 
 def caption(spec: Spec, rng: np.random.Generator, noisy: bool = False) -> str:
@@ -178,7 +297,7 @@ def alt_text(caption: str) -> str:
     for i, w in enumerate(words):
         name = w.rstrip(".")
         if name in ALT_TEXT_WORDS:
-            words[i] = ALT_TEXT_WORDS[name] + w[len(name):]
+            words[i] = ALT_TEXT_WORDS[name] + w[len(name) :]
     return _articles(" ".join(words))
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.lmc.align import AlignConfig
-
 from core.data.registry import get_dataset
+from core.lmc.align import AlignConfig
 from core.train.finetune import FinetuneConfig
 from core.wiseft.sweep import DEFAULT_ALPHAS
 from core.worlds.pretrain import PretrainConfig
-
 
 OOD_SPLITS = ("v2", "sketch", "rendition", "objectnet", "hard")
 
@@ -33,7 +31,13 @@ class LabConfig:
     # scratch recipe (AdamW, lr 2e-3, batch 128, 6 epochs, warmup 60, wd 0.05), which is stable from init (k = 0:
     # 0.028 nats); no warmup, a 20x learning rate and no weight decay make it unstable at init (measured above)
     spawn_recipe: tuple[tuple[str, float], ...] = (("lr", 4e-2), ("warmup_steps", 0), ("weight_decay", 0.0))
-    spawn_k: tuple[int, ...] = (0, 1, 3, 9, 189)  # spawn steps: 0, 0.26%, 0.8%, 2.4% and 3 of the 6 epochs (63 steps each)
+    spawn_k: tuple[int, ...] = (
+        0,
+        1,
+        3,
+        9,
+        189,
+    )  # spawn steps: 0, 0.26%, 0.8%, 2.4% and 3 of the 6 epochs (63 steps each)
     spawn_seed: int = 1  # the children's data order (the parent, the other end, is seed 0)
     alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # points on each spawn path (max barrier at 0.5 so far)
     n_id: int = 2000  # id_test images for the spawn paths and the SWA comparison
@@ -67,12 +71,23 @@ class LabConfig:
     threads: int = 1
 
     @classmethod
-    def quick(cls) -> "LabConfig":
+    def quick(cls) -> LabConfig:
         """Tests: the quick world (7 steps per epoch, 2 epochs), a few dozen images."""
-        return cls(spawn_k=(0, 4, 12), alphas=(0.0, 0.5, 1.0), n_id=60, n_ood=30, n_calibration=60, swa_steps=8,
-                   swa_every=1, flat_directions=2, n_flat=40, n_heldout=60,
-                   soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),), align=AlignConfig.quick(),
-                   align_width=8)
+        return cls(
+            spawn_k=(0, 4, 12),
+            alphas=(0.0, 0.5, 1.0),
+            n_id=60,
+            n_ood=30,
+            n_calibration=60,
+            swa_steps=8,
+            swa_every=1,
+            flat_directions=2,
+            n_flat=40,
+            n_heldout=60,
+            soup_recipes=(("lr 1e-3, seed 2", (("lr", 1e-3), ("seed", 2))),),
+            align=AlignConfig.quick(),
+            align_width=8,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,24 +124,29 @@ class WorldBuild:
     pretrain: PretrainConfig = PretrainConfig()
     # lr 2e-3: at 3e-4 the tower barely moves in 6 epochs; at 1e-3 the features drift too little for
     # the fine-tuned model to lose OOD accuracy (measured: avg OOD +2.2 pp over zero-shot, not below it)
-    finetune: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=40,
-                                              keep_checkpoints=0)
+    finetune: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=40, keep_checkpoints=0)
     # linear classifier, trained close to convergence on the frozen features (computed once, so it costs seconds):
     # world v1's lr 3e-3 x 10 epochs barely left the zero-shot head (alpha 0.5: ID +8.5 pp over zero-shot; best
     # average OOD at alpha 1); lr 1e-2 x 20 and 3e-2 x 30 still peaked at alpha >= 0.7. lr 0.3 x 30 epochs without
     # weight decay puts alpha 0.5 4.3 pp above both ends in world v2 (styles.py has every variant measured)
-    linear: FinetuneConfig = FinetuneConfig(mode="linear-classifier", lr=0.3, epochs=30, batch_size=256,
-                                            warmup_steps=20, weight_decay=0.0)
-    scratch: FinetuneConfig = FinetuneConfig(lr=2e-3, epochs=6, batch_size=128, warmup_steps=60,
-                                             weight_decay=0.05, keep_checkpoints=0)
+    linear: FinetuneConfig = FinetuneConfig(
+        mode="linear-classifier", lr=0.3, epochs=30, batch_size=256, warmup_steps=20, weight_decay=0.0
+    )
+    scratch: FinetuneConfig = FinetuneConfig(
+        lr=2e-3, epochs=6, batch_size=128, warmup_steps=60, weight_decay=0.05, keep_checkpoints=0
+    )
     fork_epoch: int = 2  # the fork shares this many epochs with scratch-a
     trajectory_every: int = 3  # ship world-e2e's weights mid-way (epoch 3 of 6; 1.5 MB per snapshot)
     # the standard-model family of the effective-robustness fit (scratch-a/b, w12 e6, join it): sizes,
     # lengths and data amounts spread their ID accuracy over ~60-95% so the trend is well determined
     baselines: tuple[Baseline, ...] = (
-        Baseline("scratch w4 e3", 4, 3), Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e4", 8, 4),
-        Baseline("scratch w12 e2", 12, 2), Baseline("scratch w16 e3", 16, 3),
-        Baseline("scratch w12 e4 25% data", 12, 4, 0.25), Baseline("scratch w12 e4 50% data", 12, 4, 0.5),
+        Baseline("scratch w4 e3", 4, 3),
+        Baseline("scratch w8 e2", 8, 2),
+        Baseline("scratch w8 e4", 8, 4),
+        Baseline("scratch w12 e2", 12, 2),
+        Baseline("scratch w16 e3", 16, 3),
+        Baseline("scratch w12 e4 25% data", 12, 4, 0.25),
+        Baseline("scratch w12 e4 50% data", 12, 4, 0.5),
         Baseline("scratch w12 e4 no aug", 12, 4, augment=False),
     )
     # the fine-tuning family (issue 28): world-e2e's recipe (lr 2e-3, 6 epochs, wd 0.1) with one thing changed,
@@ -152,18 +172,33 @@ class WorldBuild:
     lab: LabConfig = LabConfig()  # the LMC lab (core.worlds.build.lab): spawn at k, SWA, soups
 
     @classmethod
-    def quick(cls, out: Path, work: Path) -> "WorldBuild":
+    def quick(cls, out: Path, work: Path) -> WorldBuild:
         """The same steps on a tiny budget (tests): a few hundred images, an epoch or two."""
         small = dict(batch_size=64, warmup_steps=5)
         return cls(
-            out=out, work=work, n_train=400, n_test=120, pretrain=PretrainConfig.quick(),
-            finetune=replace(cls.finetune, epochs=2, **small), linear=replace(cls.linear, epochs=2, **small),
-            scratch=replace(cls.scratch, epochs=2, **small), fork_epoch=1, trajectory_every=1,
-            baselines=(Baseline("scratch w4 e1", 4, 1), Baseline("scratch w8 e2", 8, 2), Baseline("scratch w8 e1", 8, 1)),
-            alphas=(0.0, 0.5, 1.0), lab=LabConfig.quick(),
-            ft_baselines=(FinetuneVariant("lr 5e-4", (("lr", 5e-4),)), FinetuneVariant("1 epoch", (("epochs", 1),)),
-                          FinetuneVariant("L2-SP 1e-2", (("l2_to_init", 1e-2), ("weight_decay", 0.0))),
-                          FinetuneVariant("last block", (("train_last_k", 1),))),
+            out=out,
+            work=work,
+            n_train=400,
+            n_test=120,
+            pretrain=PretrainConfig.quick(),
+            finetune=replace(cls.finetune, epochs=2, **small),
+            linear=replace(cls.linear, epochs=2, **small),
+            scratch=replace(cls.scratch, epochs=2, **small),
+            fork_epoch=1,
+            trajectory_every=1,
+            baselines=(
+                Baseline("scratch w4 e1", 4, 1),
+                Baseline("scratch w8 e2", 8, 2),
+                Baseline("scratch w8 e1", 8, 1),
+            ),
+            alphas=(0.0, 0.5, 1.0),
+            lab=LabConfig.quick(),
+            ft_baselines=(
+                FinetuneVariant("lr 5e-4", (("lr", 5e-4),)),
+                FinetuneVariant("1 epoch", (("epochs", 1),)),
+                FinetuneVariant("L2-SP 1e-2", (("l2_to_init", 1e-2), ("weight_decay", 0.0))),
+                FinetuneVariant("last block", (("train_last_k", 1),)),
+            ),
         )
 
     @property
@@ -179,6 +214,5 @@ class WorldBuild:
 
     def eval_sets(self):
         return [(get_dataset(f"world:id_test:{self.n_test}"), "id")] + [
-            (get_dataset(f"world:{s}:{self.n_test}"), "ood") for s in OOD_SPLITS]
-
-
+            (get_dataset(f"world:{s}:{self.n_test}"), "ood") for s in OOD_SPLITS
+        ]

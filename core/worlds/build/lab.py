@@ -19,22 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.runs import artifacts
-from core.lmc import lab as L
 from core.data.registry import get_dataset
+from core.lmc import lab as L
 from core.model.evaluate import decode
+from core.runs import artifacts
 from core.runs.weights import load_weights, save_weights
 
 HALF = torch.float16
 
 
-
-
 # ----------------------------------------------------------------------------- shared pieces
-
-
-
-
 
 
 def as_shipped(state: dict) -> dict:
@@ -51,8 +45,17 @@ def fresh(path: Path, config: dict, inputs: dict) -> bool:
 
 
 def write_section(path: Path, section: str, config: dict, inputs: dict, summary: dict, seconds: float) -> Path:
-    artifacts.atomic_write_json(path, {"format": L.LAB_FORMAT, "section": section, "config": config,
-                                       "inputs": inputs, "seconds": round(seconds, 1), **summary})
+    artifacts.atomic_write_json(
+        path,
+        {
+            "format": L.LAB_FORMAT,
+            "section": section,
+            "config": config,
+            "inputs": inputs,
+            "seconds": round(seconds, 1),
+            **summary,
+        },
+    )
     return path
 
 
@@ -86,22 +89,23 @@ def lab_dir(b) -> Path:
 
 def required(b) -> list[Path]:
     """Shipped files the lab starts from (made by the rest of `make world`)."""
-    return [b.model_dir / "open_clip_config.json", b.out / "world" / "weights" / "finetune-seed1.safetensors",
-            b.runs / "world-e2e" / "weights" / "finetuned.safetensors", b.runs / "world-e2e" / artifacts.MANIFEST,
-            b.runs / "lmc-scratch" / artifacts.MANIFEST]
-
-
-
-
-
-
+    return [
+        b.model_dir / "open_clip_config.json",
+        b.out / "world" / "weights" / "finetune-seed1.safetensors",
+        b.runs / "world-e2e" / "weights" / "finetuned.safetensors",
+        b.runs / "world-e2e" / artifacts.MANIFEST,
+        b.runs / "lmc-scratch" / artifacts.MANIFEST,
+    ]
 
 
 def section_config(b, keys: tuple[str, ...], recipe) -> dict:
     """The part of the lab's config (and the world's recipe) a section depends on, JSON-able."""
     lab = asdict(b.lab)
-    return json.loads(json.dumps({**{k: lab[k] for k in keys}, "recipe": recipe.as_record(), "n_train": b.n_train,
-                                  "n_test": b.n_test}))
+    return json.loads(
+        json.dumps(
+            {**{k: lab[k] for k in keys}, "recipe": recipe.as_record(), "n_train": b.n_train, "n_test": b.n_test}
+        )
+    )
 
 
 def calibration(b, transform) -> torch.Tensor:

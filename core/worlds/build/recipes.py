@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core.runs import artifacts
-from core.train.finetune import FinetuneConfig, finetune
 from core.model.clip import ModelSpec
+from core.runs import artifacts
 from core.runs.create import create_path_run, create_scratch_run, create_zeroshot_run
 from core.runs.weights import load_weights, save_weights
+from core.train.finetune import FinetuneConfig, finetune
 from core.wiseft.sweep import SweepConfig, sweep
 from core.worlds import shapes
-from core.worlds.pretrain import pretrain
 from core.worlds.build.config import HALF, PATH_ALPHAS, WorldBuild
+from core.worlds.pretrain import pretrain
 
 
 def halve(path: Path) -> None:
@@ -36,8 +36,9 @@ def build_model(b: WorldBuild) -> Path:
     return b.model_dir
 
 
-def trained(b: WorldBuild, name: str, start: Path, train_set, cfg: FinetuneConfig,
-            init_from: Path | None = None) -> Path:
+def trained(
+    b: WorldBuild, name: str, start: Path, train_set, cfg: FinetuneConfig, init_from: Path | None = None
+) -> Path:
     """Fine-tune (or train from scratch) a copy of run `start` in the work folder; returns the work run.
     init_from: a train-state checkpoint to fork from (finetune's explicit fork)."""
     work = b.work / name
@@ -57,8 +58,9 @@ def zeroshot(b: WorldBuild) -> Path:
     return run
 
 
-def wiseft_run(b: WorldBuild, name: str, cfg: FinetuneConfig, trajectory_every: int = 0,
-               theta_0_from: Path | None = None) -> Path:
+def wiseft_run(
+    b: WorldBuild, name: str, cfg: FinetuneConfig, trajectory_every: int = 0, theta_0_from: Path | None = None
+) -> Path:
     """A shipped WiSE-FT run: zero-shot head, fine-tune on id_train, 21-alpha sweep.
 
     theta_0_from: a shipped run with the same zero-shot weights; the manifest points at its file
@@ -79,14 +81,18 @@ def wiseft_run(b: WorldBuild, name: str, cfg: FinetuneConfig, trajectory_every: 
             if trajectory_every and epoch % trajectory_every == 0:
                 state = {k[6:]: v for k, v in load_weights(ckpt).items() if k.startswith("model.")}
                 save_weights(run / "trajectory" / f"epoch_{epoch:02d}.safetensors", state, dtype=HALF)
-        save_weights(run / "weights" / "finetuned.safetensors",
-                     load_weights(work / "weights" / "finetuned.safetensors"), dtype=HALF)
+        save_weights(
+            run / "weights" / "finetuned.safetensors",
+            load_weights(work / "weights" / "finetuned.safetensors"),
+            dtype=HALF,
+        )
     sweep(run, b.eval_sets(), SweepConfig(alphas=b.alphas))
     return run
 
 
-def scratch_model(b: WorldBuild, name: str, width: int, cfg: FinetuneConfig, fraction: float = 1.0,
-                  start: Path | None = None) -> Path:
+def scratch_model(
+    b: WorldBuild, name: str, width: int, cfg: FinetuneConfig, fraction: float = 1.0, start: Path | None = None
+) -> Path:
     """Train a classifier from random init (or from `start`'s theta_0) on id_train; returns its work run."""
     init = scratch_init(b, width, cfg.seed) if start is None else start
     return trained(b, name, init, b.train_set(fraction), cfg)
@@ -125,15 +131,22 @@ def fork_model(b: WorldBuild, parent: Path, width: int) -> Path:
     """Spawn from `parent`'s train state after `fork_epoch` epochs and continue with another data
     order (seed 1): the two models share the start of their trajectory (Frankle et al., 2020)."""
     ckpt = sorted((parent / "checkpoints").glob("step_*.safetensors"))[b.fork_epoch - 1]
-    return trained(b, "scratch-fork", b.work / f"init-w{width}-s{b.scratch.seed}", b.train_set(),
-                   replace(b.scratch, seed=b.scratch.seed + 1), init_from=ckpt)
+    return trained(
+        b,
+        "scratch-fork",
+        b.work / f"init-w{width}-s{b.scratch.seed}",
+        b.train_set(),
+        replace(b.scratch, seed=b.scratch.seed + 1),
+        init_from=ckpt,
+    )
 
 
 def baseline_rows(b: WorldBuild, name: str, work: Path) -> list[dict]:
     """Accuracy of a from-scratch model (theta_1 of its work run) on every eval set."""
     sweep(work, b.eval_sets(), SweepConfig(alphas=(1.0,)))
-    return [{"model": name, "dataset": r["dataset"], "accuracy": r["accuracy"]}
-            for r in artifacts.Run(work).metrics_rows()]
+    return [
+        {"model": name, "dataset": r["dataset"], "accuracy": r["accuracy"]} for r in artifacts.Run(work).metrics_rows()
+    ]
 
 
 def write_baselines(runs: list[Path], rows: list[dict]) -> None:
@@ -169,11 +182,21 @@ def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
     from core.train.trainstate import RUN_CONTROL
 
     out = e2e / FAMILY_JSON
-    config = json.loads(json.dumps({"recipe": b.finetune.as_record(), "variants": [[v.name, v.overrides]
-                                    for v in b.ft_baselines], "alphas": b.ft_alphas, "n_train": b.n_train}))
+    config = json.loads(
+        json.dumps(
+            {
+                "recipe": b.finetune.as_record(),
+                "variants": [[v.name, v.overrides] for v in b.ft_baselines],
+                "alphas": b.ft_alphas,
+                "n_train": b.n_train,
+            }
+        )
+    )
     inputs = {"theta_0": file_digest(artifacts.weights_file(e2e, "zeroshot", artifacts.read_manifest(e2e)), 16)}
-    if out.exists() and {k: artifacts.load_json(out).get(k) for k in ("config", "inputs")} == \
-            {"config": config, "inputs": inputs}:
+    if out.exists() and {k: artifacts.load_json(out).get(k) for k in ("config", "inputs")} == {
+        "config": config,
+        "inputs": inputs,
+    }:
         return out
     members, arrays, eval_sets = [], {}, b.eval_sets()
     for i, variant in enumerate(b.ft_baselines):
@@ -190,11 +213,26 @@ def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
             pred = np.asarray(run.reductions(name)["pred"])  # (A, N)
             arrays[f"m{i}.{name}"] = pred.astype(np.uint8 if len(run.classnames) <= 256 else np.int32)
             acc[name] = (pred == run.labels(name)[None, :]).mean(axis=1).tolist()
-        members.append({"name": variant.name, "overrides": dict(variant.overrides), "seconds": seconds,
-                        "settings": {k: v for k, v in cfg.as_record().items() if k not in RUN_CONTROL},
-                        "accuracy": acc})
+        members.append(
+            {
+                "name": variant.name,
+                "overrides": dict(variant.overrides),
+                "seconds": seconds,
+                "settings": {k: v for k, v in cfg.as_record().items() if k not in RUN_CONTROL},
+                "accuracy": acc,
+            }
+        )
     sets = [{"name": s.name, "spec": s.spec, "n": len(s)} for s, _ in eval_sets]
     artifacts.atomic_save_arrays(e2e / FAMILY_ARRAYS, arrays)
-    artifacts.atomic_write_json(out, {"format": FAMILY_FORMAT, "config": config, "inputs": inputs,
-                                      "alphas": list(b.ft_alphas), "sets": sets, "members": members})
+    artifacts.atomic_write_json(
+        out,
+        {
+            "format": FAMILY_FORMAT,
+            "config": config,
+            "inputs": inputs,
+            "alphas": list(b.ft_alphas),
+            "sets": sets,
+            "members": members,
+        },
+    )
     return out

@@ -19,45 +19,24 @@ from pathlib import Path
 import torch
 
 from core.worlds.build.config import WorldBuild
-from core.worlds.build.recipes import (baseline_rows, build_finetune_family, build_model, fork_model, path_run,
-                                      scratch_model, ship_weights, trained, wiseft_run, world_plane, write_baselines,
-                                      zeroshot)
 from core.worlds.build.lab import required
 from core.worlds.build.lab_steps import align_step
-
-
-
-
-
-
+from core.worlds.build.recipes import (
+    baseline_rows,
+    build_finetune_family,
+    build_model,
+    fork_model,
+    path_run,
+    scratch_model,
+    ship_weights,
+    trained,
+    wiseft_run,
+    world_plane,
+    write_baselines,
+    zeroshot,
+)
 
 # ----------------------------------------------------------------------------- steps
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def build(b: WorldBuild) -> dict[str, float]:
@@ -69,22 +48,47 @@ def build(b: WorldBuild) -> dict[str, float]:
         times[step] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
 
-    build_model(b); lap("pretrain")
+    build_model(b)
+    lap("pretrain")
     torch.set_num_threads(b.threads)
-    e2e = wiseft_run(b, "world-e2e", b.finetune, trajectory_every=b.trajectory_every); lap("world-e2e")
-    lc = wiseft_run(b, "world-lc", b.linear, theta_0_from=e2e); lap("world-lc")
-    ft1 = ship_weights(b, trained(b, "finetune-seed1", zeroshot(b), b.train_set(),
-                                  replace(b.finetune, seed=1, keep_checkpoints=1)), "finetune-seed1")
-    lmc = [path_run(b, "lmc-finetunes", e2e / "weights" / "finetuned.safetensors", ft1,
-                    ("fine-tuned, seed 0", "fine-tuned, seed 1"), e2e)]
+    e2e = wiseft_run(b, "world-e2e", b.finetune, trajectory_every=b.trajectory_every)
+    lap("world-e2e")
+    lc = wiseft_run(b, "world-lc", b.linear, theta_0_from=e2e)
+    lap("world-lc")
+    ft1 = ship_weights(
+        b,
+        trained(b, "finetune-seed1", zeroshot(b), b.train_set(), replace(b.finetune, seed=1, keep_checkpoints=1)),
+        "finetune-seed1",
+    )
+    lmc = [
+        path_run(
+            b,
+            "lmc-finetunes",
+            e2e / "weights" / "finetuned.safetensors",
+            ft1,
+            ("fine-tuned, seed 0", "fine-tuned, seed 1"),
+            e2e,
+        )
+    ]
     lap("finetune-seed1")
     width = b.pretrain.vision_width
     scratch_a = scratch_model(b, "scratch-a", width, b.scratch)
     scratch_b = scratch_model(b, "scratch-b", width, replace(b.scratch, seed=b.scratch.seed + 1))
     fork = fork_model(b, scratch_a, width)
-    a, bb, f = (ship_weights(b, w, n) for w, n in ((scratch_a, "scratch-a"), (scratch_b, "scratch-b"), (fork, "scratch-fork")))
+    a, bb, f = (
+        ship_weights(b, w, n) for w, n in ((scratch_a, "scratch-a"), (scratch_b, "scratch-b"), (fork, "scratch-fork"))
+    )
     lmc.append(path_run(b, "lmc-scratch", a, bb, ("from scratch, init A", "from scratch, init B"), scratch_a))
-    lmc.append(path_run(b, "lmc-shared-start", a, f, ("from scratch, A", f"A's first {b.fork_epoch} epochs, then another data order"), scratch_a))
+    lmc.append(
+        path_run(
+            b,
+            "lmc-shared-start",
+            a,
+            f,
+            ("from scratch, A", f"A's first {b.fork_epoch} epochs, then another data order"),
+            scratch_a,
+        )
+    )
     lap("scratch and paths")
     rows = baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (A)", scratch_a)
     rows += baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (B)", scratch_b)
@@ -94,8 +98,10 @@ def build(b: WorldBuild) -> dict[str, float]:
         rows += baseline_rows(b, base.name, scratch_model(b, slug, base.width, cfg, base.fraction))
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
-    build_finetune_family(b, e2e); lap("finetune family")
-    world_plane(b, e2e, ft1); lap("plane")
+    build_finetune_family(b, e2e)
+    lap("finetune family")
+    world_plane(b, e2e, ft1)
+    lap("plane")
     times |= build_lab(b)
     return times
 
@@ -111,15 +117,21 @@ def build_lab(b) -> dict[str, float]:
     """Every lab step whose summary is missing or stale; returns the seconds each took."""
     missing = [str(p) for p in required(b) if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"the lab starts from the built world; missing {', '.join(missing)}: "
-                                "run `make world` (or python -m core world) first")
+        raise FileNotFoundError(
+            f"the lab starts from the built world; missing {', '.join(missing)}: "
+            "run `make world` (or python -m core world) first"
+        )
     from core.worlds.build.lab_steps import soups_step, spawn_step, swa_step
 
     times, threads = {}, torch.get_num_threads()
     torch.set_num_threads(b.lab.threads)
     try:
-        for name, step in (("lab spawn", spawn_step), ("lab swa", swa_step), ("lab soups", soups_step),
-                           ("lab align", align_step)):
+        for name, step in (
+            ("lab spawn", spawn_step),
+            ("lab swa", swa_step),
+            ("lab soups", soups_step),
+            ("lab align", align_step),
+        ):
             t0 = time.perf_counter()
             step(b)
             times[name] = round(time.perf_counter() - t0, 1)
