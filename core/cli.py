@@ -371,7 +371,7 @@ def cmd_share(args) -> None:
         ) from None
     cfg = share.ShareConfig(thumbs=args.thumbs, lab=not args.no_lab)
     if args.lesson:
-        page = share.lesson_page(cfg=cfg, alpha=args.alpha)
+        page = share.lesson_page(cfg=cfg, alpha=args.alpha, steps=share.lesson_steps())
     else:
         ra = state.load_run(args.run)
         page = share.run_page(ra, share.default_payload(ra, args.alpha), cfg)

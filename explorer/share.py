@@ -320,6 +320,36 @@ def run_page(ra: state.RunArrays, payload: RunPayload | None = None, cfg: ShareC
     return build([ra], [payload], cfg)
 
 
+# Where each lesson step (explorer/lesson.py) opens in the offline page: a run of the switcher and an alpha, and
+# what the page cannot show of it (it has no server: no four-panel paths view, no loss plane).
+LESSON_VIEWS = {
+    "shift": ("world-e2e", 0.0, ""),
+    "wiseft": ("world-e2e", 0.5, ""),
+    "paths": (
+        "lmc-scratch",
+        0.5,
+        "Offline, the four paths are the run switcher's lmc-scratch, lmc-shared-start, "
+        "lmc-finetunes and world-e2e, one at a time (the app shows them side by side).",
+    ),
+    "swa-soups": ("world-e2e", 0.5, "The SWA and soups charts are in the LMC lab tab below."),
+    "plane": ("world-e2e", 0.5, "The loss plane is drawn by the app's server: open the app for it."),
+    "choosing": ("world-e2e", 0.5, ""),
+}
+
+
+def lesson_steps() -> list[dict]:
+    """The lesson's steps (explorer/lesson.py) as the page's Back/Next bar: each {run, alpha, title, text_md}."""
+    from explorer import lesson
+
+    out = []
+    for step in lesson.list_steps():
+        run, alpha, note = LESSON_VIEWS.get(step.id, ("world-e2e", 0.5, ""))
+        out.append(
+            {"run": run, "alpha": alpha, "title": step.title, "text_md": step.prompt + (f" *{note}*" if note else "")}
+        )
+    return out
+
+
 def lesson_page(
     roots: list[Path] | None = None,
     names: tuple[str, ...] = LESSON_RUNS,

@@ -315,3 +315,13 @@ def test_lesson_steps_switch_run_and_alpha(tmp_path):
         finally:
             chromium.close()
     assert log["errors"] == [] and log["requests"] == [], log
+
+
+def test_the_lesson_page_carries_the_lessons_steps():
+    """`share --lesson`: every step of explorer/lesson.py, in order, on a run the page bundles."""
+    from explorer import lesson
+
+    steps = share.lesson_steps()
+    assert [s["title"] for s in steps] == [s.title for s in lesson.list_steps()]
+    assert all(s["run"] in share.LESSON_RUNS and 0 <= s["alpha"] <= 1 for s in steps)
+    assert all(s["text_md"].startswith(step.prompt) for s, step in zip(steps, lesson.list_steps()))
