@@ -123,9 +123,8 @@ def test_info_ensemble_prints_both_methods_and_their_cost(e2e, capsys):
 def test_compare_table13_matches_wiseft_and_the_output_space_ensemble(e2e_run, folders, tmp_path, capsys):
     """`compare --reference table13`: its WiSE-FT rows against the run's sweep, its output-space ensemble rows
     (NS EfficientNet ensembled with zero-shot CLIP) against the run's ensemble of its two ends."""
-    from test_compare_more import SHIFTS, fake_model
-
     from core.results.compare import compare, list_tables, load_reference
+    from test_compare_mismatch import SHIFTS, fake_model
 
     if "table13" not in list_tables():
         pytest.skip("data/paper/ has no Table 13 yet")

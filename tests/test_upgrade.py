@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-from test_scale_reductions import as_schema_1
 
 from conftest import copy_run
 from core.cli import main
@@ -15,6 +14,7 @@ from core.runs.artifacts import Run
 from core.runs.files import save_arrays
 from core.runs.upgrade import needs_upgrade
 from explorer import state
+from test_sweep_reductions import as_schema_1
 
 
 def snapshot(folder):
