@@ -49,6 +49,7 @@ def _one(rows, **match) -> dict:
     return found[0]
 
 
+@pytest.mark.slow
 def test_path_runs_rows_are_the_sweeps_curves_with_intervals(rows):
     for name in PATH_RUNS:
         run = Run(DATA / "runs" / name)

@@ -23,6 +23,7 @@ from test_browser import (
 
 E2E = REPO / "data" / "runs" / "world-e2e"
 pytestmark = [
+    pytest.mark.slow,  # a real Chromium over the app: seconds per test
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"),
     pytest.mark.skipif(not (E2E / "manifest.json").exists(), reason="the shipped world runs are not built"),

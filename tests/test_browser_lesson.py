@@ -17,6 +17,7 @@ from explorer import lesson, numbers, state
 from test_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOW_JS, SHOTS, SIZES, WAIT_MS, streamlit_server
 
 pytestmark = [
+    pytest.mark.slow,  # a real Chromium over the app: seconds per test
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (CI: apt-get install chromium)"),
     pytest.mark.skipif(not state.list_runs(list(state.DEFAULT_ROOTS)), reason="the shipped runs are not built"),

@@ -102,6 +102,7 @@ def test_reductions_only_sets_say_why_there_is_no_ensemble(e2e_run, folders, tmp
         ensembles.mix_outputs(np.zeros((1, 2)), np.zeros((1, 2)), 0.5, "votes")
 
 
+@pytest.mark.slow
 def test_info_ensemble_prints_both_methods_and_their_cost(e2e, capsys):
     assert cli.main(["info", "--run", str(e2e.path), "--ensemble"]) == 0
     out = capsys.readouterr().out

@@ -38,6 +38,7 @@ def check_family(b: WorldBuild, e2e: Run) -> list:
     return family
 
 
+@pytest.mark.slow
 def test_quick_world_builds_the_family_and_its_scatter(quick_world):
     b, times = quick_world
     assert "finetune family" in times
@@ -65,6 +66,7 @@ def test_quick_world_builds_the_family_and_its_scatter(quick_world):
     json.dumps(points)  # plain data for the app
 
 
+@pytest.mark.slow
 def test_last_block_variant_trained_only_its_last_block(quick_world):
     b, _ = quick_world
     variant = next(v for v in b.ft_baselines if dict(v.overrides).get("train_last_k") == 1)
@@ -78,6 +80,7 @@ def test_last_block_variant_trained_only_its_last_block(quick_world):
     assert moved == {"attnpool", "head"}, (variant.name, moved)
 
 
+@pytest.mark.slow
 def test_the_family_step_is_skipped_while_current(quick_world):
     from core.worlds.build.recipes import build_finetune_family
 

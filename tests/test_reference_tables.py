@@ -48,6 +48,7 @@ def paper_named_run(e2e_run, folders, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_the_repository_alone_compares_every_table(paper_named_run, tmp_path):
     repo = repository_copy(tmp_path / "clone" / "repo")
     assert not (repo.parent / "shared").exists()

@@ -96,6 +96,7 @@ def test_the_gallery_is_cores_flips(world_page):
     assert shown <= set(embedded(world_page, "wiseft-images"))  # every example shown has its image
 
 
+@pytest.mark.slow
 def test_core_imports_no_presentation_and_the_page_needs_no_streamlit():
     """`python -m core` stays free of plotting (share imports explorer.share only when it runs); the page is made
     without streamlit."""
@@ -118,6 +119,7 @@ def test_one_of_run_or_lesson(capsys):
     assert "give one of --run RUN" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_lesson_bundles_its_runs_within_15_mb(lesson_page):
     data = embedded(lesson_page)
     assert data["order"] == list(share.LESSON_RUNS)
@@ -205,6 +207,7 @@ def press(page, key: str, times: int = 1) -> None:
 TILES_JS = "() => Object.fromEntries([...document.querySelectorAll('#tiles .tile')].map(t => [t.dataset.set, t.querySelector('.tv').textContent]))"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @no_chromium
 @pytest.mark.parametrize("size", [(1024, 768), (390, 844)], ids=lambda s: f"{s[0]}x{s[1]}")
@@ -256,6 +259,7 @@ def test_offline_page_tiles_equal_core_at_three_alphas(world_page, size):
     assert log["errors"] == [] and log["requests"] == [], log
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @no_chromium
 def test_the_lesson_page_switches_runs(lesson_page):
@@ -280,6 +284,7 @@ def test_the_lesson_page_switches_runs(lesson_page):
     assert log["errors"] == [] and log["requests"] == [], log
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @no_chromium
 def test_lesson_steps_switch_run_and_alpha(tmp_path):

@@ -272,8 +272,16 @@ def compare(
     ]
     if not rows:
         raise ValueError(f"the reference has no {finetune} accuracy rows")
-    off_path = list(dict.fromkeys(f"{r['model']}: {r['method']}" for r in rows if _path_alpha(r) is None))
-    if not (rows := [r for r in rows if _path_alpha(r) is not None]):
+
+    def on_path(r: dict) -> bool:  # Table 13's other networks (an ensemble with zero-shot CLIP, a model alone) count
+        # as the run's own output-space ensemble and fine-tuned end only when --model names that network
+        other = is_output_ensemble(r) or r["method"].lower().startswith("no ensemble")
+        return _path_alpha(r) is not None and (
+            not other or (model is not None and norm_name(model) in norm_name(r["model"]))
+        )
+
+    off_path = list(dict.fromkeys(f"{r['model']}: {r['method']}" for r in rows if not on_path(r)))
+    if not (rows := [r for r in rows if on_path(r)]):
         raise ValueError(f"no row of the reference has a counterpart in a run (their methods: {'; '.join(off_path)})")
     chosen = _pick_model(rows, model, run)
     rows = [r for r in rows if r["model"] == chosen]

@@ -218,6 +218,7 @@ const span100 = (b, how) => `[${fmt(100 * b[0], how)}, ${fmt(100 * b[1], how)}]`
 // contains 0 (ci.sign, computed in Python, says which), the number and its interval kept in small type and the hover.
 function changeLine(d, bounds, sign, end, who) {
   if (d == null) return `<div class="td flat">n/a vs α=${end}</div>`;
+  if (bounds && bounds[0] === 0 && bounds[1] === 0 && d === 0) return `<div class="td flat">this is α=${end}</div>`;
   const tip = `${pp(d)} vs ${who}; 95% interval ${span100(bounds, { signed: true })} pp, paired over the same examples`;
   if (sign === 0) {
     return `<div class="td noise" title="${tip}: within noise">within noise vs α=${end} ` +
