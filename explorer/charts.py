@@ -211,6 +211,19 @@ def logit_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return [float(metrics.logit(p / 100)) for p in ticks], [f"{p:g}%" for p in ticks]
 
 
+def baseline_trace(baselines: list, size: int) -> dict:
+    """The baseline models, (name, ID acc, OOD acc) each, as grey diamonds on logit axes (hover: the name)."""
+    return scatter(
+        metrics.logit([b[1] for b in baselines]),
+        metrics.logit([b[2] for b in baselines]),
+        mode="markers",
+        name="baseline models",
+        text=[b[0] for b in baselines],
+        marker=dict(color="#7f7f7f", size=size, symbol="diamond"),
+        hovertemplate="%{text}<extra>baseline</extra>",
+    )
+
+
 def axis_range(values: list[np.ndarray]) -> tuple[float, float]:
     flat = metrics.logit(np.concatenate([np.ravel(v) for v in values]))
     flat = flat[np.isfinite(flat)]
@@ -294,17 +307,7 @@ def robustness_scatter(
     diag = np.array([lo, hi])
     data.append(scatter(diag, diag, mode="lines", name="y = x", line=dict(color="grey", dash="dot")))
     if baselines:
-        data.append(
-            scatter(
-                metrics.logit([b[1] for b in baselines]),
-                metrics.logit([b[2] for b in baselines]),
-                mode="markers",
-                name="baseline models",
-                text=[b[0] for b in baselines],
-                marker=dict(color="#7f7f7f", size=10, symbol="diamond"),
-                hovertemplate="%{text}<extra>baseline</extra>",
-            )
-        )
+        data.append(baseline_trace(baselines, size=10))
     if fit is not None:
         data.append(
             scatter(

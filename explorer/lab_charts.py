@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.results import metrics
-from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, axis_range, figure, logit_ticks, scatter
+from explorer.charts import BASE_LAYOUT, ID_COLOR, OOD_COLORS, axis_range, baseline_trace, figure, logit_ticks, scatter
 from explorer.lab_text import METHOD_NAMES
 
 STABLE_COLOR, UNSTABLE_COLOR = "#2ca02c", "#d62728"
@@ -309,17 +309,7 @@ def soups_scatter(soups: dict, baselines: list[tuple[str, float, float]] = ()) -
         )
     every = list(points) + list(wise)
     if fit is not None:
-        data.append(
-            scatter(
-                metrics.logit([b[1] for b in baselines]),
-                metrics.logit([b[2] for b in baselines]),
-                mode="markers",
-                name="baseline models",
-                text=[b[0] for b in baselines],
-                marker=dict(color="#7f7f7f", size=9, symbol="diamond"),
-                hovertemplate="%{text}<extra>baseline</extra>",
-            )
-        )
+        data.append(baseline_trace(baselines, size=9))
         lo, hi = _logit_axis([p["id_acc"] for p in every] + [b[1] for b in baselines])["range"]
         data.append(
             scatter(
