@@ -100,6 +100,23 @@ def copy_run(src: Path, dst: Path) -> Path:
     return dst
 
 
+def sweep_three_alphas(run: Path, folders: dict) -> Path:
+    """The fixtures' sweep: alphas 0, 0.5, 1 in float32 on the val folder (ID) and the shift folder (OOD)."""
+    run_cli(
+        "sweep",
+        "--run",
+        run,
+        "--id",
+        f"folder:{folders['val']}",
+        "--ood",
+        f"folder:{folders['shift']}",
+        "--alphas",
+        "0,0.5,1",
+        "--float32",
+    )
+    return run
+
+
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory, zeroshot_run, folders) -> Path:
     """Zero-shot -> a few end-to-end steps -> 3-alpha float32 sweep."""
@@ -119,19 +136,7 @@ def e2e_run(tmp_path_factory, zeroshot_run, folders) -> Path:
         "--lr",
         "1e-3",
     )
-    run_cli(
-        "sweep",
-        "--run",
-        run,
-        "--id",
-        f"folder:{folders['val']}",
-        "--ood",
-        f"folder:{folders['shift']}",
-        "--alphas",
-        "0,0.5,1",
-        "--float32",
-    )
-    return run
+    return sweep_three_alphas(run, folders)
 
 
 @pytest.fixture(scope="session")
@@ -155,19 +160,7 @@ def lc_run(tmp_path_factory, zeroshot_run, folders) -> Path:
         "--lr",
         "1e-2",
     )
-    run_cli(
-        "sweep",
-        "--run",
-        run,
-        "--id",
-        f"folder:{folders['val']}",
-        "--ood",
-        f"folder:{folders['shift']}",
-        "--alphas",
-        "0,0.5,1",
-        "--float32",
-    )
-    return run
+    return sweep_three_alphas(run, folders)
 
 
 @pytest.fixture(scope="session")
