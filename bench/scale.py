@@ -184,6 +184,13 @@ def run_step(step: str, root: Path) -> tuple[float, float, str]:
         if step in STEPS
         else [sys.executable, "-m", "core", "info", "--run", str(root), "--json"]
     )
+    wall, rss, out, _ = timed(cmd)
+    return wall, rss, out
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str, str]:
+    """Wall seconds, peak RSS (GB), stdout and stderr of a command in a fresh process (/usr/bin/time); the
+    benches' one way to measure a step (bench/upgrade.py and bench/uncertainty.py use it too)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
@@ -194,9 +201,9 @@ def run_step(step: str, root: Path) -> tuple[float, float, str]:
     )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
-    rss = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0]) / 2**20
-    return wall, rss, proc.stdout
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-3000:]}")
+    err, rss_kb = proc.stderr.rsplit("MAXRSS_KB", 1)
+    return wall, int(rss_kb.split()[0]) / 2**20, proc.stdout, err
 
 
 def report(label: str, root: Path, finish_step: str) -> None:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from scale import ALPHAS, SETS  # noqa: E402  (bench/scale.py, after sys.path: the paper's sizes)
+from scale import ALPHAS, SETS, timed  # noqa: E402  (bench/scale.py, after sys.path: the paper's sizes)
 
 TOPK = 5
 
@@ -146,31 +144,14 @@ def measure(root: Path) -> None:
     print("RESULT " + json.dumps({"seconds": {k: round(v, 3) for k, v in times.items()}, "intervals": counts}))
 
 
-def run_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB) and stdout of a command in a fresh process."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd} failed:\n{proc.stderr[-3000:]}")
-    rss = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0]) / 2**20
-    return time.perf_counter() - t0, rss, proc.stdout
-
-
 def report(root: Path) -> None:
-    wall, rss, out = run_child([sys.executable, __file__, "--measure", "--root", str(root)])
+    wall, rss, out, _ = timed([sys.executable, __file__, "--measure", "--root", str(root)])
     result = json.loads(out.rsplit("RESULT", 1)[1])
     print(f"every interval, one process: {wall:.2f} s wall, {rss:.2f} GB peak RSS")
     for label, seconds in result["seconds"].items():
         print(f"{label:>24}: {seconds:6.2f} s")
     print(f"{'intervals':>24}: " + ", ".join(f"{k} {v}" for k, v in result["intervals"].items()))
-    wall, rss, _ = run_child([sys.executable, "-m", "core", "info", "--run", str(root), "--json"])
+    wall, rss, _, _ = timed([sys.executable, "-m", "core", "info", "--run", str(root), "--json"])
     print(f"{'info --json':>24}: {wall:6.2f} s wall, {rss:.2f} GB peak RSS (a process of its own)")
 
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,25 +87,8 @@ def write_schema_1(root: Path) -> None:
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str, str]:
-    """Wall seconds, peak RSS (GB), stdout and stderr of a command in a fresh process."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    rss = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0]) / 2**20
-    return wall, rss, proc.stdout, proc.stderr.rsplit("MAXRSS_KB", 1)[0]
-
-
 def measure(label: str, cmd: list[str], target: str = "") -> None:
-    wall, rss, out, err = timed(cmd)
+    wall, rss, out, err = scale.timed(cmd)
     result = out.rsplit("RESULT", 1)[1].strip() if "RESULT" in out else ""
     note = next((line for line in err.splitlines() if line.startswith("note: ")), "")
     print(f"{label:>40}: {wall:7.2f} s wall, {rss:5.2f} GB peak RSS  {result}{target}", flush=True)
