@@ -126,6 +126,7 @@ def pick(at, run_dir: Path):
 # ----------------------------------------------------------------------------- state and charts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tiny-e2e", "tiny-lc"])
 def test_state_agrees_with_core_metrics(runs_root, kind):
     run = Run(runs_root / kind)
@@ -182,6 +183,7 @@ def test_every_chart_is_a_valid_plotly_figure(runs_root):
 # ----------------------------------------------------------------------------- the app
 
 
+@pytest.mark.slow
 def test_app_opens_on_the_default_run(monkeypatch, runs_root):
     shipped = state.list_runs(list(state.DEFAULT_ROOTS))  # the embedded world's runs, once built
     at = open_app(monkeypatch, None if shipped else runs_root)
@@ -246,6 +248,7 @@ def test_the_changes_tab_shows_fixed_examples_with_their_images(monkeypatch, run
     assert len(at.get("image")) == min(len(fixed), 12)
 
 
+@pytest.mark.slow
 def test_try_your_own_image(monkeypatch, runs_root):
     run = Run(runs_root / "tiny-e2e")
     at = pick(open_app(monkeypatch, runs_root), run.path)

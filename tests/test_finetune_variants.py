@@ -51,6 +51,7 @@ def distance(a: dict, b: dict) -> float:
     return float(sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a if a[k].is_floating_point()))
 
 
+@pytest.mark.slow
 def test_l2_to_init_pulls_the_weights_toward_theta_0(zeroshot_run, folders, tmp_path):
     theta_0, free = trained(zeroshot_run, folders, tmp_path, "free")
     _, pulled = trained(zeroshot_run, folders, tmp_path, "pulled", l2_to_init=10.0)

@@ -51,6 +51,7 @@ def lab_app(monkeypatch, data_root):
     return at
 
 
+@pytest.mark.slow
 def test_the_lab_page_prints_what_the_numbers_say(monkeypatch):
     if not SHIPPED:
         pytest.skip(f"no lab sections in {ROOT}")

@@ -86,6 +86,7 @@ def test_the_payloads_hold_exactly_the_declared_keys(runs_root):  # noqa: F811
     assert_conforms(p)
 
 
+@pytest.mark.slow
 def test_what_the_app_sends_is_the_contract_and_names_the_tabs(monkeypatch, runs_root):  # noqa: F811
     run = Run(runs_root / "tiny-e2e")
     at = open_app(monkeypatch, runs_root)

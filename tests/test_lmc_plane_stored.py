@@ -196,6 +196,7 @@ def test_the_app_shows_the_plane_tab_with_its_chart(monkeypatch, app_root):
     assert any("What am I looking at" in m.value for m in at.markdown) and not at.error and not at.warning
 
 
+@pytest.mark.slow
 def test_no_plane_tab_on_a_run_without_one(monkeypatch, app_root):
     at = open_tab(monkeypatch, app_root, "no-plane")
     assert "Loss plane" not in [t.label for t in at.tabs]

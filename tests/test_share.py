@@ -130,6 +130,7 @@ def test_the_lesson_bundles_its_runs_within_15_mb(lesson_page):
         assert data["runs"][name]["payload"]["acc"] == as_json(live.run_payload(ra)["acc"]), name
 
 
+@pytest.mark.slow
 def test_the_apps_button_offers_this_view(monkeypatch):
     """The explorer's "Download this view as a page" makes the page when clicked (deferred: no cost per rerun),
     from the payload the live view draws, so the page starts where the app's view is."""
