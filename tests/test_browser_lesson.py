@@ -173,3 +173,33 @@ def test_overlays_leave_the_scatter_its_height_and_views_keep_their_url(shipped_
         finally:
             browser.close()
     assert errors == [], errors
+
+
+# In the page itself (not the live view's frame), before Streamlit's own listener: swallow the frame's first
+# componentReady, as Streamlit misses one that a frame loaded from the browser's cache posts before it listens.
+DROP_FIRST_READY_JS = """if (window.top === window) {
+  window.__droppedReady = 0;
+  window.addEventListener("message", (ev) => {
+    if (ev.data && ev.data.type === "streamlit:componentReady" && window.__droppedReady === 0) {
+      window.__droppedReady = 1;
+      ev.stopImmediatePropagation();
+    }
+  }, true);
+}"""
+
+
+def test_a_lost_component_ready_still_draws_the_live_view(shipped_url):
+    """CI once timed out on a live view that stayed hidden (Streamlit shows a frame after its componentReady)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
+            page.add_init_script(DROP_FIRST_READY_JS)
+            page.goto(lesson.step_url(2, shipped_url))
+            frame = live_frame(page)
+            assert page.evaluate("window.__droppedReady") == 1
+            assert frame.inner_text("#tiles").strip()
+        finally:
+            browser.close()

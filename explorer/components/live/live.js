@@ -708,9 +708,11 @@ function fitFrame(root) {
 // ------------------------------------------------------------------------------------------ host
 
 window.addEventListener("error", (e) => T.errors.push(String(e.message)));
+let rendered = false;
 window.addEventListener("message", (ev) => {
   const d = ev.data;
   if (!d || d.type !== "streamlit:render") return;
+  rendered = true;
   const args = d.args;
   serverAlpha = args.server_alpha;
   alphaTabs = args.alpha_tabs;
@@ -718,4 +720,12 @@ window.addEventListener("message", (ev) => {
   CHARTS = null;
   build(args);
 });
-send("streamlit:componentReady", { apiVersion: 1 });
+// Streamlit listens to the frame from an effect that runs after its first paint; a frame whose files come from the
+// browser's cache can post componentReady before that, and a lost one leaves the frame hidden for good (it was, once
+// in CI, under load). So it is posted again every 250 ms until the first render arrives; an extra one only re-sends
+// the same render.
+(function ready() {
+  if (rendered) return;
+  send("streamlit:componentReady", { apiVersion: 1 });
+  setTimeout(ready, 250);
+})();
