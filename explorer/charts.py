@@ -332,6 +332,188 @@ def robustness_scatter(
     )  # equal scales: y = x at 45 degrees
 
 
+ENSEMBLE_COLOR, VARIANT_COLOR = "#ff7f0e", "#2ca02c"
+
+
+def _baseline_points(points: list[dict], name: str, zoom: bool, **kw) -> dict:
+    """Points {id, ood, er: {value, lo, hi}, alpha, name?}: on logit axes (the whole picture), or in % with their
+    OOD accuracy's 95% interval as an error bar (`zoom`); hover: the name or alpha, ID, OOD and effective robustness with
+    intervals."""
+
+    def part(k: str, q: str) -> np.ndarray:
+        return np.array([p[k][q] for p in points], dtype=float)
+
+    at = (lambda v: 100 * v) if zoom else metrics.logit
+    x, y = at(part("id", "value")), at(part("ood", "value"))
+    bars = {
+        f"error_{a}": dict(
+            type="data",
+            symmetric=False,
+            array=at(part(k, "hi")) - v,
+            arrayminus=v - at(part(k, "lo")),
+            thickness=1.2,
+            width=3,
+            color=kw.get("marker", {}).get("line", {}).get("color") or kw.get("marker", {}).get("color"),
+        )
+        for a, k, v in (("y", "ood", y),)  # ID's intervals (hover) would hide the curves' shape in the corner
+    }
+    custom = np.stack([100 * part(k, q) for k in ("id", "ood", "er") for q in ("value", "lo", "hi")], axis=-1)
+    return scatter(
+        x,
+        y,
+        name=name,
+        legendgroup=name,
+        text=[p.get("name") or f"α = {p['alpha']:.2f}" for p in points],
+        customdata=custom,  # (P, 9): id, id_lo, id_hi, ood, ood_lo, ood_hi, er, er_lo, er_hi, in %
+        hovertemplate="<b>%{text}</b><br>ID %{customdata[0]:.1f}% [%{customdata[1]:.1f}, %{customdata[2]:.1f}]"
+        "<br>avg OOD %{customdata[3]:.1f}% [%{customdata[4]:.1f}, %{customdata[5]:.1f}]"
+        "<br>ER %{customdata[6]:+.1f} pp [%{customdata[7]:+.1f}, %{customdata[8]:+.1f}]<extra>" + name + "</extra>",
+        **(bars if zoom else {}),
+        **({"xaxis": "x2", "yaxis": "y2", "showlegend": False} if zoom else {}),
+        **kw,
+    )
+
+
+def baselines_scatter(points: dict, variants_at: tuple[float, ...] = (1.0,), height: int = 520) -> go.Figure:
+    """WiSE-FT against its baselines (issue 28): the from-scratch models and their fit, WiSE-FT's curve, the
+    output-space ensemble's along the same alphas, and the fine-tuning variants at the alphas of their own
+    paths in `variants_at` (1: the variant itself; 0.5: WiSE-FT applied to it). Left, the whole picture on
+    logit axes; right, the fine-tuned corner (from 1 pp below the least accurate variant on ID) in %, with
+    95% intervals. `points` is core.results.robustness.scatter_points(run)."""
+    ens_name = f"output-space ensemble (mixes {points['mix']}; 2 forward passes)"
+    groups = [
+        (
+            points["wiseft"],
+            "WiSE-FT (mixes weights; 1 forward pass)",
+            dict(mode="lines+markers", line=dict(color=ID_COLOR, width=3), marker=dict(color=ID_COLOR, size=6)),
+        ),
+        (
+            points["ensemble"],
+            ens_name,
+            dict(
+                mode="lines+markers",
+                line=dict(color=ENSEMBLE_COLOR, width=2.5, dash="dash"),
+                marker=dict(color=ENSEMBLE_COLOR, size=6, symbol="diamond"),
+            ),
+        ),
+    ]
+    for a in variants_at:
+        own = a == 1.0
+        members = [f for f in points["finetunes"] if abs(f["alpha"] - a) < 1e-9]
+        look = dict(
+            color=VARIANT_COLOR if own else "white",
+            size=11,
+            symbol="triangle-up",
+            line=dict(color=VARIANT_COLOR, width=2),
+        )
+        groups.append(
+            (members, "other fine-tunes" if own else f"their own WiSE-FT, α = {a:g}", dict(mode="markers", marker=look))
+        )
+    groups = [g for g in groups if g[0]]
+    variants = [f for f in points["finetunes"] if f["alpha"] == 1.0] or points["wiseft"][-1:]
+    corner = min(p["id"]["value"] for p in variants) - 0.01  # the zoom: the variants and the curves beside them
+
+    data = []
+    if points["baselines"]:
+        data.append(baseline_trace([(b["name"], b["id"]["value"], b["ood"]["value"]) for b in points["baselines"]], 9))
+    for members, name, look in groups:
+        data.append(_baseline_points(members, name, zoom=False, **look))
+        near = [p for p in members if p["id"]["value"] >= corner]
+        if near:
+            data.append(_baseline_points(near, name, zoom=True, **look))
+    wise = points["wiseft"]
+    for zoom in (False, True):
+        ends = [p for p in (wise[0], wise[-1]) if not zoom or p["id"]["value"] >= corner]
+        at = (lambda v: 100 * np.asarray(v)) if zoom else metrics.logit
+        data.append(
+            scatter(
+                at([p["id"]["value"] for p in ends]),
+                at([p["ood"]["value"] for p in ends]),
+                mode="markers+text",
+                marker=dict(color=ID_COLOR, size=13, symbol="square" if zoom else ["circle", "square"]),
+                text=["fine-tuned"] if zoom else ["zero-shot", "fine-tuned"],
+                textposition="bottom left" if zoom else ["top center", "bottom left"],
+                cliponaxis=False,
+                showlegend=False,
+                hoverinfo="skip",
+                **({"xaxis": "x2", "yaxis": "y2"} if zoom else {}),
+            )
+        )
+    every = [p for members, _, _ in groups for p in members] + points["baselines"]
+    lo_x, hi_x = axis_range([np.array([p["id"]["value"] for p in every])])
+    lo_y, hi_y = axis_range([np.array([p["ood"]["value"] for p in every])])
+    if points["trend"]:
+        xs = np.array([lo_x, hi_x])
+        data.append(
+            scatter(
+                xs,
+                points["trend"]["slope"] * xs + points["trend"]["intercept"],
+                mode="lines",
+                name="from-scratch models' fit",
+                line=dict(color="#7f7f7f", dash="dot"),
+                hoverinfo="skip",
+            )
+        )
+    zoomed = [p for members, _, _ in groups for p in members if p["id"]["value"] >= corner]
+    zx = [100 * v for p in zoomed for v in (p["id"]["lo"], p["id"]["hi"])]
+    zy = [100 * v for p in zoomed for v in (p["ood"]["lo"], p["ood"]["hi"])]
+    xt, xl = logit_ticks(lo_x, hi_x)
+    yt, yl = logit_ticks(lo_y, hi_y)
+    box = dict(
+        type="rect",
+        xref="x",
+        yref="y",
+        x0=metrics.logit(min(zx) / 100),
+        x1=metrics.logit(max(zx) / 100),
+        y0=metrics.logit(min(zy) / 100),
+        y1=metrics.logit(max(zy) / 100),
+        line=dict(color="#555", dash="dot"),
+    )
+    grid = dict(gridcolor="#e8e8e8", zeroline=False)
+    return figure(
+        data,
+        "",
+        "",
+        "",
+        height=height,
+        margin=dict(l=60, r=20, t=40, b=40),
+        shapes=[box],
+        annotations=[
+            dict(
+                text="the whole picture (logit axes)",
+                xref="x domain",
+                yref="y domain",
+                x=0,
+                y=1.08,
+                showarrow=False,
+                xanchor="left",
+                font=dict(size=15),
+            ),
+            dict(
+                text="the dotted box, in % (95% intervals of OOD)",
+                xref="x2 domain",
+                yref="y2 domain",
+                x=0,
+                y=1.08,
+                showarrow=False,
+                xanchor="left",
+                font=dict(size=15),
+            ),
+        ],
+        xaxis=dict(
+            domain=[0, 0.44],
+            range=[lo_x, hi_x],
+            tickvals=xt,
+            ticktext=xl,
+            title=dict(text=f"ID ({points['id_set']})"),
+            **grid,
+        ),
+        yaxis=dict(range=[lo_y, hi_y], tickvals=yt, ticktext=yl, title=dict(text="average OOD"), **grid),
+        xaxis2=dict(domain=[0.56, 1], anchor="y2", ticksuffix="%", title=dict(text=f"ID ({points['id_set']})"), **grid),
+        yaxis2=dict(anchor="x2", ticksuffix="%", title=dict(text="average OOD"), **grid),
+    )
+
+
 # ----------------------------------------------------------------------------- 3. loss
 
 
