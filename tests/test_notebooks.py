@@ -45,7 +45,7 @@ def is_solution(cell) -> bool:
 
 def test_notebooks_are_committed_without_outputs():
     nbformat = pytest.importorskip("nbformat")
-    assert len(NOTEBOOKS) == 6, [p.name for p in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         assert book.metadata["kernelspec"]["name"] == "python3"
