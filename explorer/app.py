@@ -28,9 +28,9 @@ from explorer.gallery import changes_ui, try_image_ui, view_controls_ui
 RUN_MODE, PAPER_MODE, LAB_MODE, LESSON_MODE = "A run", "The paper's numbers", "LMC lab", "The lesson"
 URL_MODES = {PAPER_MODE: "paper", LAB_MODE: "lab"}  # ?mode= (the lesson: ?lesson=lmc&step=N)
 CHANGES_TAB, IMAGE_TAB, SETS_TAB = "Examples that changed", "Try your own image", "The eval sets"
-CHOOSING_TAB, DEFINITIONS_TAB = "Choosing α", "Definitions"
+CHOOSING_TAB, DEFINITIONS_TAB, BASELINES_TAB = "Choosing α", "Definitions", "Baselines"
 PLANE_TAB = "Loss plane"  # runs with a stored plane (core.lmc.plane.write_plane)
-TABS = [CHANGES_TAB, IMAGE_TAB, SETS_TAB, CHOOSING_TAB, DEFINITIONS_TAB]
+TABS = [CHANGES_TAB, IMAGE_TAB, SETS_TAB, BASELINES_TAB, CHOOSING_TAB, DEFINITIONS_TAB]
 PAPER_TABS = [CHOOSING_TAB, DEFINITIONS_TAB]
 ALPHA_TABS = [CHANGES_TAB, IMAGE_TAB, PLANE_TAB]  # they show alpha-dependent things: the live view sends alpha there
 NO_COMPARE = "(nothing)"
@@ -254,7 +254,8 @@ def tables_download_ui(run) -> None:
 def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     from explorer import explain  # pandas: imported once the live view is on its way to the browser
 
-    names = TABS + ([PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else [])
+    names = [t for t in TABS if t != BASELINES_TAB or ra.ood_names]  # baselines compare OOD accuracy
+    names += [PLANE_TAB] if plane_file(ra.run.path, ra.run.manifest).exists() else []
     tabs = dict(zip(names, st.tabs(names, key="tab", bind="query-params")))
     with tabs[CHANGES_TAB]:
         if tabs[CHANGES_TAB].open:
@@ -265,6 +266,12 @@ def tabs_ui(ra: state.RunArrays, controls: dict, payload: dict) -> None:
     with tabs[SETS_TAB]:
         if tabs[SETS_TAB].open:
             explain.eval_sets_ui(ra)
+    if BASELINES_TAB in tabs:
+        with tabs[BASELINES_TAB]:
+            if tabs[BASELINES_TAB].open:
+                from explorer import baselines_page
+
+                baselines_page.baselines_ui(ra.run.path, client.presenter_on())
     with tabs[CHOOSING_TAB]:
         curves = ra.accuracy_curves()
         explain.choosing_ui(ra.alphas, curves, ra.id_name, f"{ra.run.name}_choosing_alpha.csv")

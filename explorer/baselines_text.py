@@ -14,6 +14,16 @@ from core.results.uncertainty import Interval
 from explorer.numbers import pct
 
 WHERE = {1: "above WiSE-FT", -1: "below WiSE-FT", 0: "within noise of WiSE-FT"}
+MIXED = {"logits": "logits", "probs": "probabilities"}  # core.results.ensembles.MIXES, in words
+
+
+INTRO = (
+    "Could a gentler fine-tune, or averaging the two models' outputs, do what WiSE-FT does? Six other fine-tunes of "
+    "the same θ0 (a smaller learning rate, fewer epochs, an L2 pull toward θ0, only the last blocks trained) and the "
+    "output-space ensemble of the two ends ((1 − α)·f0(x) + α·f1(x), mixing their logits or probabilities: two "
+    "forward passes per image) beside "
+    "WiSE-FT's curve, on the effective-robustness scatter (left) and zoomed on the fine-tuned corner (right)."
+)
 
 
 def interval(d: dict) -> Interval:
@@ -55,11 +65,11 @@ def family_rows(points: dict, alpha: float = 1.0) -> list[dict]:
     return rows
 
 
-def ensemble_verdicts(rows: list[dict]) -> list[tuple[float, Interval]]:
-    """(alpha, ensemble - WiSE-FT on average OOD accuracy) along the grid, from ensemble_rows (its avg_ood rows;
-    the single OOD set's when a run has one)."""
-    avg = [r for r in rows if r["dataset"] == "avg_ood"]
-    return [(r["alpha"], r["difference"]) for r in avg]
+def ensemble_verdicts(rows: list[dict], ood_sets: list[str]) -> list[tuple[float, Interval]]:
+    """(alpha, ensemble - WiSE-FT on average OOD accuracy) along the grid, from ensemble_rows: its avg_ood rows,
+    or the one OOD set's when the run has one."""
+    name = "avg_ood" if len(ood_sets) > 1 else ood_sets[0] if ood_sets else None
+    return [(r["alpha"], r["difference"]) for r in rows if r["dataset"] == name]
 
 
 def spans(alphas: list[float], grid: list[float]) -> str:
@@ -82,22 +92,22 @@ def summary_md(points: dict, ens_rows: list[dict]) -> str:
     if rows := family_rows(points):
         names = {s: ", ".join(r["variant"] for r in rows if r["sign"] == s) for s in (-1, 0, 1)}
         count = {s: sum(r["sign"] == s for r in rows) for s in (-1, 0, 1)}
-        said = [
-            f"{count[-1]} land below WiSE-FT's curve ({names[-1]})" if count[-1] else "",
-            f"{count[0]} are within noise of it ({names[0]})" if count[0] else "",
-            f"{count[1]} land above it ({names[1]})" if count[1] else "",
-        ]
+        said: list[str] = []
+        curve = "WiSE-FT's curve"  # named once, then "it"
+        for s, verb in ((-1, "land below"), (0, "are within noise of"), (1, "land above")):
+            if count[s]:
+                said.append(f"{count[s]} {verb} {'it' if said else curve} ({names[s]})")
         best = max(rows, key=lambda r: r["difference"])
         out.append(
             f"**Tuning the fine-tune.** Of {len(rows)} other fine-tunes of the zero-shot model, "
-            + "; ".join(t for t in said if t)
+            + "; ".join(said)
             + f". Compared at equal ID accuracy, the best is {best['variant']}: {best['OOD vs WiSE-FT']} average OOD, "
             + ("so none beats mixing the weights." if not count[1] else "so tuning the fine-tune can beat it here.")
         )
-    diffs = [(a, d) for a, d in ensemble_verdicts(ens_rows) if 0 < a < 1]
+    diffs = [(a, d) for a, d in ensemble_verdicts(ens_rows, points["ood_sets"]) if 0 < a < 1]
     if diffs and all(d.lo == d.hi == 0 for _, d in diffs):
         out.append(
-            f"**Ensembling the outputs.** Mixing the two models' {points['mix']} gives exactly WiSE-FT's predictions "
+            f"**Ensembling the outputs.** Mixing the two models' {MIXED[points['mix']]} gives exactly WiSE-FT's predictions "
             "at every alpha here: a fine-tuned linear classifier's logits are linear in its head's weights, so for it "
             "the two ensembles are one, and WiSE-FT gets them in one forward pass instead of "
             f"{INFERENCE_PASSES['output-space ensemble']}."
@@ -105,19 +115,19 @@ def summary_md(points: dict, ens_rows: list[dict]) -> str:
     elif diffs:
         grid = [a for a, _ in diffs]
         above, below = [a for a, d in diffs if d.sign > 0], [a for a, d in diffs if d.sign < 0]
+        ood = "average OOD" if len(points["ood_sets"]) > 1 else points["ood_sets"][0]
         top, low = max(diffs, key=lambda t: t[1].value), min(diffs, key=lambda t: t[1].value)
         said = [
-            f"above WiSE-FT's average OOD accuracy at {spans(above, grid)} (at most {format_pp(top[1])}, "
-            f"α {top[0]:.2f})"
+            f"above WiSE-FT's {ood} accuracy at {spans(above, grid)} (at most {format_pp(top[1])}, α {top[0]:.2f})"
             if above
-            else "never above WiSE-FT's average OOD accuracy",
+            else f"never above WiSE-FT's {ood} accuracy",
             f"below it at {spans(below, grid)} (down to {format_pp(low[1])}, α {low[0]:.2f})"
             if below
             else "never below it",
         ]
         noise = len(diffs) - len(above) - len(below)
         out.append(
-            f"**Ensembling the outputs.** Mixing the two models' {points['mix']} costs "
+            f"**Ensembling the outputs.** Mixing the two models' {MIXED[points['mix']]} costs "
             f"{INFERENCE_PASSES['output-space ensemble']} forward passes per image (WiSE-FT: "
             f"{INFERENCE_PASSES['WiSE-FT']}). Between the ends it is "
             + ", ".join(said)

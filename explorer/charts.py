@@ -333,6 +333,7 @@ def robustness_scatter(
 
 
 ENSEMBLE_COLOR, VARIANT_COLOR = "#ff7f0e", "#2ca02c"
+LEGEND_ROWS = 3  # the baselines scatter's legend at 1024 px
 
 
 def _baseline_points(points: list[dict], name: str, zoom: bool, **kw) -> dict:
@@ -374,12 +375,15 @@ def _baseline_points(points: list[dict], name: str, zoom: bool, **kw) -> dict:
     )
 
 
-def baselines_scatter(points: dict, variants_at: tuple[float, ...] = (1.0,), height: int = 520) -> go.Figure:
+def baselines_scatter(
+    points: dict, variants_at: tuple[float, ...] = (1.0,), height: int = 520, presenter: bool = False
+) -> go.Figure:
     """WiSE-FT against its baselines (issue 28): the from-scratch models and their fit, WiSE-FT's curve, the
     output-space ensemble's along the same alphas, and the fine-tuning variants at the alphas of their own
     paths in `variants_at` (1: the variant itself; 0.5: WiSE-FT applied to it). Left, the whole picture on
     logit axes; right, the fine-tuned corner (from 1 pp below the least accurate variant on ID) in %, with
-    95% intervals. `points` is core.results.robustness.scatter_points(run)."""
+    95% intervals. `points` is core.results.robustness.scatter_points(run); `presenter`: projector type."""
+    font = PRESENTER_FONT if presenter else 13
     ens_name = f"output-space ensemble (mixes {points['mix']}; 2 forward passes)"
     groups = [
         (
@@ -470,13 +474,17 @@ def baselines_scatter(points: dict, variants_at: tuple[float, ...] = (1.0,), hei
         line=dict(color="#555", dash="dot"),
     )
     grid = dict(gridcolor="#e8e8e8", zeroline=False)
-    return figure(
+    fig = figure(
         data,
         "",
         "",
         "",
         height=height,
-        margin=dict(l=60, r=20, t=40, b=40),
+        # The legend sits at the figure's foot and the bottom margin holds it and the axes' ticks and titles:
+        # Plotly's own margin push takes the larger of the two, not their sum, so a legend placed below the
+        # plots covered the axis titles in presenter type.
+        margin=dict(l=60, r=20, t=40, b=round(2.6 * font + 10 + LEGEND_ROWS * 1.6 * font + 10)),
+        legend=dict(font=dict(size=font), orientation="h", x=0, y=0, yref="container", yanchor="bottom"),
         shapes=[box],
         annotations=[
             dict(
@@ -512,6 +520,7 @@ def baselines_scatter(points: dict, variants_at: tuple[float, ...] = (1.0,), hei
         xaxis2=dict(domain=[0.56, 1], anchor="y2", ticksuffix="%", title=dict(text=f"ID ({points['id_set']})"), **grid),
         yaxis2=dict(anchor="x2", ticksuffix="%", title=dict(text="average OOD"), **grid),
     )
+    return presenter_layout(fig) if presenter else fig
 
 
 # ----------------------------------------------------------------------------- 3. loss

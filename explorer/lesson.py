@@ -58,7 +58,7 @@ STEPS = (
     Step(
         "wiseft",
         "WiSE-FT: one slider between the two",
-        9,
+        8,
         "**Predict:** halfway between zero-shot and fine-tuned weights, is OOD accuracy between the two ends, "
         "or above both? **Then drag** and watch the dot leave the baselines' line.",
         "world-e2e: accuracy along α and the ID-vs-OOD scatter with the baselines' fit (effective robustness)",
@@ -66,9 +66,21 @@ STEPS = (
         "2. Sweep alpha",
     ),
     Step(
+        "baselines",
+        "Why not tune the fine-tuning, or ensemble the outputs?",
+        6,
+        "**Predict:** a gentler fine-tune (smaller learning rate, fewer epochs, a pull toward θ0, fewer layers "
+        "trained) or averaging the two models' outputs: does either land above WiSE-FT's curve? **Then look** "
+        "at the triangles and the dashed curve in the corner.",
+        "world-e2e: six other fine-tunes of θ0 and the output-space ensemble beside WiSE-FT's curve, on the "
+        "effective-robustness scatter and zoomed on the fine-tuned corner",
+        "07_baselines.ipynb",
+        "2. Where the fine-tunes land",
+    ),
+    Step(
         "paths",
         "Four paths, one slider",
-        12,
+        10,
         "**Predict:** which of these four straight paths has a loss barrier in the middle? **Then drag** to "
         "α = 0.5: every panel moves together.",
         "loss (barrier shaded) and accuracy along scratch A ↔ B, a shared start, two fine-tunes and "
@@ -79,7 +91,7 @@ STEPS = (
     Step(
         "swa-soups",
         "SWA and soups: averaging inside a basin",
-        8,
+        7,
         "**Predict:** does the average of SGD's last snapshots beat the last snapshot? Does a soup of five "
         "fine-tunes beat its best ingredient under shift? **Then look** at the bars and the stars.",
         "the LMC lab: SWA's snapshots and their average; soups against the WiSE-FT path (observation 3)",
@@ -89,7 +101,7 @@ STEPS = (
     Step(
         "plane",
         "Why it works: the loss plane",
-        7,
+        6,
         "**Predict:** on the plane through zero-shot, fine-tuned and a second fine-tune, is there a ridge on "
         "the segment between the first two? **Then drag** and follow the star.",
         "world-e2e: the loss along the path beside the ID loss plane with the current α's star",
@@ -99,7 +111,7 @@ STEPS = (
     Step(
         "choosing",
         "Choosing α",
-        7,
+        6,
         "**Predict:** if you may only look at ID data, which α do you pick, and what does it cost under shift? "
         "**Then jump** to 'best on ID' and to α = 0.5 and compare.",
         "world-e2e: the jumps to α = 0.5 and to each set's best α, and the table of what each choice gives",
@@ -319,6 +331,16 @@ def _wiseft_ui(load, payload_of, read_lab, presenter, alpha) -> None:
         answer_ui(_wiseft_answer(ra))
 
 
+def _baselines_ui(load, payload_of, read_lab, presenter, alpha) -> None:
+    from explorer import baselines_page, lab_page
+
+    if (path := find_run("world-e2e")) is None:
+        st.warning("The shipped run world-e2e is not here: `make world` builds it.")
+        return
+    components.html(lab_page.FOLD_SIDEBAR, height=0)  # no live view here to fold the sidebar at 1024 px
+    answer_ui(baselines_page.baselines_ui(path, presenter, key="lesson:baselines", lesson=True))
+
+
 def _paths_ui(load, payload_of, read_lab, presenter, alpha) -> None:
     runs = {k: find_run(name) for k, name, _ in PATH_RUNS}
     rs = {k: load(str(p), state.run_stamp(p)) for k, p in runs.items() if p is not None}
@@ -386,6 +408,7 @@ def _choosing_ui(load, payload_of, read_lab, presenter, alpha) -> None:
 STEP_UI = {
     "shift": _shift_ui,
     "wiseft": _wiseft_ui,
+    "baselines": _baselines_ui,
     "paths": _paths_ui,
     "swa-soups": _swa_soups_ui,
     "plane": _plane_ui,

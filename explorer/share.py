@@ -195,7 +195,7 @@ def lab_sections(root: Path | None = None) -> list[dict]:
     root = root or state.lab_root()
     e2e = root.parents[1] / "runs" / "world-e2e"
     base = lab.baseline_points(Run(e2e)) if (e2e / MANIFEST).exists() else []
-    return [
+    secs = [
         {
             "name": name,
             "title": lab_text.TITLES[name],
@@ -205,6 +205,24 @@ def lab_sections(root: Path | None = None) -> list[dict]:
         }
         for name, s in lab.read_sections(root).items()
     ]
+    return secs + ([baselines_section(Run(e2e))] if base else [])
+
+
+def baselines_section(run: Run) -> dict:
+    """The run's Baselines view (explorer.baselines_page) as a section of the page's lab tab: its scatter and
+    sentences, the ensemble mixing logits, each variant at alpha 1."""
+    from core.results.ensembles import ensemble_rows
+    from core.results.robustness import scatter_points
+    from explorer import baselines_text, charts
+
+    points = scatter_points(run)
+    return {
+        "name": "baselines",
+        "title": "Baselines: why not tune the fine-tuning, or ensemble the outputs?",
+        "intro": md_html(baselines_text.INTRO),
+        "figures": [json.loads(charts.baselines_scatter(points).to_json())],
+        "text": md_html(baselines_text.summary_md(points, ensemble_rows(run))),
+    }
 
 
 # ----------------------------------------------------------------------------- the page
@@ -325,6 +343,7 @@ def run_page(ra: state.RunArrays, payload: RunPayload | None = None, cfg: ShareC
 LESSON_VIEWS = {
     "shift": ("world-e2e", 0.0, ""),
     "wiseft": ("world-e2e", 0.5, ""),
+    "baselines": ("world-e2e", 0.5, "The baselines scatter is the last section of the LMC lab tab below."),
     "paths": (
         "lmc-scratch",
         0.5,

@@ -23,6 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not state.list_runs(list(state.DEFAULT_ROOTS)), reason="the shipped runs are not built"),
 ]
 BLANK_PX = 40
+NO_LIVE_VIEW = {"baselines", "swa-soups"}  # steps drawn with the page's own Plotly charts
 
 # Blank space under the last element: in the live view's frame (frame height - content) and on the page (the main
 # block's bottom, less its padding, below its last visible element).
@@ -60,8 +61,8 @@ def open_step(browser, url: str, size: tuple[int, int], errors: list[str]):
     page.on("pageerror", lambda e: errors.append(f"{url} {size}: {e}"))
     page.goto(url)
     page.get_by_text("The answer (from the shipped numbers)").wait_for(timeout=WAIT_MS)
-    frame = live_frame(page) if lesson.STEPS[int(step_of(url)) - 1].id != "swa-soups" else None
-    if frame is None:  # the lab's figures: Plotly in the page itself
+    frame = live_frame(page) if lesson.STEPS[int(step_of(url)) - 1].id not in NO_LIVE_VIEW else None
+    if frame is None:  # the lab's figures, the baselines: Plotly in the page itself
         page.wait_for_selector(".js-plotly-plot .xtick text", timeout=WAIT_MS)
     page.wait_for_timeout(1200)  # the narrow-screen sidebar fold and Plotly's resize
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -72,10 +73,22 @@ def step_of(url: str) -> str:
     return urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["step"][0]
 
 
+# The page's own Plotly figures: legend entries that cover an axis's tick labels or title.
+LEGEND_OVER_AXES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => {
+  const boxes = [...gd.querySelectorAll('.legend .traces')].map(t => t.getBoundingClientRect());
+  const axes = [...gd.querySelectorAll('[class*="tick"] text, [class*="title"] text')].filter(t => t.textContent.trim());
+  return axes.filter(t => {
+    const r = t.getBoundingClientRect();
+    return boxes.some(b => r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom);
+  }).map(t => t.textContent);
+})"""
+
+
 def check_layout(page, frame, what) -> None:
     blank = page.evaluate(BLANK_JS)
     assert all(v <= BLANK_PX for v in blank.values()), (what, blank)
     assert page.evaluate(PAGE_CUT_JS) == [], what
+    assert page.evaluate(LEGEND_OVER_AXES_JS) == [], what
     if frame is not None:
         assert frame.evaluate(OVERFLOW_JS) == {"cut": [], "out": []}, what
 
@@ -203,3 +216,56 @@ def test_a_lost_component_ready_still_draws_the_live_view(shipped_url):
             assert frame.inner_text("#tiles").strip()
         finally:
             browser.close()
+
+
+# Every text of the page's Plotly figure that holds `marker` (titles, ticks, legend, annotations) inside the figure.
+FIGURE_CUT_JS = """(marker) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.textContent.includes(marker));
+  const box = gd.getBoundingClientRect();
+  return [...gd.querySelectorAll('svg text')].filter(t => t.textContent.trim()).filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1);
+  }).map(t => t.textContent);
+}"""
+
+
+def test_the_baselines_tab_fits_a_projector(shipped_url):
+    """The run view's Baselines tab at 1024x768, in normal and presenter type: its figure's text all inside the
+    figure, nothing the page ends with an ellipsis, the table and the sentences shown."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for extra in ("", "&presenter=true"):
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"{shipped_url}/?run=world-e2e&tab=Baselines{extra}")
+                marker = "the whole picture"
+                page.locator(".js-plotly-plot", has_text=marker).wait_for(timeout=WAIT_MS)
+                page.get_by_text("Tuning the fine-tune.").wait_for(timeout=WAIT_MS)
+                page.wait_for_timeout(1200)  # Plotly's resize
+                assert page.locator('[data-testid="stException"]').count() == 0
+                assert page.evaluate(FIGURE_CUT_JS, marker) == []
+                assert page.evaluate(PAGE_CUT_JS) == []
+                assert page.evaluate(LEGEND_OVER_AXES_JS) == []
+                assert page.locator('[data-testid="stDataFrame"]').filter(has_text="").count() >= 1
+                if extra:
+                    sizes = page.evaluate(
+                        "(m) => [...document.querySelectorAll('.js-plotly-plot')].find(g => g.textContent.includes(m))"
+                        ".querySelectorAll('.xtick text, .ytick text, .x2tick text, .y2tick text').length",
+                        marker,
+                    )
+                    assert sizes > 0
+                    ticks = page.evaluate(TICKS_JS)
+                    assert ticks and min(ticks) >= 18, sorted(set(ticks))
+                tab = page.get_by_role("tab", name="Baselines")
+                tab.scroll_into_view_if_needed()
+                page.locator(".js-plotly-plot", has_text=marker).scroll_into_view_if_needed()
+                page.screenshot(path=str(SHOTS / f"baselines-tab{'-presenter' if extra else ''}-1024x768.png"))
+                page.close()
+        finally:
+            browser.close()
+    assert errors == [], errors

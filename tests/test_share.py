@@ -251,7 +251,11 @@ def test_offline_page_tiles_equal_core_at_three_alphas(world_page, size):
             assert page.inner_text("#gHead").startswith(f"{len(fixed)} fixed")
             assert page.locator("#gallery img").count() == min(12, len(fixed))
             page.click("#t-lab")
-            page.wait_for_function("document.querySelectorAll('#lab .js-plotly-plot').length >= 7", timeout=20_000)
+            figures = page.evaluate("JSON.parse(document.getElementById('wiseft-data').textContent).lab")
+            assert [s["name"] for s in figures][-1] == "baselines"  # the Baselines view, after the lab's sections
+            n = sum(len(s["figures"]) for s in figures)
+            page.wait_for_function(f"document.querySelectorAll('#lab .js-plotly-plot').length === {n}", timeout=20_000)
+            assert "Tuning the fine-tune." in page.inner_text("#lab")
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"share_{size[0]}x{size[1]}.png"), full_page=True)
             assert page.evaluate("window.__wiseft.errors") == []
