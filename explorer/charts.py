@@ -486,27 +486,13 @@ def baselines_scatter(
         margin=dict(l=60, r=20, t=40, b=round(2.6 * font + 10 + LEGEND_ROWS * 1.6 * font + 10)),
         legend=dict(font=dict(size=font), orientation="h", x=0, y=0, yref="container", yanchor="bottom"),
         shapes=[box],
-        annotations=[
-            dict(
-                text="the whole picture (logit axes)",
-                xref="x domain",
-                yref="y domain",
-                x=0,
-                y=1.08,
-                showarrow=False,
-                xanchor="left",
-                font=dict(size=15),
-            ),
-            dict(
-                text="the dotted box, in % (95% intervals of OOD)",
-                xref="x2 domain",
-                yref="y2 domain",
-                x=0,
-                y=1.08,
-                showarrow=False,
-                xanchor="left",
-                font=dict(size=15),
-            ),
+        annotations=[  # the panels' titles
+            dict(text=t, xref=f"{x} domain", yref=f"{y} domain", x=0, y=1.08, showarrow=False, xanchor="left")
+            | {"font": dict(size=15)}
+            for t, x, y in (
+                ("the whole picture (logit axes)", "x", "y"),
+                ("the dotted box, in % (95% intervals of OOD)", "x2", "y2"),
+            )
         ],
         xaxis=dict(
             domain=[0, 0.44],
