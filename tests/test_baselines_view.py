@@ -51,7 +51,8 @@ def test_each_variant_is_named_where_its_interval_puts_it():
 def test_the_ensemble_sentence_lists_the_alphas_its_intervals_support():
     """Recomputed here: the logit ensemble from the two stored ends, WiSE-FT from the sweep's predictions."""
     run = Run(E2E)
-    text = baselines_text.summary_md(scatter_points(run), ensemble_rows(run))
+    rows = ensemble_rows(run)
+    text = baselines_text.summary_md(scatter_points(run), rows)
     grid = [float(a) for a in run.alphas if 0 < a < 1]
     above, below = [], []
     for a in grid:
@@ -62,7 +63,7 @@ def test_the_ensemble_sentence_lists_the_alphas_its_intervals_support():
             ens = mix_outputs(z0, z1, a, "logits").argmax(-1) == run.labels(name)
             diffs.append(ens.astype(float) - correctness(run, name)[i])
         d = np.mean([x.mean() for x in diffs])
-        row = next(r for r in ensemble_rows(run) if r["dataset"] == "avg_ood" and r["alpha"] == a)
+        row = next(r for r in rows if r["dataset"] == "avg_ood" and r["alpha"] == a)
         assert row["difference"].value == pytest.approx(d, abs=1e-12)
         (above if row["difference"].sign > 0 else below if row["difference"].sign < 0 else []).append(a)
     assert above and below  # the shipped world shows both
