@@ -509,6 +509,40 @@ def baselines_scatter(
     return presenter_layout(fig) if presenter else fig
 
 
+def baselines_panels(points: dict, variants_at: tuple[float, ...] = (1.0,), height: int = 460) -> list[go.Figure]:
+    """baselines_scatter's two panels as two figures (the whole picture, then the fine-tuned corner), each with
+    its own legend, for a page that stacks them on a narrow screen (explorer.share)."""
+    both = baselines_scatter(points, variants_at, height)
+    out = []
+    for ax in ("", "2"):
+        data = []
+        for t in both.data:
+            if (t.xaxis or "x") == f"x{ax}":
+                data.append(t.to_plotly_json() | {"xaxis": "x", "yaxis": "y"})
+                if ax == "2":  # the corner's own legend: its named traces
+                    data[-1]["showlegend"] = bool(t.name) and t.mode != "markers+text"
+        title = "the whole picture (logit axes)" if ax == "" else "zoom on the dotted box (in %)"
+        layout = both.layout.to_plotly_json()
+        axes = {
+            "xaxis": layout[f"xaxis{ax}"] | {"domain": [0, 1], "anchor": "y"},
+            "yaxis": layout[f"yaxis{ax}"] | {"anchor": "x"},
+        }
+        out.append(
+            figure(
+                data,
+                title,
+                "",
+                "",
+                height=height,
+                margin=layout["margin"],
+                legend=layout["legend"],
+                shapes=list(layout["shapes"]) if ax == "" else [],
+                **axes,
+            )
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- 3. loss
 
 

@@ -220,7 +220,7 @@ def baselines_section(run: Run) -> dict:
         "name": "baselines",
         "title": "Baselines: why not tune the fine-tuning, or ensemble the outputs?",
         "intro": md_html(baselines_text.INTRO),
-        "figures": [json.loads(charts.baselines_scatter(points).to_json())],
+        "figures": [json.loads(f.to_json()) for f in charts.baselines_panels(points)],  # stacked on a phone
         "text": md_html(baselines_text.summary_md(points, ensemble_rows(run))),
     }
 

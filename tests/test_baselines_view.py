@@ -141,3 +141,18 @@ def test_the_tab_on_the_shipped_world_and_its_mix_switch(monkeypatch):
     expect = baselines_text.summary_md(scatter_points(Run(E2E), "probs"), ensemble_rows(Run(E2E), "probs"))
     assert expect in said
     assert re.search(r"\d", expect)
+
+
+@shipped
+def test_the_panels_are_the_scatters_two_halves():
+    """The offline page stacks the two panels on a phone: each is one half of the scatter, point for point."""
+    points = scatter_points(Run(E2E))
+    both = charts.baselines_scatter(points)
+    whole, corner = charts.baselines_panels(points)
+    for fig, ax in ((whole, "x"), (corner, "x2")):
+        half = [t for t in both.data if (t.xaxis or "x") == ax]
+        assert [t.name for t in fig.data] == [t.name for t in half]
+        for mine, theirs in zip(fig.data, half):
+            np.testing.assert_array_equal(np.asarray(mine.x, dtype=float), np.asarray(theirs.x, dtype=float))
+            np.testing.assert_array_equal(np.asarray(mine.y, dtype=float), np.asarray(theirs.y, dtype=float))
+    assert [bool(t.showlegend) for t in corner.data if t.name] == [True] * len([t for t in corner.data if t.name])
