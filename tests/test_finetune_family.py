@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import REPO
 from core.results import metrics
@@ -119,3 +120,29 @@ def test_scatter_points_are_the_runs_own_numbers():
     rows = flat_rows(points)
     assert len(rows) == len(points["baselines"]) + 2 * len(run.alphas) + len(points["finetunes"])
     assert {r["kind"] for r in rows} >= {"baseline", "WiSE-FT", "output-space ensemble"}
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_the_bytes_of_one(quick_world, tmp_path):
+    """The quick world trained its family two at a time in spawned processes (WorldBuild.workers = 2); the same
+    variants trained here, in order in this process, give the same weights to the bit."""
+    from dataclasses import replace
+
+    from core.runs.identity import json_digest
+    from core.worlds.build.parallel import run_jobs
+    from core.worlds.build.recipes import trained_variant, zeroshot
+
+    b, _ = quick_world
+    assert b.workers == 2
+    here = replace(b, work=tmp_path, workers=1)
+    jobs, names = [], []
+    for variant in b.ft_baselines[:2]:
+        cfg = variant.config(b.finetune)
+        slug = "".join(c if c.isalnum() else "-" for c in variant.name)
+        names.append(f"ft-{slug}-{json_digest(cfg.as_record(), length=8)}")
+        jobs.append((trained_variant, (here, names[-1], zeroshot(b), cfg)))
+    for name, (work, seconds) in zip(names, run_jobs(jobs, here.workers, here.threads)):
+        assert work == tmp_path / name and seconds > 0
+        mine, theirs = (load_weights(p / name / "weights" / "finetuned.safetensors") for p in (tmp_path, b.work))
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine), name

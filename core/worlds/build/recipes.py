@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import shutil
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from core.train.finetune import FinetuneConfig, finetune
 from core.wiseft.sweep import SweepConfig, sweep
 from core.worlds import shapes
 from core.worlds.build.config import HALF, PATH_ALPHAS, WorldBuild
+from core.worlds.build.parallel import run_jobs
 from core.worlds.pretrain import pretrain
 
 
@@ -173,6 +173,11 @@ def world_plane(b: WorldBuild, e2e: Path, theta_c: Path) -> Path:
     return e2e / "plane.safetensors"
 
 
+def trained_variant(b: WorldBuild, name: str, start: Path, cfg: FinetuneConfig) -> Path:
+    """trained() on the full id_train, for run_jobs (a worker builds the training set itself)."""
+    return trained(b, name, start, b.train_set(), cfg)
+
+
 def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
     """Issue 28: the fine-tuning family (WorldBuild.ft_baselines), each a fine-tune of world-e2e's theta_0 on
     id_train trained in the work folder and swept at ft_alphas with reductions only; their predictions go to
@@ -198,14 +203,16 @@ def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
         "inputs": inputs,
     }:
         return out
-    members, arrays, eval_sets = [], {}, b.eval_sets()
-    for i, variant in enumerate(b.ft_baselines):
+    members, arrays, eval_sets, jobs = [], {}, b.eval_sets(), []
+    for variant in b.ft_baselines:
         cfg = variant.config(b.finetune)
         slug = "".join(c if c.isalnum() else "-" for c in variant.name)
-        work, t0 = b.work / f"ft-{slug}-{json_digest(cfg.as_record(), length=8)}", time.perf_counter()
-        reused = (work / "weights" / "finetuned.safetensors").exists()
-        trained(b, work.name, zeroshot(b), b.train_set(), cfg)
-        seconds = None if reused else round(time.perf_counter() - t0, 1)  # None: trained by an earlier build
+        name = f"ft-{slug}-{json_digest(cfg.as_record(), length=8)}"
+        reused = (b.work / name / "weights" / "finetuned.safetensors").exists()
+        jobs.append((reused, (trained_variant, (b, name, zeroshot(b), cfg))))
+    done = run_jobs([job for _, job in jobs], b.workers, b.threads)  # two at a time: the same bytes
+    for i, (variant, (reused, _), (work, seconds)) in enumerate(zip(b.ft_baselines, jobs, done)):
+        seconds, cfg = None if reused else seconds, variant.config(b.finetune)  # None: trained by an earlier build
         sweep(work, eval_sets, SweepConfig(alphas=b.ft_alphas, keep_logits=False))
         run = artifacts.Run(work)
         acc = {}

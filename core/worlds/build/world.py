@@ -21,12 +21,14 @@ import torch
 from core.worlds.build.config import WorldBuild
 from core.worlds.build.lab import required
 from core.worlds.build.lab_steps import align_step
+from core.worlds.build.parallel import run_jobs
 from core.worlds.build.recipes import (
     baseline_rows,
     build_finetune_family,
     build_model,
     fork_model,
     path_run,
+    scratch_init,
     scratch_model,
     ship_weights,
     trained,
@@ -92,10 +94,14 @@ def build(b: WorldBuild) -> dict[str, float]:
     lap("scratch and paths")
     rows = baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (A)", scratch_a)
     rows += baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (B)", scratch_b)
+    jobs = []
     for base in b.baselines:
         cfg = replace(b.scratch, epochs=base.epochs, augment=base.augment, keep_checkpoints=1)
         slug = "baseline-" + "".join(c if c.isalnum() else "-" for c in base.name)
-        rows += baseline_rows(b, base.name, scratch_model(b, slug, base.width, cfg, base.fraction))
+        init = scratch_init(b, base.width, cfg.seed)  # here: two jobs may share an init
+        jobs.append((scratch_model, (b, slug, base.width, cfg, base.fraction, init)))
+    for base, (work, _) in zip(b.baselines, run_jobs(jobs, b.workers, b.threads)):
+        rows += baseline_rows(b, base.name, work)
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
     build_finetune_family(b, e2e)
@@ -123,18 +129,6 @@ def build_lab(b) -> dict[str, float]:
         )
     from core.worlds.build.lab_steps import soups_step, spawn_step, swa_step
 
-    times, threads = {}, torch.get_num_threads()
-    torch.set_num_threads(b.lab.threads)
-    try:
-        for name, step in (
-            ("lab spawn", spawn_step),
-            ("lab swa", swa_step),
-            ("lab soups", soups_step),
-            ("lab align", align_step),
-        ):
-            t0 = time.perf_counter()
-            step(b)
-            times[name] = round(time.perf_counter() - t0, 1)
-    finally:
-        torch.set_num_threads(threads)
-    return times
+    steps = (("lab align", align_step), ("lab spawn", spawn_step), ("lab soups", soups_step), ("lab swa", swa_step))
+    done = run_jobs([(step, (b,)) for _, step in steps], b.workers, b.lab.threads)  # longest first
+    return {name: seconds for (name, _), (_, seconds) in zip(steps, done)}
