@@ -6,7 +6,8 @@
 fine-tuning family, the loss plane, the LMC lab), each skipped when its output exists, so an interrupted
 build resumes. Everything runs through core's code path (models, finetune, sweep) like a real CLIP run;
 weights are stored as float16 and every sweep is computed from the stored float16 weights. Thread counts
-are fixed per step (trained weights depend on them), so a rebuild is byte-identical under any load.
+are fixed per step (trained weights depend on them), so a rebuild on one machine is byte-identical under any
+load (another CPU's kernels give other bytes: docs/world.md).
 The steps and what each writes, the budget and the measured cost: docs/world.md (building it).
 """
 
