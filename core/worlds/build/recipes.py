@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,6 +142,11 @@ def fork_model(b: WorldBuild, parent: Path, width: int) -> Path:
     )
 
 
+def baseline_model(b: WorldBuild, name: str, slug: str, width: int, cfg: FinetuneConfig, fraction: float, init: Path):
+    """One from-scratch baseline for run_jobs: trained in the work folder, then its rows (baseline_rows)."""
+    return baseline_rows(b, name, scratch_model(b, slug, width, cfg, fraction, init))
+
+
 def baseline_rows(b: WorldBuild, name: str, work: Path) -> list[dict]:
     """Accuracy of a from-scratch model (theta_1 of its work run) on every eval set."""
     sweep(work, b.eval_sets(), SweepConfig(alphas=(1.0,)))
@@ -178,6 +184,16 @@ def trained_variant(b: WorldBuild, name: str, start: Path, cfg: FinetuneConfig) 
     return trained(b, name, start, b.train_set(), cfg)
 
 
+def family_member(b: WorldBuild, name: str, start: Path, cfg: FinetuneConfig) -> tuple[Path, float]:
+    """One member of the fine-tuning family for run_jobs: trained, then swept at ft_alphas (reductions only);
+    returns its work run and its training seconds."""
+    t0 = time.perf_counter()
+    work = trained_variant(b, name, start, cfg)
+    seconds = round(time.perf_counter() - t0, 1)
+    sweep(work, b.eval_sets(), SweepConfig(alphas=b.ft_alphas, keep_logits=False))
+    return work, seconds
+
+
 def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
     """Issue 28: the fine-tuning family (WorldBuild.ft_baselines), each a fine-tune of world-e2e's theta_0 on
     id_train trained in the work folder and swept at ft_alphas with reductions only; their predictions go to
@@ -209,11 +225,10 @@ def build_finetune_family(b: WorldBuild, e2e: Path) -> Path:
         slug = "".join(c if c.isalnum() else "-" for c in variant.name)
         name = f"ft-{slug}-{json_digest(cfg.as_record(), length=8)}"
         reused = (b.work / name / "weights" / "finetuned.safetensors").exists()
-        jobs.append((reused, (trained_variant, (b, name, zeroshot(b), cfg))))
+        jobs.append((reused, (family_member, (b, name, zeroshot(b), cfg))))
     done = run_jobs([job for _, job in jobs], b.workers, b.threads)  # two at a time: the same bytes
-    for i, (variant, (reused, _), (work, seconds)) in enumerate(zip(b.ft_baselines, jobs, done)):
+    for i, (variant, (reused, _), ((work, seconds), _)) in enumerate(zip(b.ft_baselines, jobs, done)):
         seconds, cfg = None if reused else seconds, variant.config(b.finetune)  # None: trained by an earlier build
-        sweep(work, eval_sets, SweepConfig(alphas=b.ft_alphas, keep_logits=False))
         run = artifacts.Run(work)
         acc = {}
         for name in run.dataset_names:

@@ -24,6 +24,7 @@ from core.worlds.build.lab import required
 from core.worlds.build.lab_steps import align_step
 from core.worlds.build.parallel import run_jobs
 from core.worlds.build.recipes import (
+    baseline_model,
     baseline_rows,
     build_finetune_family,
     build_model,
@@ -32,7 +33,7 @@ from core.worlds.build.recipes import (
     scratch_init,
     scratch_model,
     ship_weights,
-    trained,
+    trained_variant,
     wiseft_run,
     world_plane,
     write_baselines,
@@ -58,11 +59,15 @@ def build(b: WorldBuild) -> dict[str, float]:
     lap("world-e2e")
     lc = wiseft_run(b, "world-lc", b.linear, theta_0_from=e2e)
     lap("world-lc")
-    ft1 = ship_weights(
-        b,
-        trained(b, "finetune-seed1", zeroshot(b), b.train_set(), replace(b.finetune, seed=1, keep_checkpoints=1)),
-        "finetune-seed1",
-    )
+    width = b.pretrain.vision_width
+    inits = [scratch_init(b, width, seed) for seed in (b.scratch.seed, b.scratch.seed + 1)]  # before the pool
+    jobs = [
+        (trained_variant, (b, "finetune-seed1", zeroshot(b), replace(b.finetune, seed=1, keep_checkpoints=1))),
+        (scratch_model, (b, "scratch-a", width, b.scratch, 1.0, inits[0])),
+        (scratch_model, (b, "scratch-b", width, replace(b.scratch, seed=b.scratch.seed + 1), 1.0, inits[1])),
+    ]
+    (seed1, _), (scratch_a, _), (scratch_b, _) = run_jobs(jobs, b.workers, b.threads)  # independent: two at a time
+    ft1 = ship_weights(b, seed1, "finetune-seed1")
     lmc = [
         path_run(
             b,
@@ -73,10 +78,6 @@ def build(b: WorldBuild) -> dict[str, float]:
             e2e,
         )
     ]
-    lap("finetune-seed1")
-    width = b.pretrain.vision_width
-    scratch_a = scratch_model(b, "scratch-a", width, b.scratch)
-    scratch_b = scratch_model(b, "scratch-b", width, replace(b.scratch, seed=b.scratch.seed + 1))
     fork = fork_model(b, scratch_a, width)
     a, bb, f = (
         ship_weights(b, w, n) for w, n in ((scratch_a, "scratch-a"), (scratch_b, "scratch-b"), (fork, "scratch-fork"))
@@ -92,7 +93,7 @@ def build(b: WorldBuild) -> dict[str, float]:
             scratch_a,
         )
     )
-    lap("scratch and paths")
+    lap("seed-1 fine-tune, scratch pair and paths")
     rows = baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (A)", scratch_a)
     rows += baseline_rows(b, f"scratch w{width} e{b.scratch.epochs} (B)", scratch_b)
     jobs = []
@@ -100,9 +101,9 @@ def build(b: WorldBuild) -> dict[str, float]:
         cfg = replace(b.scratch, epochs=base.epochs, augment=base.augment, keep_checkpoints=1)
         slug = "baseline-" + "".join(c if c.isalnum() else "-" for c in base.name)
         init = scratch_init(b, base.width, cfg.seed)  # here: two jobs may share an init
-        jobs.append((scratch_model, (b, slug, base.width, cfg, base.fraction, init)))
-    for base, (work, _) in zip(b.baselines, run_jobs(jobs, b.workers, b.threads)):
-        rows += baseline_rows(b, base.name, work)
+        jobs.append((baseline_model, (b, base.name, slug, base.width, cfg, base.fraction, init)))
+    for more, _ in run_jobs(jobs, b.workers, b.threads):  # trained and evaluated two at a time
+        rows += more
     write_baselines([e2e, lc, *lmc], rows)
     lap("baselines")
     build_finetune_family(b, e2e)
