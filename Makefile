@@ -29,7 +29,7 @@ lint: setup   ## what CI checks before the tests: ruff's rules and format (setti
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-world: setup   ## data/world and data/runs from scratch, the LMC lab included (35 min 24 s on a slow 2-core host, docs/world.md)
+world: setup   ## data/world and data/runs from scratch, the LMC lab included (33 min 34 s on a slow 2-core host, docs/world.md)
 	rm -rf data/world data/runs/world-* data/runs/lmc-* build/world
 	$(PY) -m core world --out data --work build/world
 
