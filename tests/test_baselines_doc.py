@@ -9,6 +9,7 @@ import pytest
 from core.results.claims import format_pp
 from core.results.uncertainty import Interval
 from core.runs.artifacts import Run
+from explorer.baselines_text import WHERE
 
 REPO = Path(__file__).resolve().parents[1]
 E2E = REPO / "data" / "runs" / "world-e2e"
@@ -29,7 +30,7 @@ def family_rows() -> list[str]:
         if f["alpha"] != 1.0:
             continue
         v = _iv(f["vs_wiseft"]["ood"])
-        verdict = "above WiSE-FT" if v.sign > 0 else "below WiSE-FT" if v.sign < 0 else "within noise of WiSE-FT"
+        verdict = WHERE[v.sign]  # the words the app and notebook 07 use
         rows.append(
             f"| {f['name']} | {100 * f['id']['value']:.1f} | {100 * f['ood']['value']:.1f} | "
             f"{100 * f['er']['value']:+.1f} [{100 * f['er']['lo']:+.1f}, {100 * f['er']['hi']:+.1f}] | "
